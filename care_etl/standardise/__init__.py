@@ -1,0 +1,1 @@
+"""Standardisation: pure functions that turn raw text into comparable canonical values."""
