@@ -41,3 +41,7 @@ EXTRA_COLUMNS: tuple[str, ...] = ("dob_estimated", "quality_issues", "ocr_confid
 
 #: Sex codes after standardisation. Unknown or not recorded becomes null.
 SEX_CODES: tuple[str, ...] = ("M", "F", "X")
+
+#: Further fields a contract may map to, beyond interfaces.md's list: they travel with the
+#: record (estimated birth dates, ethnicity for the bias report, the declared household role).
+EXTENDED_FIELDS: tuple[str, ...] = ("dob_estimated", "ethnicity", "relationship_to_head")

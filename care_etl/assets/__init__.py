@@ -1,1 +1,1 @@
-"""assets."""
+"""Dagster assets: a few lines each, calling the plain functions of each stage."""

@@ -1,1 +1,1 @@
-"""index."""
+"""The person index: golden records, links and queues, published through SQLAlchemy."""

@@ -1,0 +1,34 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Each sets itself up: a Python 3.11 virtual environment with the package, and Tesseract.
+
+VENV   := .venv
+PYTHON := $(shell command -v python3.11 || command -v python3)
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test setup lint bench clean
+
+demo: setup
+	$(VENV)/bin/care-etl demo
+
+test: setup
+	$(VENV)/bin/pytest
+
+setup: $(STAMP)
+	@bash scripts/ensure-tesseract.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check care_etl care_etl_tests benchmarks
+	$(VENV)/bin/ruff format --check care_etl care_etl_tests benchmarks
+
+bench: setup
+	$(VENV)/bin/python benchmarks/bench_generate.py
+	$(VENV)/bin/python benchmarks/bench_pipeline.py
+
+clean:
+	rm -rf demo reports .pytest_cache

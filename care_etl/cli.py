@@ -1,0 +1,160 @@
+"""care-etl: generate synthetic sources, run the pipeline, or do both as a demo.
+
+Errors a user can fix (a bad argument, an unreadable contract, an unreachable database)
+print one line on stderr and exit non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from care_etl.errors import CareEtlError
+from care_etl.resources import DEFAULT_CONTRACTS_DIR
+
+DEFAULT_PEOPLE = 2000
+DEFAULT_SEED = 7
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except CareEtlError as exc:
+        print(f"care-etl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("care-etl: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="care-etl", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gen = commands.add_parser("generate", help="write the four synthetic sources and ground truth")
+    gen.add_argument("--out", type=Path, required=True, help="folder to write the sources into")
+    _population_options(gen)
+    gen.set_defaults(handler=_generate)
+
+    run = commands.add_parser("run", help="materialise every asset over a sources folder")
+    run.add_argument("--sources", type=Path, required=True, help="the sources folder")
+    run.add_argument(
+        "--contracts",
+        type=Path,
+        default=DEFAULT_CONTRACTS_DIR,
+        help="data contracts folder (default: the project's data_contracts/)",
+    )
+    run.add_argument(
+        "--database",
+        default=None,
+        help="SQLAlchemy URL of the index (default: SQLite file care_etl.db beside "
+        "the sources folder)",
+    )
+    run.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        help="folder for coverage.json and coverage.html (default: reports/)",
+    )
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="generate, then run, into one working folder")
+    demo.add_argument("--workdir", type=Path, default=Path("demo"), help="default: ./demo")
+    _population_options(demo)
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _population_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--people",
+        type=_positive,
+        default=DEFAULT_PEOPLE,
+        help=f"people in the synthetic population (default {DEFAULT_PEOPLE})",
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
+    parser.add_argument(
+        "--scans",
+        type=_non_negative,
+        default=None,
+        help="paper forms rendered as PNG/PDF scans (default 40); the rest are .txt",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from care_etl.synthetic.generate import generate
+
+    kwargs = {} if args.scans is None else {"scans": args.scans}
+    summary = generate(args.out, people=args.people, seed=args.seed, **kwargs)
+    print(f"Generated {summary.people:,} people into {args.out} in {summary.seconds:.1f} s")
+    for source, count in summary.records.items():
+        print(f"  {source:<32} {count:>9,} records")
+    if summary.withdrawn:
+        print(f"  {'(withdrawn social care rows)':<32} {summary.withdrawn:>9,}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from care_etl.pipeline import run_pipeline
+
+    database = args.database or f"sqlite:///{args.sources.resolve().parent / 'care_etl.db'}"
+    figures = run_pipeline(args.sources, args.contracts, database, args.reports)
+    _print_summary(figures, database, args.reports)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    sources = args.workdir / "sources"
+    _generate(argparse.Namespace(out=sources, people=args.people, seed=args.seed, scans=args.scans))
+    run = argparse.Namespace(
+        sources=sources,
+        contracts=DEFAULT_CONTRACTS_DIR,
+        database=f"sqlite:///{args.workdir.resolve() / 'care_etl.db'}",
+        reports=args.workdir / "reports",
+    )
+    return _run(run)
+
+
+def _print_summary(figures: dict, database: str, reports: Path) -> None:
+    print()
+    print(f"{'source':<32} {'read':>9} {'linked':>9} {'quarant.':>9} {'withdrawn':>9}")
+    for source, f in figures["sources"].items():
+        print(
+            f"{source:<32} {f['records_read']:>9,} {f['records_linked']:>9,} "
+            f"{f['records_quarantined']:>9,} {f['records_withdrawn']:>9,}"
+        )
+    by_count = ", ".join(f"{k}: {v:,}" for k, v in figures["persons_by_source_count"].items())
+    print(f"\npersons: {figures['persons']:,} (by number of sources: {by_count})")
+    print(f"pairs awaiting review: {figures['review_queue']:,}")
+    problems = [m for f in figures["sources"].values() for m in f["errors"]]
+    for message in problems:
+        print(f"care-etl: warning: {message}", file=sys.stderr)
+    print(f"index: {_safe_url(database)}")
+    print(f"reports: {reports / 'coverage.html'}, {reports / 'coverage.json'}")
+
+
+def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The only Dagster wiring: assets per contract, the shared stages, one job, the resource."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from care_etl.assets.index import coverage_report, person_index
+from care_etl.assets.linkage import linkage_assets
+from care_etl.assets.sources import source_assets
+from care_etl.contracts import load_contracts
+from care_etl.resources import DEFAULT_CONTRACTS_DIR, CareEtlSettings
+
+JOB_NAME = "care_etl_job"
+
+
+def build_assets(contracts_dir: Path) -> list[dg.AssetsDefinition]:
+    contracts = load_contracts(contracts_dir)
+    per_source = [a for c in contracts for a in source_assets(c)]
+    return [*per_source, *linkage_assets(contracts), person_index, coverage_report]
+
+
+def build_definitions(contracts_dir: Path, settings: CareEtlSettings) -> dg.Definitions:
+    assets = build_assets(contracts_dir)
+    job = dg.define_asset_job(
+        JOB_NAME, selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor
+    )
+    return dg.Definitions(assets=assets, jobs=[job], resources={"settings": settings})
+
+
+defs = build_definitions(
+    Path(os.environ.get("CARE_ETL_CONTRACTS_DIR", DEFAULT_CONTRACTS_DIR)),
+    CareEtlSettings.from_environment(),
+)

@@ -1,0 +1,97 @@
+"""Staging: standardise a source's records and send what cannot be indexed to quarantine.
+
+Nothing is lost: every row read ends either in `records` (to be linked) or in `quarantine`
+with a reason, except withdrawn rows, which are only counted. Reasons never carry a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from care_etl.canonical import EXTENDED_FIELDS
+from care_etl.contracts.mapping import to_canonical
+from care_etl.contracts.model import Contract
+from care_etl.sources.read import RawSource
+
+QUARANTINE_COLUMNS = ["source", "source_record_id", "reason", "lineage"]
+
+
+@dataclass
+class StagedSource:
+    """A source's accepted records and its quarantine, with what reading it reported."""
+
+    contract_id: str
+    records: pd.DataFrame
+    quarantine: pd.DataFrame
+    read: int
+    withdrawn: int
+    files: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def stage_source(raw: RawSource, contract: Contract) -> StagedSource:
+    """Map a source's raw rows by its contract, then stage them, keeping what reading reported."""
+    staged = stage(to_canonical(raw, contract), contract)
+    staged.files, staged.errors = list(raw.files), list(raw.errors)
+    staged.warnings, staged.counts = list(raw.warnings), dict(raw.counts)
+    return staged
+
+
+def stage(mapped: pd.DataFrame, contract: Contract) -> StagedSource:
+    """Standardise, then quarantine rows with no id, a duplicate id, a read error or no identity."""
+    from care_etl.standardise import standardise
+
+    read = len(mapped)
+    withdrawn = mapped[mapped["withdrawn"]]
+    rows = mapped[~mapped["withdrawn"]].drop(columns=["withdrawn"])
+    rejects: list[pd.DataFrame] = []
+
+    rows = _reject(rows, rows["source_record_id"].isna(), "no record id", rejects)
+    rows = _reject(rows, rows["read_error"].notna(), None, rejects)
+    duplicate = rows["source_record_id"].duplicated(keep="first")
+    rows = _reject(rows, duplicate, "duplicate record id (an earlier row has the same id)", rejects)
+
+    standardised = standardise(rows.drop(columns=["read_error"]), contract.date_formats)
+    no_name = standardised["given_name"].isna() & standardised["family_name"].isna()
+    standardised = _reject(standardised, no_name, "no usable name", rejects)
+    no_anchor = standardised["date_of_birth"].isna() & standardised["nhs_number"].isna()
+    standardised = _reject(standardised, no_anchor, "no valid date of birth or NHS number", rejects)
+    for extra in EXTENDED_FIELDS:
+        if extra not in standardised.columns:
+            standardised[extra] = None
+    quarantine = (
+        pd.concat(rejects, ignore_index=True)
+        if rejects
+        else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    )
+    return StagedSource(
+        contract_id=contract.id,
+        records=standardised.reset_index(drop=True),
+        quarantine=quarantine[QUARANTINE_COLUMNS],
+        read=read,
+        withdrawn=len(withdrawn),
+    )
+
+
+def _reject(
+    frame: pd.DataFrame, mask: pd.Series, reason: str | None, rejects: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """Move the masked rows to the rejects with a reason (or their own read_error)."""
+    if mask.any():
+        bad = frame[mask].copy()
+        if reason is None:
+            bad["reason"] = bad["read_error"]
+        else:
+            details = bad.get("quality_issues")
+            bad["reason"] = (
+                reason
+                if details is None
+                else [f"{reason} ({d})" if isinstance(d, str) and d else reason for d in details]
+            )
+        bad["source_record_id"] = bad["source_record_id"].fillna(bad["lineage"])
+        rejects.append(bad[QUARANTINE_COLUMNS])
+    return frame[~mask]

@@ -1,0 +1,239 @@
+"""Read one source as its contract describes it: files or tables in, raw person rows out.
+
+Each reader knows a format; this module knows which reader a contract needs, checks the
+columns against the contract (schema drift), joins lookup objects onto the person rows and
+marks withdrawn rows. A file that cannot be read is reported by name and skipped, so the
+other files of the source, and the other sources, still run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from care_etl.contracts.model import Contract, SourceObject, parse_row_filter
+from care_etl.errors import SourceReadError
+
+PAPER_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".txt"}
+_TRUE = {"1", "true", "t", "yes", "y"}
+
+
+@dataclass
+class RawSource:
+    """A source as read: person rows (text values, lineage) and what happened on the way."""
+
+    contract_id: str
+    records: pd.DataFrame
+    files: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def read_source(
+    contract: Contract,
+    sources_dir: Path,
+    *,
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RawSource:
+    """Read every file (or table) of the source; errors name the file and never stop the others."""
+    readers = {"csv": _read_csv, "xlsx": _read_xlsx, "sqlite": _read_sql, "paper": _read_paper}
+    result = RawSource(contract.id, pd.DataFrame())
+    frames = readers[contract.format](contract, sources_dir, result, cache_dir, progress)
+    frames = [f for f in frames if len(f)]
+    person_cols = [*contract.person_object.column_names, "_file", "_row"]
+    result.records = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=person_cols)
+    )
+    _mark_withdrawn(contract, result)
+    return result
+
+
+def _files(contract: Contract, sources_dir: Path, result: RawSource) -> list[Path]:
+    files = sorted(p for p in sources_dir.glob(contract.location) if p.is_file())
+    if not files:
+        result.errors.append(f"{sources_dir / contract.location}: no files match")
+    return files
+
+
+def _read_csv(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
+    from care_etl.sources.csv_reader import read_csv
+
+    frames = []
+    for path in _files(contract, sources_dir, result):
+        try:
+            frame = read_csv(path)
+            frames.append(_conform(frame, contract.person_object, _rel(path, sources_dir), result))
+            result.files.append(_rel(path, sources_dir))
+        except SourceReadError as exc:
+            result.errors.append(str(exc))
+    return frames
+
+
+def _read_xlsx(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
+    from care_etl.sources.excel_reader import read_sheet
+
+    frames = []
+    for path in _files(contract, sources_dir, result):
+        name = _rel(path, sources_dir)
+        try:
+            sheets = {}
+            for obj in (contract.person_object, *contract.lookups):
+                sheet = read_sheet(path, obj.physical_name, obj.column_names)
+                sheets[obj.id] = _conform(sheet, obj, f"{name} sheet {obj.physical_name}", result)
+            frames.append(_join_lookups(contract, sheets, name, result))
+            result.files.append(name)
+        except SourceReadError as exc:
+            result.errors.append(str(exc))
+    return frames
+
+
+def _read_sql(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
+    from care_etl.sources.sql_reader import read_table
+
+    url_env = contract.server.get("databaseUrlEnv") or f"CARE_ETL_{contract.id.upper()}_URL"
+    url = os.environ.get(str(url_env))
+    label = f"${url_env}" if url else contract.location
+    if not url:
+        path = sources_dir / contract.location
+        if not path.is_file():
+            result.errors.append(f"{path}: database file not found")
+            return []
+        url = f"sqlite:///{path}"
+    try:
+        tables = {
+            obj.id: read_table(url, obj.physical_name, obj.column_names, label=label)
+            for obj in (contract.person_object, *contract.lookups)
+        }
+    except SourceReadError as exc:
+        result.errors.append(str(exc))
+        return []
+    result.files.append(label)
+    return [_join_lookups(contract, tables, label, result)]
+
+
+def _read_paper(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
+    from care_etl.sources.paper_reader import read_paper
+
+    files = []
+    for path in _files(contract, sources_dir, result):
+        if path.suffix.lower() in PAPER_SUFFIXES:
+            files.append(path)
+        else:
+            result.errors.append(f"{_rel(path, sources_dir)}: not a scan or OCR text file, skipped")
+    if not files:
+        return []
+    obj = contract.person_object
+    key = contract.record_id_columns[0]
+    labels = {
+        c.name: _paper_kind(c.canonical, c.logical_type) for c in obj.columns if c.name != key
+    }
+    frame = read_paper(files, labels, cache_dir=cache_dir, progress=progress)
+    frame[key] = frame["_record_id"]
+    frame["_file"] = [_rel(Path(f), sources_dir) for f in frame["_file"]]
+    result.files.extend(frame["_file"])
+    return [frame]
+
+
+def _paper_kind(canonical: str | None, logical_type: str | None) -> str:
+    if logical_type == "date":
+        return "date"
+    return {"nhs_number": "digits", "postcode": "postcode"}.get(canonical or "", "text")
+
+
+def _conform(frame: pd.DataFrame, obj: SourceObject, where: str, result: RawSource) -> pd.DataFrame:
+    """Schema drift: a missing required column stops the file; others are warnings."""
+    expected = obj.column_names
+    present = set(frame.columns)
+    missing = [c for c in expected if c not in present]
+    required_missing = [c for c in missing if obj.column_by_name(c).required]
+    if required_missing:
+        raise SourceReadError(f"{where}: missing required column(s) {', '.join(required_missing)}")
+    if missing:
+        result.warnings.append(f"{where}: missing column(s) {', '.join(missing)}; read as blank")
+    unexpected = [c for c in frame.columns if not c.startswith("_") and c not in expected]
+    if unexpected:
+        result.warnings.append(
+            f"{where}: unexpected column(s) {', '.join(unexpected)}; not read "
+            "(add them to the contract's schema to use them)"
+        )
+    for col in missing:
+        frame[col] = None
+    lineage = [c for c in frame.columns if c.startswith("_")]
+    return frame[[*expected, *lineage]]
+
+
+def _join_lookups(
+    contract: Contract, frames: dict[str, pd.DataFrame], where: str, result: RawSource
+) -> pd.DataFrame:
+    """Left-join each lookup object onto the person rows through the contract's relationship."""
+    person = contract.person_object
+    records = frames[person.id]
+    for lookup in contract.lookups:
+        table = frames[lookup.id].drop(columns=["_file", "_row", "_sheet"], errors="ignore")
+        table = _filter_rows(table, lookup)
+        person_key, lookup_key = _join_keys(contract, person, lookup)
+        latest = lookup.custom.get("latestBy")
+        if latest:
+            table = table.sort_values(str(latest), ascending=False, na_position="last")
+        table = table.drop_duplicates(subset=[lookup_key], keep="first")
+        renamed = table.rename(columns={c: f"{lookup.id}.{c}" for c in table.columns})
+        joined_key = f"{lookup.id}.{lookup_key}"
+        records = records.merge(renamed, how="left", left_on=person_key, right_on=joined_key)
+        unmatched = int(records[joined_key].isna().sum())
+        if unmatched:
+            count_name = f"unmatched_{lookup.id}"
+            result.counts[count_name] = result.counts.get(count_name, 0) + unmatched
+            if lookup.role == "lookup" and contract.format == "xlsx":
+                result.warnings.append(
+                    f"{where}: {unmatched} row(s) of {person.physical_name} match no row of "
+                    f"{lookup.physical_name}; kept"
+                )
+    return records.astype(object).where(records.notna(), None)
+
+
+def _join_keys(contract: Contract, person: SourceObject, lookup: SourceObject) -> tuple[str, str]:
+    for col in person.columns:
+        if col.references and col.references.split(".")[0] == lookup.id:
+            target = lookup.column_by_id(col.references.split(".")[1])
+            if target:
+                return col.name, target.name
+    for col in lookup.columns:
+        if col.references and col.references.split(".")[0] == person.id:
+            target = person.column_by_id(col.references.split(".")[1])
+            if target:
+                return target.name, col.name
+    raise SourceReadError(
+        f"{contract.file}: schema/{lookup.name}: no relationship joins it to {person.name}"
+    )
+
+
+def _filter_rows(table: pd.DataFrame, lookup: SourceObject) -> pd.DataFrame:
+    row_filter = lookup.custom.get("rowFilter")
+    if not row_filter:
+        return table
+    column, want_null = parse_row_filter(str(row_filter))
+    is_null = table[column].isna()
+    return table[is_null if want_null else ~is_null]
+
+
+def _mark_withdrawn(contract: Contract, result: RawSource) -> None:
+    flag = contract.person_object.custom.get("withdrawnWhen")
+    records = result.records
+    if flag and flag in records.columns:
+        records["_withdrawn"] = records[flag].map(lambda v: str(v).strip().lower() in _TRUE)
+    else:
+        records["_withdrawn"] = False
+    result.counts["withdrawn"] = int(records["_withdrawn"].sum())
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
