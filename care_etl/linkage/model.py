@@ -1,0 +1,191 @@
+"""Classify: a Fellegi-Sunter model with several levels per field, estimated from the data.
+
+u (how often two different people agree at a level) comes from random pairs of records,
+where almost every pair is two different people. m (how often one person's two records agree
+at a level) comes from expectation maximisation over the candidate pairs of each blocking
+rule with u held fixed, leaving out the fields the rule constrains: pairs that share a date of
+birth say nothing about how often a person's dates of birth agree (the approach of Splink).
+recordlinkage's ECMClassifier takes binary features only; levels carry more evidence.
+
+A missing value is a level of its own with no weight either way (m = u).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from care_etl.linkage.compare import LEVELS, MISSING
+
+#: Pseudo-count added to every level's count, so that no level gets an infinite weight.
+PSEUDO_COUNT = 1.0
+_P_FLOOR = 1e-12
+
+
+def initial_m(levels: int) -> np.ndarray:
+    """A neutral start for EM: strongest level likely for a match, the rest sharing the remainder."""
+    if levels == 1:
+        return np.ones(1)
+    rest = 0.5 ** np.arange(1, levels)
+    return np.concatenate([[0.9], 0.1 * rest / rest.sum()])
+
+
+def level_frequencies(codes: np.ndarray, levels: int, weights: np.ndarray | None = None):
+    """Smoothed share of each level among the pairs where the field is not missing."""
+    present = codes != MISSING
+    counts = np.bincount(
+        codes[present].astype(np.int64),
+        weights=None if weights is None else weights[present],
+        minlength=levels,
+    )[:levels].astype(float)
+    counts += PSEUDO_COUNT / levels
+    return counts / counts.sum()
+
+
+def estimate_u(random_levels: pd.DataFrame, fields: list[str]) -> dict[str, np.ndarray]:
+    """u per field level from pairs of records drawn at random."""
+    return {f: level_frequencies(random_levels[f].to_numpy(), len(LEVELS[f])) for f in fields}
+
+
+@dataclass
+class Session:
+    """One EM run on the pairs of one blocking rule."""
+
+    rule: str
+    pairs: int
+    match_share: float
+    m: dict[str, np.ndarray]
+    #: Expected number of matching pairs in which each field was known: m's sample size.
+    seen: dict[str, float]
+    iterations: int
+
+    @property
+    def expected_matches(self) -> float:
+        return self.match_share * self.pairs
+
+
+def _log_ratios(m: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """log(m/u) per level, with a zero appended for MISSING (index -1)."""
+    return np.concatenate([np.log(m) - np.log(u), [0.0]])
+
+
+def em_session(
+    rule: str,
+    levels: pd.DataFrame,
+    fields: list[str],
+    u: dict[str, np.ndarray],
+    max_iterations: int,
+    tolerance: float,
+) -> Session:
+    """Estimate m for `fields` and the share of matches among these pairs, u held fixed."""
+    codes = {f: levels[f].to_numpy().astype(np.int64) for f in fields}
+    m = {f: initial_m(len(LEVELS[f])) for f in fields}
+    share = 0.1
+    iterations = 0
+    while iterations < max_iterations:
+        iterations += 1
+        logit = np.full(len(levels), np.log(share) - np.log1p(-share))
+        for f in fields:
+            logit += _log_ratios(m[f], u[f])[codes[f]]
+        p = 1.0 / (1.0 + np.exp(-np.clip(logit, -700.0, 700.0)))
+        new_m = {f: level_frequencies(codes[f], len(LEVELS[f]), p) for f in fields}
+        new_share = float(np.clip(p.mean(), _P_FLOOR, 1 - 1e-9))
+        change = max([abs(new_share - share)] + [np.abs(new_m[f] - m[f]).max() for f in fields])
+        m, share = new_m, new_share
+        if change < tolerance:
+            break
+    seen = {f: float(p[codes[f] != MISSING].sum()) for f in fields}
+    return Session(rule, len(levels), share, m, seen, iterations)
+
+
+def combine_sessions(sessions: list[Session], fields: list[str]) -> dict[str, np.ndarray]:
+    """Average each field's m over the sessions that estimated it, weighted by matches seen."""
+    m = {}
+    for f in fields:
+        found = [(s.seen[f], s.m[f]) for s in sessions if f in s.m]
+        total = sum(w for w, _ in found)
+        if total > 0:
+            m[f] = sum(w * v for w, v in found) / total
+        else:
+            m[f] = initial_m(len(LEVELS[f]))
+    return m
+
+
+@dataclass
+class FellegiSunter:
+    """Estimated parameters and the scoring they imply (weights are log2 Bayes factors)."""
+
+    fields: list[str]
+    m: dict[str, np.ndarray]
+    u: dict[str, np.ndarray]
+    prior: float
+    sessions: list[Session]
+
+    @property
+    def prior_weight(self) -> float:
+        return float(np.log2(self.prior) - np.log2(1 - self.prior))
+
+    def level_weights(self, field: str) -> np.ndarray:
+        """log2(m/u) per level code, MISSING (-1, the last entry) weighing 0."""
+        return _log_ratios(self.m[field], self.u[field]) / np.log(2.0)
+
+    def field_weights(self, levels: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {
+            f: self.level_weights(f)[levels[f].to_numpy().astype(np.int64)] for f in self.fields
+        }
+
+    def total_weight(self, field_weights: dict[str, np.ndarray], n: int) -> np.ndarray:
+        total = np.full(n, self.prior_weight)
+        for f in self.fields:
+            total = total + field_weights[f]
+        return total
+
+    def parameters(self) -> pd.DataFrame:
+        """One row per field level: m, u and the weight log2(m/u)."""
+        rows = []
+        for f in self.fields:
+            weights = self.level_weights(f)
+            for i, level in enumerate(LEVELS[f]):
+                rows.append((f, level, float(self.m[f][i]), float(self.u[f][i]), float(weights[i])))
+            rows.append((f, "missing", np.nan, np.nan, 0.0))
+        return pd.DataFrame(rows, columns=["field", "level", "m", "u", "weight"])
+
+
+def probability(weight: np.ndarray) -> np.ndarray:
+    """2^w / (1 + 2^w), computed without overflow."""
+    return 1.0 / (1.0 + np.exp2(-np.asarray(weight, dtype=float)))
+
+
+def estimate_prior(
+    sessions: list[Session],
+    m: dict[str, np.ndarray],
+    presence: dict[str, float],
+    total_pairs: int,
+    n_records: int,
+) -> float:
+    """Probability that two records drawn at random are one person.
+
+    A rule's session found `expected_matches` matching pairs; those are the share of all
+    matching pairs that the rule can see (for the date of birth rule: both dates present and
+    equal), so dividing by that share counts all matching pairs. With no such session it
+    assumes each record has one other record of the same person.
+    """
+    by_rule = {s.rule: s for s in sessions}
+    visible = None
+    session = by_rule.get("date_of_birth")
+    if session is not None and "date_of_birth" in m:
+        visible = m["date_of_birth"][0] * presence["date_of_birth"]
+    else:
+        session = by_rule.get("postcode_initial")
+        if session is not None and "postcode" in m and "given_name" in m:
+            same_initial = m["given_name"][0] + m["given_name"][1]
+            visible = (
+                m["postcode"][0] * presence["postcode"] * same_initial * presence["given_name"]
+            )
+    if session is not None and visible:
+        matches = session.expected_matches / visible
+    else:
+        matches = n_records / 2
+    return float(np.clip(matches / max(total_pairs, 1), 1e-12, 0.5))

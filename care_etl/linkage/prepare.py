@@ -1,0 +1,229 @@
+"""Comparison keys: the canonical fields reduced to the forms that blocking and comparing use.
+
+Standardisation has already decided what each value is; this module only derives keys from
+it (name match keys, date components, postcode without spaces), so that every later step
+works on plain columns and never re-parses a value.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from care_etl.errors import CareEtlError
+from care_etl.standardise.names import match_key
+
+#: Input columns linkage reads, besides the keys; any may be absent.
+INPUT_FIELDS: tuple[str, ...] = (
+    "nhs_number",
+    "given_name",
+    "middle_names",
+    "family_name",
+    "other_names",
+    "date_of_birth",
+    "dob_estimated",
+    "sex",
+    "postcode",
+    "uprn",
+    "address",
+)
+
+_UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
+_ISO_DATE = r"^\s*(\d{4})-?(\d{1,2})-?(\d{1,2})"
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
+_TRUE_TEXT = frozenset({"TRUE", "T", "Y", "YES", "1"})
+
+
+def check_keys(records: pd.DataFrame) -> None:
+    """Linkage needs one row per (source, source_record_id): anything else is an input error."""
+    for column in ("source", "source_record_id"):
+        if column not in records.columns:
+            raise CareEtlError(f"linkage input: column '{column}' is missing")
+        missing = records[column].isna().to_numpy()
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise CareEtlError(f"linkage input: column '{column}' is empty at row {row}")
+    duplicated = records.duplicated(["source", "source_record_id"]).to_numpy()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated)[0])
+        raise CareEtlError(
+            f"linkage input: {int(duplicated.sum())} repeated (source, source_record_id) keys, "
+            f"first at row {row}"
+        )
+
+
+def _column(records: pd.DataFrame, name: str) -> pd.Series:
+    if name in records.columns:
+        return records[name].reset_index(drop=True)
+    return pd.Series([None] * len(records), dtype=object)
+
+
+def _map_unique(values: pd.Series, func) -> np.ndarray:
+    """Apply a Python function once per distinct value: names and codes repeat a lot."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    return mapped[codes]
+
+
+def _text(value: object) -> str | None:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _name_keys(values: pd.Series) -> np.ndarray:
+    keys = match_key(values.astype(object).where(values.notna(), None))
+    return keys.to_numpy(dtype=object)
+
+
+def _alias_tokens(other_names: pd.Series, middle_names: pd.Series) -> dict[str, np.ndarray]:
+    """First two words of the aliases and the first middle name: alternatives for a name."""
+    n = len(other_names)
+    other = other_names.astype(object).where(other_names.notna(), None).dropna()
+    pieces = other.astype(str).str.split(";").explode()
+    words = match_key(pieces).dropna().str.split(" ").explode()
+    found = words.rename("word").rename_axis("row").reset_index().drop_duplicates()
+    found["rank"] = found.groupby("row").cumcount()
+    tokens = {}
+    for rank in (0, 1):
+        column = np.full(n, None, dtype=object)
+        chosen = found[found["rank"] == rank]
+        column[chosen["row"].to_numpy(dtype=np.int64)] = chosen["word"].to_numpy()
+        tokens[f"alias_other{rank + 1}"] = column
+    middle = match_key(middle_names.astype(object).where(middle_names.notna(), None))
+    tokens["alias_middle1"] = middle.str.split(" ").str[0].to_numpy(dtype=object)
+    return tokens
+
+
+def _date_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month and day as integers (-1 when missing); impossible dates keep their digits."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parts = [getattr(values.dt, p) for p in ("year", "month", "day")]
+        return tuple(p.fillna(-1).astype(np.int32).to_numpy() for p in parts)  # type: ignore[return-value]
+
+    def iso(value: object) -> str | None:
+        if hasattr(value, "isoformat") and not isinstance(value, str):
+            return value.isoformat()
+        return _text(value)
+
+    text = pd.Series(_map_unique(values, iso), dtype=object).astype("string")
+    found = text.str.extract(_ISO_DATE)
+    return tuple(  # type: ignore[return-value]
+        pd.to_numeric(found[i], errors="coerce").fillna(-1).astype(np.int32).to_numpy()
+        for i in range(3)
+    )
+
+
+def _flag(values: pd.Series) -> np.ndarray:
+    def truthy(value: object) -> bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        text = _text(value)
+        return text is not None and text.upper() in _TRUE_TEXT
+
+    return np.array(_map_unique(values, truthy), dtype=bool) & values.notna().to_numpy()
+
+
+def _nhs(value: object) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    digits = text.replace(" ", "")
+    if len(digits) != 10 or not digits.isdigit():
+        return None
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return digits if check != 10 and check == int(digits[9]) else None
+
+
+def _sex(value: object) -> str | None:
+    text = _text(value)
+    return text[0].upper() if text and text[0].upper() in "MFX" else None
+
+
+def _postcode(value: object) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    return "".join(text.upper().split()) or None
+
+
+def _district(postcode: object) -> str | None:
+    """Outward code of a UK postcode; other countries' codes have no district level."""
+    if not isinstance(postcode, str):
+        return None
+    found = _UK_POSTCODE.match(postcode)
+    return found.group(1) if found else None
+
+
+def _address(value: object) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    return _NOT_ALNUM.sub(" ", text.upper()).strip() or None
+
+
+def prepare(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per record (positional index), keys for blocking and comparing."""
+    check_keys(records)
+    col = {name: _column(records, name) for name in INPUT_FIELDS}
+    out = pd.DataFrame(index=pd.RangeIndex(len(records)))
+    out["source"] = records["source"].astype(str).to_numpy()
+    out["source_record_id"] = records["source_record_id"].astype(str).to_numpy()
+    out["nhs_key"] = _map_unique(col["nhs_number"], _nhs)
+    out["given_key"] = _name_keys(col["given_name"])
+    out["family_key"] = _name_keys(col["family_name"])
+    for name, values in _alias_tokens(col["other_names"], col["middle_names"]).items():
+        out[name] = values
+    year, month, day = _date_parts(col["date_of_birth"])
+    complete = (year > 0) & (month >= 0) & (day >= 0)
+    out["dob_y"] = np.where(complete, year, -1)
+    out["dob_m"] = np.where(complete, month, -1)
+    out["dob_d"] = np.where(complete, day, -1)
+    out["dob_estimated"] = _flag(col["dob_estimated"])
+    out["sex_key"] = _map_unique(col["sex"], _sex)
+    out["postcode_key"] = _map_unique(col["postcode"], _postcode)
+    out["postcode_district"] = _map_unique(out["postcode_key"], _district)
+    out["address_key"] = _map_unique(col["address"], _address)
+    out["uprn_key"] = _map_unique(col["uprn"], _text)
+    _add_codes(out)
+    return out
+
+
+#: Key columns that get integer codes; columns in one group share a vocabulary, so a given
+#: name can be checked against the other record's aliases by comparing integers.
+CODE_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("nhs_key",),
+    ("given_key", "family_key", "alias_other1", "alias_other2", "alias_middle1"),
+    ("sex_key",),
+    ("postcode_key", "postcode_district"),
+    ("address_key",),
+    ("uprn_key",),
+)
+
+
+def code_column(key_column: str) -> str:
+    """Name of the integer code column (-1 when missing) of a key column."""
+    return key_column.removesuffix("_key") + "_code"
+
+
+def _add_codes(out: pd.DataFrame) -> None:
+    """Integer codes make equality and presence tests cheap on millions of pairs."""
+    for group in CODE_GROUPS:
+        stacked = pd.concat([out[c] for c in group], ignore_index=True)
+        codes, _ = pd.factorize(stacked, use_na_sentinel=True)
+        for i, column in enumerate(group):
+            out[code_column(column)] = codes[i * len(out) : (i + 1) * len(out)].astype(np.int32)
+
+
+def has_data(prepared: pd.DataFrame, columns: list[str]) -> bool:
+    """Whether any record carries a value in any of these code columns (-1 is missing)."""
+    return any(bool((prepared[column].to_numpy() >= 0).any()) for column in columns)
