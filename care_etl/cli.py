@@ -115,8 +115,8 @@ def _run(args: argparse.Namespace) -> int:
     from care_etl.pipeline import run_pipeline
 
     database = args.database or f"sqlite:///{args.sources.resolve().parent / 'care_etl.db'}"
-    figures = run_pipeline(args.sources, args.contracts, database, args.reports)
-    _print_summary(figures, database, args.reports)
+    outcome = run_pipeline(args.sources, args.contracts, database, args.reports)
+    _print_summary(outcome.figures, database, args.reports)
     return 0
 
 

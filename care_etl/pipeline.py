@@ -6,6 +6,7 @@ a one-line error instead of a failed run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,20 @@ from care_etl.errors import CareEtlError
 from care_etl.index.publish import engine_for
 from care_etl.resources import CareEtlSettings
 
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass
+class RunOutcome:
+    """The coverage figures of a completed run and how long each step took."""
+
+    figures: dict[str, Any]
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def run_pipeline(
     sources_dir: Path, contracts_dir: Path, database_url: str, reports_dir: Path
-) -> dict[str, Any]:
+) -> RunOutcome:
     import dagster as dg
 
     from care_etl.definitions import build_assets
@@ -34,16 +43,19 @@ def run_pipeline(
         reports_dir=str(reports_dir),
         cache_dir=str(sources_dir.resolve().parent / ".ocr_cache"),
     )
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         build_assets(contracts_dir),
         resources={"settings": settings},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         run_config=_QUIET,
         raise_on_error=False,
     )
     if not result.success:
         raise CareEtlError(_failure(result))
-    return result.output_for_node("report__coverage_report")
+    return RunOutcome(
+        result.output_for_node("report__coverage_report"), _step_seconds(instance, result.run_id)
+    )
 
 
 def _prepare_database(url: str) -> None:
@@ -63,3 +75,18 @@ def _failure(result: Any) -> str:
             message = error.message.strip().splitlines()[0]
             return f"step {event.step_key} failed: {message}"
     return "the run failed"
+
+
+def _step_seconds(instance: Any, run_id: str) -> dict[str, float]:
+    """Each step's wall time, from the run's event log."""
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS" and event.step_key in started:
+            seconds[event.step_key] = round(entry.timestamp - started[event.step_key], 2)
+    return seconds

@@ -114,6 +114,9 @@ def _read_sql(contract, sources_dir, result, cache_dir, progress) -> list[pd.Dat
         result.errors.append(str(exc))
         return []
     result.files.append(label)
+    person = tables[contract.person_object.id]
+    key = contract.record_id_columns[0]
+    person["_row"] = [f"{key}={value}" for value in person[key]]  # table and key, as lineage
     return [_join_lookups(contract, tables, label, result)]
 
 
@@ -133,7 +136,11 @@ def _read_paper(contract, sources_dir, result, cache_dir, progress) -> list[pd.D
     labels = {
         c.name: _paper_kind(c.canonical, c.logical_type) for c in obj.columns if c.name != key
     }
-    frame = read_paper(files, labels, cache_dir=cache_dir, progress=progress)
+    try:
+        frame = read_paper(files, labels, cache_dir=cache_dir, progress=progress)
+    except SourceReadError as exc:
+        result.errors.append(str(exc))
+        return []
     frame[key] = frame["_record_id"]
     frame["_file"] = [_rel(Path(f), sources_dir) for f in frame["_file"]]
     result.files.extend(frame["_file"])

@@ -27,8 +27,8 @@ def read_table(url: str, table: str, columns: Sequence[str], *, label: str) -> p
                 raise SourceReadError(
                     f"{label}: table {table}: missing column(s) {', '.join(missing)}"
                 )
-            meta = sa.Table(table, sa.MetaData(), *(sa.column(c) for c in columns))
-            rows = conn.execute(sa.select(*meta.c)).all()
+            selected = sa.table(table, *(sa.column(c) for c in columns))
+            rows = conn.execute(sa.select(*selected.c)).all()
     except sa.exc.NoSuchTableError:
         raise SourceReadError(f"{label}: table {table} not found") from None
     except sa.exc.SQLAlchemyError as exc:

@@ -1,0 +1,355 @@
+"""Read digitised paper referral forms (PNG/PDF scans through Tesseract, or bureau .txt).
+
+OCR text is untrustworthy by nature, so the reader tolerates misread labels (fuzzy matching),
+values broken onto the next line and the usual character confusions in dates and numbers, and
+says how sure it is: a confidence per record and per field. A file that cannot be read at all
+still gives a row, with `_read_error` set, so that it is quarantined downstream, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rapidfuzz import fuzz
+
+from care_etl.errors import SourceReadError
+from care_etl.sources.ocr import Line, OcrResult, is_scan, ocr_files
+
+KINDS = frozenset({"text", "date", "digits", "postcode"})
+LINEAGE_COLUMNS = [
+    "_file",
+    "_row",
+    "_record_id",
+    "_ocr_confidence",
+    "_field_confidence",
+    "_read_error",
+]
+COLON_MATCH = 65.0  # a prefix before ':' is very likely a label: accept a looser match
+WORDS_MATCH = 80.0  # no colon: the first words must look much more like a label
+REPAIRED = 0.8  # a value whose characters were repaired is less certain
+UNPARSED = 0.5  # a date or number that does not have the expected shape
+
+# Characters OCR reads in place of digits (typewriter and sans faces).
+_DIGIT_FIX = str.maketrans(
+    {
+        "O": "0", "o": "0", "Q": "0", "D": "0",
+        "I": "1", "l": "1", "i": "1", "|": "1", "!": "1",
+        "Z": "2", "z": "2",
+        "S": "5", "s": "5",
+        "G": "6", "b": "6",
+        "T": "7",
+        "B": "8",
+        "g": "9", "q": "9",
+    }
+)  # fmt: skip
+# What may stand for a digit: kept when trimming specks off the ends of a number.
+_DIGIT_LIKE = frozenset("0123456789") | {chr(code) for code in _DIGIT_FIX}
+# ... and in place of letters, inside a label.
+_LABEL_FIX = str.maketrans({"0": "o", "1": "l", "5": "s", "8": "b", "|": "l"})
+_SEPARATORS = ":;"
+# Specks and margins come out as punctuation at the ends of a value.
+_EDGE_NOISE = " :;|_~.,'\"`\u2018\u2019\u201c\u201d\u2014\u2013-"
+
+
+@dataclass
+class _Field:
+    label_score: float  # 0..100
+    label_confs: list[float]
+    words: list[str] = field(default_factory=list)
+    confs: list[float] = field(default_factory=list)
+
+
+def read_paper(
+    files: Sequence[Path],
+    labels: Mapping[str, str],
+    *,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """One raw record per form: a column per label (text or None) plus lineage and confidences.
+
+    `labels` maps each form label to its kind: text, date, digits or postcode. Scans are OCRed
+    in a pool of `workers` processes and cached under `cache_dir` by content hash.
+    """
+    bad = {kind for kind in labels.values() if kind not in KINDS}
+    if bad:
+        raise ValueError(f"unknown label kinds {sorted(bad)}; expected one of {sorted(KINDS)}")
+    paths = [Path(f) for f in files]
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, len(paths))
+
+    scans = [p for p in paths if is_scan(p)]
+    scan_results = dict(
+        zip(
+            scans, ocr_files(scans, cache_dir=cache_dir, workers=workers, on_done=tick), strict=True
+        )
+    )
+    rows = []
+    for path, name in zip(paths, files, strict=True):
+        if path in scan_results:
+            rows.append(_record(name, path, scan_results[path], labels, ocr=True))
+        else:
+            rows.append(_record(name, path, _read_text(path), labels, ocr=False))
+            tick()
+    # dtype=object keeps None as None (pandas would turn a missing confidence into NaN)
+    df = pd.DataFrame(rows, columns=[*labels, *LINEAGE_COLUMNS], dtype=object)
+    return df.astype({"_row": "int64"})
+
+
+def _read_text(path: Path) -> OcrResult:
+    """A bureau's OCR output: UTF-8, else Windows-1252; no word confidences (100 as neutral)."""
+    if path.suffix.lower() != ".txt":
+        return OcrResult(error=f"unsupported file type {path.suffix or '(none)'}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceReadError(f"{path}: cannot read file ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    lines = [[(w, 100.0) for w in line.split()] for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return OcrResult(lines=lines) if lines else OcrResult(error="no text recognised")
+
+
+def _record(
+    name: Path | str, path: Path, result: OcrResult, labels: Mapping[str, str], *, ocr: bool
+) -> dict:
+    row: dict = {label: None for label in labels}
+    row.update(
+        _file=str(name),
+        _row=1,
+        _record_id=path.stem,
+        _ocr_confidence=result.mean_confidence if ocr else None,
+        _field_confidence=None,
+        _read_error=result.error,
+    )
+    if result.error:
+        return row
+    fields = parse_form(result.lines, labels)
+    if not fields:
+        row["_read_error"] = "no form labels found"
+        return row
+    confidence = {}
+    for label, kind in labels.items():
+        found = fields.get(label)
+        if found is None:
+            confidence[label] = 0.0
+            continue
+        row[label], factor = parse_value(" ".join(found.words), kind)
+        word_confs = found.confs or found.label_confs
+        ocr_conf = sum(word_confs) / len(word_confs) / 100.0 if (ocr and word_confs) else 1.0
+        confidence[label] = round(found.label_score / 100.0 * ocr_conf * factor, 3)
+    row["_field_confidence"] = json.dumps(confidence)
+    return row
+
+
+# --- form layout --------------------------------------------------------------------------
+
+
+def parse_form(lines: Sequence[Line], labels: Mapping[str, str]) -> dict[str, _Field]:
+    """Find each label's line (fuzzy), then give every other line to the value above it.
+
+    Labels go to lines best match first, so a title misread as `REFERRAL:` cannot take
+    `Referrer` from the real `Referrer:` line further down.
+    """
+    candidates = [
+        (fld.label_score, i, label, fld)
+        for i, line in enumerate(lines)
+        for label, fld in _label_candidates(line, labels)
+    ]
+    candidates.sort(key=lambda c: (-c[0], c[1]))  # best match first; the earlier line on a tie
+    by_line: dict[int, tuple[str, _Field]] = {}
+    taken: set[str] = set()
+    for _, i, label, fld in candidates:
+        if i not in by_line and label not in taken:
+            by_line[i] = (label, fld)
+            taken.add(label)
+    fields: dict[str, _Field] = {}
+    current: str | None = None
+    for i, line in enumerate(lines):
+        if i in by_line:
+            current, fld = by_line[i]
+            fields[current] = fld
+        elif current is not None and _continues(fields[current], labels[current], line):
+            fields[current].words.extend(w for w, _ in line)
+            fields[current].confs.extend(c for _, c in line)
+    return fields
+
+
+def _continues(fld: _Field, kind: str, line: Line) -> bool:
+    """Is this unlabelled line the rest of the value above it (not speckle noise)?
+
+    Free text takes any line with letters or digits; a date, number or postcode only a line
+    that completes it, so noise under a complete date cannot spoil it.
+    """
+    if sum(ch.isalnum() for word, _ in line for ch in word) < 2:
+        return False
+    if kind == "text" or not fld.words:
+        return True
+    words = " ".join(w for w, _ in line)
+    before = " ".join(fld.words)
+    if kind == "postcode":
+        return sum(ch.isalnum() for ch in before) < 5
+    if kind == "digits" and parse_value(words, kind)[1] == 1.0:
+        return True
+    factor = parse_value(before, kind)[1]
+    return factor < 1.0 and parse_value(f"{before} {words}", kind)[1] > factor
+
+
+def _norm_label(text: str) -> str:
+    """Lower case, look-alike digits as letters, `rn` as `m`; other digits stay and count
+    against a match, so a value's digits never pass for part of a label."""
+    text = text.translate(_LABEL_FIX).lower().replace("rn", "m")
+    return " ".join(re.sub(r"[^a-z0-9 ]+", "", text).split())
+
+
+def _label_candidates(line: Line, labels: Sequence[str]) -> list[tuple[str, _Field]]:
+    """Every label this line might start with, each with the value words that would follow."""
+    if not line:
+        return []
+    found = _match_by_colon(line, labels)
+    return found if found else _match_by_words(line, labels)
+
+
+def _match_by_colon(line: Line, labels: Sequence[str]) -> list[tuple[str, _Field]]:
+    max_words = max(len(label.split()) for label in labels) + 2
+    for i, (word, conf) in enumerate(line[:max_words]):
+        cut = next((word.index(s) for s in _SEPARATORS if s in word), None)
+        if cut is None:
+            continue
+        prefix = " ".join([w for w, _ in line[:i]] + [word[:cut]])
+        value = ([(word[cut + 1 :], conf)] if word[cut + 1 :] else []) + list(line[i + 1 :])
+        return [
+            (label, _field(score, line[: i + 1], value))
+            for label, score in _scores(prefix, labels)
+            if score >= COLON_MATCH
+        ]
+    return []
+
+
+def _match_by_words(line: Line, labels: Sequence[str]) -> list[tuple[str, _Field]]:
+    found = []
+    for label in labels:
+        n = len(label.split())
+        best: tuple[float, int] = (0.0, 0)
+        for take in range(max(1, n - 1), min(n + 1, len(line)) + 1):
+            prefix = " ".join(w for w, _ in line[:take])
+            score = _scores(prefix, [label])[0][1]
+            if score > best[0]:  # on a tie, the fewer words: the rest is the value
+                best = (score, take)
+        score, take = best
+        if score >= WORDS_MATCH:
+            found.append((label, _field(score, line[:take], list(line[take:]))))
+    return found
+
+
+def _scores(prefix: str, labels: Sequence[str]) -> list[tuple[str, float]]:
+    norm = _norm_label(prefix)
+    return [(label, fuzz.ratio(norm, _norm_label(label)) if norm else 0.0) for label in labels]
+
+
+def _field(score: float, label_words: Line, value: Line) -> _Field:
+    value = [(w, c) for w, c in value if w]
+    return _Field(
+        label_score=score,
+        label_confs=[c for _, c in label_words],
+        words=[w for w, _ in value],
+        confs=[c for _, c in value],
+    )
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+def parse_value(text: str, kind: str) -> tuple[str | None, float]:
+    """The value as text (None when blank) and a confidence factor for how it was repaired."""
+    text = " ".join(text.split()).strip(_EDGE_NOISE)
+    if not text:
+        return None, 1.0
+    if kind == "date":
+        return parse_date(text)
+    if kind == "digits":
+        return parse_digits(text)
+    if kind == "postcode":
+        return parse_postcode(text), 1.0
+    return text, 1.0
+
+
+def _trim_to_digits(text: str) -> tuple[str, bool]:
+    """Drop specks read as letters at either end of a number (`28/11/2004é`)."""
+    keep = _DIGIT_LIKE
+    start, end = 0, len(text)
+    while start < end and text[start] not in keep:
+        start += 1
+    while end > start and text[end - 1] not in keep:
+        end -= 1
+    return text[start:end], (start, end) != (0, len(text))
+
+
+def parse_digits(text: str) -> tuple[str, float]:
+    """Digits with OCR look-alikes repaired and spacing removed (`943 476 5919` -> 10 digits)."""
+    compact, trimmed = _trim_to_digits(re.sub(r"[\s\-.,/]", "", text))
+    fixed = compact.translate(_DIGIT_FIX)
+    if not _is_digits(fixed):
+        return text, UNPARSED
+    return fixed, (1.0 if fixed == compact and not trimmed else REPAIRED)
+
+
+def parse_date(text: str) -> tuple[str, float]:
+    """A DD/MM/YYYY date with look-alikes repaired; day/month ranges are not judged here.
+
+    What cannot be read as a date is returned as read, for standardisation to reject visibly.
+    """
+    compact, trimmed = _trim_to_digits(re.sub(r"\s+", "", text))
+    parts = [p for p in re.split(r"[\\/\-.,]", compact) if p]
+    if len(parts) == 3:
+        fixed = [p.translate(_DIGIT_FIX) for p in parts]
+        if all(map(_is_digits, fixed)) and len(fixed[2]) == 4 and max(map(len, fixed[:2])) <= 2:
+            # the form types DD/MM: a one-digit day or month means a character was lost
+            clean = fixed == parts and not trimmed and len(fixed[0]) == len(fixed[1]) == 2
+            return "/".join(fixed), (1.0 if clean else REPAIRED)
+    recovered = _date_from_digits(compact)
+    return (recovered, REPAIRED) if recovered else (text, UNPARSED)
+
+
+def _date_from_digits(compact: str) -> str | None:
+    """A date whose slashes were lost or misread as 1/l/I: recover it from the digit run."""
+    stripped = re.sub(r"[\\/\-.,]", "", compact)
+    digits = stripped.translate(_DIGIT_FIX)
+    if not _is_digits(digits):
+        return None
+    if len(digits) == 10 and digits[2] == digits[5] == "1" and stripped[2] in "1lI|":
+        digits = digits[:2] + digits[3:5] + digits[6:]
+    if len(digits) == 8:
+        return f"{digits[:2]}/{digits[2:4]}/{digits[4:]}"
+    return None
+
+
+def _is_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def parse_postcode(text: str) -> str:
+    """Punctuation and stray spaces removed; letter/digit repair is left to standardisation.
+
+    Currency signs are the exception: they are misread capital Es, not punctuation.
+    """
+    text = text.replace("£", "E").replace("€", "E")
+    cleaned = " ".join(re.sub(r"[^0-9A-Za-z ]+", "", text).split())
+    parts = cleaned.split(" ")
+    if len(parts) == 2 and len(parts[1]) == 3:
+        return cleaned
+    return cleaned.replace(" ", "")

@@ -1,0 +1,127 @@
+"""CSV reader: the GP extract's encodings, raw-record convention and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from care_etl.errors import SourceReadError
+from care_etl.sources.csv_reader import detect_encoding, read_csv
+
+HEADER = "Patient ID,NHS Number,Forename,Surname,Date of Birth,Postcode"
+ROWS = [
+    "P0000001,943 476 5919,Zoë,O'Brien,03/07/1948,e83qp",
+    "P0000002,, Seán ,MacDonald,12/11/1990,E8 3QP",
+]
+
+
+def _write(tmp_path: Path, text: str, encoding: str, name: str = "gp.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("encoding", "detected"),
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp1252", "cp1252")],
+)
+def test_reads_each_encoding_a_gp_system_exports(tmp_path, encoding, detected):
+    path = _write(tmp_path, "\r\n".join([HEADER, *ROWS]) + "\r\n", encoding)
+
+    df = read_csv(path)
+
+    assert detect_encoding(path) == detected
+    assert df.attrs["encoding"] == detected
+    assert list(df.columns) == [*HEADER.split(","), "_file", "_row"]  # no BOM in 'Patient ID'
+    assert df["Forename"].tolist() == ["Zoë", "Seán"]  # decoded, and stripped of spaces
+    assert df["Surname"].tolist() == ["O'Brien", "MacDonald"]
+    assert df["NHS Number"].tolist() == ["943 476 5919", None]  # raw: spacing kept, blank None
+    assert df["_row"].tolist() == [2, 3]
+    assert df["_file"].tolist() == [str(path)] * 2
+
+
+def test_values_are_str_or_none_never_nan(tmp_path):
+    path = _write(tmp_path, f"{HEADER}\n{ROWS[1]}\n", "utf-8")
+
+    df = read_csv(path)
+
+    for column in HEADER.split(","):
+        assert all(v is None or isinstance(v, str) for v in df[column]), column
+    assert df.loc[0, "NHS Number"] is None
+    assert df["_row"].dtype == "int64"
+
+
+def test_lineage_is_the_line_a_person_sees(tmp_path):
+    """Blank lines are skipped but counted; a quoted field may span lines."""
+    text = "\n".join(
+        [
+            HEADER,
+            ROWS[0],
+            "",
+            'P0000003,,"Ann\nMarie",Li,01/01/1950,N16 7XY',
+            ",,,,,",
+            ROWS[1],
+        ]
+    )
+    df = read_csv(_write(tmp_path, text, "utf-8"))
+
+    assert df["Patient ID"].tolist() == ["P0000001", "P0000003", "P0000002"]
+    assert df["_row"].tolist() == [2, 4, 7]
+    assert df.loc[1, "Forename"] == "Ann\nMarie"
+
+
+def test_a_header_only_file_gives_no_records(tmp_path):
+    df = read_csv(_write(tmp_path, HEADER + "\n", "utf-8"))
+
+    assert len(df) == 0
+    assert list(df.columns) == [*HEADER.split(","), "_file", "_row"]
+
+
+def test_undecodable_bytes_name_the_file_and_byte(tmp_path):
+    path = tmp_path / "gp_broken.csv"
+    # 0x81 is undefined in Windows-1252 and invalid as a UTF-8 start byte.
+    path.write_bytes(HEADER.encode() + b"\nP0000001,,Zo\x81,Li,01/01/1950,E8 3QP\n")
+    bad_byte = path.read_bytes().index(b"\x81")
+
+    with pytest.raises(SourceReadError) as err:
+        read_csv(path)
+
+    message = str(err.value)
+    assert message == (f"{path}: cannot decode as UTF-8 or Windows-1252 (byte {bad_byte})")
+    assert "\n" not in message
+
+
+def test_utf16_from_a_spreadsheet_is_read_via_charset_detection(tmp_path):
+    path = _write(tmp_path, f"{HEADER}\n{ROWS[0]}\n", "utf-16")
+
+    df = read_csv(path)
+
+    assert df.attrs["encoding"] == "utf-16"
+    assert df.loc[0, "Forename"] == "Zoë"
+
+
+def test_ragged_row_names_file_and_line_without_values(tmp_path):
+    path = _write(tmp_path, f"{HEADER}\n{ROWS[0]}\n{ROWS[1]},extra\n", "utf-8")
+
+    with pytest.raises(SourceReadError) as err:
+        read_csv(path)
+
+    message = str(err.value)
+    assert message.startswith(f"{path}: line 3:")
+    assert "Seán" not in message and "MacDonald" not in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
+def test_a_file_without_header_is_an_error(tmp_path, content):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+
+    with pytest.raises(SourceReadError, match=r"empty\.csv: line 1: no header"):
+        read_csv(path)
+
+
+def test_missing_file_is_a_source_read_error(tmp_path):
+    with pytest.raises(SourceReadError, match="nope.csv"):
+        read_csv(tmp_path / "nope.csv")

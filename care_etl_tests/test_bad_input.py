@@ -1,0 +1,89 @@
+"""Bad input: one-line errors naming the file and the problem; the rest of the run completes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from care_etl.pipeline import run_pipeline
+from care_etl_tests.conftest import CONTRACTS_DIR
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def damaged(generated: Path, tmp_path: Path) -> Path:
+    """The generated sources with one file of each kind broken."""
+    sources = tmp_path / "sources"
+    shutil.copytree(generated, sources)
+    workbook = sorted((sources / "housing").glob("*.xlsx"))[0]
+    workbook.write_bytes(b"this is not a workbook")
+    practices = sorted((sources / "health").glob("*.csv"))
+    lines = practices[0].read_text(encoding="utf-8-sig").splitlines()
+    header = lines[0].split(",")
+    drop = header.index("Surname")
+    practices[0].write_text(
+        "\n".join(
+            ",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines
+        ),
+        encoding="utf-8",
+    )
+    # Bytes that are neither UTF-8 nor Windows-1252 (0x81, 0x8D, 0x8F, 0x90 are undefined there).
+    practices[1].write_bytes(practices[1].read_bytes()[:200] + b"\x81\x8d\x8f\x90 \xe9\x81\n")
+    Image.new("L", (400, 300), color=255).save(sources / "paper" / "BLANK-0001.png")
+    return sources
+
+
+def test_a_damaged_source_is_reported_by_file_and_the_run_completes(damaged, tmp_path):
+    figures = run_pipeline(
+        damaged, CONTRACTS_DIR, f"sqlite:///{tmp_path / 'i.db'}", tmp_path / "r"
+    ).figures
+    housing = figures["sources"]["housing_tenancies"]
+    health = figures["sources"]["health_gp_registrations"]
+    errors = housing["errors"] + health["errors"]
+    assert any("tenancies_" in e and ".xlsx" in e for e in housing["errors"])
+    assert any("missing required column(s) Surname" in e for e in health["errors"])
+    assert any("cannot decode" in e or "encoding" in e for e in health["errors"])
+    assert all("\n" not in e for e in errors)
+    # The other files of each source still ran.
+    assert housing["records_read"] > 0 and health["records_read"] > 0
+    paper = figures["sources"]["paper_referrals"]
+    assert paper["quarantine_reasons"], "the blank scan is quarantined with its reason"
+    assert figures["persons"] > 0
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "care_etl.cli", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_cli_missing_sources_folder_is_one_line(tmp_path):
+    result = _cli("run", "--sources", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "nowhere: sources folder not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_unreachable_database_is_one_line_without_password(generated, tmp_path):
+    url = "postgresql+psycopg://someone:secret@127.0.0.1:1/nowhere"
+    result = _cli("run", "--sources", str(generated), "--database", url)
+    assert result.returncode == 2
+    assert "cannot reach database" in result.stderr
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_unreadable_contract_is_one_line(generated, tmp_path):
+    contracts = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS_DIR, contracts)
+    (contracts / "broken.yaml").write_text("kind: [", encoding="utf-8")
+    result = _cli("run", "--sources", str(generated), "--contracts", str(contracts))
+    assert result.returncode == 2
+    assert "broken.yaml: not valid YAML" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
