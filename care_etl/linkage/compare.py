@@ -248,6 +248,13 @@ def compare(prepared: pd.DataFrame, pairs: pd.MultiIndex, fields: list[str]) -> 
         empty = {c: np.zeros(len(pairs), dtype=bool if c in FLAGS else np.int8) for c in columns}
         return pd.DataFrame(empty)
     result = comparer(fields).compute(pairs, prepared).reset_index(drop=True)
+    if "postcode" in result.columns and "address" in result.columns:
+        # An address that agrees already says "same postcode": counting the postcode as
+        # well would double the evidence of one fact and push household members (same
+        # surname, same home) towards a match. The postcode speaks only when the address
+        # does not agree.
+        same_home = result["address"].isin([0, 1]).to_numpy()
+        result.loc[same_home, "postcode"] = MISSING
     for flag in FLAGS:
         if flag not in result.columns:
             result[flag] = False
