@@ -35,6 +35,8 @@ def damaged(generated: Path, tmp_path: Path) -> Path:
     )
     # Bytes that are neither UTF-8 nor Windows-1252 (0x81, 0x8D, 0x8F, 0x90 are undefined there).
     practices[1].write_bytes(practices[1].read_bytes()[:200] + b"\x81\x8d\x8f\x90 \xe9\x81\n")
+    with practices[2].open("ab") as ragged:
+        ragged.write(b"P9999999,only,three\r\n")
     Image.new("L", (400, 300), color=255).save(sources / "paper" / "BLANK-0001.png")
     return sources
 
@@ -52,6 +54,8 @@ def test_a_damaged_source_is_reported_by_file_and_the_run_completes(damaged, tmp
     assert all("\n" not in e for e in errors)
     # The other files of each source still ran.
     assert housing["records_read"] > 0 and health["records_read"] > 0
+    ragged = [r for r in health["quarantine_reasons"] if "fields where the header has" in r]
+    assert ragged, "the ragged row is quarantined, not the file"
     paper = figures["sources"]["paper_referrals"]
     assert paper["quarantine_reasons"], "the blank scan is quarantined with its reason"
     assert figures["persons"] > 0

@@ -135,3 +135,7 @@ def test_paper_records_carry_their_ocr_confidence(sqlite_run):
     scanned = paper["ocr_confidence"].dropna()
     assert len(scanned) >= 1
     assert scanned.between(0, 1).all()
+    # Every paper record, scanned or bureau text, says how sure the reading of each field is.
+    fields = paper["field_confidence"].map(json.loads)
+    assert fields.map(lambda f: 0 <= f["Date of Birth"] <= 1).all()
+    assert links.loc[links["source"] != "paper_referrals", "field_confidence"].isna().all()

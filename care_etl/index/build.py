@@ -70,6 +70,7 @@ def build_index(
         "match_probability",
         "lineage",
         "ocr_confidence",
+        "field_confidence",
     ]
     return IndexTables(
         person_index=persons,

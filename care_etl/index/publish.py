@@ -42,6 +42,7 @@ person_source_link = sa.Table(
     sa.Column("match_probability", sa.Float),
     sa.Column("lineage", sa.Text),
     sa.Column("ocr_confidence", sa.Float),
+    sa.Column("field_confidence", sa.Text),
 )
 
 quarantine = sa.Table(

@@ -50,8 +50,8 @@ def stage(mapped: pd.DataFrame, contract: Contract) -> StagedSource:
     rows = mapped[~mapped["withdrawn"]].drop(columns=["withdrawn"])
     rejects: list[pd.DataFrame] = []
 
-    rows = _reject(rows, rows["source_record_id"].isna(), "no record id", rejects)
     rows = _reject(rows, rows["read_error"].notna(), None, rejects)
+    rows = _reject(rows, rows["source_record_id"].isna(), "no record id", rejects)
     duplicate = rows["source_record_id"].duplicated(keep="first")
     rows = _reject(rows, duplicate, "duplicate record id (an earlier row has the same id)", rejects)
 

@@ -38,7 +38,8 @@ def read_csv(path: Path, *, delimiter: str = ",") -> pd.DataFrame:
 
     Columns are named exactly as the header (surrounding spaces removed); values are stripped
     text, None when empty; `_file` is the path as given, `_row` the line a record starts on
-    (header = line 1). Blank lines and lines of empty fields are not records.
+    (header = line 1), `_read_error` the reason a row could not be read whole (None when it
+    could). Blank lines and lines of empty fields are not records.
     """
     path_str = str(path)
     path = Path(path)
@@ -46,9 +47,9 @@ def read_csv(path: Path, *, delimiter: str = ",") -> pd.DataFrame:
     encoding = _detect(raw, path)
     text = raw.decode(encoding)
     header, header_line, records = _parse(text, path, delimiter)
-    df = pd.DataFrame([values for _, values in records], columns=header, dtype=object).astype(
-        object
-    )
+    df = pd.DataFrame(
+        [values for _, values in records], columns=[*header, "_read_error"], dtype=object
+    ).astype(object)
     df["_file"] = path_str
     df["_row"] = pd.Series([line for line, _ in records], dtype="int64")
     df.attrs.update(encoding=encoding, header_line=header_line)
@@ -95,7 +96,11 @@ def _charset_normalizer_guess(raw: bytes) -> str | None:
 def _parse(
     text: str, path: Path, delimiter: str
 ) -> tuple[list[str], int, list[tuple[int, list[str | None]]]]:
-    """Header, its line number, and (start line, values) per record; ragged rows are errors."""
+    """Header, its line number, and (start line, values + read error) per record.
+
+    A row with the wrong number of fields is still a record: it keeps what fits and carries
+    a read error, so that it is quarantined with its reason and the rest of the file is read.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     header_line = 0
@@ -110,16 +115,19 @@ def _parse(
             if header is None:
                 header, header_line = _header(fields, path, start), start
             elif len(fields) != len(header):
-                raise SourceReadError(
-                    f"{path}: line {start}: {len(fields)} fields where the header has {len(header)}"
-                )
+                records.append((start, _ragged(values, len(header))))
             else:
-                records.append((start, values))
+                records.append((start, [*values, None]))
     except csv.Error as exc:
         raise SourceReadError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from exc
     if header is None:
         raise SourceReadError(f"{path}: line 1: no header line (the file is empty)")
     return header, header_line, records
+
+
+def _ragged(values: list[str | None], width: int) -> list[str | None]:
+    reason = f"{len(values)} fields where the header has {width}"
+    return [*values[:width], *[None] * (width - len(values)), reason]
 
 
 def _header(fields: list[str], path: Path, line: int) -> list[str]:

@@ -33,7 +33,12 @@ def test_reads_each_encoding_a_gp_system_exports(tmp_path, encoding, detected):
 
     assert detect_encoding(path) == detected
     assert df.attrs["encoding"] == detected
-    assert list(df.columns) == [*HEADER.split(","), "_file", "_row"]  # no BOM in 'Patient ID'
+    assert list(df.columns) == [
+        *HEADER.split(","),
+        "_read_error",
+        "_file",
+        "_row",
+    ]  # no BOM in 'Patient ID'
     assert df["Forename"].tolist() == ["Zoë", "Seán"]  # decoded, and stripped of spaces
     assert df["Surname"].tolist() == ["O'Brien", "MacDonald"]
     assert df["NHS Number"].tolist() == ["943 476 5919", None]  # raw: spacing kept, blank None
@@ -75,7 +80,7 @@ def test_a_header_only_file_gives_no_records(tmp_path):
     df = read_csv(_write(tmp_path, HEADER + "\n", "utf-8"))
 
     assert len(df) == 0
-    assert list(df.columns) == [*HEADER.split(","), "_file", "_row"]
+    assert list(df.columns) == [*HEADER.split(","), "_read_error", "_file", "_row"]
 
 
 def test_undecodable_bytes_name_the_file_and_byte(tmp_path):
@@ -101,16 +106,17 @@ def test_utf16_from_a_spreadsheet_is_read_via_charset_detection(tmp_path):
     assert df.loc[0, "Forename"] == "Zoë"
 
 
-def test_ragged_row_names_file_and_line_without_values(tmp_path):
-    path = _write(tmp_path, f"{HEADER}\n{ROWS[0]}\n{ROWS[1]},extra\n", "utf-8")
+def test_a_ragged_row_is_kept_with_its_reason_and_the_rest_is_read(tmp_path):
+    path = _write(tmp_path, f"{HEADER}\n{ROWS[1]},extra\n{ROWS[0]}\n", "utf-8")
 
-    with pytest.raises(SourceReadError) as err:
-        read_csv(path)
+    df = read_csv(path)
 
-    message = str(err.value)
-    assert message.startswith(f"{path}: line 3:")
-    assert "Seán" not in message and "MacDonald" not in message
-    assert "\n" not in message
+    assert list(df["_row"]) == [2, 3]
+    reason = df.loc[0, "_read_error"]
+    assert reason == "7 fields where the header has 6"
+    assert "Seán" not in reason and "MacDonald" not in reason
+    assert df.loc[1, "_read_error"] is None
+    assert df.loc[1, "Forename"] == "Zoë"
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
