@@ -128,6 +128,14 @@ def test_index_columns_are_as_interfaces_md_promises(sqlite_run):
     } <= set(tables["review_queue"].columns)
 
 
+def test_values_nulled_by_standardisation_keep_their_reason(sqlite_run):
+    links = _tables(sqlite_run["url"])["person_source_link"]
+    issues = links["quality_issues"].dropna()
+    assert issues.str.contains("nhs_number: failed modulus 11 check").any()
+    # Reasons name the field and the rule, never a value: no digits in them.
+    assert not issues.str.contains(r"\d{6,}").any()
+
+
 def test_paper_records_carry_their_ocr_confidence(sqlite_run):
     links = _tables(sqlite_run["url"])["person_source_link"]
     paper = links[links["source"] == "paper_referrals"]

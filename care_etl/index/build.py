@@ -71,6 +71,7 @@ def build_index(
         "lineage",
         "ocr_confidence",
         "field_confidence",
+        "quality_issues",
     ]
     return IndexTables(
         person_index=persons,

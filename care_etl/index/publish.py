@@ -43,6 +43,7 @@ person_source_link = sa.Table(
     sa.Column("lineage", sa.Text),
     sa.Column("ocr_confidence", sa.Float),
     sa.Column("field_confidence", sa.Text),
+    sa.Column("quality_issues", sa.Text),
 )
 
 quarantine = sa.Table(

@@ -1,0 +1,89 @@
+"""Linkage accuracy of the whole pipeline against the generator's ground truth.
+
+Prints pairwise precision, recall and F1 over every record placed in the index, the review
+queue's size, and how many trap pairs (twins, father and son, namesakes) were merged.
+
+    .venv/bin/python benchmarks/bench_accuracy.py [--people 10000] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from itertools import combinations
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def pairs(frame: pd.DataFrame, column: str) -> set[tuple[str, str]]:
+    """Every pair of records that share a value of `column`."""
+    keys = frame["source"] + "|" + frame["source_record_id"]
+    found: set[tuple[str, str]] = set()
+    for _, members in keys.groupby(frame[column]):
+        found.update(combinations(sorted(members), 2))
+    return found
+
+
+def evaluate(sources: Path, url: str) -> dict[str, float]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        links = pd.read_sql_table("person_source_link", conn)
+        review = pd.read_sql_table("review_queue", conn)
+    engine.dispose()
+    truth = pd.read_csv(sources / "ground_truth.csv", dtype=str)
+    placed = links.merge(truth, on=["source", "source_record_id"])
+    predicted, true = pairs(placed, "person_id"), pairs(placed, "true_person_id")
+    hits = len(predicted & true)
+    precision = hits / len(predicted) if predicted else 1.0
+    recall = hits / len(true) if true else 1.0
+    person_of = placed.groupby("true_person_id")["person_id"].agg(set)
+    traps = pd.read_csv(sources / "ground_truth_pairs.csv", dtype=str)
+    merged = traps[
+        [
+            bool(person_of.get(a, set()) & person_of.get(b, set()))
+            for a, b in zip(traps["true_person_id_a"], traps["true_person_id_b"], strict=True)
+        ]
+    ]
+    return {
+        "records": len(links),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "review": len(review),
+        "traps": len(traps),
+        **{
+            f"merged_{kind}": int((merged["kind"] == kind).sum())
+            for kind in ("twin", "father_son", "namesake")
+        },
+    }
+
+
+def main() -> None:
+    from care_etl.pipeline import run_pipeline
+    from care_etl.synthetic.generate import generate
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        generate(work / "sources", people=args.people, seed=args.seed, scans=0)
+        url = f"sqlite:///{work / 'index.db'}"
+        run_pipeline(work / "sources", PROJECT / "data_contracts", url, work / "reports")
+        r = evaluate(work / "sources", url)
+    print(f"people {args.people:,} seed {args.seed}: {r['records']:,} records indexed")
+    print(f"  precision {r['precision']:.4f}  recall {r['recall']:.4f}  F1 {r['f1']:.4f}")
+    print(f"  review pairs {r['review']:,} ({r['review'] / r['records']:.1%} of records)")
+    print(
+        f"  trap pairs {r['traps']}: merged twins {r['merged_twin']}, "
+        f"father/son {r['merged_father_son']}, namesakes {r['merged_namesake']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
