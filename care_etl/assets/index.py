@@ -5,11 +5,10 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
-from care_etl.index.build import build_index
+from care_etl.index.build import PublishedIndex, index_tables
 from care_etl.index.publish import publish
-from care_etl.quality.staging import QUARANTINE_COLUMNS, StagedSource
+from care_etl.quality.staging import StagedSource
 from care_etl.report.coverage import coverage, write_reports
 from care_etl.resources import CareEtlSettings
 
@@ -31,16 +30,9 @@ def person_index(
     context: dg.AssetExecutionContext,
     settings: CareEtlSettings,
     person_records: list[StagedSource],
-    linked,
-) -> dict[str, pd.DataFrame]:
-    records = pd.concat([s.records for s in person_records], ignore_index=True)
-    quarantined = [s.quarantine for s in person_records if len(s.quarantine)]
-    quarantine = (
-        pd.concat(quarantined, ignore_index=True)
-        if quarantined
-        else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    )
-    tables = build_index(records, linked.assignments, linked.review, quarantine).as_dict()
+    linked,  # a care_etl.linkage.LinkageResult; not imported here to keep loading light
+) -> PublishedIndex:
+    tables = index_tables(person_records, linked).as_dict()
     figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
     publish(
         settings.database_url,
@@ -52,25 +44,22 @@ def person_index(
     context.add_output_metadata(
         {name: dg.MetadataValue.int(len(frame)) for name, frame in tables.items()}
     )
-    return tables
+    return PublishedIndex(tables, figures)
 
 
 @dg.asset(
     key=dg.AssetKey(["report", "coverage_report"]),
     group_name="report",
-    ins={"person_records": dg.AssetIn(key=PERSON_RECORDS), "tables": dg.AssetIn(key=INDEX)},
+    ins={"index": dg.AssetIn(key=INDEX)},
     kinds={"html", "json"},
     tags={"stage": "report"},
     description="reports/coverage.json and reports/coverage.html: per-source counts that "
     "reconcile (read = linked + quarantined + withdrawn) and persons by number of sources.",
 )
 def coverage_report(
-    context: dg.AssetExecutionContext,
-    settings: CareEtlSettings,
-    person_records: list[StagedSource],
-    tables: dict[str, pd.DataFrame],
+    context: dg.AssetExecutionContext, settings: CareEtlSettings, index: PublishedIndex
 ) -> dict:
-    figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
+    figures = index.figures
     json_path, html_path = write_reports(figures, Path(settings.reports_dir))
     context.add_output_metadata(
         {

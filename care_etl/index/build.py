@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from care_etl.quality.staging import QUARANTINE_COLUMNS, StagedSource
+
+if TYPE_CHECKING:  # recordlinkage (and scikit-learn) load only when linking
+    from care_etl.linkage import LinkageResult
 
 #: Fields of person_index chosen from a person's records (interfaces.md).
 GOLDEN_FIELDS = (
@@ -41,6 +47,26 @@ class IndexTables:
             "review_queue": self.review_queue,
             "quarantine": self.quarantine,
         }
+
+
+@dataclass
+class PublishedIndex:
+    """The tables as published, and the coverage figures computed from them."""
+
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Any]
+
+
+def index_tables(staged: Sequence[StagedSource], linked: LinkageResult) -> IndexTables:
+    """The index of every source's accepted records, their links and every quarantined row."""
+    records = pd.concat([s.records for s in staged], ignore_index=True)
+    rejected = [s.quarantine for s in staged if len(s.quarantine)]
+    quarantine = (
+        pd.concat(rejected, ignore_index=True)
+        if rejected
+        else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    )
+    return build_index(records, linked.assignments, linked.review, quarantine)
 
 
 def build_index(
