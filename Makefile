@@ -29,6 +29,8 @@ lint: setup
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_generate.py
 	$(VENV)/bin/python benchmarks/bench_pipeline.py
+	$(VENV)/bin/python benchmarks/bench_accuracy.py
+	$(VENV)/bin/python benchmarks/bench_linkage.py
 
 clean:
 	rm -rf demo reports .pytest_cache
