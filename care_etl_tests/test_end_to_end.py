@@ -128,6 +128,19 @@ def test_index_columns_are_as_interfaces_md_promises(sqlite_run):
     } <= set(tables["review_queue"].columns)
 
 
+def test_every_link_says_where_its_record_came_from(sqlite_run):
+    links = _tables(sqlite_run["url"])["person_source_link"]
+    assert links["lineage"].notna().all()
+    # Relative to the sources folder, so the index does not depend on where it ran.
+    assert not links["lineage"].str.startswith("/").any()
+    health = links.loc[links["source"] == "health_gp_registrations", "lineage"]
+    assert health.str.fullmatch(r"health/gp_registrations_\w+\.csv row \d+").all()
+    housing = links.loc[links["source"] == "housing_tenancies", "lineage"]
+    assert housing.str.fullmatch(
+        r"housing/tenancies_\w+\.xlsx sheet Household Members row \d+"
+    ).all()
+
+
 def test_values_nulled_by_standardisation_keep_their_reason(sqlite_run):
     links = _tables(sqlite_run["url"])["person_source_link"]
     issues = links["quality_issues"].dropna()

@@ -69,7 +69,7 @@ def _lineage(records: pd.DataFrame) -> pd.Series:
     )
     return pd.Series(
         [
-            f"{file} sheet {sh} row {row}" if sh else f"{file} row {row}"
+            f"{file} sheet {sh} row {row}" if isinstance(sh, str) else f"{file} row {row}"
             for file, sh, row in zip(records["_file"], sheet, records["_row"], strict=True)
         ],
         index=records.index,

@@ -66,10 +66,11 @@ def _read_csv(contract, sources_dir, result, cache_dir, progress) -> list[pd.Dat
 
     frames = []
     for path in _files(contract, sources_dir, result):
+        name = _rel(path, sources_dir)
         try:
-            frame = read_csv(path)
-            frames.append(_conform(frame, contract.person_object, _rel(path, sources_dir), result))
-            result.files.append(_rel(path, sources_dir))
+            frame = read_csv(path).assign(_file=name)
+            frames.append(_conform(frame, contract.person_object, name, result))
+            result.files.append(name)
         except SourceReadError as exc:
             result.errors.append(str(exc))
     return frames
@@ -84,7 +85,7 @@ def _read_xlsx(contract, sources_dir, result, cache_dir, progress) -> list[pd.Da
         try:
             sheets = {}
             for obj in (contract.person_object, *contract.lookups):
-                sheet = read_sheet(path, obj.physical_name, obj.column_names)
+                sheet = read_sheet(path, obj.physical_name, obj.column_names).assign(_file=name)
                 sheets[obj.id] = _conform(sheet, obj, f"{name} sheet {obj.physical_name}", result)
             frames.append(_join_lookups(contract, sheets, name, result))
             result.files.append(name)

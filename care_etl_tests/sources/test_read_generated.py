@@ -1,0 +1,84 @@
+"""Each reader on the generator's files, through the contracts, as the pipeline reads them."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from care_etl.contracts import load_contract
+from care_etl.sources.csv_reader import detect_encoding
+from care_etl.sources.read import read_source
+from care_etl_tests.conftest import CONTRACTS_DIR
+
+
+def _read(source: str, generated: Path, tmp_path: Path | None = None):
+    contract = load_contract(CONTRACTS_DIR / f"{source}.yaml")
+    return read_source(contract, generated, cache_dir=tmp_path)
+
+
+def _truth(generated: Path, source: str) -> pd.DataFrame:
+    truth = pd.read_csv(generated / "ground_truth.csv", dtype=str)
+    return truth[truth["source"] == source]
+
+
+def test_health_reads_every_practice_file_in_its_own_encoding(generated):
+    raw = _read("health_gp_registrations", generated)
+    assert raw.errors == []
+    files = sorted((generated / "health").glob("*.csv"))
+    assert {detect_encoding(f) for f in files} >= {"utf-8", "utf-8-sig", "cp1252"}
+    assert len(raw.records) == len(_truth(generated, "health_gp_registrations"))
+    names = pd.concat([raw.records["Forename"], raw.records["Surname"]]).dropna()
+    assert not names.str.contains("\ufffd|Ã|â€").any(), "no mojibake from a wrong encoding"
+    assert names.str.contains("[À-ÿ]").any(), "accented names survive"
+    assert raw.records["_row"].min() == 2 and raw.records["_file"].str.startswith("health/").all()
+
+
+def test_housing_finds_the_header_and_keeps_uprn_digits(generated):
+    raw = _read("housing_tenancies", generated)
+    assert raw.errors == []
+    records = raw.records
+    assert len(records) == len(_truth(generated, "housing_tenancies"))
+    uprns = records["tenancies.UPRN"].dropna()
+    assert len(uprns) and uprns.str.fullmatch(r"\d{1,12}").all()
+    assert records["_sheet"].eq("Household Members").all()
+    assert raw.counts["unmatched_tenancies"] >= 1, "members of a missing tenancy are kept"
+    dobs = records["DOB"].dropna()
+    assert dobs.str.fullmatch(r"\d{4}-\d{2}-\d{2}").mean() > 0.8  # Excel date cells
+    assert (~dobs.str.fullmatch(r"\d{4}-\d{2}-\d{2}")).any()  # and some typed as text
+
+
+def test_social_care_excludes_withdrawn_rows_and_joins_the_current_address(generated):
+    raw = _read("social_care_case_management", generated)
+    assert raw.errors == []
+    with sqlite3.connect(generated / "social_care/case_management.db") as db:
+        deleted = db.execute("SELECT count(*) FROM persons WHERE is_deleted").fetchone()[0]
+        current = dict(
+            db.execute("SELECT person_id, postcode FROM addresses WHERE end_date IS NULL")
+        )
+    assert raw.counts["withdrawn"] == deleted > 0
+    kept = raw.records[~raw.records["_withdrawn"]]
+    assert len(kept) == len(_truth(generated, "social_care_case_management"))
+    joined = kept.dropna(subset=["addresses.postcode"])
+    assert len(joined)
+    for person_id, postcode in zip(joined["person_id"], joined["addresses.postcode"], strict=True):
+        assert current[int(person_id)] == postcode
+    assert kept["other_names"].notna().any(), "aliases and former surnames are read"
+    assert kept["_row"].str.match(r"person_id=\d+").all()
+
+
+@pytest.mark.ocr
+@pytest.mark.usefixtures("tesseract")
+def test_paper_reads_scans_with_ocr_and_text_forms_as_they_are(generated, tmp_path):
+    raw = _read("paper_referrals", generated, tmp_path)
+    assert raw.errors == []
+    records = raw.records
+    assert len(records) == len(_truth(generated, "paper_referrals"))
+    scanned = records["_file"].str.endswith((".png", ".pdf"))
+    assert scanned.sum() == 4
+    assert records.loc[scanned, "_ocr_confidence"].between(0, 1).all()
+    assert records.loc[~scanned, "_ocr_confidence"].isna().all()
+    assert records["Form ID"].notna().all()
+    assert list(tmp_path.glob("*")), "the OCR results were cached"
