@@ -53,6 +53,13 @@ def stage(mapped: pd.DataFrame, contract: Contract) -> StagedSource:
     rows = _reject(rows, rows["read_error"].notna(), None, rejects)
     rows = _reject(rows, rows["source_record_id"].isna(), "no record id", rejects)
     duplicate = rows["source_record_id"].duplicated(keep="first")
+    if duplicate.any():
+        # The first row keeps the id; a later one is told apart in quarantine by its lineage,
+        # so that each (source, source_record_id) still ends in exactly one place.
+        rows = rows.copy()
+        rows.loc[duplicate, "source_record_id"] = (
+            rows.loc[duplicate, "source_record_id"] + " @ " + rows.loc[duplicate, "lineage"]
+        )
     rows = _reject(rows, duplicate, "duplicate record id (an earlier row has the same id)", rejects)
 
     standardised = standardise(rows.drop(columns=["read_error"]), contract.date_formats)
