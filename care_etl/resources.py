@@ -15,7 +15,8 @@ class CareEtlSettings(dg.ConfigurableResource):
     """Sources folder, output database, reports folder and the OCR cache.
 
     In `dagster dev` they come from CARE_ETL_SOURCES_DIR, CARE_ETL_DATABASE_URL and
-    CARE_ETL_REPORTS_DIR; `care-etl run` passes its arguments.
+    CARE_ETL_REPORTS_DIR, and default to what `make demo` writes (demo/sources,
+    demo/care_etl.db, demo/reports); `care-etl run` passes its arguments.
     """
 
     sources_dir: str
@@ -29,7 +30,7 @@ class CareEtlSettings(dg.ConfigurableResource):
         return cls(
             sources_dir=sources,
             database_url=os.environ.get("CARE_ETL_DATABASE_URL", "sqlite:///demo/care_etl.db"),
-            reports_dir=os.environ.get("CARE_ETL_REPORTS_DIR", "reports"),
+            reports_dir=os.environ.get("CARE_ETL_REPORTS_DIR", "demo/reports"),
             cache_dir=os.environ.get(
                 "CARE_ETL_CACHE_DIR", str(Path(sources).parent / ".ocr_cache")
             ),
