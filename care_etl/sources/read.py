@@ -61,37 +61,44 @@ def _files(contract: Contract, sources_dir: Path, result: RawSource) -> list[Pat
     return files
 
 
-def _read_csv(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
-    from care_etl.sources.csv_reader import read_csv
-
+def _each_file(
+    contract: Contract,
+    sources_dir: Path,
+    result: RawSource,
+    read_one: Callable[[Path, str], pd.DataFrame],
+) -> list[pd.DataFrame]:
+    """Read each file of the source; a file that fails is reported by name and skipped."""
     frames = []
     for path in _files(contract, sources_dir, result):
         name = _rel(path, sources_dir)
         try:
-            frame = read_csv(path).assign(_file=name)
-            frames.append(_conform(frame, contract.person_object, name, result))
+            frames.append(read_one(path, name))
             result.files.append(name)
         except SourceReadError as exc:
             result.errors.append(str(exc))
     return frames
+
+
+def _read_csv(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
+    from care_etl.sources.csv_reader import read_csv
+
+    def read_one(path: Path, name: str) -> pd.DataFrame:
+        return _conform(read_csv(path).assign(_file=name), contract.person_object, name, result)
+
+    return _each_file(contract, sources_dir, result, read_one)
 
 
 def _read_xlsx(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
     from care_etl.sources.excel_reader import read_sheet
 
-    frames = []
-    for path in _files(contract, sources_dir, result):
-        name = _rel(path, sources_dir)
-        try:
-            sheets = {}
-            for obj in (contract.person_object, *contract.lookups):
-                sheet = read_sheet(path, obj.physical_name, obj.column_names).assign(_file=name)
-                sheets[obj.id] = _conform(sheet, obj, f"{name} sheet {obj.physical_name}", result)
-            frames.append(_join_lookups(contract, sheets, name, result))
-            result.files.append(name)
-        except SourceReadError as exc:
-            result.errors.append(str(exc))
-    return frames
+    def read_one(path: Path, name: str) -> pd.DataFrame:
+        sheets = {}
+        for obj in (contract.person_object, *contract.lookups):
+            sheet = read_sheet(path, obj.physical_name, obj.column_names).assign(_file=name)
+            sheets[obj.id] = _conform(sheet, obj, f"{name} sheet {obj.physical_name}", result)
+        return _join_lookups(contract, sheets, name, result)
+
+    return _each_file(contract, sources_dir, result, read_one)
 
 
 def _read_sql(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
