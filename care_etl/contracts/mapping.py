@@ -7,10 +7,6 @@ import pandas as pd
 from care_etl.contracts.model import Contract
 from care_etl.sources.read import RawSource
 
-#: Columns of the mapped frame besides the canonical fields.
-LINEAGE_COLUMNS = ("lineage", "ocr_confidence", "field_confidence", "read_error", "withdrawn")
-
-
 def canonical_columns(contract: Contract) -> dict[str, list[str]]:
     """Canonical field -> the raw columns mapped to it, in contract order (lookups namespaced)."""
     mapping: dict[str, list[str]] = {}
@@ -35,7 +31,7 @@ def to_canonical(raw: RawSource, contract: Contract) -> pd.DataFrame:
         elif field == "address":
             out[field] = _join_text(records[present])
         else:
-            out[field] = records[present].bfill(axis=1).iloc[:, 0] if present else None
+            out[field] = records[present].bfill(axis=1).iloc[:, 0]  # first non-blank column
     out["lineage"] = _lineage(records)
     out["ocr_confidence"] = records.get("_ocr_confidence")
     out["field_confidence"] = records.get("_field_confidence")
@@ -55,7 +51,7 @@ def _join_text(frame: pd.DataFrame) -> pd.Series:
     """Address lines joined in contract order, blanks skipped."""
 
     def join(values: list[object]) -> str | None:
-        parts = [str(v).strip() for v in values if v is not None and str(v).strip()]
+        parts = [str(v).strip() for v in values if pd.notna(v) and str(v).strip()]
         return ", ".join(parts) or None
 
     return pd.Series([join(row) for row in frame.itertuples(index=False)], index=frame.index)
