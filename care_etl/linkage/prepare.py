@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from care_etl.errors import CareEtlError
+from care_etl.standardise.identifiers import is_valid_nhs_number
 from care_etl.standardise.names import match_key
 
 #: Input columns linkage reads, besides the keys; any may be absent.
@@ -133,15 +134,8 @@ def _flag(values: pd.Series) -> np.ndarray:
 
 def _nhs(value: object) -> str | None:
     text = _text(value)
-    if text is None:
-        return None
-    digits = text.replace(" ", "")
-    if len(digits) != 10 or not digits.isdigit():
-        return None
-    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
-    check = 11 - total % 11
-    check = 0 if check == 11 else check
-    return digits if check != 10 and check == int(digits[9]) else None
+    digits = text.replace(" ", "") if text else None
+    return digits if digits and is_valid_nhs_number(digits) else None
 
 
 def _sex(value: object) -> str | None:

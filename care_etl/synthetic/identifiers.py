@@ -21,23 +21,6 @@ _NI_SECOND = "ABCEGHJKLMNPRSTWXYZ"
 _NI_BAD_PREFIXES = ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ")
 
 
-def nhs_check_digit(nine: str) -> int | None:
-    """Modulus-11 check digit of the first nine digits; None when no valid number exists."""
-    total = sum(int(d) * w for d, w in zip(nine, range(10, 1, -1), strict=True))
-    check = 11 - total % 11
-    if check == 11:
-        return 0
-    return None if check == 10 else check
-
-
-def nhs_is_valid(number: str) -> bool:
-    """True for 10 digits whose last digit is the modulus-11 check digit of the first nine."""
-    digits = number.replace(" ", "")
-    if len(digits) != 10 or not digits.isdigit():
-        return False
-    return nhs_check_digit(digits[:9]) == int(digits[9])
-
-
 class NhsNumbers:
     """An endless supply of distinct valid NHS numbers (first digit 4, 6 or 7 as in England),
     drawn in vectorised batches."""

@@ -296,6 +296,22 @@ def test_person_ids_are_deterministic(records: pd.DataFrame, result: LinkageResu
         assert person_id == _expected_id(*smallest.split("|", 1))
 
 
+def test_a_placeholder_nhs_number_links_nobody() -> None:
+    # 0000000000 passes modulus 11, but it is a system's "unknown", not a person.
+    records = pd.DataFrame(
+        {
+            "source": ["a", "b"],
+            "source_record_id": ["1", "2"],
+            "given_name": ["Ann", "Omar"],
+            "family_name": ["Lee", "Khan"],
+            "nhs_number": ["0000000000", "000 000 0000"],
+        }
+    )
+    result = link_records(records)
+    assert result.assignments["person_id"].nunique() == 2
+    assert set(result.assignments["link_type"]) == {"single"}
+
+
 def test_tiny_inputs() -> None:
     empty = link(pd.DataFrame({"source": [], "source_record_id": []}))
     assert empty.empty and list(empty.columns) == ["source", "source_record_id", "person_id"]

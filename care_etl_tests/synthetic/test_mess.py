@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from care_etl.synthetic.identifiers import break_nhs_check, nhs_is_valid, nhs_numbers
+from care_etl.standardise import is_valid_nhs_number
+from care_etl.synthetic.identifiers import break_nhs_check, nhs_numbers
 from care_etl.synthetic.mess import ocr_noise
 from care_etl.synthetic.nicknames import SHORT_FORMS
 from care_etl.synthetic.population import Population
@@ -25,6 +26,11 @@ def _dob(text: str) -> date:
 def _health_pairs(health_rows, truth, population: Population):
     for r in health_rows:
         yield r, population.by_id[truth[(HEALTH, f"{r['Practice Code']}:{r['Patient ID']}")]]
+
+
+def nhs_is_valid(number: str) -> bool:
+    """The standardiser's modulus 11 check, on numbers written with or without spaces."""
+    return is_valid_nhs_number(number.replace(" ", ""))
 
 
 def test_nhs_numbers_valid_distinct_and_breakable() -> None:
