@@ -133,6 +133,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _print_summary(figures: dict, database: str, reports: Path) -> None:
+    from care_etl.index.publish import safe_url
+
     print()
     print(f"{'source':<32} {'read':>9} {'linked':>9} {'quarant.':>9} {'withdrawn':>9}")
     for source, f in figures["sources"].items():
@@ -146,14 +148,8 @@ def _print_summary(figures: dict, database: str, reports: Path) -> None:
     problems = [m for f in figures["sources"].values() for m in f["errors"]]
     for message in problems:
         print(f"care-etl: warning: {message}", file=sys.stderr)
-    print(f"index: {_safe_url(database)}")
+    print(f"index: {safe_url(database)}")
     print(f"reports: {reports / 'coverage.html'}, {reports / 'coverage.json'}")
-
-
-def _safe_url(url: str) -> str:
-    import sqlalchemy as sa
-
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from care_etl.contracts import load_contracts
 from care_etl.errors import CareEtlError
 from care_etl.index.publish import engine_for
 from care_etl.resources import CareEtlSettings
@@ -35,7 +34,7 @@ def run_pipeline(
 
     if not sources_dir.is_dir():
         raise CareEtlError(f"{sources_dir}: sources folder not found")
-    load_contracts(contracts_dir)
+    assets = build_assets(contracts_dir)  # loads and checks every contract first
     _prepare_database(database_url)
     settings = CareEtlSettings(
         sources_dir=str(sources_dir),
@@ -45,7 +44,7 @@ def run_pipeline(
     )
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        build_assets(contracts_dir),
+        assets,
         resources={"settings": settings},
         instance=instance,
         run_config=_QUIET,

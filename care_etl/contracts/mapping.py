@@ -7,6 +7,7 @@ import pandas as pd
 from care_etl.contracts.model import Contract
 from care_etl.sources.read import RawSource
 
+
 def canonical_columns(contract: Contract) -> dict[str, list[str]]:
     """Canonical field -> the raw columns mapped to it, in contract order (lookups namespaced)."""
     mapping: dict[str, list[str]] = {}

@@ -86,10 +86,10 @@ def engine_for(url: str) -> sa.Engine:
         with engine.connect():
             pass
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
-        raise DatabaseError(f"database URL not understood: {_safe(url)}") from None
+        raise DatabaseError(f"database URL not understood: {safe_url(url)}") from None
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise DatabaseError(f"cannot reach database {_safe(url)}: {reason}") from None
+        raise DatabaseError(f"cannot reach database {safe_url(url)}: {reason}") from None
     return engine
 
 
@@ -119,7 +119,7 @@ def publish(
             )
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(
-            f"writing the index to {_safe(url)} failed: {type(exc).__name__}"
+            f"writing the index to {safe_url(url)} failed: {type(exc).__name__}"
         ) from None
     finally:
         engine.dispose()
@@ -146,7 +146,8 @@ def _value(value: object) -> object:
     return value
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, fit for a message or a summary."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
