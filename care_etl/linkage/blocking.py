@@ -1,8 +1,12 @@
-"""Index: candidate pairs are the union of a few blocking rules, each an exact key match.
+"""Index: candidate pairs are the union of a few blocking rules and a sorted neighbourhood.
 
 A rule that misses a pair is rescued by another (a typo in the surname still shares the date
-of birth; a swapped day and month still shares the surname sound and birth year), so recall
-comes from the union and each rule can stay narrow and cheap.
+of birth; a swapped day and month still shares the surname sound and birth year; a move and
+a mistyped date still share the sound of both names), so recall comes from the union and
+each rule can stay narrow and cheap: the date of birth alone would propose tens of millions
+of pairs for a million records, so it is paired with an initial or the postcode. The
+sorted-neighbourhood pass pairs records whose full names sort close together, which catches
+a typo late in a name that every sound key misses.
 """
 
 from __future__ import annotations
@@ -13,8 +17,7 @@ from dataclasses import dataclass
 import jellyfish
 import numpy as np
 import pandas as pd
-import recordlinkage
-from recordlinkage.index import Block
+from recordlinkage.index import Block, SortedNeighbourhood
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +28,30 @@ class BlockingRule:
 
     name: str
     excludes: tuple[str, ...]
+    #: Whether EM estimates m on this rule's pairs (a rule on name similarity would teach
+    #: it that names always agree).
+    trains: bool = True
+    #: Window of a sorted-neighbourhood rule (distinct keys either side); 0 for a block.
+    window: int = 0
 
 
 #: The blocking rules, in the order they are applied. Their keys are built by `blocking_keys`.
 RULES: tuple[BlockingRule, ...] = (
-    BlockingRule("nhs_number", ()),
-    BlockingRule("date_of_birth", ("date_of_birth",)),
-    BlockingRule("family_sound_birth_year", ("family_name", "date_of_birth")),
+    BlockingRule("nhs_number", ("nhs_number",)),
+    BlockingRule("date_of_birth_given_initial", ("date_of_birth", "given_name")),
+    BlockingRule("date_of_birth_family_initial", ("date_of_birth", "family_name"), trains=False),
+    BlockingRule(
+        "date_of_birth_initials", ("date_of_birth", "given_name", "family_name"), trains=False
+    ),
+    BlockingRule(
+        "family_sound_birth_year", ("family_name", "date_of_birth", "given_name"), trains=False
+    ),
+    BlockingRule("date_of_birth_postcode", ("date_of_birth", "postcode"), trains=False),
     BlockingRule("postcode_initial", ("postcode", "given_name", "address")),
+    BlockingRule("postcode_family_initial", ("postcode", "family_name", "address"), trains=False),
+    BlockingRule("address", ("address", "postcode"), trains=False),
+    BlockingRule("names_sound", ("given_name", "family_name"), trains=False),
+    BlockingRule("sorted_names", ("given_name", "family_name"), trains=False, window=5),
 )
 
 
@@ -43,9 +62,19 @@ def _soundex(key: object) -> str | None:
     return jellyfish.soundex(letters) if letters else None
 
 
+def _map_keys(keys: pd.Series, func) -> np.ndarray:
+    """Apply `func` once per distinct key."""
+    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    return mapped[codes]
+
+
 def _codes(keys: pd.Series, max_block_size: int, rule: str) -> np.ndarray:
-    """Integer key per record, NaN when missing or when its block is too big to compare."""
-    codes, _ = pd.factorize(keys, use_na_sentinel=True)
+    """Integer key per record, NaN when missing or when its block is too big to compare.
+
+    Codes follow the keys' sorted order, which the sorted-neighbourhood rule relies on.
+    """
+    codes, _ = pd.factorize(keys, use_na_sentinel=True, sort=True)
     counts = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, dtype=int)
     too_big = counts > max_block_size
     if too_big.any():
@@ -62,16 +91,36 @@ def _codes(keys: pd.Series, max_block_size: int, rule: str) -> np.ndarray:
 
 def blocking_keys(prepared: pd.DataFrame, max_block_size: int) -> pd.DataFrame:
     """One column per rule in RULES: the records' key codes (NaN: not blocked by that rule)."""
-    family_sound = pd.Series(prepared["family_key"]).map(_soundex)
+    family_sound = pd.Series(_map_keys(prepared["family_key"], _soundex), dtype=object)
+    given_sound = pd.Series(_map_keys(prepared["given_key"], _soundex), dtype=object)
     year = prepared["dob_y"].astype(str).where(prepared["dob_y"] > 0)
     initial = prepared["given_key"].str[0]
+    family_initial = prepared["family_key"].str[0]
+    dob = (
+        (prepared["dob_y"] * 10000 + prepared["dob_m"] * 100 + prepared["dob_d"])
+        .astype(str)
+        .where(prepared["dob_y"] > 0)
+    )
+    first, second = initial.fillna("").to_numpy(str), family_initial.fillna("").to_numpy(str)
+    both = (first != "") & (second != "")
+    initials = pd.Series(
+        np.where(first <= second, np.char.add(first, second), np.char.add(second, first)),
+        index=prepared.index,
+        dtype=object,
+    ).where(both)
     raw = {
         "nhs_number": prepared["nhs_key"],
-        "date_of_birth": (
-            prepared["dob_y"] * 10000 + prepared["dob_m"] * 100 + prepared["dob_d"]
-        ).where(prepared["dob_y"] > 0),
-        "family_sound_birth_year": family_sound + "|" + year,
+        "date_of_birth_given_initial": dob + "|" + initial,
+        "date_of_birth_family_initial": dob + "|" + family_initial,
+        # Both initials in either order: forename and surname swapped.
+        "date_of_birth_initials": dob + "|" + initials,
+        "date_of_birth_postcode": dob + "|" + prepared["postcode_key"],
+        "family_sound_birth_year": family_sound + "|" + year + "|" + initial,
         "postcode_initial": prepared["postcode_key"] + "|" + initial,
+        "postcode_family_initial": prepared["postcode_key"] + "|" + prepared["family_key"].str[0],
+        "address": prepared["address_key"],
+        "names_sound": given_sound + "|" + family_sound,
+        "sorted_names": prepared["family_key"] + " " + prepared["given_key"],
     }
     return pd.DataFrame(
         {rule.name: _codes(raw[rule.name], max_block_size, rule.name) for rule in RULES},
@@ -80,19 +129,39 @@ def blocking_keys(prepared: pd.DataFrame, max_block_size: int) -> pd.DataFrame:
 
 
 def candidate_pairs(keys: pd.DataFrame) -> pd.MultiIndex:
-    """Union of the rules' pairs, as a recordlinkage de-duplication index (left > right)."""
-    indexer = recordlinkage.Index()
-    for rule in RULES:
-        indexer.add(Block(left_on=rule.name))
-    if len(keys) < 2:
+    """Union of the rules' pairs, as a de-duplication index (positions, left < right).
+
+    Each rule is a recordlinkage indexer; the union is taken here on integer pair codes,
+    which is much faster than recordlinkage's union of MultiIndexes.
+    """
+    n = len(keys)
+    if n < 2:
         return pd.MultiIndex.from_arrays([np.zeros(0, np.int64)] * 2)
-    return indexer.index(keys)
+    found = []
+    for rule in RULES:
+        if rule.window:
+            indexer = SortedNeighbourhood(left_on=rule.name, window=2 * rule.window + 1)
+        else:
+            indexer = Block(left_on=rule.name)
+        index = indexer.index(keys)
+        first, second = index.codes[0].astype(np.int64), index.codes[1].astype(np.int64)
+        found.append(np.minimum(first, second) * n + np.maximum(first, second))
+    codes = np.concatenate(found)
+    codes.sort()
+    codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])]
+    positions = np.arange(n)
+    # Levels are the positions themselves, so `.codes` are positions (as recordlinkage's).
+    return pd.MultiIndex(
+        levels=[positions, positions], codes=[codes // n, codes % n], verify_integrity=False
+    )
 
 
 def rule_membership(keys: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
-    """For each pair, which rules would have proposed it (the EM trains on each rule's pairs)."""
+    """For each pair, which training rules would have proposed it (EM runs on each's pairs)."""
     member = {}
     for rule in RULES:
+        if not rule.trains:
+            continue
         codes = keys[rule.name].to_numpy()
         a, b = codes[left], codes[right]
         member[rule.name] = (a == b) & ~np.isnan(a)

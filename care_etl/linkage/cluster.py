@@ -1,17 +1,50 @@
-"""Cluster: people are the connected components of the automatic links.
+"""Cluster: people are built from automatic and confirmed links, strongest first.
 
-Links are applied strongest first (NHS number links, then by probability), and a link that
-would put two different valid NHS numbers into one person is refused: a chain of
-probabilistic links through records without an NHS number must not merge two people the
-NHS says are different.
+Links are applied in order of strength (confirmed by a person, then the same NHS number,
+then by probability). A link is refused when it would
+- put two different valid NHS numbers into one person (a chain through records without an
+  NHS number must not merge two people the NHS says are different);
+- join two records a person said are different people (a "no_link" decision);
+- hold two groups of two or more records together by one weak link (chaining): a
+  probabilistic link between groups is applied only when most of the pairs across them
+  are probable too.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+#: Why a link was refused (0: applied).
+APPLIED, NHS_CONFLICT, CANNOT_LINK, CHAIN = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Support:
+    """Probabilities of the scored pairs, to judge a link between two groups.
+
+    `pairs` maps left * n + right (left < right) to the pair's probability, for pairs at or
+    above the review threshold; a pair not scored counts as improbable.
+    """
+
+    n: int
+    pairs: dict[int, float]
+    #: Share of the cross pairs that must be at least `threshold` probable.
+    share: float = 0.5
+    threshold: float = 0.5
+
+    def agrees(self, group_a: list[int], group_b: list[int]) -> bool:
+        n, pairs, threshold = self.n, self.pairs, self.threshold
+        good = 0
+        for a in group_a:
+            for b in group_b:
+                key = a * n + b if a < b else b * n + a
+                if pairs.get(key, 0.0) >= threshold:
+                    good += 1
+        return good >= self.share * len(group_a) * len(group_b)
 
 
 def _find(parent: list[int], node: int) -> int:
@@ -30,33 +63,73 @@ def connected_components(
     strength: np.ndarray,
     nhs_codes: np.ndarray,
     ranks: np.ndarray,
+    *,
+    strong: np.ndarray | None = None,
+    cannot_link: list[tuple[int, int]] = (),  # type: ignore[assignment]
+    support: Support | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Component label per record and whether each link was applied (False: refused).
+    """Component label per record and, per link, APPLIED or why it was refused.
 
     `strength` orders the links, strongest first; equal ones go in the order of their
     records' `ranks` (see `record_ranks`), so the input's row order changes nothing.
     `nhs_codes` holds an integer per distinct valid NHS number, -1 when the record has none.
+    `strong` links (confirmed, same NHS number) skip the chaining test; `support` enables it.
     """
     parent = list(range(n))
     nhs = nhs_codes.tolist()
-    applied = np.ones(len(left), dtype=bool)
+    members: dict[int, list[int]] = {}
+    forbidden: dict[int, set[int]] = {}
+    for a, b in cannot_link:
+        forbidden.setdefault(a, set()).add(b)
+        forbidden.setdefault(b, set()).add(a)
+    outcome = np.zeros(len(left), dtype=np.int8)
     low = np.minimum(ranks[left], ranks[right])
     high = np.maximum(ranks[left], ranks[right])
     order = np.lexsort((high, low, -strength))
     lefts, rights = left.tolist(), right.tolist()
+    is_strong = np.zeros(len(left), bool) if strong is None else strong
+    strong_list = is_strong.tolist()
     for k in order.tolist():
         a, b = _find(parent, lefts[k]), _find(parent, rights[k])
         if a == b:
             continue
         if nhs[a] >= 0 and nhs[b] >= 0 and nhs[a] != nhs[b]:
-            applied[k] = False
+            outcome[k] = NHS_CONFLICT
             continue
-        root, child = min(a, b), max(a, b)
+        group_a, group_b = members.get(a, [a]), members.get(b, [b])
+        if (a in forbidden or b in forbidden) and _forbidden(forbidden, a, b, group_a, group_b):
+            outcome[k] = CANNOT_LINK
+            continue
+        if (
+            support is not None
+            and not strong_list[k]
+            and len(group_a) > 1
+            and len(group_b) > 1
+            and not support.agrees(group_a, group_b)
+        ):
+            outcome[k] = CHAIN
+            continue
+        root, child = (a, b) if len(group_a) >= len(group_b) else (b, a)
         parent[child] = root
+        members[root] = members.pop(root, [root]) + members.pop(child, [child])
+        if child in forbidden:
+            forbidden.setdefault(root, set()).update(forbidden.pop(child))
         if nhs[root] < 0:
             nhs[root] = nhs[child]
     labels = np.array([_find(parent, i) for i in range(n)], dtype=np.int64)
-    return labels, applied
+    return labels, outcome
+
+
+def _forbidden(
+    forbidden: dict[int, set[int]], a: int, b: int, group_a: list[int], group_b: list[int]
+) -> bool:
+    """Whether a member of one group was declared a different person from one of the other.
+
+    `forbidden` is keyed by component root; a record's own entry sits under its root once
+    merged, so the members of the other group are checked against the root's set."""
+    return bool(forbidden.get(a, set()).intersection(group_b)) or bool(
+        forbidden.get(b, set()).intersection(group_a)
+    )
 
 
 def record_keys(sources: np.ndarray, record_ids: np.ndarray) -> pd.Series:

@@ -1,14 +1,19 @@
 """Explanations that add up: each pair's evidence lists every field's level and weight.
 
-`{"fields": {field: {"level", "weight"}}, "prior_weight", "total_weight", "match_probability"}`
-with total_weight = prior_weight + the field weights (log2 Bayes factors) and
-match_probability = 2^total / (1 + 2^total). A reviewer can see why a pair scored as it did.
+`{"fields": {field: {"level", "weight", ...}}, "prior_weight", "total_weight",
+"match_probability"}`, with total_weight = prior_weight + the field weights (log2 Bayes
+factors) and match_probability = 2^total / (1 + 2^total): read in order, the fields are the
+steps of a waterfall from the prior to the total. A reviewer can see why a pair scored as it
+did.
 
-Extra members say what the numbers alone do not: a name field may carry `"swapped": true`
-(forename and surname compared crosswise) or `"via": "other_names"` (matched an alias or
-middle name); the pair may carry `"rule": "nhs_number"` (linked on the NHS number whatever
-the model says) or `"capped": reason` (held at review: different_nhs_numbers,
-different_date_of_birth, different_given_name, cluster_nhs_conflict).
+A name field's weight includes its term-frequency adjustment, shown as `"tf_adjustment"`
+(`"weight"` = the level's weight + the adjustment). Extra members say what the numbers alone
+do not: a name field may carry `"swapped": true` (forename and surname compared crosswise)
+or `"via": "other_names"` (matched an alias or middle name); the pair may carry
+`"rule": "nhs_number" | "confirmed"` (linked on the NHS number, or by a person, whatever the
+model says) or `"capped": reason` (not linked automatically, whatever the probability:
+different_nhs_numbers, twin, father_son, ambiguous, chain, cannot_link,
+cluster_nhs_conflict).
 
 The strings are assembled from pre-rendered pieces per field level, so explaining a few
 hundred thousand links costs a second, not a minute.
@@ -27,31 +32,51 @@ from care_etl.linkage.model import FellegiSunter
 _NAME_FLAGS = {"given_name": "given_name_alias", "family_name": "family_name_alias"}
 
 
-def _pieces(model: FellegiSunter, field: str) -> np.ndarray:
-    """Rendered `"field": {...}` per (level code + 1) * 4 + swapped * 2 + alias."""
+def _pieces(model: FellegiSunter, field: str, adjusted: bool) -> np.ndarray:
+    """Rendered `"field": {...` per (level code + 1) * 4 + swapped * 2 + alias.
+
+    With `adjusted` the piece stops before the weight, which the caller appends per pair.
+    """
     names = ["missing", *LEVELS[field]]
     weights = np.roll(model.level_weights(field), 1)  # MISSING (last) first, as in `names`
     pieces = []
     for level, weight in zip(names, weights.tolist(), strict=True):
         for swapped in (False, True):
             for alias in (False, True):
-                body: dict[str, object] = {"level": level, "weight": weight}
+                body: dict[str, object] = {"level": level}
                 if swapped:
                     body["swapped"] = True
                 if alias:
                     body["via"] = "other_names"
-                pieces.append(f"{json.dumps(field)}: {json.dumps(body)}")
+                if adjusted:
+                    text = json.dumps(body)[:-1] + ', "weight": '
+                else:
+                    body["weight"] = weight
+                    text = json.dumps(body)
+                pieces.append(f"{json.dumps(field)}: {text}")
     return np.array(pieces, dtype=object)
+
+
+def _numbers(values: np.ndarray) -> np.ndarray:
+    """JSON numbers: repr of a finite float is its JSON text, and much faster to make."""
+    floats = np.asarray(values, dtype=float).tolist()
+    return np.array(list(map(repr, floats)), dtype=object)
 
 
 def evidence(
     model: FellegiSunter,
     levels: pd.DataFrame,
+    field_weights: dict[str, np.ndarray],
+    adjustments: dict[str, np.ndarray],
     total_weight: np.ndarray,
     match_probability: np.ndarray,
     notes: np.ndarray,
 ) -> np.ndarray:
-    """One JSON string per pair; `notes` are extra rendered members (', "rule": ...') or ''."""
+    """One JSON string per pair; `notes` are extra rendered members (', "rule": ...') or ''.
+
+    `field_weights` are the weights per field as summed into `total_weight` (adjustments
+    included), `adjustments` the term-frequency part of the name fields'.
+    """
     n = len(levels)
     if n == 0:
         return np.zeros(0, dtype=object)
@@ -61,10 +86,28 @@ def evidence(
         code = levels[field].to_numpy().astype(np.int64) + 1
         alias = levels[_NAME_FLAGS[field]].to_numpy() if field in _NAME_FLAGS else 0
         flag_swap = swapped if field in _NAME_FLAGS else 0
-        piece = _pieces(model, field)[code * 4 + flag_swap * 2 + np.asarray(alias, np.int64)]
+        adjusted = field in adjustments
+        piece = _pieces(model, field, adjusted)[
+            code * 4 + flag_swap * 2 + np.asarray(alias, np.int64)
+        ]
+        if adjusted:
+            piece = (
+                piece
+                + _numbers(field_weights[field])
+                + ', "tf_adjustment": '
+                + _numbers(adjustments[field])
+                + "}"
+            )
         fields = fields + (", " if i else "") + piece
-    totals = np.array([json.dumps(w) for w in total_weight.tolist()], dtype=object)
-    probs = np.array([json.dumps(p) for p in match_probability.tolist()], dtype=object)
     head = '{"fields": {'
     prior = f'}}, "prior_weight": {json.dumps(model.prior_weight)}, "total_weight": '
-    return head + fields + prior + totals + ', "match_probability": ' + probs + notes + "}"
+    return (
+        head
+        + fields
+        + prior
+        + _numbers(total_weight)
+        + ', "match_probability": '
+        + _numbers(match_probability)
+        + notes
+        + "}"
+    )

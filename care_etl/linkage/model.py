@@ -12,7 +12,7 @@ A missing value is a level of its own with no weight either way (m = u).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from care_etl.linkage.compare import LEVELS, MISSING
 
 #: Pseudo-count added to every level's count, so that no level gets an infinite weight.
 PSEUDO_COUNT = 1.0
+#: Bounds of the term-frequency adjustment (bits): a rare name is evidence, but a name
+#: seen once may be a typo, so its bonus is capped; a very common one may lose more.
+TF_BOUNDS = (-10.0, 4.0)
 _P_FLOOR = 1e-12
 
 
@@ -42,6 +45,13 @@ def level_frequencies(codes: np.ndarray, levels: int, weights: np.ndarray | None
     )[:levels].astype(float)
     counts += PSEUDO_COUNT / levels
     return counts / counts.sum()
+
+
+def term_frequencies(codes: np.ndarray, vocabulary: int) -> np.ndarray:
+    """Share of the records with a value that carry each value code."""
+    present = codes[codes >= 0]
+    counts = np.bincount(present, minlength=vocabulary).astype(float)
+    return counts / max(len(present), 1)
 
 
 def estimate_u(random_levels: pd.DataFrame, fields: list[str]) -> dict[str, np.ndarray]:
@@ -122,6 +132,8 @@ class FellegiSunter:
     u: dict[str, np.ndarray]
     prior: float
     sessions: list[Session]
+    #: Per name field: the share of records carrying each value code (term frequency).
+    term_frequencies: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def prior_weight(self) -> float:
@@ -135,6 +147,23 @@ class FellegiSunter:
         return {
             f: self.level_weights(f)[levels[f].to_numpy().astype(np.int64)] for f in self.fields
         }
+
+    def tf_adjustments(self, exact_values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """log2(u_exact / frequency of the shared value) for exact agreements (Splink's
+        term-frequency adjustment): two records called Smith agree less tellingly than two
+        called Quennell. `exact_values` holds the shared value's code, -1 where not exact."""
+        adjust = {}
+        for f, codes in exact_values.items():
+            if f not in self.fields or f not in self.term_frequencies:
+                continue
+            shown = codes >= 0
+            out = np.zeros(len(codes))
+            freq = self.term_frequencies[f][codes[shown]]
+            out[shown] = np.clip(
+                np.log2(self.u[f][0]) - np.log2(np.maximum(freq, _P_FLOOR)), *TF_BOUNDS
+            )
+            adjust[f] = out
+        return adjust
 
     def total_weight(self, field_weights: dict[str, np.ndarray], n: int) -> np.ndarray:
         total = np.full(n, self.prior_weight)
@@ -168,19 +197,26 @@ def estimate_prior(
     """Probability that two records drawn at random are one person.
 
     A rule's session found `expected_matches` matching pairs; those are the share of all
-    matching pairs that the rule can see (for the date of birth rule: both dates present and
-    equal), so dividing by that share counts all matching pairs. With no such session it
+    matching pairs that the rule can see (for the date of birth and forename initial rule:
+    both dates present and equal, both forenames present with one initial), so dividing by
+    that share counts all matching pairs. With no such session it
     assumes each record has one other record of the same person.
     """
     by_rule = {s.rule: s for s in sessions}
     visible = None
-    session = by_rule.get("date_of_birth")
-    if session is not None and "date_of_birth" in m:
-        visible = m["date_of_birth"][0] * presence["date_of_birth"]
+    session = by_rule.get("date_of_birth_given_initial")
+    if session is not None and "date_of_birth" in m and "given_name" in m:
+        same_initial = m["given_name"][0] + m["given_name"][2]
+        visible = (
+            m["date_of_birth"][0]
+            * presence["date_of_birth"]
+            * same_initial
+            * presence["given_name"]
+        )
     else:
         session = by_rule.get("postcode_initial")
         if session is not None and "postcode" in m and "given_name" in m:
-            same_initial = m["given_name"][0] + m["given_name"][1]
+            same_initial = m["given_name"][0] + m["given_name"][2]
             visible = (
                 m["postcode"][0] * presence["postcode"] * same_initial * presence["given_name"]
             )

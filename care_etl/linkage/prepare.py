@@ -7,12 +7,14 @@ works on plain columns and never re-parses a value.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
 import pandas as pd
 
 from care_etl.errors import CareEtlError
+from care_etl.linkage import nicknames
 from care_etl.standardise.identifiers import is_valid_nhs_number
 from care_etl.standardise.names import match_key
 
@@ -103,6 +105,35 @@ def _alias_tokens(other_names: pd.Series, middle_names: pd.Series) -> dict[str, 
     return tokens
 
 
+#: Short-form groups kept per forename (a name in more groups keeps its first ones).
+SHORT_FORM_SLOTS = 4
+
+
+@functools.cache
+def _short_form_groups() -> dict[str, tuple[int, ...]]:
+    """Match key of each forename in the short-form table -> its group ids."""
+    by_key: dict[str, list[int]] = {}
+    for name, ids in nicknames.groups().items():
+        key = match_key(pd.Series([name])).iloc[0]
+        if isinstance(key, str):
+            by_key.setdefault(key, []).extend(ids)
+    return {k: tuple(sorted(set(v)))[:SHORT_FORM_SLOTS] for k, v in by_key.items()}
+
+
+def _short_form_columns(given_keys: pd.Series) -> dict[str, np.ndarray]:
+    """given_sf1..4: the forename's short-form group ids, -1 where none."""
+    table = _short_form_groups()
+    codes, uniques = pd.factorize(given_keys, use_na_sentinel=True)
+    slots = np.full((len(uniques) + 1, SHORT_FORM_SLOTS), -1, dtype=np.int32)
+    for i, key in enumerate(uniques):
+        ids = table.get(key, ())
+        if not ids and isinstance(key, str) and " " in key:
+            ids = table.get(key.split(" ")[0], ())
+        slots[i, : len(ids)] = ids
+    chosen = slots[codes]  # code -1 picks the last row, all -1
+    return {f"given_sf{i + 1}": chosen[:, i] for i in range(SHORT_FORM_SLOTS)}
+
+
 def _date_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Year, month and day as integers (-1 when missing); impossible dates keep their digits."""
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -158,6 +189,14 @@ def _district(postcode: object) -> str | None:
     return found.group(1) if found else None
 
 
+def _sector(postcode: object) -> str | None:
+    """Outward code and the inward digit (E8 3): a few streets; UK postcodes only."""
+    if not isinstance(postcode, str):
+        return None
+    found = _UK_POSTCODE.match(postcode)
+    return f"{found.group(1)} {found.group(2)[0]}" if found else None
+
+
 def _address(value: object) -> str | None:
     text = _text(value)
     if text is None:
@@ -175,6 +214,8 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["nhs_key"] = _map_unique(col["nhs_number"], _nhs)
     out["given_key"] = _name_keys(col["given_name"])
     out["family_key"] = _name_keys(col["family_name"])
+    for name, values in _short_form_columns(out["given_key"]).items():
+        out[name] = values
     for name, values in _alias_tokens(col["other_names"], col["middle_names"]).items():
         out[name] = values
     year, month, day = _date_parts(col["date_of_birth"])
@@ -186,6 +227,7 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["sex_key"] = _map_unique(col["sex"], _sex)
     out["postcode_key"] = _map_unique(col["postcode"], _postcode)
     out["postcode_district"] = _map_unique(out["postcode_key"], _district)
+    out["postcode_sector"] = _map_unique(out["postcode_key"], _sector)
     out["address_key"] = _map_unique(col["address"], _address)
     out["uprn_key"] = _map_unique(col["uprn"], _text)
     _add_codes(out)
@@ -198,7 +240,7 @@ CODE_GROUPS: tuple[tuple[str, ...], ...] = (
     ("nhs_key",),
     ("given_key", "family_key", "alias_other1", "alias_other2", "alias_middle1"),
     ("sex_key",),
-    ("postcode_key", "postcode_district"),
+    ("postcode_key", "postcode_district", "postcode_sector"),
     ("address_key",),
     ("uprn_key",),
 )
