@@ -38,6 +38,10 @@ class Column:
     unique: bool
     classification: str | None
     references: str | None  # "object_id.column_id" this column points at, if any
+    critical: bool = False  # criticalDataElement: its checks block the feed when they fail
+    pattern: str | None = None  # logicalTypeOptions.pattern, a regular expression
+    quality: tuple[dict[str, Any], ...] = ()  # the column's own ODCS quality rules
+    trust: int | None = None  # custom property `trust`: this source's rank for the field
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class SourceObject:
     role: str
     columns: tuple[Column, ...]
     custom: dict[str, Any] = field(default_factory=dict)
+    quality: tuple[dict[str, Any], ...] = ()  # the object's own ODCS quality rules
 
     @property
     def column_names(self) -> list[str]:
@@ -115,10 +120,13 @@ def load_contracts(directory: Path) -> list[Contract]:
     return sorted(contracts, key=lambda c: c.id)
 
 
-def load_contract(path: Path) -> Contract:
-    """Parse and check one contract; any problem is a one-line ContractError naming the file."""
+def load_contract(path: Path, *, check_schema: bool = True) -> Contract:
+    """Parse and check one contract; any problem is a one-line ContractError naming the file.
+
+    `check_schema=False` skips the ODCS schema, for callers that have just validated it.
+    """
     document = _read_yaml(path)
-    problems = schema_errors(document)
+    problems = schema_errors(document) if check_schema else []
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ContractError(f"{path}: not a valid ODCS contract: {problems[0]}{more}")
@@ -172,6 +180,7 @@ def _object(path: Path, raw: dict[str, Any]) -> SourceObject:
         role=str(custom.get("role", "person")),
         columns=tuple(_column(path, name, p) for p in raw.get("properties") or []),
         custom=custom,
+        quality=tuple(raw.get("quality") or ()),
     )
 
 
@@ -197,7 +206,21 @@ def _column(path: Path, object_name: str, raw: dict[str, Any]) -> Column:
         unique=bool(raw.get("unique", False)),
         classification=raw.get("classification"),
         references=references,
+        critical=bool(raw.get("criticalDataElement", False)),
+        pattern=options.get("pattern"),
+        quality=tuple(raw.get("quality") or ()),
+        trust=_rank(custom.get("trust"), f"{path}: schema/{object_name}/{raw['name']}"),
     )
+
+
+def _rank(value: Any, where: str) -> int | None:
+    """A `trust` rank for index/golden.py: a whole number, 1 the most trusted."""
+    if value is None:
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ContractError(f"{where}: trust must be a whole number (1 = most trusted)") from None
 
 
 def _reference(target: str) -> str | None:

@@ -31,6 +31,13 @@ class StagedSource:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: One dict per data-quality check (care_etl.quality.results.RESULT_KEYS): counts and
+    #: rates only, never a value.
+    dq_results: list[dict] = field(default_factory=list)
+    #: Why the feed was blocked, in plain words, when its last accepted version stands in.
+    blocked: str | None = None
+    #: When (UTC, ISO 8601) this version of the source passed its checks and was accepted.
+    accepted_at: str | None = None
 
 
 def stage_source(raw: RawSource, contract: Contract) -> StagedSource:

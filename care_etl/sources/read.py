@@ -32,6 +32,8 @@ class RawSource:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: Required columns missing from some file or table: any one stops the whole source.
+    missing_required: list[str] = field(default_factory=list)
 
 
 def read_source(
@@ -114,10 +116,13 @@ def _read_sql(contract, sources_dir, result, cache_dir, progress) -> list[pd.Dat
             return []
         url = f"sqlite:///{path}"
     try:
-        tables = {
-            obj.id: read_table(url, obj.physical_name, obj.column_names, label=label)
-            for obj in (contract.person_object, *contract.lookups)
-        }
+        tables = {}
+        for obj in (contract.person_object, *contract.lookups):
+            found = _table_columns(url, obj.physical_name)
+            present = [c for c in obj.column_names if found is None or c in found]
+            table = read_table(url, obj.physical_name, present, label=label)
+            where = f"{label}: table {obj.physical_name}"
+            tables[obj.id] = _conform(table, obj, where, result, seen=found)
     except SourceReadError as exc:
         result.errors.append(str(exc))
         return []
@@ -161,26 +166,74 @@ def _paper_kind(canonical: str | None, logical_type: str | None) -> str:
     return {"nhs_number": "digits", "postcode": "postcode"}.get(canonical or "", "text")
 
 
-def _conform(frame: pd.DataFrame, obj: SourceObject, where: str, result: RawSource) -> pd.DataFrame:
-    """Schema drift: a missing required column stops the file; others are warnings."""
+def _table_columns(url: str, table: str) -> list[str] | None:
+    """The table's column names, or None when it cannot be inspected (read_table then says why)."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return [c["name"] for c in sa.inspect(conn).get_columns(table)]
+        finally:
+            engine.dispose()
+    except (sa.exc.SQLAlchemyError, ImportError):
+        return None
+
+
+def _conform(
+    frame: pd.DataFrame,
+    obj: SourceObject,
+    where: str,
+    result: RawSource,
+    *,
+    seen: list[str] | None = None,
+) -> pd.DataFrame:
+    """Schema drift: a missing required column stops the source; others are warnings.
+
+    `seen` lists the columns the file or table has when only the contract's were read.
+    """
     expected = obj.column_names
-    present = set(frame.columns)
+    seen = list(frame.columns) if seen is None else seen
+    present = set(seen)
     missing = [c for c in expected if c not in present]
     required_missing = [c for c in missing if obj.column_by_name(c).required]
-    if required_missing:
-        raise SourceReadError(f"{where}: missing required column(s) {', '.join(required_missing)}")
-    if missing:
-        result.warnings.append(f"{where}: missing column(s) {', '.join(missing)}; read as blank")
-    unexpected = [c for c in frame.columns if not c.startswith("_") and c not in expected]
+    optional_missing = [c for c in missing if c not in required_missing]
+    if optional_missing:
+        result.warnings.append(
+            f"{where}: missing column(s) {_names(optional_missing)}; read as blank "
+            f"(or remove them from schema/{obj.name}/properties in the contract)"
+        )
+    unexpected = [c for c in seen if not c.startswith("_") and c not in expected]
     if unexpected:
         result.warnings.append(
-            f"{where}: unexpected column(s) {', '.join(unexpected)}; not read "
-            "(add them to the contract's schema to use them)"
+            f"{where}: unexpected column(s) {_names(unexpected)}; not read. To use them, add "
+            f"to the contract's schema/{obj.name}/properties "
+            + "; ".join(
+                f"{{name: {c}, logicalType: string, classification: <class>}}" for c in unexpected
+            )
+            + " and have the change reviewed (care-etl contracts diff)"
         )
+    if required_missing:
+        _missing_required(required_missing, obj, where, result)
     for col in missing:
         frame[col] = None
     lineage = [c for c in frame.columns if c.startswith("_")]
     return frame[[*expected, *lineage]]
+
+
+def _missing_required(missing: list[str], obj: SourceObject, where: str, result: RawSource) -> None:
+    """Record the columns (the source is then blocked) and skip this file."""
+    result.missing_required.extend(c for c in missing if c not in result.missing_required)
+    raise SourceReadError(
+        f"{where}: missing required column(s) {', '.join(missing)}; the source is stopped and "
+        "its last accepted version stands in (restore the column in the extract, or make it "
+        f"optional in the contract's schema/{obj.name} with information governance approval)"
+    )
+
+
+def _names(columns: list[str]) -> str:
+    return ", ".join(f"'{c}'" for c in columns)
 
 
 def _join_lookups(

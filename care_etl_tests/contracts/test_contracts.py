@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from care_etl.canonical import CANONICAL_FIELDS
+from care_etl.canonical import CANONICAL_FIELDS, EXTENDED_FIELDS
 from care_etl.contracts import load_contract, load_contracts, schema_errors
 from care_etl.errors import ContractError
 from care_etl_tests.conftest import CONTRACTS_DIR
@@ -51,7 +51,7 @@ def test_contracts_map_columns_to_canonical_fields():
     assert [o.name for o in housing.lookups] == ["Tenancies"]
     mapped = {c.canonical for o in housing.objects for c in o.columns if c.canonical}
     assert {"full_name", "uprn", "postcode", "address"} <= mapped
-    assert mapped <= set(CANONICAL_FIELDS) | {"relationship_to_head"}
+    assert mapped <= set(CANONICAL_FIELDS) | set(EXTENDED_FIELDS)
 
 
 def _write(tmp_path: Path, document: dict) -> Path:

@@ -1,0 +1,355 @@
+"""`care-etl contracts diff OLD NEW`: every change between two versions of a contract, classified.
+
+Each change is breaking or not (a reader or a consumer of the index would see different data),
+and needs information governance (IG) review or not. The classes:
+
+| change | breaking | IG review |
+| --- | --- | --- |
+| column-removed, object-removed, source-removed | yes | no |
+| column-retyped (logicalType, physicalType, date format) | yes | no |
+| column-required (made required), primary-key, mapping (canonical field), server, id | yes | no |
+| column-added-special-category, column-added-personal | no | yes |
+| column-added (public or internal), object-added with no personal column | no | no |
+| classification-raised, classification-lowered | no | yes |
+| purpose-changed, usage-changed | no | yes |
+| lawful-basis-changed, special-category-condition-changed | no | yes |
+| retention-longer | no | yes |
+| retention-shorter | no | no |
+| roles-changed (who may see the data) | no | yes |
+| source-added (a new contract) | no | yes |
+| other (descriptions, quality rules, team, tags, version...) | no | no |
+
+Exit codes (so CI can require a sign-off): 0 = no change needs IG review; 1 = at least one
+change needs IG review; 2 = the contracts could not be compared (a one-line error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from care_etl.errors import ContractError
+
+EXIT_NO_REVIEW = 0
+EXIT_REVIEW = 1
+RANK = {"public": 0, "internal": 1, "personal": 2, "special-category": 3}
+PERSONAL = ("personal", "special-category")
+_DAYS = {
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "w": 7,
+    "week": 7,
+    "weeks": 7,
+    "m": 30,
+    "month": 30,
+    "months": 30,
+    "y": 365,
+    "yr": 365,
+    "year": 365,
+    "years": 365,
+}
+_KEYS = ("name", "property", "role", "username", "server")  # what identifies a list item
+_BREAKING_COLUMN_KEYS = {
+    "logicalType": "column-retyped",
+    "physicalType": "column-retyped",
+    "logicalTypeOptions/format": "column-retyped",
+    "primaryKey": "primary-key",
+    "primaryKeyPosition": "primary-key",
+    "customProperties/canonical/value": "mapping",
+    "customProperties/canonical": "mapping",
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    contract: str
+    path: str
+    kind: str
+    breaking: bool
+    review: bool
+    message: str
+
+    def line(self) -> str:
+        tags = ", ".join(
+            t for t, on in (("BREAKING", self.breaking), ("IG REVIEW", self.review)) if on
+        )
+        return f"{self.contract}: {self.path}: {self.kind}: {self.message}" + (
+            f" [{tags}]" if tags else ""
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def diff_paths(old: Path, new: Path) -> list[Change]:
+    """Changes between two contract files, or two folders of contracts paired by id."""
+    if old.is_dir() != new.is_dir():
+        raise ContractError(f"compare two files or two folders, not {old} and {new}")
+    if old.is_dir():
+        return _diff_folders(old, new)
+    return diff_documents(_read(old), _read(new))
+
+
+def review_needed(changes: list[Change]) -> bool:
+    return any(c.review for c in changes)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ContractError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError:
+        raise ContractError(f"{path}: not valid YAML") from None
+    if not isinstance(document, dict):
+        raise ContractError(f"{path}: a contract must be a YAML mapping")
+    return document
+
+
+def _diff_folders(old: Path, new: Path) -> list[Change]:
+    before = {str(d.get("id")): d for d in map(_read, sorted(old.glob("*.yaml")))}
+    after = {str(d.get("id")): d for d in map(_read, sorted(new.glob("*.yaml")))}
+    changes = []
+    for cid in sorted(before.keys() | after.keys()):
+        if cid not in after:
+            changes.append(
+                Change(
+                    cid, "(contract)", "source-removed", True, False, "the source is no longer read"
+                )
+            )
+        elif cid not in before:
+            changes.append(
+                Change(
+                    cid,
+                    "(contract)",
+                    "source-added",
+                    False,
+                    True,
+                    "a new source of data: sign off its purpose and lawful basis",
+                )
+            )
+        else:
+            changes += diff_documents(before[cid], after[cid])
+    return changes
+
+
+def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """Every difference between two contract documents, each classified."""
+    name = str(new.get("id") or old.get("id") or "(contract)")
+    raw = list(_walk(_keyed(old), _keyed(new), ""))
+    changes = [_classify(name, path, a, b) for path, a, b in raw]
+    return _merge_retention(name, changes, old, new)
+
+
+def _keyed(value: Any) -> Any:
+    """Lists of named items become mappings by name, so a reorder is no change."""
+    if isinstance(value, dict):
+        return {k: _keyed(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+        for key in _KEYS:
+            names = [i.get(key) for i in value]
+            if all(n is not None for n in names) and len(set(map(str, names))) == len(names):
+                return {str(i[key]): _keyed(i) for i in value}
+    if isinstance(value, list):
+        return [_keyed(v) for v in value]
+    return value
+
+
+_MISSING = object()
+
+
+def _walk(a: Any, b: Any, path: str):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a.keys(), *(k for k in b if k not in a)]:
+            sub = f"{path}/{key}" if path else str(key)
+            yield from _walk(a.get(key, _MISSING), b.get(key, _MISSING), sub)
+    elif a != b:
+        yield path, a, b
+
+
+def _classify(name: str, path: str, old: Any, new: Any) -> Change:
+    parts = path.split("/")
+    added, removed = old is _MISSING, new is _MISSING
+    if parts[0] == "schema":
+        return _schema_change(name, path, parts, old, new, added, removed)
+    top = "/".join(parts[:2])
+    if top == "description/purpose":
+        return Change(
+            name, path, "purpose-changed", False, True, "the purpose of processing changed"
+        )
+    if top == "description/usage":
+        return Change(name, path, "usage-changed", False, True, "how the data are used changed")
+    if path.startswith("customProperties/lawfulBasis"):
+        return Change(
+            name,
+            path,
+            "lawful-basis-changed",
+            False,
+            True,
+            f"lawful basis {_was(old)} -> {_was(new)}",
+        )
+    if path.startswith("customProperties/specialCategoryCondition"):
+        return Change(
+            name,
+            path,
+            "special-category-condition-changed",
+            False,
+            True,
+            "the Article 9 / Schedule 1 condition changed",
+        )
+    if path.startswith("slaProperties/retention"):
+        return Change(name, path, "retention", False, False, "retention changed")
+    if parts[0] == "roles":
+        return Change(name, path, "roles-changed", False, True, "who may see the data changed")
+    if parts[0] == "servers" or parts[0] in ("id", "kind"):
+        return Change(
+            name,
+            path,
+            "server" if parts[0] == "servers" else "id",
+            True,
+            False,
+            f"{_was(old)} -> {_was(new)}" if not isinstance(old, dict) else "changed",
+        )
+    return Change(name, path, "other", False, False, _summary(old, new))
+
+
+def _schema_change(
+    name: str, path: str, parts: list[str], old: Any, new: Any, added: bool, removed: bool
+) -> Change:
+    if len(parts) == 2:  # a whole object
+        if removed:
+            return Change(
+                name, path, "object-removed", True, False, "a table or sheet is no longer read"
+            )
+        personal = [
+            p for p in (new.get("properties") or {}).values() if p.get("classification") in PERSONAL
+        ]
+        return Change(
+            name,
+            path,
+            "object-added",
+            False,
+            bool(personal),
+            f"new table or sheet with {len(personal)} personal column(s)",
+        )
+    if len(parts) == 4 and parts[2] == "properties":  # a whole column
+        if removed:
+            return Change(name, path, "column-removed", True, False, "column removed")
+        level = (new or {}).get("classification")
+        if level == "special-category":
+            return Change(
+                name,
+                path,
+                "column-added-special-category",
+                False,
+                True,
+                "new special-category column: needs an Article 9 condition",
+            )
+        if level in PERSONAL:
+            return Change(
+                name,
+                path,
+                "column-added-personal",
+                False,
+                True,
+                "new personal column: check it is needed (data minimisation)",
+            )
+        return Change(
+            name, path, "column-added", False, False, f"new {level or 'unclassified'} column"
+        )
+    if len(parts) > 4 and parts[2] == "properties":
+        key = "/".join(parts[4:])
+        if key == "classification":
+            up = RANK.get(str(new), 4) > RANK.get(str(old), -1)
+            return Change(
+                name,
+                path,
+                "classification-raised" if up else "classification-lowered",
+                False,
+                True,
+                f"classification {_was(old)} -> {_was(new)}",
+            )
+        if key in _BREAKING_COLUMN_KEYS:
+            return Change(
+                name, path, _BREAKING_COLUMN_KEYS[key], True, False, f"{_was(old)} -> {_was(new)}"
+            )
+        if key == "required" and new is True:
+            return Change(
+                name,
+                path,
+                "column-required",
+                True,
+                False,
+                "column made required: feeds without it will be blocked",
+            )
+    return Change(name, path, "other", False, False, _summary(old, new))
+
+
+def _merge_retention(
+    name: str, changes: list[Change], old: dict[str, Any], new: dict[str, Any]
+) -> list[Change]:
+    """Retention changes become one change: longer (review) or shorter."""
+    kept = [c for c in changes if c.kind != "retention"]
+    if len(kept) == len(changes):
+        return changes
+    before, after = _retention_days(old), _retention_days(new)
+    if after is None or before is None or after > before:
+        change = Change(
+            name,
+            "slaProperties/retention",
+            "retention-longer",
+            False,
+            True,
+            f"retention {_period(old)} -> {_period(new)}",
+        )
+    else:
+        change = Change(
+            name,
+            "slaProperties/retention",
+            "retention-shorter",
+            False,
+            False,
+            f"retention {_period(old)} -> {_period(new)}",
+        )
+    return [*kept, change]
+
+
+def _retention(document: dict[str, Any]) -> dict[str, Any] | None:
+    for sla in document.get("slaProperties") or []:
+        if isinstance(sla, dict) and sla.get("property") == "retention":
+            return sla
+    return None
+
+
+def _retention_days(document: dict[str, Any]) -> float | None:
+    sla = _retention(document)
+    try:
+        return float(sla["value"]) * _DAYS[str(sla.get("unit", "d")).lower()] if sla else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _period(document: dict[str, Any]) -> str:
+    sla = _retention(document)
+    return f"{sla.get('value')} {sla.get('unit', '')}".strip() if sla else "(none)"
+
+
+def _was(value: Any) -> str:
+    if value is _MISSING:
+        return "(none)"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _summary(old: Any, new: Any) -> str:
+    if old is _MISSING:
+        return "added"
+    if new is _MISSING:
+        return "removed"
+    if isinstance(old, dict | list) or isinstance(new, dict | list):
+        return "changed"
+    return f"{_was(old)} -> {_was(new)}"

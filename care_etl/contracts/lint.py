@@ -1,0 +1,406 @@
+"""`care-etl contracts lint`: the ODCS JSON schema, then the rules information governance signs.
+
+Each finding names the contract, the path in it, the rule and the fix. The rules:
+
+- `schema`: the document is valid against the ODCS JSON schema (shipped in the package).
+- `reading`: the contract describes a source we can read (server, record id, mapping).
+- `classification`: every column has a classification: public, internal, personal or
+  special-category.
+- `personal-classified`: a column mapped to the person model is personal or special-category.
+- `critical-data-element`: columns that identify a person for linkage (date of birth, names)
+  are marked `criticalDataElement: true`, so their checks block a bad feed.
+- `purpose`: `description.purpose`, `usage` and `limitations` are written.
+- `lawful-basis`: a `lawfulBasis` custom property names a UK GDPR Article 6(1) basis.
+- `special-category-condition`: a contract with special-category columns names an Article 9(2)
+  condition and its DPA 2018 Schedule 1 condition.
+- `retention`: `slaProperties` has `retention` with a value and a unit.
+- `owner`, `approver`: `team.members` has a member with role `owner` and one with role
+  `information governance approver`.
+- `references-offline`: every relationship points inside the contract (nothing is fetched).
+- `quality-rules`: every `quality` rule is one the pipeline can check.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from care_etl.contracts.schema import schema_errors
+from care_etl.errors import ContractError
+
+CLASSIFICATIONS = ("public", "internal", "personal", "special-category")
+PERSONAL = ("personal", "special-category")
+CRITICAL_FIELDS = ("date_of_birth", "given_name", "family_name", "full_name")
+OWNER_ROLE = "owner"
+APPROVER_ROLE = "information governance approver"
+_ARTICLE_6 = re.compile(r"Art(icle)?\.?\s*6\s*\(1\)\s*\([a-f]\)", re.IGNORECASE)
+_ARTICLE_9 = re.compile(r"Art(icle)?\.?\s*9\s*\(2\)\s*\([a-j]\)", re.IGNORECASE)
+_SCHEDULE_1 = re.compile(r"Schedule\s+1\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: which contract, where in it, which rule, what is wrong, how to fix it."""
+
+    contract: str
+    path: str
+    rule: str
+    message: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.contract}: {self.path}: [{self.rule}] {self.message}. Fix: {self.fix}"
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def contract_files(targets: list[Path]) -> list[Path]:
+    """The contract files named, or every `*.yaml` in the folders named."""
+    files: list[Path] = []
+    for target in targets:
+        if target.is_dir():
+            found = sorted(target.glob("*.yaml"))
+            if not found:
+                raise ContractError(f"{target}: no *.yaml data contracts found")
+            files += found
+        elif target.is_file():
+            files.append(target)
+        else:
+            raise ContractError(f"{target}: no such contract file or folder")
+    return files
+
+
+def lint_paths(targets: list[Path]) -> list[Finding]:
+    """Every finding in every contract named (files or folders)."""
+    return [f for path in contract_files(targets) for f in lint_file(path)]
+
+
+def lint_file(path: Path) -> list[Finding]:
+    """Every finding in one contract file."""
+    name = str(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        return [
+            Finding(
+                name,
+                "(file)",
+                "schema",
+                f"cannot read as YAML ({type(exc).__name__})",
+                "write the contract as a YAML mapping",
+            )
+        ]
+    if not isinstance(document, dict):
+        return [
+            Finding(
+                name,
+                "(file)",
+                "schema",
+                "not a YAML mapping",
+                "write the contract as a YAML mapping",
+            )
+        ]
+    return lint_document(document, name, path)
+
+
+def lint_document(document: dict[str, Any], name: str, path: Path | None = None) -> list[Finding]:
+    """The schema's findings, then ours (our rules run even when the schema fails)."""
+    findings = [
+        Finding(
+            name,
+            where or "(top level)",
+            "schema",
+            message,
+            "change it to match the ODCS v3 JSON schema",
+        )
+        for where, message in (_split(e) for e in schema_errors(document))
+    ]
+    findings += _reading(document, name, path) if not findings and path else []
+    for rule in (
+        _classification,
+        _critical,
+        _purpose,
+        _lawful_basis,
+        _special_category,
+        _retention,
+        _team,
+        _references,
+    ):
+        findings += rule(document, name)
+    return findings
+
+
+def _split(error: str) -> tuple[str, str]:
+    where, _, message = error.partition(": ")
+    return where, message
+
+
+def columns(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(path, property) for every column of every schema object."""
+    found = []
+    for i, obj in enumerate(_list(document.get("schema"))):
+        obj_name = obj.get("name", i) if isinstance(obj, dict) else i
+        for j, prop in enumerate(_list(obj.get("properties") if isinstance(obj, dict) else [])):
+            if isinstance(prop, dict):
+                found.append((f"schema/{obj_name}/properties/{prop.get('name', j)}", prop))
+    return found
+
+
+def custom(items: Any) -> dict[str, Any]:
+    return {
+        str(i["property"]): i.get("value")
+        for i in _list(items)
+        if isinstance(i, dict) and "property" in i
+    }
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _reading(document: dict[str, Any], name: str, path: Path) -> list[Finding]:
+    """What the loader and the check planner refuse, as one finding each."""
+    from care_etl.contracts.model import load_contract
+    from care_etl.quality.checks import plan_checks
+
+    try:
+        plan_checks(load_contract(path, check_schema=False))
+    except ContractError as exc:
+        message = str(exc).removeprefix(f"{path}: ")
+        where, _, what = message.partition(": ")
+        rule = "quality-rules" if "/quality/" in where else "reading"
+        if not what:
+            where, what = "(top level)", message
+        return [Finding(name, where, rule, "the pipeline cannot read or check it as written", what)]
+    return []
+
+
+def _classification(document: dict[str, Any], name: str) -> list[Finding]:
+    findings = []
+    for path, prop in columns(document):
+        value = prop.get("classification")
+        canonical = custom(prop.get("customProperties")).get("canonical")
+        if value is None:
+            findings.append(
+                Finding(
+                    name,
+                    path,
+                    "classification",
+                    "column has no classification",
+                    f"add classification: one of {', '.join(CLASSIFICATIONS)}",
+                )
+            )
+        elif value not in CLASSIFICATIONS:
+            findings.append(
+                Finding(
+                    name,
+                    f"{path}/classification",
+                    "classification",
+                    f"unknown classification '{value}'",
+                    f"use one of {', '.join(CLASSIFICATIONS)}",
+                )
+            )
+        if canonical and value not in PERSONAL:
+            findings.append(
+                Finding(
+                    name,
+                    f"{path}/classification",
+                    "personal-classified",
+                    f"column maps to the person field '{canonical}' but is classified '{value}'",
+                    "classify it personal (or special-category)",
+                )
+            )
+    return findings
+
+
+def _critical(document: dict[str, Any], name: str) -> list[Finding]:
+    findings = []
+    for path, prop in columns(document):
+        canonical = custom(prop.get("customProperties")).get("canonical")
+        if canonical in CRITICAL_FIELDS and prop.get("criticalDataElement") is not True:
+            findings.append(
+                Finding(
+                    name,
+                    path,
+                    "critical-data-element",
+                    f"column identifies a person ({canonical}) but is not a critical data element",
+                    "add criticalDataElement: true",
+                )
+            )
+    return findings
+
+
+def _purpose(document: dict[str, Any], name: str) -> list[Finding]:
+    description = document.get("description")
+    description = description if isinstance(description, dict) else {}
+    return [
+        Finding(
+            name,
+            f"description/{key}",
+            "purpose",
+            f"description.{key} is missing",
+            f"write description.{key}: {hint}",
+        )
+        for key, hint in (
+            ("purpose", "why the council processes this data"),
+            ("usage", "how the pipeline uses it"),
+            ("limitations", "what it cannot be relied on for"),
+        )
+        if not str(description.get(key) or "").strip()
+    ]
+
+
+def _lawful_basis(document: dict[str, Any], name: str) -> list[Finding]:
+    basis = str(custom(document.get("customProperties")).get("lawfulBasis") or "")
+    if not basis.strip():
+        return [
+            Finding(
+                name,
+                "customProperties/lawfulBasis",
+                "lawful-basis",
+                "no lawful basis",
+                "add customProperties: [{property: lawfulBasis, value: 'Art 6(1)(e) public task'}]",
+            )
+        ]
+    if not _ARTICLE_6.search(basis):
+        return [
+            Finding(
+                name,
+                "customProperties/lawfulBasis",
+                "lawful-basis",
+                "lawful basis does not name a UK GDPR Article 6(1) basis",
+                "name it as 'Art 6(1)(<a-f>) <basis>', e.g. 'Art 6(1)(e) public task'",
+            )
+        ]
+    return []
+
+
+def _special_category(document: dict[str, Any], name: str) -> list[Finding]:
+    special = [
+        p for p, prop in columns(document) if prop.get("classification") == "special-category"
+    ]
+    if not special:
+        return []
+    condition = str(custom(document.get("customProperties")).get("specialCategoryCondition") or "")
+    where = "customProperties/specialCategoryCondition"
+    if not condition.strip():
+        return [
+            Finding(
+                name,
+                where,
+                "special-category-condition",
+                f"{len(special)} special-category column(s) but no Article 9 condition",
+                "add specialCategoryCondition: the Art 9(2) condition with its DPA 2018 "
+                "Schedule 1 condition",
+            )
+        ]
+    findings = []
+    if not _ARTICLE_9.search(condition):
+        findings.append(
+            Finding(
+                name,
+                where,
+                "special-category-condition",
+                "condition does not name a UK GDPR Article 9(2) condition",
+                "name it as 'Art 9(2)(<a-j>) ...'",
+            )
+        )
+    if not _SCHEDULE_1.search(condition):
+        findings.append(
+            Finding(
+                name,
+                where,
+                "special-category-condition",
+                "condition does not name its DPA 2018 Schedule 1 condition",
+                "add 'DPA 2018 Schedule 1 Part <n> paragraph <n> (...)'",
+            )
+        )
+    return findings
+
+
+def _retention(document: dict[str, Any], name: str) -> list[Finding]:
+    for i, sla in enumerate(_list(document.get("slaProperties"))):
+        if isinstance(sla, dict) and sla.get("property") == "retention":
+            if sla.get("value") in (None, "") or not sla.get("unit"):
+                return [
+                    Finding(
+                        name,
+                        f"slaProperties/{i}",
+                        "retention",
+                        "retention has no value or no unit",
+                        "give value (a number) and unit (d, m or y)",
+                    )
+                ]
+            return []
+    return [
+        Finding(
+            name,
+            "slaProperties",
+            "retention",
+            "no retention period",
+            "add slaProperties: [{property: retention, value: <n>, unit: y}]",
+        )
+    ]
+
+
+def _team(document: dict[str, Any], name: str) -> list[Finding]:
+    team = document.get("team")
+    members = _list(team.get("members")) if isinstance(team, dict) else _list(team)
+    roles = {str(m.get("role", "")).strip().lower() for m in members if isinstance(m, dict)}
+    findings = []
+    if OWNER_ROLE not in roles:
+        findings.append(
+            Finding(
+                name,
+                "team/members",
+                "owner",
+                "no member with role 'owner'",
+                "add a member {username: <email>, name: <name>, role: owner}",
+            )
+        )
+    if APPROVER_ROLE not in roles:
+        findings.append(
+            Finding(
+                name,
+                "team/members",
+                "approver",
+                f"no member with role '{APPROVER_ROLE}'",
+                f"add a member {{username: <email>, name: <name>, role: {APPROVER_ROLE}}}",
+            )
+        )
+    return findings
+
+
+def _references(document: dict[str, Any], name: str) -> list[Finding]:
+    """Relationships must resolve inside the contract: nothing is fetched to check them."""
+    known = {
+        (obj_key, prop_key)
+        for obj in _list(document.get("schema"))
+        if isinstance(obj, dict)
+        for obj_key in (obj.get("name"), obj.get("id"))
+        for prop in _list(obj.get("properties"))
+        if isinstance(prop, dict)
+        for prop_key in (prop.get("name"), prop.get("id"))
+    }
+    findings = []
+    for path, prop in columns(document):
+        for i, rel in enumerate(_list(prop.get("relationships"))):
+            target = str(rel.get("to", "")) if isinstance(rel, dict) else ""
+            parts = target.strip("/").split("/")
+            local = len(parts) == 4 and parts[0] == "schema" and parts[2] == "properties"
+            if "://" in target or not local or (parts[1], parts[3]) not in known:
+                findings.append(
+                    Finding(
+                        name,
+                        f"{path}/relationships/{i}/to",
+                        "references-offline",
+                        "relationship does not point at a column of this contract",
+                        "write it as schema/<object>/properties/<column id>",
+                    )
+                )
+    return findings

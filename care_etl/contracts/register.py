@@ -1,0 +1,352 @@
+"""`care-etl contracts register`: the register of processing, generated from the contracts.
+
+Information governance keeps it (UK GDPR Article 30 record of processing): per source, its
+purpose, usage and limits, lawful basis and special-category condition, retention, who owns and
+approves it, the roles that may see it, and every field with its classification. Written as
+Markdown (to review in a pull request) and HTML (to publish). The same input gives the same
+bytes, so a change to the register shows only what changed in the contracts.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from care_etl.contracts.lint import APPROVER_ROLE, OWNER_ROLE, PERSONAL, contract_files, custom
+from care_etl.errors import ContractError
+
+GOVERNANCE_PROPERTIES = ("lawfulBasis", "specialCategoryCondition")
+
+
+@dataclass(frozen=True)
+class Field:
+    table: str
+    column: str
+    classification: str
+    critical: bool
+    person_field: str
+    required: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One source as the register shows it."""
+
+    id: str
+    name: str
+    version: str
+    status: str
+    purpose: str
+    usage: str
+    limitations: str
+    lawful_basis: str
+    special_condition: str
+    other: dict[str, str]
+    retention: str
+    owner: str
+    approver: str
+    roles: list[dict[str, str]]
+    fields: list[Field]
+
+    @property
+    def personal_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.classification in PERSONAL]
+
+
+def load_entries(targets: list[Path]) -> list[Entry]:
+    """One entry per contract file, sorted by id."""
+    entries = []
+    for path in contract_files(targets):
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            raise ContractError(f"{path}: cannot read as YAML") from None
+        if not isinstance(document, dict):
+            raise ContractError(f"{path}: a contract must be a YAML mapping")
+        entries.append(entry(document))
+    return sorted(entries, key=lambda e: e.id)
+
+
+def entry(document: dict[str, Any]) -> Entry:
+    description = document.get("description") or {}
+    props = custom(document.get("customProperties"))
+    members = (document.get("team") or {}).get("members") or []
+    return Entry(
+        id=str(document.get("id")),
+        name=str(document.get("name") or document.get("id")),
+        version=str(document.get("version", "")),
+        status=str(document.get("status", "")),
+        purpose=_text(description.get("purpose")),
+        usage=_text(description.get("usage")),
+        limitations=_text(description.get("limitations")),
+        lawful_basis=_text(props.get("lawfulBasis")),
+        special_condition=_text(props.get("specialCategoryCondition")) or "none held",
+        other={k: _text(v) for k, v in props.items() if k not in GOVERNANCE_PROPERTIES},
+        retention=_retention(document),
+        owner=_member(members, OWNER_ROLE),
+        approver=_member(members, APPROVER_ROLE),
+        roles=[
+            {
+                "role": _text(r.get("role")),
+                "access": _text(r.get("access")),
+                "description": _text(r.get("description")),
+                "approvers": ", ".join(
+                    _text(r.get(k))
+                    for k in ("firstLevelApprovers", "secondLevelApprovers")
+                    if r.get(k)
+                ),
+            }
+            for r in document.get("roles") or []
+            if isinstance(r, dict)
+        ],
+        fields=_fields(document),
+    )
+
+
+def _fields(document: dict[str, Any]) -> list[Field]:
+    fields = []
+    for obj in document.get("schema") or []:
+        for prop in obj.get("properties") or []:
+            fields.append(
+                Field(
+                    table=_text(obj.get("name")),
+                    column=_text(prop.get("name")),
+                    classification=_text(prop.get("classification")) or "UNCLASSIFIED",
+                    critical=bool(prop.get("criticalDataElement")),
+                    person_field=_text(custom(prop.get("customProperties")).get("canonical")),
+                    required=bool(prop.get("required")),
+                    description=_text(prop.get("description")),
+                )
+            )
+    return fields
+
+
+def _member(members: list[Any], role: str) -> str:
+    found = [
+        f"{m.get('name') or m.get('username')} ({m.get('username')})"
+        for m in members
+        if isinstance(m, dict) and str(m.get("role", "")).lower() == role
+    ]
+    return "; ".join(found) or "NOT NAMED"
+
+
+def _retention(document: dict[str, Any]) -> str:
+    for sla in document.get("slaProperties") or []:
+        if isinstance(sla, dict) and sla.get("property") == "retention":
+            unit = {"y": "years", "m": "months", "d": "days"}.get(
+                str(sla.get("unit")), sla.get("unit")
+            )
+            text = f"{sla.get('value')} {unit}"
+            return f"{text}: {_text(sla['description'])}" if sla.get("description") else text
+    return "NOT SET"
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def write_register(entries: list[Entry], out: Path) -> tuple[Path, Path]:
+    """register.md and register.html in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    md, page = out / "register.md", out / "register.html"
+    md.write_text(markdown(entries), encoding="utf-8")
+    page.write_text(html_page(entries), encoding="utf-8")
+    return md, page
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+
+def markdown(entries: list[Entry]) -> str:
+    lines = [
+        "# Register of processing",
+        "",
+        "Generated from the data contracts (`care-etl contracts register`); edit the contracts, "
+        "not this file.",
+        "",
+        "| source | personal fields (all) | of which special-category | lawful basis | retention | owner |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in entries:
+        special = sum(f.classification == "special-category" for f in e.fields)
+        lines.append(
+            _row(
+                e.name,
+                len(e.personal_fields),
+                special,
+                e.lawful_basis,
+                e.retention.split(":")[0],
+                e.owner,
+            )
+        )
+    for e in entries:
+        lines += _md_entry(e)
+    return "\n".join(lines) + "\n"
+
+
+def _md_entry(e: Entry) -> list[str]:
+    lines = [
+        "",
+        f"## {_md(e.name)} (`{e.id}`)",
+        "",
+        f"Contract version {_md(e.version)}, {_md(e.status)}.",
+        "",
+        f"- **Purpose**: {_md(e.purpose)}",
+        f"- **Usage**: {_md(e.usage)}",
+        f"- **Limitations**: {_md(e.limitations)}",
+        f"- **Lawful basis (UK GDPR Art 6)**: {_md(e.lawful_basis)}",
+        f"- **Special-category condition (Art 9, DPA 2018 Sch 1)**: {_md(e.special_condition)}",
+        f"- **Retention**: {_md(e.retention)}",
+        f"- **Owner**: {_md(e.owner)}",
+        f"- **Information governance approver**: {_md(e.approver)}",
+    ]
+    lines += [f"- **{_md(k)}**: {_md(v)}" for k, v in e.other.items()]
+    lines += [
+        "",
+        "### Roles",
+        "",
+        "| role | access | who | approved by |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [_row(r["role"], r["access"], r["description"], r["approvers"]) for r in e.roles]
+    lines += [
+        "",
+        "### Fields",
+        "",
+        "| table | field | classification | critical | person field | required | description |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        _row(
+            f.table,
+            f.column,
+            f.classification,
+            "yes" if f.critical else "",
+            f.person_field,
+            "yes" if f.required else "",
+            f.description,
+        )
+        for f in e.fields
+    ]
+    return lines
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(_md(str(c)) for c in cells) + " |"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2rem;max-width:75rem;color:#1b1b1b}"
+    "table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
+    "th,td{border:1px solid #b1b4b6;padding:.3rem .5rem;text-align:left;vertical-align:top}"
+    "th{background:#f3f2f1}.special-category{background:#fde8e8}.personal{background:#fff7e0}"
+    "dt{font-weight:600;margin-top:.4rem}dd{margin-left:1rem}"
+)
+
+
+def html_page(entries: list[Entry]) -> str:
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>Register of processing</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>Register of processing</h1>",
+        "<p>Generated from the data contracts (<code>care-etl contracts register</code>); "
+        "edit the contracts, not this page.</p>",
+        _table(
+            [
+                "source",
+                "personal fields",
+                "special-category fields",
+                "lawful basis",
+                "retention",
+                "owner",
+            ],
+            [
+                [
+                    f"<a href='#{_h(e.id)}'>{_h(e.name)}</a>",
+                    str(len(e.personal_fields)),
+                    str(sum(f.classification == "special-category" for f in e.fields)),
+                    _h(e.lawful_basis),
+                    _h(e.retention.split(":")[0]),
+                    _h(e.owner),
+                ]
+                for e in entries
+            ],
+        ),
+    ]
+    parts += [_html_entry(e) for e in entries]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _html_entry(e: Entry) -> str:
+    facts = [
+        ("Purpose", e.purpose),
+        ("Usage", e.usage),
+        ("Limitations", e.limitations),
+        ("Lawful basis (UK GDPR Art 6)", e.lawful_basis),
+        ("Special-category condition (Art 9, DPA 2018 Sch 1)", e.special_condition),
+        ("Retention", e.retention),
+        ("Owner", e.owner),
+        ("Information governance approver", e.approver),
+        *e.other.items(),
+    ]
+    roles = _table(
+        ["role", "access", "who", "approved by"],
+        [
+            [_h(r["role"]), _h(r["access"]), _h(r["description"]), _h(r["approvers"])]
+            for r in e.roles
+        ],
+    )
+    fields = _table(
+        ["table", "field", "classification", "critical", "person field", "required", "description"],
+        [
+            [
+                _h(f.table),
+                _h(f.column),
+                _h(f.classification),
+                "yes" if f.critical else "",
+                _h(f.person_field),
+                "yes" if f.required else "",
+                _h(f.description),
+            ]
+            for f in e.fields
+        ],
+        [f.classification for f in e.fields],
+    )
+    return (
+        f"<section id='{_h(e.id)}'><h2>{_h(e.name)} (<code>{_h(e.id)}</code>)</h2>"
+        f"<p>Contract version {_h(e.version)}, {_h(e.status)}.</p><dl>"
+        + "".join(f"<dt>{_h(k)}</dt><dd>{_h(v)}</dd>" for k, v in facts)
+        + f"</dl><h3>Roles</h3>{roles}<h3>Fields</h3>{fields}</section>"
+    )
+
+
+def _table(head: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+    """Cells are already escaped."""
+    body = "".join(
+        f"<tr class='{_h(classes[i]) if classes else ''}'>"
+        + "".join(f"<td>{c}</td>" for c in row)
+        + "</tr>"
+        for i, row in enumerate(rows)
+    )
+    return (
+        "<table><thead><tr>"
+        + "".join(f"<th>{_h(h)}</th>" for h in head)
+        + f"</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _h(text: str) -> str:
+    return html.escape(str(text), quote=True)

@@ -1,0 +1,113 @@
+"""Each source's last accepted version, kept in the index database (`accepted_source`).
+
+Why the database and not a state folder: the accepted records are personal data, and the
+index database is already the governed store for them (same access control, backup and
+retention as the index they feed); a second copy in a folder would be one more place to
+secure and to purge. It also works wherever the pipeline runs against PostgreSQL, where the
+working folder may not survive between runs. Frames are stored as JSON (pandas' table
+format), not pickle, so loading a stored version can never run code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from io import StringIO
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from care_etl.quality.results import metadata  # one MetaData: ensure_tables makes both
+from care_etl.quality.staging import StagedSource
+
+accepted_source = sa.Table(
+    "accepted_source",
+    metadata,
+    sa.Column("source", sa.String(100), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("accepted_at", sa.DateTime, nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("rows_checked", sa.Integer, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+
+
+def save_accepted(
+    conn: sa.Connection, staged: StagedSource, *, run_id: str, rows_checked: int
+) -> None:
+    """Replace the source's accepted version with this one."""
+    conn.execute(accepted_source.delete().where(accepted_source.c.source == staged.contract_id))
+    conn.execute(
+        accepted_source.insert(),
+        [
+            {
+                "source": staged.contract_id,
+                "run_id": run_id,
+                "accepted_at": dt.datetime.fromisoformat(str(staged.accepted_at)),
+                "record_count": len(staged.records),
+                "rows_checked": rows_checked,
+                "payload": _encode(staged),
+            }
+        ],
+    )
+
+
+def previous_rows(conn: sa.Connection, source: str) -> int | None:
+    """Rows checked in the source's last accepted version (the row-count checks' baseline)."""
+    query = sa.select(accepted_source.c.rows_checked).where(accepted_source.c.source == source)
+    return conn.execute(query).scalar_one_or_none()
+
+
+def load_accepted(conn: sa.Connection, source: str) -> StagedSource | None:
+    """The source's last accepted version, or None when it has never passed its checks."""
+    query = sa.select(accepted_source.c.payload).where(accepted_source.c.source == source)
+    payload = conn.execute(query).scalar_one_or_none()
+    return None if payload is None else _decode(payload)
+
+
+def _encode(staged: StagedSource) -> str:
+    return json.dumps(
+        {
+            "contract_id": staged.contract_id,
+            "records": _frame_to_json(staged.records),
+            "quarantine": _frame_to_json(staged.quarantine),
+            "read": staged.read,
+            "withdrawn": staged.withdrawn,
+            "files": staged.files,
+            "counts": staged.counts,
+            "accepted_at": staged.accepted_at,
+        }
+    )
+
+
+def _decode(payload: str) -> StagedSource:
+    data = json.loads(payload)
+    return StagedSource(
+        contract_id=data["contract_id"],
+        records=_frame_from_json(data["records"]),
+        quarantine=_frame_from_json(data["quarantine"]),
+        read=int(data["read"]),
+        withdrawn=int(data["withdrawn"]),
+        files=list(data["files"]),
+        counts={k: int(v) for k, v in data["counts"].items()},
+        accepted_at=data["accepted_at"],
+    )
+
+
+def _frame_to_json(frame: pd.DataFrame) -> dict[str, Any]:
+    table = frame.reset_index(drop=True).to_json(orient="table", date_format="iso", index=False)
+    return {"table": table, "dtypes": {c: str(t) for c, t in frame.dtypes.items()}}
+
+
+def _frame_from_json(data: dict[str, Any]) -> pd.DataFrame:
+    frame = pd.read_json(StringIO(data["table"]), orient="table")
+    for column, dtype in data["dtypes"].items():
+        if dtype.startswith("datetime64"):
+            frame[column] = pd.to_datetime(frame[column]).astype(dtype)
+        elif dtype == "object":
+            values = frame[column].astype(object)
+            frame[column] = values.where(values.notna(), None)
+        else:
+            frame[column] = frame[column].astype(dtype)
+    return frame[list(data["dtypes"])]

@@ -1,0 +1,130 @@
+"""The quality gate: stage a feed, check it, and let it through only when no error check fails.
+
+A feed that fails an error check is blocked: its new data go no further, and its last accepted
+version stands in (so the index is rebuilt from what was last known good, not emptied), with
+`blocked` saying why in plain words. A feed that passes becomes the accepted version.
+
+Dagster's own blocking checks would stop every downstream asset, so one bad feed would hold
+back the whole index; blocking here, per feed, lets the other sources still run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from care_etl.contracts.model import Contract
+from care_etl.quality.checks import CheckPlan, plan_checks
+from care_etl.quality.results import failed_errors
+from care_etl.quality.staging import StagedSource, stage_source
+from care_etl.sources.read import RawSource
+
+
+def gate_source(
+    raw: RawSource,
+    contract: Contract,
+    *,
+    database_url: str,
+    run_id: str,
+    plans: list[CheckPlan] | None = None,
+) -> StagedSource:
+    """The staged source if it passes its checks, else its last accepted version, marked."""
+    from care_etl.index.publish import engine_for
+    from care_etl.quality.accepted import load_accepted, previous_rows, save_accepted
+    from care_etl.quality.expectations import run_checks, validation_frame
+    from care_etl.quality.results import ensure_tables, write_results
+
+    plans = plans if plans is not None else plan_checks(contract)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    staged = stage_source(raw, contract)
+    frame = validation_frame(raw, contract)
+    engine = engine_for(database_url)
+    try:
+        ensure_tables(engine)
+        with engine.begin() as conn:
+            baseline = previous_rows(conn, contract.id)
+        results = run_checks(
+            plans,
+            frame,
+            source=contract.id,
+            run_id=run_id,
+            previous_rows=baseline,
+            missing_required=raw.missing_required,
+            run_time=now,
+        )
+        failed = failed_errors(results)
+        with engine.begin() as conn:
+            write_results(conn, results)
+            if not failed:
+                staged.dq_results, staged.accepted_at = results, now.isoformat()
+                save_accepted(conn, staged, run_id=run_id, rows_checked=len(frame))
+                return staged
+            stand_in = load_accepted(conn, contract.id)
+    finally:
+        engine.dispose()
+    return _blocked(staged, stand_in, results, failed, plans, raw.missing_required)
+
+
+def _blocked(
+    new: StagedSource,
+    stand_in: StagedSource | None,
+    results: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    plans: list[CheckPlan],
+    missing: list[str],
+) -> StagedSource:
+    """The stand-in, carrying this run's check results, read errors and the reason."""
+    if stand_in is None:
+        stand_in = StagedSource(
+            contract_id=new.contract_id,
+            records=new.records.iloc[0:0].copy(),
+            quarantine=new.quarantine.iloc[0:0].copy(),
+            read=0,
+            withdrawn=0,
+        )
+        standing = "no version has passed its checks yet, so it adds no records to the index"
+    else:
+        standing = f"its last accepted version (accepted {stand_in.accepted_at} UTC) stands in"
+    stand_in.records = _conform_columns(stand_in.records, new.records)
+    stand_in.quarantine = _conform_columns(stand_in.quarantine, new.quarantine)
+    reason = blocked_reason(failed, plans, missing)
+    stand_in.blocked = f"Feed blocked: {reason}. {standing[0].upper()}{standing[1:]}."
+    stand_in.dq_results = results
+    stand_in.errors, stand_in.warnings = list(new.errors), list(new.warnings)
+    return stand_in
+
+
+def _conform_columns(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The stand-in with the columns staging gives today (a contract may have mapped more
+    fields since it was accepted): missing ones blank, in today's order."""
+    old = old.copy()
+    for column in new.columns:
+        if column not in old.columns:
+            old[column] = pd.Series(None, index=old.index, dtype=new[column].dtype)
+    extra = [c for c in old.columns if c not in new.columns]
+    return old[[*new.columns, *extra]]
+
+
+def blocked_reason(
+    failed: list[dict[str, Any]], plans: list[CheckPlan], missing: list[str] = ()
+) -> str:
+    """The failed error checks in plain words: column names, counts and rates, no values."""
+    by_name = {p.name: p for p in plans}
+    return "; ".join(_why(r, by_name.get(r["check_name"]), missing) for r in failed)
+
+
+def _why(result: dict[str, Any], plan: CheckPlan | None, missing: list[str]) -> str:
+    name = result["check_name"]
+    what = plan.description if plan else name
+    if plan and plan.kind == "schema":
+        return f"required column(s) {', '.join(missing)} missing from the feed ({name})"
+    if result["unexpected_rate"] is not None and result["element_count"] is not None:
+        return (
+            f"{what.rstrip('.')}, but {result['unexpected_count']} of {result['element_count']} "
+            f"({result['unexpected_rate']:.0%}) failed ({name})"
+        )
+    if result["observed_value"] is not None:
+        return f"{what.rstrip('.')}, but it has {result['observed_value']:.0f} ({name})"
+    return f"{what.rstrip('.')} ({name} could not be evaluated)"

@@ -1,0 +1,218 @@
+"""`care-etl contracts diff`: one test per class of change, and the exit code CI relies on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from care_etl.cli import main
+from care_etl.contracts.diff import diff_documents, diff_paths
+from care_etl_tests.conftest import CONTRACTS_DIR
+
+SOCIAL = CONTRACTS_DIR / "social_care_case_management.yaml"
+
+
+def _doc() -> dict[str, Any]:
+    return yaml.safe_load(SOCIAL.read_text(encoding="utf-8"))
+
+
+def _props(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return doc["schema"][0]["properties"]
+
+
+def _column(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in _props(doc) if p["name"] == name)
+
+
+def _custom(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in doc["customProperties"] if c["property"] == name)
+
+
+def _retention(doc: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in doc["slaProperties"] if s["property"] == "retention")
+
+
+def _remove_column(doc):
+    doc["schema"][0]["properties"] = [p for p in _props(doc) if p["name"] != "other_names"]
+
+
+def _retype_column(doc):
+    _column(doc, "person_id")["logicalType"] = "string"
+
+
+def _change_date_format(doc):
+    _column(doc, "date_of_birth")["logicalTypeOptions"]["format"] = "%d/%m/%Y"
+
+
+def _raise_classification(doc):
+    _column(doc, "created_at")["classification"] = "personal"
+
+
+def _lower_classification(doc):
+    _column(doc, "ethnicity")["classification"] = "personal"
+
+
+def _add_special_column(doc):
+    _props(doc).append(
+        {"name": "religion", "logicalType": "string", "classification": "special-category"}
+    )
+
+
+def _add_personal_column(doc):
+    _props(doc).append({"name": "email", "logicalType": "string", "classification": "personal"})
+
+
+def _add_internal_column(doc):
+    _props(doc).append({"name": "batch", "logicalType": "string", "classification": "internal"})
+
+
+def _change_purpose(doc):
+    doc["description"]["purpose"] += " And to plan services."
+
+
+def _change_usage(doc):
+    doc["description"]["usage"] += " Also exported weekly."
+
+
+def _change_lawful_basis(doc):
+    _custom(doc, "lawfulBasis")["value"] = "Art 6(1)(c) legal obligation"
+
+
+def _change_condition(doc):
+    _custom(doc, "specialCategoryCondition")["value"] = (
+        "Art 9(2)(g) substantial public interest, DPA 2018 Schedule 1 Part 2 paragraph 6"
+    )
+
+
+def _longer_retention(doc):
+    _retention(doc)["value"] = 100
+
+
+def _longer_retention_by_unit(doc):
+    _retention(doc).update(value=900, unit="months")  # 75 y = 900 months: longer? no, equal
+
+
+def _shorter_retention(doc):
+    _retention(doc)["value"] = 10
+
+
+def _widen_roles(doc):
+    doc["roles"].append({"role": "care_etl_reporting", "access": "read"})
+
+
+def _make_required(doc):
+    _column(doc, "surname")["required"] = True
+
+
+def _remap(doc):
+    _column(doc, "other_names")["customProperties"][0]["value"] = "middle_names"
+
+
+def _change_server(doc):
+    doc["servers"][0]["path"] = "social_care/other.db"
+
+
+def _describe(doc):
+    _column(doc, "surname")["description"] = "Family name as recorded."
+
+
+def _add_quality_rule(doc):
+    _column(doc, "surname")["quality"] = [
+        {"metric": "nullValues", "mustBeLessThan": 5, "unit": "percent"}
+    ]
+
+
+# (class, change, breaking, review)
+CASES: list[tuple[str, Callable[[dict], None], bool, bool]] = [
+    ("column-removed", _remove_column, True, False),
+    ("column-retyped", _retype_column, True, False),
+    ("column-retyped", _change_date_format, True, False),
+    ("classification-raised", _raise_classification, False, True),
+    ("classification-lowered", _lower_classification, False, True),
+    ("column-added-special-category", _add_special_column, False, True),
+    ("column-added-personal", _add_personal_column, False, True),
+    ("column-added", _add_internal_column, False, False),
+    ("purpose-changed", _change_purpose, False, True),
+    ("usage-changed", _change_usage, False, True),
+    ("lawful-basis-changed", _change_lawful_basis, False, True),
+    ("special-category-condition-changed", _change_condition, False, True),
+    ("retention-longer", _longer_retention, False, True),
+    ("retention-shorter", _shorter_retention, False, False),
+    ("roles-changed", _widen_roles, False, True),
+    ("column-required", _make_required, True, False),
+    ("mapping", _remap, True, False),
+    ("server", _change_server, True, False),
+    ("other", _describe, False, False),
+    ("other", _add_quality_rule, False, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "breaking", "review"), CASES, ids=[c[1].__name__ for c in CASES]
+)
+def test_each_class_of_change(kind, change, breaking, review):
+    old, new = _doc(), _doc()
+    change(new)
+    changes = diff_documents(old, new)
+    assert [c.kind for c in changes] == [kind]
+    assert (changes[0].breaking, changes[0].review) == (breaking, review)
+    assert changes[0].contract == "social_care_case_management"
+
+
+def test_retention_in_other_units_is_compared_as_a_period():
+    old, new = _doc(), _doc()
+    _longer_retention_by_unit(new)  # 75 years -> 900 months (27,000 days < 27,375)
+    [change] = diff_documents(old, new)
+    assert change.kind == "retention-shorter" and not change.review
+
+
+def test_reordering_columns_is_no_change():
+    old, new = _doc(), _doc()
+    _props(new).reverse()
+    assert diff_documents(old, new) == []
+
+
+def test_folders_pair_contracts_by_id_and_see_sources_come_and_go(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    (old / "social.yaml").write_text(SOCIAL.read_text())
+    (new / "renamed_file.yaml").write_text(SOCIAL.read_text())
+    gp = CONTRACTS_DIR / "health_gp_registrations.yaml"
+    (new / "gp.yaml").write_text(gp.read_text())
+    kinds = {(c.contract, c.kind, c.review) for c in diff_paths(old, new)}
+    assert kinds == {("health_gp_registrations", "source-added", True)}
+    kinds = {(c.contract, c.kind, c.breaking) for c in diff_paths(new, old)}
+    assert kinds == {("health_gp_registrations", "source-removed", True)}
+
+
+def _files(tmp_path: Path, change: Callable[[dict], None]) -> tuple[str, str]:
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(SOCIAL.read_text())
+    doc = _doc()
+    change(doc)
+    new.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(old), str(new)
+
+
+def test_exit_code_says_whether_review_is_needed(tmp_path, capsys):
+    assert main(["contracts", "diff", *_files(tmp_path, _retype_column)]) == 0
+    out = capsys.readouterr().out
+    assert "column-retyped" in out and "[BREAKING]" in out
+    assert main(["contracts", "diff", *_files(tmp_path, _add_special_column)]) == 1
+    assert "[IG REVIEW]" in capsys.readouterr().out
+    assert main(["contracts", "diff", "--json", *_files(tmp_path, _change_lawful_basis)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["review_needed"] is True
+    assert report["changes"][0]["path"] == "customProperties/lawfulBasis/value"
+    assert main(["contracts", "diff", str(SOCIAL), str(SOCIAL)]) == 0
+
+
+def test_unreadable_contract_exits_2_with_one_line(tmp_path, capsys):
+    assert main(["contracts", "diff", str(SOCIAL), str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "missing.yaml" in err and "\n" not in err

@@ -1,0 +1,218 @@
+"""`care-etl contracts lint`: one test per rule, each on a real contract with one thing broken."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from care_etl.cli import main
+from care_etl.contracts.lint import lint_file, lint_paths
+from care_etl_tests.conftest import CONTRACTS_DIR
+
+GP = CONTRACTS_DIR / "health_gp_registrations.yaml"
+SOCIAL = CONTRACTS_DIR / "social_care_case_management.yaml"
+
+
+def _doc(path: Path = GP) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _column(doc: dict[str, Any], name: str, obj: int = 0) -> dict[str, Any]:
+    return next(p for p in doc["schema"][obj]["properties"] if p["name"] == name)
+
+
+def _custom(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in doc["customProperties"] if c["property"] == name)
+
+
+def _write(tmp_path: Path, doc: dict[str, Any], name: str = "contract.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_the_project_contracts_have_no_findings(capsys):
+    assert lint_paths([CONTRACTS_DIR]) == []
+    assert main(["contracts", "lint"]) == 0
+    assert "no findings" in capsys.readouterr().out
+
+
+def _break_schema(doc):
+    doc["servicelevels"] = [{"property": "retention", "value": 1}]
+
+
+def _break_reading(doc):
+    for prop in doc["schema"][0]["properties"]:
+        prop.pop("primaryKey", None)
+        prop.pop("primaryKeyPosition", None)
+
+
+def _no_classification(doc):
+    del _column(doc, "Title")["classification"]
+
+
+def _unknown_classification(doc):
+    _column(doc, "Title")["classification"] = "secret"
+
+
+def _person_field_classified_internal(doc):
+    _column(doc, "Postcode")["classification"] = "internal"
+
+
+def _dob_not_critical(doc):
+    del _column(doc, "Date of Birth")["criticalDataElement"]
+
+
+def _no_usage(doc):
+    del doc["description"]["usage"]
+
+
+def _no_lawful_basis(doc):
+    doc["customProperties"] = [c for c in doc["customProperties"] if c["property"] != "lawfulBasis"]
+
+
+def _lawful_basis_not_article_6(doc):
+    _custom(doc, "lawfulBasis")["value"] = "the council needs it"
+
+
+def _no_retention(doc):
+    doc["slaProperties"] = [s for s in doc["slaProperties"] if s["property"] != "retention"]
+
+
+def _retention_without_unit(doc):
+    next(s for s in doc["slaProperties"] if s["property"] == "retention").pop("unit")
+
+
+def _no_owner(doc):
+    doc["team"]["members"] = [m for m in doc["team"]["members"] if m["role"] != "owner"]
+
+
+def _no_approver(doc):
+    doc["team"]["members"] = [m for m in doc["team"]["members"] if m["role"] == "owner"]
+
+
+def _remote_reference(doc):
+    _column(doc, "Patient ID")["relationships"] = [
+        {"to": "https://example.org/contracts/patients.yaml#/schema/patients/properties/id"}
+    ]
+
+
+def _dangling_reference(doc):
+    _column(doc, "Patient ID")["relationships"] = [{"to": "schema/nowhere/properties/id"}]
+
+
+def _unsupported_quality_rule(doc):
+    _column(doc, "Surname")["quality"] = [{"metric": "nullValues", "mustNotBe": 3}]
+
+
+def _text_quality_rule(doc):
+    _column(doc, "Surname")["quality"] = [{"type": "text", "description": "looks right"}]
+
+
+CASES: list[tuple[str, Callable[[dict], None], str, str]] = [
+    ("schema", _break_schema, "(top level)", "ODCS"),
+    ("reading", _break_reading, "schema/gp_registration", "primaryKey"),
+    (
+        "classification",
+        _no_classification,
+        "schema/gp_registration/properties/Title",
+        "add classification",
+    ),
+    ("classification", _unknown_classification, "properties/Title/classification", "one of"),
+    (
+        "personal-classified",
+        _person_field_classified_internal,
+        "properties/Postcode/classification",
+        "personal",
+    ),
+    (
+        "critical-data-element",
+        _dob_not_critical,
+        "properties/Date of Birth",
+        "criticalDataElement: true",
+    ),
+    ("purpose", _no_usage, "description/usage", "description.usage"),
+    ("lawful-basis", _no_lawful_basis, "customProperties/lawfulBasis", "Art 6(1)"),
+    ("lawful-basis", _lawful_basis_not_article_6, "customProperties/lawfulBasis", "Art 6(1)"),
+    ("retention", _no_retention, "slaProperties", "retention"),
+    ("retention", _retention_without_unit, "slaProperties/", "unit"),
+    ("owner", _no_owner, "team/members", "role: owner"),
+    ("approver", _no_approver, "team/members", "information governance approver"),
+    (
+        "references-offline",
+        _remote_reference,
+        "properties/Patient ID/relationships/0/to",
+        "schema/",
+    ),
+    (
+        "references-offline",
+        _dangling_reference,
+        "properties/Patient ID/relationships/0/to",
+        "schema/",
+    ),
+    ("quality-rules", _unsupported_quality_rule, "properties/Surname/quality/0", "bound"),
+    ("quality-rules", _text_quality_rule, "properties/Surname/quality/0", "library metric"),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "breaker", "path", "fix"), CASES, ids=[f"{c[0]}:{c[1].__name__}" for c in CASES]
+)
+def test_each_rule_names_the_contract_the_path_and_the_fix(tmp_path, rule, breaker, path, fix):
+    doc = _doc()
+    breaker(doc)
+    contract = _write(tmp_path, doc)
+    findings = [f for f in lint_file(contract) if f.rule == rule]
+    assert findings, f"rule {rule} did not fire"
+    finding = findings[0]
+    assert finding.contract == str(contract)
+    assert path in finding.path
+    assert fix in finding.fix
+    assert finding.message and "\n" not in finding.line()
+
+
+def test_special_category_needs_article_9_and_schedule_1(tmp_path):
+    doc = _doc(SOCIAL)
+    _custom(doc, "specialCategoryCondition")["value"] = "Art 9(2)(h) health or social care"
+    rules = [f for f in lint_file(_write(tmp_path, doc)) if f.rule == "special-category-condition"]
+    assert [f.path for f in rules] == ["customProperties/specialCategoryCondition"]
+    assert "Schedule 1" in rules[0].fix
+
+    doc["customProperties"] = [
+        c for c in doc["customProperties"] if c["property"] != "specialCategoryCondition"
+    ]
+    rules = [f for f in lint_file(_write(tmp_path, doc)) if f.rule == "special-category-condition"]
+    assert len(rules) == 1 and "special-category column(s)" in rules[0].message
+
+
+def test_a_contract_without_special_category_columns_needs_no_condition(tmp_path):
+    doc = _doc()
+    doc["customProperties"] = [
+        c for c in doc["customProperties"] if c["property"] != "specialCategoryCondition"
+    ]
+    assert lint_file(_write(tmp_path, doc)) == []
+
+
+def test_cli_exits_non_zero_on_findings_and_prints_one_line_each(tmp_path, capsys):
+    doc = copy.deepcopy(_doc())
+    _no_owner(doc)
+    _dob_not_critical(doc)
+    bad = _write(tmp_path, doc, "bad.yaml")
+    assert main(["contracts", "lint", str(bad), str(GP)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    findings = [line for line in out if line.startswith(str(bad))]
+    assert len(findings) == 2 and all("Fix:" in line for line in findings)
+    assert not any(line.startswith(str(GP)) for line in out)
+    assert main(["contracts", "lint", "--json", str(bad)]) == 1
+    assert '"rule": "owner"' in capsys.readouterr().out
+
+
+def test_cli_missing_file_is_a_one_line_error(tmp_path, capsys):
+    assert main(["contracts", "lint", str(tmp_path / "nope.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope.yaml" in err and "\n" not in err
