@@ -43,5 +43,14 @@ EXTRA_COLUMNS: tuple[str, ...] = ("dob_estimated", "quality_issues", "ocr_confid
 SEX_CODES: tuple[str, ...] = ("M", "F", "X")
 
 #: Further fields a contract may map to, beyond interfaces.md's list: they travel with the
-#: record (estimated birth dates, ethnicity for the bias report, the declared household role).
-EXTENDED_FIELDS: tuple[str, ...] = ("dob_estimated", "ethnicity", "relationship_to_head")
+#: record (estimated birth dates, ethnicity for the bias report, the declared household role,
+#: and, as raw text for the index's address periods and recency, the date the record's values
+#: were stated and the period of its address).
+EXTENDED_FIELDS: tuple[str, ...] = (
+    "dob_estimated",
+    "ethnicity",
+    "relationship_to_head",
+    "recorded_on",
+    "address_from",
+    "address_to",
+)

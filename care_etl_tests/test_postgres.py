@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from care_etl.contracts import load_contract
+from care_etl.errors import CareEtlError
+from care_etl.index.cli import create_roles
+from care_etl.index.stage import make_index, publish_index
 from care_etl.pipeline import run_pipeline
 from care_etl.sources.read import read_source
 from care_etl_tests.conftest import CONTRACTS_DIR
+from care_etl_tests.index.test_publish import (
+    check_a_failed_publish_leaves_the_previous_index_whole,
+    publish_small_index,
+    small_index,
+    small_records,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 SOCIAL_TABLES = ("persons", "addresses", "relationships", "involvements")
@@ -46,14 +57,86 @@ def test_social_care_reads_the_same_from_postgresql_as_from_sqlite(
     pd.testing.assert_frame_equal(left, right)
 
 
-def test_the_whole_run_writes_the_index_to_postgresql(postgres_url, generated, tmp_path):
+def _count(conn: sa.Connection, table: str) -> int:
+    return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_the_whole_run_writes_the_index_to_postgresql_and_a_rerun_keeps_every_id(
+    postgres_url, generated, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CARE_ETL_PSEUDONYM_KEY", "a key for this test only")
     figures = run_pipeline(generated, CONTRACTS_DIR, postgres_url, tmp_path / "reports").figures
     engine = sa.create_engine(postgres_url)
+    ids_query = sa.text(
+        "SELECT source, source_record_id, person_id FROM person_source_link ORDER BY 1, 2"
+    )
     with engine.connect() as conn:
-        persons = conn.execute(sa.text("SELECT count(*) FROM person_index")).scalar_one()
-        links = conn.execute(sa.text("SELECT count(*) FROM person_source_link")).scalar_one()
-        runs = conn.execute(sa.text("SELECT count(*) FROM pipeline_run")).scalar_one()
-    engine.dispose()
+        persons = _count(conn, "person_index")
+        links = _count(conn, "person_source_link")
+        assert _count(conn, "pipeline_run") == 1
+        for table in ("person_field_value", "person_address", "household", "relationship"):
+            assert _count(conn, table) > 0, table
+        assert _count(conn, "analyst.analyst_person") == persons
+        assert _count(conn, "analyst.analyst_person_source_link") == links
+        assert _count(conn, "household_members") > 0
+        first_ids = conn.execute(ids_query).all()
     assert persons == figures["persons"] > 0
     assert links == sum(f["records_linked"] for f in figures["sources"].values())
-    assert runs == 1
+
+    run_pipeline(generated, CONTRACTS_DIR, postgres_url, tmp_path / "reports")
+    with engine.connect() as conn:
+        assert conn.execute(ids_query).all() == first_ids
+        assert _count(conn, "person_id_history") == 0
+        assert _count(conn, "pipeline_run") == 2
+    engine.dispose()
+
+
+def test_a_failed_publish_leaves_the_previous_postgresql_index_whole(postgres_url):
+    check_a_failed_publish_leaves_the_previous_index_whole(postgres_url)
+
+
+def test_the_analyst_role_reads_the_pseudonymised_tables_and_is_refused_the_full_ones(
+    postgres_url,
+):
+    publish_small_index(postgres_url, small_index(6), "run-1")
+    create_roles(postgres_url)
+    create_roles(postgres_url)  # again: nothing fails, nothing changes
+    publish_small_index(postgres_url, small_index(8), "run-2")  # grants survive a publish
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET ROLE care_etl_analyst"))
+        assert _count(conn, "analyst.analyst_person") == 8
+        assert _count(conn, "analyst.analyst_household") == 8
+    for table in ("person_index", "person_source_link", "household_members", "relationship"):
+        with engine.connect() as conn:
+            conn.execute(sa.text("SET ROLE care_etl_analyst"))
+            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                _count(conn, table)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET ROLE care_etl_engineer"))
+        assert _count(conn, "person_index") == 8
+        assert _count(conn, "analyst.analyst_person") == 8
+    engine.dispose()
+
+
+def test_without_a_pseudonym_key_production_gets_no_analyst_rows(postgres_url, monkeypatch):
+    records, assignments, review, quarantine = small_records(5)
+    staged = [SimpleNamespace(records=records, quarantine=quarantine)]
+    linked = SimpleNamespace(assignments=assignments, review=review)
+    monkeypatch.setenv("CARE_ETL_PSEUDONYM_KEY", "a key for this test only")
+    made = make_index(staged, linked, database_url=postgres_url, run_id="run-1")
+    publish_index(made, postgres_url, run_id="run-1", figures={})
+    monkeypatch.delenv("CARE_ETL_PSEUDONYM_KEY")
+    made = make_index(staged, linked, database_url=postgres_url, run_id="run-2")
+    assert made.analyst is None
+    publish_index(made, postgres_url, run_id="run-2", figures={})
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        assert _count(conn, "person_index") == 5
+        assert _count(conn, "analyst.analyst_person") == 0  # the keyed rows of run 1 are gone
+    engine.dispose()
+
+
+def test_roles_need_postgresql(tmp_path):
+    with pytest.raises(CareEtlError, match="roles need PostgreSQL"):
+        create_roles(f"sqlite:///{tmp_path / 'i.db'}")

@@ -1,13 +1,12 @@
 """The published index and the coverage report."""
 
-import json
 import uuid
 from pathlib import Path
 
 import dagster as dg
 
-from care_etl.index.build import PublishedIndex, index_tables
-from care_etl.index.publish import publish
+from care_etl.index.build import PublishedIndex
+from care_etl.index.stage import contracts_for, make_index, publish_index
 from care_etl.quality.staging import StagedSource
 from care_etl.report.coverage import coverage, write_reports
 from care_etl.resources import CareEtlSettings
@@ -23,8 +22,10 @@ INDEX = dg.AssetKey(["index", "person_index"])
     ins={"person_records": dg.AssetIn(key=PERSON_RECORDS), "linked": dg.AssetIn(key=LINKED)},
     kinds={"sqlalchemy"},
     tags={"stage": "index"},
-    description="person_index, person_source_link, quarantine and review_queue, published "
-    "together in one transaction to the configured database.",
+    owners=["team:data-engineering"],
+    description="person_index (ids stable across runs), person_source_link, quarantine, "
+    "review_queue, golden-value provenance, addresses, households, relationships, id history "
+    "and the pseudonymised analyst tables, published together in one transaction.",
 )
 def person_index(
     context: dg.AssetExecutionContext,
@@ -32,17 +33,23 @@ def person_index(
     person_records: list[StagedSource],
     linked,  # a care_etl.linkage.LinkageResult; not imported here to keep loading light
 ) -> PublishedIndex:
-    tables = index_tables(person_records, linked).as_dict()
-    figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
-    publish(
-        settings.database_url,
-        tables,
-        run_id=context.run_id or uuid.uuid4().hex,
-        summary=json.dumps(figures),
-        persons=len(tables["person_index"]),
+    run_id = context.run_id or uuid.uuid4().hex
+    made = make_index(
+        person_records,
+        linked,
+        database_url=settings.database_url,
+        run_id=run_id,
+        contracts=contracts_for(settings, [s.contract_id for s in person_records]),
+        sources_dir=Path(settings.sources_dir),
     )
+    tables = made.tables.as_dict()
+    figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
+    publish_index(made, settings.database_url, run_id=run_id, figures=figures)
     context.add_output_metadata(
-        {name: dg.MetadataValue.int(len(frame)) for name, frame in tables.items()}
+        {
+            **{name: dg.MetadataValue.int(len(frame)) for name, frame in tables.items()},
+            **made.counts,
+        }
     )
     return PublishedIndex(tables, figures)
 
@@ -51,20 +58,24 @@ def person_index(
     key=dg.AssetKey(["report", "coverage_report"]),
     group_name="report",
     ins={"index": dg.AssetIn(key=INDEX)},
-    kinds={"html", "json"},
+    kinds={"html", "json", "plotly"},
     tags={"stage": "report"},
+    owners=["team:data-engineering"],
     description="reports/coverage.json and reports/coverage.html: per-source counts that "
-    "reconcile (read = linked + quarantined + withdrawn) and persons by number of sources.",
+    "reconcile (read = linked + quarantined + withdrawn), overlap between sources, linkage "
+    "rates by age, sex and ethnic group, quarantine reasons, data-quality results, field "
+    "completeness, match probabilities and the review queue. Counts and rates only.",
 )
 def coverage_report(
     context: dg.AssetExecutionContext, settings: CareEtlSettings, index: PublishedIndex
 ) -> dict:
+    from care_etl.report.metadata import coverage_metadata
+
     figures = index.figures
     json_path, html_path = write_reports(figures, Path(settings.reports_dir))
     context.add_output_metadata(
         {
-            "persons": figures["persons"],
-            "review_queue": figures["review_queue"],
+            **coverage_metadata(figures),
             "json": dg.MetadataValue.path(str(json_path)),
             "html": dg.MetadataValue.path(str(html_path)),
         }

@@ -3,9 +3,11 @@
 import dagster as dg
 import pandas as pd
 
+from care_etl.assets.owners import ENGINEERING
 from care_etl.assets.sources import staged_key
 from care_etl.contracts.model import Contract
 from care_etl.quality.staging import StagedSource
+from care_etl.resources import CareEtlSettings
 
 
 def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
@@ -17,6 +19,7 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         ins=ins,
         kinds={"pandas"},
         tags={"stage": "link"},
+        owners=[ENGINEERING],
         description="Every accepted record of every source, one row each, standardised.",
     )
     def person_records(**staged: StagedSource) -> list[StagedSource]:
@@ -28,15 +31,22 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         ins={"person_records": dg.AssetIn(key=dg.AssetKey(["link", "person_records"]))},
         kinds={"recordlinkage"},
         tags={"stage": "link"},
+        owners=[ENGINEERING],
         description="Records linked into persons: deterministic links on a valid NHS number "
-        "and a Fellegi-Sunter model; pairs the model is unsure of go to review, not merged.",
+        "and a Fellegi-Sunter model; pairs the model is unsure of go to review, not merged. "
+        "Reviewers' decisions hold, unless a record changed since: then the pair is queued again.",
     )
-    def linked_records(context: dg.AssetExecutionContext, person_records: list[StagedSource]):
-        from care_etl.linkage import link_records
+    def linked_records(
+        context: dg.AssetExecutionContext,
+        settings: CareEtlSettings,
+        person_records: list[StagedSource],
+    ):
+        from care_etl.review.apply import link_with_decisions
 
         frames = [s.records for s in person_records if len(s.records)]
         records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        result = link_records(records)
+        outcome = link_with_decisions(records, settings.database_url, context.run_id)
+        result = outcome.result
         context.add_output_metadata(
             {
                 "records": len(records),
@@ -44,6 +54,10 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
                 "candidate_pairs": int(result.candidate_pairs),
                 "automatic_links": len(result.links),
                 "review_pairs": len(result.review),
+                "decisions_applied": outcome.applied,
+                "decisions_stale": outcome.stale,
+                "decisions_queued_again": outcome.requeued,
+                "decisions_links_not_made": outcome.links_not_made,
             }
         )
         return result

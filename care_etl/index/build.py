@@ -1,13 +1,17 @@
-"""Turn linked records into the index tables: one golden row per person, one link per record."""
+"""Turn linked records into the index tables: one golden row per person, one link per record,
+every value with its provenance, and who lives with whom."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from care_etl.index import households
+from care_etl.index.golden import Trust, choose, field_values, golden_values
+from care_etl.index.ids import HISTORY_COLUMNS
 from care_etl.quality.staging import QUARANTINE_COLUMNS, StagedSource
 
 if TYPE_CHECKING:  # recordlinkage (and scikit-learn) load only when linking
@@ -22,6 +26,17 @@ GOLDEN_FIELDS = (
     "nhs_number",
     "postcode",
     "uprn",
+)
+
+#: Fields whose every value is kept in person_field_value (former names, previous addresses).
+PROVENANCE_FIELDS = (
+    *GOLDEN_FIELDS,
+    "title",
+    "middle_names",
+    "other_names",
+    "address",
+    "ni_number",
+    "date_of_death",
 )
 
 #: When values tie, the source earlier in this list wins. Sources not listed come after.
@@ -39,6 +54,14 @@ class IndexTables:
     person_source_link: pd.DataFrame
     review_queue: pd.DataFrame
     quarantine: pd.DataFrame
+    person_field_value: pd.DataFrame = field(default_factory=pd.DataFrame)
+    person_address: pd.DataFrame = field(default_factory=pd.DataFrame)
+    household: pd.DataFrame = field(default_factory=pd.DataFrame)
+    relationship: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: This run's rows only: the table is appended to, never replaced.
+    person_id_history: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS)
+    )
 
     def as_dict(self) -> dict[str, pd.DataFrame]:
         return {
@@ -46,6 +69,11 @@ class IndexTables:
             "person_source_link": self.person_source_link,
             "review_queue": self.review_queue,
             "quarantine": self.quarantine,
+            "person_field_value": self.person_field_value,
+            "person_address": self.person_address,
+            "household": self.household,
+            "relationship": self.relationship,
+            "person_id_history": self.person_id_history,
         }
 
 
@@ -57,8 +85,8 @@ class PublishedIndex:
     figures: dict[str, Any]
 
 
-def index_tables(staged: Sequence[StagedSource], linked: LinkageResult) -> IndexTables:
-    """The index of every source's accepted records, their links and every quarantined row."""
+def staged_records(staged: Sequence[StagedSource]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every source's accepted records, and every quarantined row."""
     records = pd.concat([s.records for s in staged], ignore_index=True)
     rejected = [s.quarantine for s in staged if len(s.quarantine)]
     quarantine = (
@@ -66,7 +94,18 @@ def index_tables(staged: Sequence[StagedSource], linked: LinkageResult) -> Index
         if rejected
         else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     )
-    return build_index(records, linked.assignments, linked.review, quarantine)
+    return records, quarantine
+
+
+def index_tables(
+    staged: Sequence[StagedSource],
+    linked: LinkageResult,
+    trust: Trust | None = None,
+    declared: pd.DataFrame | None = None,
+) -> IndexTables:
+    """The index of every source's accepted records, their links and every quarantined row."""
+    records, quarantine = staged_records(staged)
+    return build_index(records, linked.assignments, linked.review, quarantine, trust, declared)
 
 
 def build_index(
@@ -74,16 +113,23 @@ def build_index(
     assignments: pd.DataFrame,
     review: pd.DataFrame,
     quarantine: pd.DataFrame,
-    trust: Sequence[str] = DEFAULT_TRUST,
+    trust: Trust | Sequence[str] | None = None,
+    declared: pd.DataFrame | None = None,
 ) -> IndexTables:
-    """Golden values are the most common non-null value per person; ties go to the trusted source."""
+    """Golden values by the rules of golden.py; every other value kept as an alternative.
+
+    `declared`: relationships a source declares between its own records (source,
+    source_record_id, related_source_record_id, relationship), if it has any.
+    """
+    if not isinstance(trust, Trust):
+        trust = Trust(tuple(trust or DEFAULT_TRUST))
     keys = ["source", "source_record_id"]
-    linked = records.merge(assignments, on=keys, how="inner", validate="one_to_one")
-    rank = {source: i for i, source in enumerate(trust)}
-    linked["_trust"] = linked["source"].map(rank).fillna(len(rank)).astype(int)
+    extra = [c for c in assignments.columns if c not in records.columns or c in keys]
+    linked = records.merge(assignments[extra], on=keys, how="inner", validate="one_to_one")
+    candidates = choose(field_values(linked, PROVENANCE_FIELDS), trust)
     persons = pd.DataFrame({"person_id": sorted(linked["person_id"].unique())})
-    for field in GOLDEN_FIELDS:
-        persons = persons.merge(_golden(linked, field), on="person_id", how="left")
+    golden = golden_values(candidates, (*GOLDEN_FIELDS, "address"))
+    persons = persons.merge(golden, on="person_id", how="left")
     counts = linked.groupby("person_id").agg(
         source_count=("source", "nunique"), record_count=("source", "size")
     )
@@ -99,22 +145,16 @@ def build_index(
         "field_confidence",
         "quality_issues",
     ]
+    home = households.build(linked, trust, declared)
     return IndexTables(
         person_index=persons,
-        person_source_link=linked[link_columns].sort_values(["person_id", "source"]),
+        person_source_link=linked.reindex(columns=link_columns).sort_values(
+            ["person_id", "source"]
+        ),
         review_queue=review.copy(),
         quarantine=quarantine.copy(),
+        person_field_value=candidates.drop(columns=["typed"]),
+        person_address=home.person_address,
+        household=home.household,
+        relationship=home.relationship,
     )
-
-
-def _golden(linked: pd.DataFrame, field: str) -> pd.DataFrame:
-    values = linked[["person_id", field, "_trust"]].dropna(subset=[field])
-    if values.empty:
-        return pd.DataFrame({"person_id": [], field: []})
-    tally = (
-        values.groupby(["person_id", field], sort=False)
-        .agg(votes=("_trust", "size"), best_trust=("_trust", "min"))
-        .reset_index()
-        .sort_values(["person_id", "votes", "best_trust"], ascending=[True, False, True])
-    )
-    return tally.drop_duplicates("person_id")[["person_id", field]]

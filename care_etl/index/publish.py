@@ -7,15 +7,16 @@ leaving the last published index in place.
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import DatabaseError
 
 metadata = sa.MetaData()
+ANALYST_SCHEMA = "analyst"
 
 person_index = sa.Table(
     "person_index",
@@ -30,6 +31,7 @@ person_index = sa.Table(
     sa.Column("uprn", sa.String(12)),
     sa.Column("source_count", sa.Integer, nullable=False),
     sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("address", sa.Text),
 )
 
 person_source_link = sa.Table(
@@ -65,6 +67,72 @@ review_queue = sa.Table(
     sa.Column("match_probability", sa.Float, nullable=False),
     sa.Column("match_weight", sa.Float),
     sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("pair_key", sa.Text),  # review decisions (care_etl/review)
+    sa.Column("queued_at", sa.DateTime),
+)
+
+#: Every value each person's records give, the golden one flagged with its source and rule.
+person_field_value = sa.Table(
+    "person_field_value",
+    metadata,
+    sa.Column("person_id", sa.String(32), nullable=False, index=True),
+    sa.Column("field", sa.String(40), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("is_golden", sa.Boolean, nullable=False),
+    sa.Column("rule", sa.String(20)),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("sources", sa.Text, nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("source_count", sa.Integer, nullable=False),
+    sa.Column("last_recorded_on", sa.Date),
+)
+
+person_address = sa.Table(
+    "person_address",
+    metadata,
+    sa.Column("person_id", sa.String(32), nullable=False, index=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("source_record_id", sa.String(200), nullable=False),
+    sa.Column("address", sa.Text),
+    sa.Column("postcode", sa.String(8)),
+    sa.Column("uprn", sa.String(12)),
+    sa.Column("address_key", sa.Text, nullable=False),
+    sa.Column("from_date", sa.Date),
+    sa.Column("to_date", sa.Date),
+    sa.Column("is_current", sa.Boolean, nullable=False),
+)
+
+household = sa.Table(
+    "household",
+    metadata,
+    sa.Column("household_id", sa.String(16), primary_key=True),
+    sa.Column("person_id", sa.String(32), primary_key=True),
+    sa.Column("address", sa.Text),
+    sa.Column("postcode", sa.String(8)),
+    sa.Column("uprn", sa.String(12)),
+    sa.Column("basis", sa.String(10), nullable=False),
+)
+
+relationship = sa.Table(
+    "relationship",
+    metadata,
+    sa.Column("person_id", sa.String(32), nullable=False, index=True),
+    sa.Column("related_person_id", sa.String(32), nullable=False),
+    sa.Column("relationship", sa.String(40), nullable=False),
+    sa.Column("source", sa.String(100)),
+    sa.Column("basis", sa.String(12), nullable=False),
+)
+
+#: Appended to, never replaced: how a retired id leads to its successor.
+person_id_history = sa.Table(
+    "person_id_history",
+    metadata,
+    sa.Column("history_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("old_person_id", sa.String(32), nullable=False, index=True),
+    sa.Column("new_person_id", sa.String(32)),
+    sa.Column("change", sa.String(10), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("changed_at", sa.DateTime, nullable=False),
 )
 
 pipeline_run = sa.Table(
@@ -76,7 +144,87 @@ pipeline_run = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
 )
 
-INDEX_TABLES = (person_index, person_source_link, quarantine, review_queue)
+analyst_person = sa.Table(
+    "analyst_person",
+    metadata,
+    sa.Column("person_key", sa.String(24), primary_key=True),
+    sa.Column("sex", sa.String(1)),
+    sa.Column("age_band", sa.String(8)),
+    sa.Column("postcode_district", sa.String(4)),
+    sa.Column("household_key", sa.String(24)),
+    sa.Column("source_count", sa.Integer, nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    schema=ANALYST_SCHEMA,
+)
+
+analyst_person_source_link = sa.Table(
+    "analyst_person_source_link",
+    metadata,
+    sa.Column("person_key", sa.String(24), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("record_key", sa.String(24), primary_key=True),
+    sa.Column("link_type", sa.String(20), nullable=False),
+    sa.Column("match_probability", sa.Float),
+    schema=ANALYST_SCHEMA,
+)
+
+analyst_household = sa.Table(
+    "analyst_household",
+    metadata,
+    sa.Column("household_key", sa.String(24), nullable=False),
+    sa.Column("person_key", sa.String(24), nullable=False),
+    sa.Column("basis", sa.String(10)),
+    schema=ANALYST_SCHEMA,
+)
+
+analyst_relationship = sa.Table(
+    "analyst_relationship",
+    metadata,
+    sa.Column("person_key", sa.String(24), nullable=False),
+    sa.Column("related_person_key", sa.String(24), nullable=False),
+    sa.Column("relationship", sa.String(40), nullable=False),
+    sa.Column("basis", sa.String(12), nullable=False),
+    schema=ANALYST_SCHEMA,
+)
+
+#: Replaced as a whole by every run.
+INDEX_TABLES = (
+    person_index,
+    person_source_link,
+    quarantine,
+    review_queue,
+    person_field_value,
+    person_address,
+    household,
+    relationship,
+)
+ANALYST_TABLES = (
+    analyst_person,
+    analyst_person_source_link,
+    analyst_household,
+    analyst_relationship,
+)
+
+#: "Who lives with person X, and how are they related" (relationship: what the member is to X).
+HOUSEHOLD_MEMBERS_VIEW = """
+CREATE VIEW household_members AS
+SELECT h.person_id, h.household_id, h.address, h.postcode, h.uprn,
+       m.person_id AS member_person_id,
+       p.given_name, p.family_name, p.date_of_birth, p.sex,
+       COALESCE(
+         (SELECT MIN(r.relationship) FROM relationship r
+          WHERE r.person_id = h.person_id AND r.related_person_id = m.person_id
+            AND r.basis = 'declared'),
+         'Co-resident') AS relationship,
+       CASE WHEN EXISTS (SELECT 1 FROM relationship r
+                         WHERE r.person_id = h.person_id AND r.related_person_id = m.person_id
+                           AND r.basis = 'declared')
+            THEN 'declared' ELSE 'co-resident' END AS basis
+FROM household h
+JOIN household m ON m.household_id = h.household_id AND m.person_id <> h.person_id
+JOIN person_index p ON p.person_id = m.person_id
+"""
+VIEWS = {"household_members": HOUSEHOLD_MEMBERS_VIEW}
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -94,18 +242,32 @@ def engine_for(url: str) -> sa.Engine:
 
 
 def publish(
-    url: str, tables: Mapping[str, pd.DataFrame], *, run_id: str, summary: str, persons: int
+    url: str,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    run_id: str,
+    summary: str,
+    persons: int,
+    analyst: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Replace the index tables' contents atomically and record the run."""
+    """Replace the index tables' contents atomically, append id history and record the run.
+
+    One transaction for everything, analyst tables and history included: readers see the
+    previous index until it commits, and a failure anywhere leaves the previous one whole.
+    `analyst` None empties the analyst tables (no pseudonym key: nothing to publish).
+    """
     engine = engine_for(url)
     try:
-        with engine.begin() as conn:
-            metadata.create_all(conn)
+        with engine.begin() as raw:
+            conn = prepare(raw)
             for table in INDEX_TABLES:
                 conn.execute(table.delete())
-                rows = _rows(tables[table.name], table)
-                if rows:
-                    conn.execute(table.insert(), rows)
+                _insert(conn, table, tables.get(table.name))
+            _insert(conn, person_id_history, tables.get(person_id_history.name))
+            for table in ANALYST_TABLES:
+                conn.execute(table.delete())
+                if analyst is not None:
+                    _insert(conn, table, analyst.get(table.name))
             conn.execute(
                 pipeline_run.insert(),
                 [
@@ -125,25 +287,110 @@ def publish(
         engine.dispose()
 
 
+def prepare(conn: sa.Connection) -> sa.Connection:
+    """Create what is missing (schema, tables, columns a newer release adds, views).
+
+    Returns the connection to use: on SQLite, which has no schemas, the analyst tables are
+    plain tables named analyst_*.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {ANALYST_SCHEMA}"))
+    else:
+        conn = conn.execution_options(schema_translate_map={ANALYST_SCHEMA: None})
+    metadata.create_all(conn)
+    _add_missing_columns(conn)
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_view_names())
+    for name, ddl in VIEWS.items():
+        if name not in existing:
+            conn.execute(sa.text(ddl))
+    return conn
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """A table created by an earlier release gains the nullable columns added since."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        schema = conn.schema_for_object(table)
+        present = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                where = f"{schema}.{table.name}" if schema else table.name
+                conn.execute(sa.text(f"ALTER TABLE {where} ADD COLUMN {column.name} {kind}"))
+
+
+def previous_index(url: str) -> tuple[pd.DataFrame, set[str]]:
+    """The last published links (source, source_record_id, person_id) and every id issued.
+
+    Empty on a database that holds no index yet.
+    """
+    columns = ["source", "source_record_id", "person_id"]
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            if person_source_link.name not in names:
+                return pd.DataFrame(columns=columns), set()
+            links = pd.read_sql(sa.select(*(person_source_link.c[c] for c in columns)), conn)
+            issued = set(links["person_id"])
+            if person_id_history.name in names:
+                h = person_id_history.c
+                for old, new in conn.execute(sa.select(h.old_person_id, h.new_person_id)):
+                    issued.update(i for i in (old, new) if i)
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"reading the previous index from {safe_url(url)} failed: {type(exc).__name__}"
+        ) from None
+    finally:
+        engine.dispose()
+    return links.astype(object), issued
+
+
+def is_production(url: str) -> bool:
+    """PostgreSQL is the production target; SQLite is for demos and tests."""
+    try:
+        return sa.engine.make_url(url).get_backend_name() == "postgresql"
+    except sa.exc.ArgumentError:
+        return False
+
+
+def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame | None) -> None:
+    if frame is None or frame.empty:
+        return
+    rows = _rows(frame, table)
+    if rows:
+        conn.execute(table.insert(), rows)
+
+
 def _rows(frame: pd.DataFrame, table: sa.Table) -> list[dict[str, object]]:
-    columns = [c.name for c in table.columns]
-    subset = frame.reindex(columns=columns)
-    return [
-        {name: _value(v) for name, v in zip(columns, values, strict=True)}
-        for values in subset.itertuples(index=False, name=None)
-    ]
+    """Rows for the table's columns (absent ones NULL), each value as the column's type wants."""
+    columns = [c for c in table.columns if not (c.autoincrement is True and c.primary_key)]
+    subset = frame.reindex(columns=[c.name for c in columns])
+    values = [_column_values(subset[c.name], c.type) for c in columns]
+    names = [c.name for c in columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
-def _value(value: object) -> object:
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return value
+def _column_values(series: pd.Series, kind: sa.types.TypeEngine) -> list[object]:
+    """A column as plain Python values, None for every kind of missing."""
+    values = series.astype(object).where(series.notna(), None).tolist()
+    if series.dtype == object:
+        values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    convert = _converter(kind)
+    if convert is None:
+        return values
+    return [None if v is None else convert(v) for v in values]
+
+
+def _converter(kind: sa.types.TypeEngine) -> Callable[[object], object] | None:
+    if isinstance(kind, sa.DateTime):
+        return lambda v: pd.Timestamp(v).tz_localize(None).to_pydatetime()
+    if isinstance(kind, sa.Date):
+        return lambda v: pd.Timestamp(v).date()
+    if isinstance(kind, sa.Boolean):
+        return bool
+    return None
 
 
 def safe_url(url: str) -> str:

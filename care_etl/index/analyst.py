@@ -1,0 +1,114 @@
+"""Pseudonymised copies of the index for analysts: keyed-hash ids, age bands, postcode districts.
+
+Analysts need counts and journeys, not who someone is. Ids are HMAC-SHA256 under a key from
+CARE_ETL_PSEUDONYM_KEY, so they are stable across runs, cannot be reversed or recomputed
+without the key, and the key never lives in the repository or the database. SQLite has no
+HMAC, and PostgreSQL has it only through an extension, so the tables are materialised when
+the index is published rather than computed by views.
+
+Without a key, PostgreSQL (production) gets no analyst rows at all; a SQLite demo uses a
+random key for that run only (pseudonyms then change from run to run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import secrets
+
+import pandas as pd
+
+KEY_ENV = "CARE_ETL_PSEUDONYM_KEY"
+#: Upper bound (exclusive) of each age band, and its label; the last band is open.
+AGE_BANDS = ((18, "0-17"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"),
+             (65, "55-64"), (75, "65-74"), (85, "75-84"))  # fmt: skip
+OLDEST_BAND = "85+"
+
+
+def pseudonym_key(production: bool) -> bytes | None:
+    """The key from the environment; None in production without one; else a one-run key."""
+    key = os.environ.get(KEY_ENV, "")
+    if key:
+        return key.encode("utf-8")
+    return None if production else secrets.token_bytes(32)
+
+
+def pseudonym(key: bytes, kind: str, value: object) -> str | None:
+    """kind initial + 20 hex digits of HMAC-SHA256(key, "kind:value"), lower case (real ids are
+    upper case); kinds never collide."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return f"{kind[0]}{digest[:20]}"
+
+
+def age_band(dob: object, on: dt.date) -> str | None:
+    if dob is None or pd.isna(dob):
+        return None
+    born = pd.Timestamp(dob).date()
+    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    if age < 0:
+        return None
+    return next((label for upper, label in AGE_BANDS if age < upper), OLDEST_BAND)
+
+
+def postcode_district(postcode: object) -> str | None:
+    """The outward code: 'E8 3QP' -> 'E8'."""
+    if not isinstance(postcode, str) or not postcode.strip():
+        return None
+    text = postcode.strip().upper()
+    return text.split()[0] if " " in text else text[:-3] or None
+
+
+def analyst_tables(
+    tables: dict[str, pd.DataFrame], key: bytes, today: dt.date
+) -> dict[str, pd.DataFrame]:
+    """analyst_person, analyst_person_source_link, analyst_household, analyst_relationship."""
+
+    def ids(values: pd.Series, kind: str) -> list[str | None]:
+        return [pseudonym(key, kind, v) for v in values]
+
+    person = tables["person_index"]
+    household = tables.get("household", pd.DataFrame(columns=["household_id", "person_id"]))
+    home = dict(zip(household["person_id"], household["household_id"], strict=True))
+    links = tables["person_source_link"]
+    related = tables.get("relationship", pd.DataFrame(columns=["person_id", "related_person_id"]))
+    return {
+        "analyst_person": pd.DataFrame(
+            {
+                "person_key": ids(person["person_id"], "person"),
+                "sex": person["sex"].to_numpy(),
+                "age_band": [age_band(d, today) for d in person["date_of_birth"]],
+                "postcode_district": [postcode_district(p) for p in person["postcode"]],
+                "household_key": ids(person["person_id"].map(home), "household"),
+                "source_count": person["source_count"].to_numpy(),
+                "record_count": person["record_count"].to_numpy(),
+            }
+        ),
+        "analyst_person_source_link": pd.DataFrame(
+            {
+                "person_key": ids(links["person_id"], "person"),
+                "source": links["source"].to_numpy(),
+                "record_key": ids(links["source"] + "|" + links["source_record_id"], "record"),
+                "link_type": links["link_type"].to_numpy(),
+                "match_probability": links["match_probability"].to_numpy(),
+            }
+        ),
+        "analyst_household": pd.DataFrame(
+            {
+                "household_key": ids(household["household_id"], "household"),
+                "person_key": ids(household["person_id"], "person"),
+                "basis": household.get("basis", pd.Series(dtype=object)).to_numpy(),
+            }
+        ),
+        "analyst_relationship": pd.DataFrame(
+            {
+                "person_key": ids(related["person_id"], "person"),
+                "related_person_key": ids(related["related_person_id"], "person"),
+                "relationship": related.get("relationship", pd.Series(dtype=object)).to_numpy(),
+                "basis": related.get("basis", pd.Series(dtype=object)).to_numpy(),
+            }
+        ),
+    }

@@ -1,0 +1,176 @@
+"""`care-etl household` and `care-etl roles create`: the index's own commands.
+
+`household` is for the worker about to visit: who lives with a person and how they are
+related, read from the household_members view. `roles create` sets up PostgreSQL so that an
+analyst role reads only the pseudonymised tables (schema `analyst`) and an engineer role reads
+and writes everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from care_etl.errors import CareEtlError, DatabaseError
+
+ANALYST_ROLE = "care_etl_analyst"
+ENGINEER_ROLE = "care_etl_engineer"
+
+
+def add_commands(commands: Any) -> None:
+    """Add the index's sub-commands to care-etl's parser."""
+    home = commands.add_parser("household", help="who lives with a person, and how related")
+    home.add_argument("person_id", help="a person_id of person_index (a retired one is followed)")
+    _database_option(home)
+    home.set_defaults(handler=_household)
+
+    roles = commands.add_parser("roles", help="PostgreSQL roles for analysts and engineers")
+    actions = roles.add_subparsers(dest="action", required=True)
+    create = actions.add_parser(
+        "create",
+        help=f"create {ANALYST_ROLE} (pseudonymised tables only) and {ENGINEER_ROLE} "
+        "(everything); grant them to people with GRANT <role> TO <user>",
+    )
+    _database_option(create)
+    create.set_defaults(handler=_roles_create)
+
+
+def _database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="SQLAlchemy URL of the index (default: $CARE_ETL_DATABASE_URL, else the demo's)",
+    )
+
+
+def _url(args: argparse.Namespace) -> str:
+    from care_etl.resources import CareEtlSettings
+
+    return args.database or CareEtlSettings.from_environment().database_url
+
+
+def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
+    """The person's current id (after merges) and the members of their household."""
+    from care_etl.index.ids import successor
+    from care_etl.index.publish import engine_for
+
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            if "person_index" not in names:
+                raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
+            current = _current_id(conn, person_id, names, successor)
+            members = pd.read_sql(
+                sa.text(
+                    "SELECT * FROM household_members WHERE person_id = :p "
+                    "ORDER BY date_of_birth, member_person_id"
+                ),
+                conn,
+                params={"p": current},
+            )
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"reading {_safe(url)} failed: {type(exc).__name__}") from None
+    finally:
+        engine.dispose()
+    return current, members
+
+
+def _current_id(conn: sa.Connection, person_id: str, names: set[str], successor) -> str:
+    found = conn.execute(
+        sa.text("SELECT 1 FROM person_index WHERE person_id = :p"), {"p": person_id}
+    ).first()
+    if found:
+        return person_id
+    if "person_id_history" in names:
+        history = pd.read_sql(sa.text("SELECT * FROM person_id_history"), conn)
+        current = successor(history, person_id)
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM person_index WHERE person_id = :p"), {"p": current}
+        ).first()
+        if current != person_id and exists:
+            return current
+        if (history["old_person_id"] == person_id).any():
+            raise CareEtlError(f"person {person_id} was retired: none of their records remain")
+    raise CareEtlError(f"person {person_id} is not in the index")
+
+
+def _household(args: argparse.Namespace) -> int:
+    current, members = household_members(_url(args), args.person_id)
+    if current != args.person_id:
+        print(f"{args.person_id} was merged into {current}; showing {current}")
+    if members.empty:
+        print(f"{current}: no one else is known to live at their current address")
+        return 0
+    first = members.iloc[0]
+    where = ", ".join(str(v) for v in (first["address"], first["postcode"]) if v)
+    print(f"{current} lives at {where} (household {first['household_id']}) with:")
+    for row in members.itertuples(index=False):
+        name = " ".join(str(v) for v in (row.given_name, row.family_name) if v)
+        born = "" if row.date_of_birth is None else str(row.date_of_birth)[:10]
+        print(f"  {row.member_person_id}  {name:<30} {born:<10}  {row.relationship} ({row.basis})")
+    return 0
+
+
+def create_roles(url: str) -> None:
+    """Create (or bring up to date) the two roles and their grants; safe to run again."""
+    from care_etl.index.publish import ANALYST_SCHEMA, engine_for, is_production, prepare
+
+    if not is_production(url):
+        raise CareEtlError("roles need PostgreSQL: pass --database postgresql+psycopg://...")
+    engine = engine_for(url)
+    database = sa.engine.make_url(url).database
+    try:
+        with engine.begin() as conn:
+            prepare(conn)
+            for role in (ANALYST_ROLE, ENGINEER_ROLE):
+                conn.execute(sa.text(_CREATE_ROLE.format(role=role)))
+                conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
+            for statement in _grants(ANALYST_SCHEMA):
+                conn.execute(sa.text(statement))
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"creating roles in {_safe(url)} failed: {type(exc).__name__}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+_CREATE_ROLE = """
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+    CREATE ROLE {role} NOLOGIN;
+  END IF;
+END $$
+"""
+
+
+def _grants(analyst: str) -> list[str]:
+    a, e = ANALYST_ROLE, ENGINEER_ROLE
+    return [
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {a}",
+        f"GRANT USAGE ON SCHEMA {analyst} TO {a}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {analyst} TO {a}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {analyst} GRANT SELECT ON TABLES TO {a}",
+        f"GRANT USAGE, CREATE ON SCHEMA public, {analyst} TO {e}",
+        f"GRANT ALL ON ALL TABLES IN SCHEMA public, {analyst} TO {e}",
+        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public, {analyst} TO {e}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public, {analyst} GRANT ALL ON TABLES TO {e}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public, {analyst} GRANT ALL ON SEQUENCES TO {e}",
+    ]
+
+
+def _roles_create(args: argparse.Namespace) -> int:
+    url = _url(args)
+    create_roles(url)
+    print(f"roles {ANALYST_ROLE} (schema analyst, read only) and {ENGINEER_ROLE} (all) ready")
+    return 0
+
+
+def _safe(url: str) -> str:
+    from care_etl.index.publish import safe_url
+
+    return safe_url(url)

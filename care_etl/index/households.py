@@ -1,0 +1,246 @@
+"""Who lives where, and with whom: person_address, household and relationship.
+
+A worker about to visit needs everyone at the address and how they relate. A household is
+the people whose current address is one property: the same UPRN, or, where no record of the
+address carries one, the same normalised address (its numbered parts and postcode). Declared
+relationships come from the sources (housing's relationship to the lead tenant within a
+tenancy; a source's own relationship table, read by declared.py); everyone else in a
+household is related as co-resident.
+
+Relationship rows read "related_person_id is person_id's <relationship>".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from care_etl.index.golden import RECORDED_ON, Trust, choose, parse_dates
+
+#: Columns a contract may map to give an address its period (e.g. tenancy start and end).
+ADDRESS_FROM, ADDRESS_TO = "address_from", "address_to"
+LEAD = "lead tenant"
+#: What the lead tenant is to a member who is the lead's <key>.
+INVERSE = {
+    "partner": "Partner",
+    "son": "Parent",
+    "daughter": "Parent",
+    "child": "Parent",
+    "parent": "Child",
+    "mother": "Child",
+    "father": "Child",
+    "grandchild": "Grandparent",
+    "sibling": "Sibling",
+    "lodger": "Lead tenant",
+    "carer": "Cared for",
+    "other": "Other",
+}
+CO_RESIDENT = "Co-resident"
+ADDRESS_PARTS = ("address", "postcode", "uprn")
+
+ADDRESS_COLUMNS = [
+    "person_id",
+    "source",
+    "source_record_id",
+    "address",
+    "postcode",
+    "uprn",
+    "address_key",
+    "from_date",
+    "to_date",
+    "is_current",
+]
+HOUSEHOLD_COLUMNS = ["household_id", "person_id", "address", "postcode", "uprn", "basis"]
+RELATIONSHIP_COLUMNS = ["person_id", "related_person_id", "relationship", "source", "basis"]
+
+
+@dataclass
+class Households:
+    person_address: pd.DataFrame
+    household: pd.DataFrame
+    relationship: pd.DataFrame
+
+
+def build(linked: pd.DataFrame, trust: Trust, declared: pd.DataFrame | None) -> Households:
+    """The three tables from the linked records (and a source's declared relationships)."""
+    addresses = person_addresses(linked, trust)
+    household = households(addresses)
+    relationship = relationships(linked, household, declared)
+    return Households(addresses, household, relationship)
+
+
+def person_addresses(linked: pd.DataFrame, trust: Trust) -> pd.DataFrame:
+    """Every address a record gives a person, its period where known, the current one flagged."""
+    frame = pd.DataFrame({c: _col(linked, c) for c in ("person_id", "source", "source_record_id")})
+    for name in ("address", "postcode", "uprn"):
+        frame[name] = _col(linked, name)
+    frame["from_date"] = _dates(_col(linked, ADDRESS_FROM))
+    frame["to_date"] = _dates(_col(linked, ADDRESS_TO))
+    frame["recorded_on"] = parse_dates(_col(linked, RECORDED_ON))
+    frame["address_key"] = address_keys(frame)
+    frame = frame[frame["address_key"].notna()].reset_index(drop=True)
+    if frame.empty:
+        return pd.DataFrame(columns=ADDRESS_COLUMNS)
+    live = frame[frame["to_date"].isna()]
+    recorded = pd.to_datetime(live["from_date"]).fillna(live["recorded_on"])
+    values = pd.DataFrame(
+        {
+            "person_id": live["person_id"],
+            "field": "address_key",
+            "value": live["address_key"],
+            "typed": live["address_key"],
+            "source": live["source"],
+            "recorded_on": recorded,
+        }
+    )
+    chosen = choose(values, trust)
+    current = chosen[chosen["is_golden"]][["person_id", "value"]]
+    current = set(zip(current["person_id"], current["value"], strict=True))
+    frame["is_current"] = [
+        (p, k) in current and pd.isna(t)
+        for p, k, t in zip(frame["person_id"], frame["address_key"], frame["to_date"], strict=True)
+    ]
+    return frame[ADDRESS_COLUMNS].sort_values(["person_id", "source", "source_record_id"])
+
+
+def address_keys(frame: pd.DataFrame) -> pd.Series:
+    """'UPRN:<uprn>', else 'ADDR:<postcode>|<numbered parts>'; an address seen elsewhere with a
+    UPRN takes that UPRN, so a record without one still lands in the right household."""
+    text = [_address_text(a, p) for a, p in zip(frame["address"], frame["postcode"], strict=True)]
+    uprn = frame["uprn"].where(frame["uprn"].notna(), None)
+    pairs = pd.DataFrame({"text": text, "uprn": uprn}).dropna()
+    known = pairs.groupby("text")["uprn"].agg(lambda s: s.value_counts().index[0]).to_dict()
+    keys = []
+    for t, u in zip(text, uprn, strict=True):
+        if u is not None:
+            keys.append(f"UPRN:{u}")
+        elif t is not None and t in known:
+            keys.append(f"UPRN:{known[t]}")
+        elif t is not None:
+            keys.append(f"ADDR:{t}")
+        else:
+            keys.append(None)
+    return pd.Series(keys, index=frame.index, dtype=object)
+
+
+def _address_text(address: object, postcode: object) -> str | None:
+    """Postcode and the parts holding a number (flat, house): localities are often left out."""
+    if not isinstance(address, str) or not isinstance(postcode, str):
+        return None
+    parts = [p.strip() for p in address.split(",") if p.strip()]
+    numbered = [p for p in parts if re.search(r"\d", p)] or parts[:1]
+    return f"{postcode.replace(' ', '')}|{', '.join(numbered)}" if numbered else None
+
+
+def households(addresses: pd.DataFrame) -> pd.DataFrame:
+    """The people whose current address is one property, now."""
+    now = addresses[addresses["is_current"]].drop_duplicates(["person_id", "address_key"])
+    if now.empty:
+        return pd.DataFrame(columns=HOUSEHOLD_COLUMNS)
+    shown = _most_common(addresses[addresses["is_current"]], "address_key", ADDRESS_PARTS)
+    out = now[["person_id", "address_key"]].merge(shown, on="address_key", how="left")
+    out["household_id"] = out["address_key"].map(household_id)
+    out["basis"] = out["address_key"].str.startswith("UPRN:").map({True: "uprn", False: "address"})
+    return out[HOUSEHOLD_COLUMNS].sort_values(["household_id", "person_id"]).reset_index(drop=True)
+
+
+def household_id(key: str) -> str:
+    """'H' + 12 hex digits of the address key's hash: the same property, the same id."""
+    return "H" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12].upper()
+
+
+def relationships(
+    linked: pd.DataFrame, household: pd.DataFrame, declared: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Declared relationships on person ids (both directions), then co-residence."""
+    rows = [_tenancy_relationships(linked)]
+    if declared is not None and len(declared):
+        rows.append(_declared(linked, declared))
+    stated = pd.concat(rows, ignore_index=True)
+    stated = stated[stated["person_id"] != stated["related_person_id"]]
+    stated = stated.drop_duplicates(["person_id", "related_person_id", "relationship", "source"])
+    pairs = household.merge(household, on="household_id", suffixes=("", "_other"))
+    pairs = pairs[pairs["person_id"] != pairs["person_id_other"]]
+    known = set(zip(stated["person_id"], stated["related_person_id"], strict=True))
+    co = pd.DataFrame(
+        {
+            "person_id": pairs["person_id"],
+            "related_person_id": pairs["person_id_other"],
+            "relationship": CO_RESIDENT,
+            "source": None,
+            "basis": "co-resident",
+        }
+    )
+    keep = [
+        (p, r) not in known for p, r in zip(co["person_id"], co["related_person_id"], strict=True)
+    ]
+    out = pd.concat([stated, co[keep]], ignore_index=True)[RELATIONSHIP_COLUMNS]
+    return out.sort_values(["person_id", "related_person_id", "basis"]).reset_index(drop=True)
+
+
+def _tenancy_relationships(linked: pd.DataFrame) -> pd.DataFrame:
+    """Each member to their tenancy's lead tenant, and back (a tenancy is one source's records
+    sharing the tenancy's address, postcode and UPRN)."""
+    columns = ["person_id", "source", "address", "postcode", "uprn", "relationship_to_head"]
+    frame = pd.DataFrame({c: _col(linked, c) for c in columns})
+    frame["_role"] = frame["relationship_to_head"].map(
+        lambda v: str(v).strip().lower() if v else None
+    )
+    frame = frame[frame["_role"].notna() & frame[["address", "uprn"]].notna().any(axis=1)]
+    rows = []
+    tenancy = ["source", "address", "postcode", "uprn"]
+    for (source, *_), members in frame.groupby(tenancy, dropna=False, sort=True):
+        leads = members[members["_role"] == LEAD]["person_id"].unique()
+        if len(leads) != 1:
+            continue  # no lead, or two tenancies at one address: the link is unknown
+        lead = leads[0]
+        for person, role_text in zip(members["person_id"], members["_role"], strict=True):
+            if role_text == LEAD or person == lead:
+                continue
+            rows.append((lead, person, role_text.capitalize(), source, "declared"))
+            rows.append((person, lead, INVERSE.get(role_text, "Other"), source, "declared"))
+    return pd.DataFrame(rows, columns=RELATIONSHIP_COLUMNS)
+
+
+def _declared(linked: pd.DataFrame, declared: pd.DataFrame) -> pd.DataFrame:
+    """A source's relationship rows between its record ids, on person ids."""
+    ids = linked[["source", "source_record_id", "person_id"]]
+    out = declared.merge(ids, on=["source", "source_record_id"]).merge(
+        ids.rename(
+            columns={"source_record_id": "related_source_record_id", "person_id": "related"}
+        ),
+        on=["source", "related_source_record_id"],
+    )
+    return pd.DataFrame(
+        {
+            "person_id": out["person_id"],
+            "related_person_id": out["related"],
+            "relationship": out["relationship"],
+            "source": out["source"],
+            "basis": "declared",
+        }
+    )
+
+
+def _col(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name].astype(object).where(frame[name].notna(), None).reset_index(drop=True)
+    return pd.Series([None] * len(frame), dtype=object)
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    parsed = parse_dates(values)
+    return pd.Series([d.date() if pd.notna(d) else None for d in parsed], dtype=object)
+
+
+def _most_common(frame: pd.DataFrame, key: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Per key, each column's most common value (ties: the first in sort order)."""
+    out = pd.DataFrame({key: frame[key].drop_duplicates()})
+    for column in columns:
+        counts = frame[[key, column]].dropna().value_counts().rename("n").reset_index()
+        counts = counts.sort_values([key, "n", column], ascending=[True, False, True])
+        out = out.merge(counts.drop_duplicates(key)[[key, column]], on=key, how="left")
+    return out

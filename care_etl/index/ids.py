@@ -1,0 +1,134 @@
+"""Stable person ids: a person keeps their id across runs while most of their records persist.
+
+Linkage names each cluster by a hash of its smallest record key, which changes as soon as that
+record goes or a smaller one joins. Analysts and caseworkers keep ids in their own work, so
+here each new cluster inherits the previous id held by most of its records; merges, splits
+and retirements are written to `person_id_history` so a retired id leads to its successor.
+A pure function of (this run's clusters, the previous links, every id ever issued): the same
+sources rerun give the same ids, and an incremental run can call it on a partial frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+KEYS = ["source", "source_record_id"]
+HISTORY_COLUMNS = ["old_person_id", "new_person_id", "change", "run_id", "changed_at"]
+
+
+@dataclass
+class StableIds:
+    #: The assignments with `person_id` replaced by the stable id (`cluster_id` keeps linkage's).
+    assignments: pd.DataFrame
+    #: This run's rows of person_id_history (merged, split, retired).
+    history: pd.DataFrame
+
+
+def stable_ids(
+    assignments: pd.DataFrame,
+    previous: pd.DataFrame,
+    issued: Iterable[str] = (),
+    *,
+    run_id: str = "",
+    changed_at: pd.Timestamp | None = None,
+) -> StableIds:
+    """Carry previous ids onto this run's clusters; mint ids for new people.
+
+    `assignments`: source, source_record_id, person_id (linkage's cluster id), ...
+    `previous`: the last published person_source_link (source, source_record_id, person_id).
+    `issued`: every id ever handed out (previous history included), never minted again.
+    """
+    out = assignments.rename(columns={"person_id": "cluster_id"})
+    old = previous[[*KEYS, "person_id"]].rename(columns={"person_id": "old_id"})
+    joined = out[[*KEYS, "cluster_id"]].merge(old, on=KEYS, how="left")
+    kept = _inherit(joined.dropna(subset=["old_id"]))
+    taken = set(kept.values())
+    forbidden = set(issued) | set(old["old_id"]) | taken
+    clusters = sorted(out["cluster_id"].unique())
+    chosen = {}
+    for cluster in clusters:
+        if cluster in kept:
+            chosen[cluster] = kept[cluster]
+        else:
+            chosen[cluster] = _mint(cluster, forbidden)
+            forbidden.add(chosen[cluster])
+    out["person_id"] = out["cluster_id"].map(chosen)
+    history = _history(joined, chosen, set(old["old_id"]), run_id, changed_at)
+    return StableIds(out, history)
+
+
+def _inherit(overlap: pd.DataFrame) -> dict[str, str]:
+    """cluster -> old id: each old id goes to the cluster holding most of its records, and a
+    cluster takes, of the old ids that chose it, the one most of its records held.
+
+    Ties: the larger share of the old id's records, then the smaller id, so reruns agree.
+    """
+    if overlap.empty:
+        return {}
+    counts = overlap.groupby(["old_id", "cluster_id"]).size().rename("n").reset_index()
+    home = counts.sort_values(["old_id", "n", "cluster_id"], ascending=[True, False, True])
+    home = home.drop_duplicates("old_id")
+    best = home.sort_values(["cluster_id", "n", "old_id"], ascending=[True, False, True])
+    best = best.drop_duplicates("cluster_id")
+    return dict(zip(best["cluster_id"], best["old_id"], strict=True))
+
+
+def _mint(cluster_id: str, forbidden: set[str]) -> str:
+    """Linkage's own id when it is fresh, else a salted hash of it that is."""
+    candidate, salt = cluster_id, 0
+    while candidate in forbidden:
+        salt += 1
+        digest = hashlib.sha256(f"{cluster_id}#{salt}".encode()).hexdigest()[:12].upper()
+        candidate = f"P{digest}"
+    return candidate
+
+
+def _history(
+    joined: pd.DataFrame,
+    chosen: dict[str, str],
+    old_ids: set[str],
+    run_id: str,
+    changed_at: pd.Timestamp | None,
+) -> pd.DataFrame:
+    """merged: a retired id's records now sit under an existing id that absorbed them;
+    split: some of an old id's records now form a person under a newly minted id;
+    retired: none of an old id's records are indexed any more.
+
+    A record that moves between two ids that both persist is a correction, not a change of id.
+    """
+    have = joined.dropna(subset=["old_id"]).copy()
+    have["new_id"] = have["cluster_id"].map(chosen)
+    moves = have[have["old_id"] != have["new_id"]][["old_id", "new_id"]].drop_duplicates()
+    surviving = set(chosen.values())
+    rows = []
+    for old_id, new_id in moves.itertuples(index=False):
+        if new_id not in old_ids:
+            rows.append((old_id, new_id, "split"))
+        elif old_id not in surviving:
+            rows.append((old_id, new_id, "merged"))
+    for old_id in sorted(old_ids - set(have["old_id"]) - surviving):
+        rows.append((old_id, None, "retired"))
+    history = pd.DataFrame(rows, columns=["old_person_id", "new_person_id", "change"])
+    history = history.sort_values(["old_person_id", "change", "new_person_id"], na_position="last")
+    history["run_id"] = run_id
+    history["changed_at"] = changed_at if changed_at is not None else pd.Timestamp.now("UTC")
+    return history[HISTORY_COLUMNS].reset_index(drop=True)
+
+
+def successor(history: pd.DataFrame, person_id: str) -> str | None:
+    """Follow merges (and the largest split) from a retired id to the id that holds it now."""
+    seen = {person_id}
+    current = person_id
+    while True:
+        rows = history[(history["old_person_id"] == current) & (history["change"] == "merged")]
+        if rows.empty:
+            return current
+        nxt = rows.sort_values("changed_at")["new_person_id"].iloc[-1]
+        if nxt is None or nxt in seen:
+            return current
+        seen.add(nxt)
+        current = nxt

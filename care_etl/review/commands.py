@@ -1,0 +1,211 @@
+"""What `care-etl review list | show | decide` do (the parser is in care_etl.review.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from care_etl.errors import CareEtlError
+from care_etl.review import show, store
+
+_PAIR_KEY = re.compile(r"^[0-9a-f]{12}$")
+
+
+class ReviewError(CareEtlError):
+    """A review command cannot do what was asked (unknown pair, missing reason, ...)."""
+
+
+DEFAULT_DATABASE = "sqlite:///demo/care_etl.db"
+
+
+def _url(args: argparse.Namespace) -> str:
+    url = args.database or os.environ.get("CARE_ETL_DATABASE_URL") or DEFAULT_DATABASE
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise ReviewError(f"no index database at {url.removeprefix('sqlite:///')}")
+    return url
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+
+def _queue(conn: sa.Connection, url: str) -> pd.DataFrame:
+    """The published review_queue in `list` order, with pair_key and queued_at."""
+    if not sa.inspect(conn).has_table("review_queue"):
+        raise ReviewError(f"no review queue in {store.safe_url(url)}: run `care-etl run` first")
+    queue = pd.read_sql_table("review_queue", conn)
+    if "queued_at" not in queue.columns:
+        queue["queued_at"] = None
+    queue["queued_at"] = pd.to_datetime(queue["queued_at"])
+    queue["pair_key"] = store.pair_keys(queue)
+    return queue.sort_values(
+        ["queued_at", "match_probability", "pair_key"],
+        ascending=[True, False, True],
+        na_position="last",
+    ).reset_index(drop=True)
+
+
+def list_pairs(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise ReviewError("--limit must be at least 1")
+    url = _url(args)
+    with store.connect(url) as conn:
+        queue = _queue(conn, url)
+        pending = store.decisions(conn)
+    if queue.empty:
+        print("No pairs are awaiting review.")
+        return 0
+    decided = {r.pair_key: f"{r.decision} ({r.reviewer})" for r in pending.itertuples(index=False)}
+    at = store.now()
+    rows = [
+        [
+            i + 1,
+            r.pair_key,
+            r.match_probability,
+            f"{r.left_source} {r.left_source_record_id}",
+            f"{r.right_source} {r.right_source_record_id}",
+            show.reason_held(r.evidence),
+            show.age(_stamp(r.queued_at), at),
+            decided.get(r.pair_key, ""),
+        ]
+        for i, r in enumerate(queue.head(args.limit).itertuples(index=False))
+    ]
+    headers = [
+        "#",
+        "pair",
+        "prob.",
+        "left record",
+        "right record",
+        "why here",
+        "waiting",
+        "decided",
+    ]
+    print(show.table(headers, rows, right={0, 2, 6}))
+    more = len(queue) - len(rows)
+    tail = f" (showing {len(rows)}; --limit for more)" if more > 0 else ""
+    print(f"\n{len(queue)} pairs awaiting review{tail}. A decision takes effect on the next run.")
+    return 0
+
+
+def _stamp(value: object):
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+
+# --- one pair -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pair:
+    key: str
+    left: dict
+    right: dict
+    queue_row: dict | None
+
+
+def _resolve(conn: sa.Connection, url: str, tokens: list[str]) -> _Pair:
+    """The pair a user named, with both records as the last run saw them."""
+    queue = _queue(conn, url)
+    if len(tokens) == 2:
+        a, b = (_record_ref(t) for t in tokens)
+        if a == b:
+            raise ReviewError("a record cannot be paired with itself")
+    elif len(tokens) == 1:
+        a, b = _named_pair(conn, queue, tokens[0])
+    else:
+        raise ReviewError(f"give one PAIR or two SOURCE/RECORD_ID, not {len(tokens)} values")
+    (ls, li), (rs, ri) = store.canonical_pair(a, b)
+    found = store.records_by_key(conn, [(ls, li), (rs, ri)])
+    for ref in ((ls, li), (rs, ri)):
+        if ref not in found:
+            raise ReviewError(f"record {ref[0]}/{ref[1]} is not in the index (as of the last run)")
+    key = store.pair_key(a, b)
+    match = queue[queue["pair_key"] == key]
+    row = match.iloc[0].to_dict() if len(match) else None
+    if row is not None:
+        row["queued_at"] = _stamp(row["queued_at"])
+    return _Pair(key, found[(ls, li)], found[(rs, ri)], row)
+
+
+def _record_ref(token: str) -> tuple[str, str]:
+    source, slash, record_id = token.partition("/")
+    if not slash or not source or not record_id:
+        raise ReviewError(f"'{token}' is not SOURCE/RECORD_ID")
+    return source, record_id
+
+
+def _named_pair(conn: sa.Connection, queue: pd.DataFrame, token: str) -> tuple[tuple, tuple]:
+    if token.isdigit():
+        number = int(token)
+        if not 1 <= number <= len(queue):
+            raise ReviewError(f"no row {number}: the review queue has {len(queue)} pairs")
+        row = queue.iloc[number - 1]
+    else:
+        key = token.lower()
+        if not _PAIR_KEY.match(key):
+            raise ReviewError(f"'{token}' is not a pair key, a row number or SOURCE/RECORD_ID")
+        match = queue[queue["pair_key"] == key]
+        if match.empty:
+            match = store.decisions(conn, status=None)
+            match = match[match["pair_key"] == key]
+        if match.empty:
+            raise ReviewError(f"unknown pair {token}: not in the review queue nor decided before")
+        row = match.iloc[-1]
+    return (
+        (row["left_source"], row["left_source_record_id"]),
+        (row["right_source"], row["right_source_record_id"]),
+    )
+
+
+def show_pair(args: argparse.Namespace) -> int:
+    url = _url(args)
+    with store.connect(url) as conn:
+        pair = _resolve(conn, url, args.pair)
+        decisions = store.history(conn, pair.key)
+        for record in (pair.left, pair.right):
+            record["person_id"] = _person_id(conn, record)
+    print(show.pair_view(pair.key, pair.left, pair.right, pair.queue_row, decisions))
+    return 0
+
+
+def _person_id(conn: sa.Connection, record: dict) -> str | None:
+    """The record's person in the published index (None before the first run)."""
+    if not sa.inspect(conn).has_table("person_source_link"):
+        return None
+    link = sa.table(
+        "person_source_link", *map(sa.column, ("person_id", "source", "source_record_id"))
+    )
+    query = sa.select(link.c.person_id).where(
+        link.c.source == record["source"], link.c.source_record_id == record["source_record_id"]
+    )
+    return conn.execute(query).scalar()
+
+
+def decide_pair(args: argparse.Namespace) -> int:
+    if args.decision is None:
+        raise ReviewError("say --link or --no-link")
+    reviewer = (args.reviewer or "").strip()
+    reason = (args.reason or "").strip()
+    if not reviewer:
+        raise ReviewError("--reviewer NAME is required: decisions are audited")
+    if not reason:
+        raise ReviewError("--reason TEXT is required: say why, for whoever reads the audit")
+    url = _url(args)
+    with store.connect(url) as conn:
+        pair = _resolve(conn, url, args.pair)
+        queued_at = pair.queue_row["queued_at"] if pair.queue_row else None
+        before = store.decisions(conn)
+        replaced = before[before["pair_key"] == pair.key]
+        decision_id = store.record_decision(
+            conn, pair.left, pair.right, args.decision, reviewer, reason, queued_at
+        )
+    label = "link (one person)" if args.decision == store.LINK else "no link (different people)"
+    print(f"Recorded decision {decision_id}: pair {pair.key} is {label}, by {reviewer}.")
+    if len(replaced):
+        print(f"It supersedes decision {int(replaced['decision_id'].iloc[-1])}.")
+    print("It takes effect on the next run and holds until either record changes.")
+    return 0

@@ -1,0 +1,175 @@
+"""Plain-text views for a caseworker: the queue as a table, one pair side by side.
+
+These print personal data on purpose (a reviewer must see both records to judge them);
+they go to the reviewer's terminal only, never to a log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+from collections.abc import Sequence
+
+from care_etl.review.store import SHOWN_FIELDS
+
+_WRAP = 34
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: set[int]) -> str:
+    """Columns as wide as their widest cell; `right` holds the numeric columns' positions."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def reason_held(evidence: str | None) -> str:
+    """Why a pair is in the queue, in a few words: a rule that held it, or what disagrees."""
+    if not evidence:
+        return ""
+    body = json.loads(evidence)
+    notes = []
+    if body.get("requeued"):
+        notes.append(f"stale {body.get('stale_decision', 'decision')}")
+    if body.get("capped"):
+        notes.append(str(body["capped"]).replace("_", " "))
+    differ = [
+        field
+        for field, item in body.get("fields", {}).items()
+        if item.get("level") in ("different", "disagree")
+    ]
+    if differ and not body.get("capped"):
+        notes.append("differs: " + ", ".join(differ))
+    return "; ".join(notes)
+
+
+def age(queued_at: dt.datetime | None, now: dt.datetime) -> str:
+    """How long a pair has waited, in days (or hours on its first day)."""
+    if queued_at is None:
+        return ""
+    hours = (now - queued_at).total_seconds() / 3600
+    return f"{hours / 24:.0f} d" if hours >= 24 else f"{max(hours, 0):.0f} h"
+
+
+def pair_view(
+    key: str,
+    left: dict,
+    right: dict,
+    queue_row: dict | None,
+    decisions: Sequence[dict],
+) -> str:
+    """Both records field by field, with the model's evidence beside each field."""
+    body = json.loads(queue_row["evidence"]) if queue_row and queue_row.get("evidence") else {}
+    evidence = body.get("fields", {})
+    lv, rv = json.loads(left["standardised"]), json.loads(right["standardised"])
+    head = [f"Pair {key}"]
+    if queue_row:
+        head.append(f"in the review queue, match probability {queue_row['match_probability']:.3f}")
+    else:
+        head.append("not in the review queue (the model's evidence is shown for queued pairs)")
+    rows: list[list[object]] = [
+        ["source", left["source"], right["source"], "", ""],
+        ["record", left["source_record_id"], right["source_record_id"], "", ""],
+        ["lineage", left.get("lineage"), right.get("lineage"), "", ""],
+        ["person now", left.get("person_id"), right.get("person_id"), "", ""],
+    ]
+    fields = [f for f in SHOWN_FIELDS if f in lv or f in rv or f in evidence]
+    fields += [f for f in evidence if f not in fields]
+    for field in fields:
+        item = evidence.get(field, {})
+        level = _level(item)
+        if level == "missing" and lv.get(field) is not None and rv.get(field) is not None:
+            level = "not counted"  # linkage let another field speak for it (address)
+        rows.append([field, lv.get(field), rv.get(field), level, _weight(item.get("weight"))])
+    if body:
+        rows.append(["prior", "", "", "", _weight(body.get("prior_weight"))])
+        rows.append(["total", "", "", "", _weight(body.get("total_weight"))])
+        rows.append(["probability", "", "", "", f"{body.get('match_probability', 0):.3f}"])
+    lines = [" · ".join(head), "", _side_by_side(rows)]
+    notes = _notes(body)
+    if notes:
+        lines += ["", *notes]
+    lines += ["", *_history(decisions)]
+    return "\n".join(lines)
+
+
+def _level(item: dict) -> str:
+    level = item.get("level", "")
+    if item.get("swapped"):
+        level += " (swapped)"
+    if item.get("via"):
+        level += f" (via {item['via'].replace('_', ' ')})"
+    return level
+
+
+def _weight(value: object) -> str:
+    return "" if value is None else f"{float(value):+.2f}"
+
+
+def _side_by_side(rows: list[list[object]]) -> str:
+    """The table with long values (addresses) wrapped within their column."""
+    wrapped: list[list[object]] = []
+    for row in rows:
+        left = textwrap.wrap(_cell(row[1]), _WRAP) or [""]
+        right = textwrap.wrap(_cell(row[2]), _WRAP) or [""]
+        for i in range(max(len(left), len(right))):
+            first = i == 0
+            wrapped.append(
+                [
+                    row[0] if first else "",
+                    left[i] if i < len(left) else "",
+                    right[i] if i < len(right) else "",
+                    row[3] if first else "",
+                    row[4] if first else "",
+                ]
+            )
+    return table(["field", "left", "right", "level", "weight"], wrapped, right={4})
+
+
+def _notes(body: dict) -> list[str]:
+    notes = []
+    if body.get("rule") == "nhs_number":
+        notes.append("Linked on the NHS number whatever the model says.")
+    if body.get("capped"):
+        notes.append(f"Held for review: {str(body['capped']).replace('_', ' ')}.")
+    if body.get("requeued"):
+        notes.append(
+            f"Queued again: an earlier '{body.get('stale_decision')}' decision went stale "
+            "because a record changed or went."
+        )
+    return notes
+
+
+def _history(decisions: Sequence[dict]) -> list[str]:
+    if not decisions:
+        return ["No decision recorded for this pair."]
+    lines = ["Decisions:"]
+    for d in decisions:
+        lines.append(
+            f"  #{d['decision_id']} {d['decision']} by {d['reviewer']} at "
+            f"{_cell(d['decided_at'])} [{d['status']}]: {d['reason']}"
+        )
+        for e in d.get("events", []):
+            if e["event"] != "decided":
+                detail = f" ({e['detail']})" if e.get("detail") else ""
+                lines.append(f"      {e['event']} at {_cell(e['at'])} by {e['actor']}{detail}")
+    return lines

@@ -1,0 +1,426 @@
+"""Where review decisions live: `review_decision`, its audit trail, and each record's snapshot.
+
+A decision is never edited or deleted. A later decision on the same pair supersedes it; a
+run that finds one of its records changed (another fingerprint) or gone marks it stale. Only
+`status` ever moves, and only away from `active`; every move is a `review_decision_audit`
+row saying who or what moved it, when and why, so the history of a pair can be read back.
+
+`review_record` keeps the last run's standardised values of every linked record (the
+reviewer's side-by-side view, read by `care-etl review show`) and their fingerprint: a hash
+of the values linkage compares, stored with each decision so that a later run can tell
+whether the records a person judged are still the records in front of the model. Only the
+fingerprint, never a value, is kept with the decision. It is written as a delta: a rerun
+over unchanged sources writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from care_etl.errors import DatabaseError
+from care_etl.index.publish import engine_for, safe_url
+
+# The fields linkage reads: a change to any of them changes the record's fingerprint.
+from care_etl.linkage.prepare import INPUT_FIELDS as LINKAGE_FIELDS
+
+#: Fields shown to a reviewer, in this order: the linkage fields and the rest of the person.
+SHOWN_FIELDS: tuple[str, ...] = (
+    "title",
+    "given_name",
+    "middle_names",
+    "family_name",
+    "other_names",
+    "date_of_birth",
+    "dob_estimated",
+    "sex",
+    "nhs_number",
+    "address",
+    "postcode",
+    "uprn",
+    "ni_number",
+    "date_of_death",
+    "relationship_to_head",
+)
+
+LINK, NO_LINK = "link", "no_link"
+ACTIVE, SUPERSEDED, STALE = "active", "superseded", "stale"
+PAIR_COLUMNS = ["left_source", "left_source_record_id", "right_source", "right_source_record_id"]
+
+metadata = sa.MetaData()
+
+review_decision = sa.Table(
+    "review_decision",
+    metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pair_key", sa.String(16), nullable=False, index=True),
+    sa.Column("left_source", sa.String(100), nullable=False),
+    sa.Column("left_source_record_id", sa.String(200), nullable=False),
+    sa.Column("right_source", sa.String(100), nullable=False),
+    sa.Column("right_source_record_id", sa.String(200), nullable=False),
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("reviewer", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+    sa.Column("left_fingerprint", sa.String(64), nullable=False),
+    sa.Column("right_fingerprint", sa.String(64), nullable=False),
+    #: When the pair first entered the review queue (None for a pair decided unqueued).
+    sa.Column("queued_at", sa.DateTime),
+    sa.Column("status", sa.String(10), nullable=False, index=True),
+    sa.CheckConstraint("decision IN ('link', 'no_link')", name="review_decision_decision"),
+    sa.CheckConstraint(
+        "status IN ('active', 'superseded', 'stale')", name="review_decision_status"
+    ),
+)
+
+review_decision_audit = sa.Table(
+    "review_decision_audit",
+    metadata,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_id", sa.Integer, nullable=False, index=True),
+    sa.Column("pair_key", sa.String(16), nullable=False, index=True),
+    #: decided | superseded | stale
+    sa.Column("event", sa.String(12), nullable=False),
+    #: The reviewer, or "pipeline run <run id>".
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
+review_record = sa.Table(
+    "review_record",
+    metadata,
+    sa.Column("source", sa.String(100), primary_key=True),
+    sa.Column("source_record_id", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    #: JSON: field -> standardised value (dates ISO), missing fields left out.
+    sa.Column("standardised", sa.Text, nullable=False),
+    sa.Column("lineage", sa.Text),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+
+def now() -> dt.datetime:
+    """UTC without a zone, as pipeline_run stores it, so both databases agree."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+@contextlib.contextmanager
+def connect(url: str) -> Iterator[sa.Connection]:
+    """One transaction with the review tables in place; a database error in one line."""
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            yield conn
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"review tables in {safe_url(url)}: {type(exc).__name__}") from None
+    finally:
+        engine.dispose()
+
+
+# --- pair keys and fingerprints -------------------------------------------------------------
+
+
+def _key_text(left: tuple[str, str], right: tuple[str, str]) -> str:
+    return f"{left[0]}\x1f{left[1]}\x1e{right[0]}\x1f{right[1]}"
+
+
+def canonical_pair(
+    a: tuple[str, str], b: tuple[str, str]
+) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The two (source, source_record_id) records in one fixed order, whichever came first."""
+    return (a, b) if a <= b else (b, a)
+
+
+def pair_key(a: tuple[str, str], b: tuple[str, str]) -> str:
+    """A short, order-independent name for a pair: 12 hex digits of a SHA-256."""
+    left, right = canonical_pair(a, b)
+    return hashlib.sha256(_key_text(left, right).encode()).hexdigest()[:12]
+
+
+def pair_keys(pairs: pd.DataFrame) -> pd.Series:
+    """pair_key of each row of a frame with the four PAIR_COLUMNS."""
+    rows = pairs[PAIR_COLUMNS].astype(str).itertuples(index=False, name=None)
+    return pd.Series(
+        [pair_key((ls, li), (rs, ri)) for ls, li, rs, ri in rows], index=pairs.index, dtype=object
+    )
+
+
+def canonical_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The frame with left/right swapped where needed so left <= right."""
+    left = list(zip(pairs["left_source"], pairs["left_source_record_id"], strict=True))
+    right = list(zip(pairs["right_source"], pairs["right_source_record_id"], strict=True))
+    swap = np.array([a > b for a, b in zip(left, right, strict=True)], dtype=bool)
+    out = pairs.copy()
+    for side in ("source", "source_record_id"):
+        lcol, rcol = f"left_{side}", f"right_{side}"
+        out.loc[swap, lcol] = pairs.loc[swap, rcol].to_numpy()
+        out.loc[swap, rcol] = pairs.loc[swap, lcol].to_numpy()
+    return out
+
+
+def _plain(value: object) -> object:
+    """A JSON-ready value: dates as ISO text, NaN/NaT/NA as None, numpy scalars unwrapped."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        value = value.item()
+        return None if isinstance(value, float) and np.isnan(value) else value
+    return value
+
+
+def _column_values(records: pd.DataFrame, field: str) -> list[object]:
+    if field not in records.columns:
+        return [None] * len(records)
+    codes, uniques = pd.factorize(records[field], use_na_sentinel=True)
+    plain = [_plain(u) for u in uniques] + [None]
+    return [plain[c] for c in codes]
+
+
+def _encoded(records: pd.DataFrame, field: str) -> np.ndarray:
+    """Each row's value as JSON text ("" when missing), encoded once per distinct value."""
+    if field not in records.columns:
+        return np.full(len(records), "", dtype=object)
+    codes, uniques = pd.factorize(records[field], use_na_sentinel=True)
+    texts = [json.dumps(_plain(u), default=str) for u in uniques]
+    table = np.array([("" if t == "null" else t) for t in texts] + [""], dtype=object)
+    return table[codes]
+
+
+def snapshot(records: pd.DataFrame) -> pd.DataFrame:
+    """Per record: source, source_record_id, fingerprint, standardised (JSON), lineage.
+
+    Values are encoded once per distinct value and joined as arrays, as explain.py does, so
+    that a million records take seconds.
+    """
+    encoded = {f: _encoded(records, f) for f in {*LINKAGE_FIELDS, *SHOWN_FIELDS}}
+    sources = records["source"].astype(str).to_numpy(dtype=object)
+    ids = records["source_record_id"].astype(str).to_numpy(dtype=object)
+    compared = sources + "\x1f" + ids
+    for f in LINKAGE_FIELDS:
+        compared = compared + "\x1f" + encoded[f]
+    prints = [hashlib.sha256(text.encode()).hexdigest() for text in compared]
+    body = np.full(len(records), "", dtype=object)
+    for f in SHOWN_FIELDS:
+        present = encoded[f] != ""
+        piece = np.where(present, f", {json.dumps(f)}: " + encoded[f], "")
+        body = body + piece.astype(object)
+    texts = "{" + np.array([b[2:] for b in body], dtype=object) + "}"
+    return pd.DataFrame(
+        {
+            "source": sources,
+            "source_record_id": ids,
+            "fingerprint": prints,
+            "standardised": texts,
+            "lineage": _column_values(records, "lineage"),
+        }
+    )
+
+
+# --- record snapshots -----------------------------------------------------------------------
+
+
+def sync_records(conn: sa.Connection, current: pd.DataFrame, at: dt.datetime) -> int:
+    """Bring review_record in step with this run's records; returns rows written or removed."""
+    t = review_record
+    stored = pd.DataFrame(
+        conn.execute(sa.select(t.c.source, t.c.source_record_id, t.c.fingerprint)).all(),
+        columns=["source", "source_record_id", "stored"],
+    )
+    merged = current.merge(stored, on=["source", "source_record_id"], how="outer", indicator=True)
+    gone = merged[merged["_merge"] == "right_only"]
+    changed = merged[(merged["_merge"] == "both") & (merged["fingerprint"] != merged["stored"])]
+    new = merged[merged["_merge"] == "left_only"]
+    stale_keys = pd.concat([gone, changed])[["source", "source_record_id"]]
+    for source, ids in stale_keys.groupby("source")["source_record_id"]:
+        for chunk in _chunks(ids.tolist(), 500):
+            conn.execute(t.delete().where(t.c.source == source, t.c.source_record_id.in_(chunk)))
+    rows = pd.concat([changed, new])
+    if len(rows):
+        payload = rows[["source", "source_record_id", "fingerprint", "standardised", "lineage"]]
+        conn.execute(
+            t.insert(),
+            [
+                {**{k: _plain(v) for k, v in r.items()}, "updated_at": at}
+                for r in payload.to_dict("records")
+            ],
+        )
+    return len(stale_keys) + len(new)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def records_by_key(conn: sa.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple, dict]:
+    """The stored snapshot of each (source, source_record_id) asked for, where there is one."""
+    t = review_record
+    found: dict[tuple, dict] = {}
+    for source, record_id in keys:
+        row = conn.execute(
+            sa.select(t).where(t.c.source == source, t.c.source_record_id == record_id)
+        ).first()
+        if row is not None:
+            found[(source, record_id)] = dict(row._mapping)
+    return found
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def decisions(conn: sa.Connection, status: str | None = ACTIVE) -> pd.DataFrame:
+    """Decisions with that status (all when None), oldest first."""
+    query = sa.select(review_decision).order_by(review_decision.c.decision_id)
+    if status is not None:
+        query = query.where(review_decision.c.status == status)
+    rows = conn.execute(query).all()
+    return pd.DataFrame(rows, columns=[c.name for c in review_decision.columns])
+
+
+def history(conn: sa.Connection, key: str) -> list[dict]:
+    """Every decision on a pair, oldest first, with its audit events."""
+    d, a = review_decision, review_decision_audit
+    rows = conn.execute(sa.select(d).where(d.c.pair_key == key).order_by(d.c.decision_id))
+    out = [dict(r._mapping) for r in rows]
+    for item in out:
+        events = conn.execute(
+            sa.select(a.c.event, a.c.actor, a.c.detail, a.c.at)
+            .where(a.c.decision_id == item["decision_id"])
+            .order_by(a.c.audit_id)
+        )
+        item["events"] = [dict(e._mapping) for e in events]
+    return out
+
+
+def record_decision(
+    conn: sa.Connection,
+    left: dict,
+    right: dict,
+    decision: str,
+    reviewer: str,
+    reason: str,
+    queued_at: dt.datetime | None,
+) -> int:
+    """Insert a decision (records are review_record rows), superseding the pair's active one."""
+    (ls, li), (rs, ri) = canonical_pair(
+        (left["source"], left["source_record_id"]), (right["source"], right["source_record_id"])
+    )
+    by_key = {(left["source"], left["source_record_id"]): left}
+    by_key[(right["source"], right["source_record_id"])] = right
+    key = pair_key((ls, li), (rs, ri))
+    at = now()
+    previous = conn.execute(
+        sa.select(review_decision.c.decision_id).where(
+            review_decision.c.pair_key == key, review_decision.c.status == ACTIVE
+        )
+    ).scalars()
+    replaced = list(previous)
+    new_id = conn.execute(
+        review_decision.insert().values(
+            pair_key=key,
+            left_source=ls,
+            left_source_record_id=li,
+            right_source=rs,
+            right_source_record_id=ri,
+            decision=decision,
+            reviewer=reviewer,
+            reason=reason,
+            decided_at=at,
+            left_fingerprint=by_key[(ls, li)]["fingerprint"],
+            right_fingerprint=by_key[(rs, ri)]["fingerprint"],
+            queued_at=queued_at,
+            status=ACTIVE,
+        )
+    ).inserted_primary_key[0]
+    _audit(conn, [(new_id, key)], "decided", reviewer, decision, at)
+    move(conn, [(i, key) for i in replaced], SUPERSEDED, reviewer, f"by decision {new_id}", at)
+    return int(new_id)
+
+
+def move(
+    conn: sa.Connection,
+    ids: Sequence[tuple[int, str]],
+    status: str,
+    actor: str,
+    detail: str | Sequence[str],
+    at: dt.datetime,
+) -> None:
+    """Move active decisions (decision_id, pair_key) to `status`, with an audit row each."""
+    if not ids:
+        return
+    for decision_id, _key in ids:
+        conn.execute(
+            review_decision.update()
+            .where(
+                review_decision.c.decision_id == decision_id,
+                review_decision.c.status == ACTIVE,
+            )
+            .values(status=status)
+        )
+    _audit(conn, ids, status, actor, detail, at)
+
+
+def _audit(
+    conn: sa.Connection,
+    ids: Sequence[tuple[int, str]],
+    event: str,
+    actor: str,
+    detail: str | Sequence[str],
+    at: dt.datetime,
+) -> None:
+    details = [detail] * len(ids) if isinstance(detail, str) else list(detail)
+    conn.execute(
+        review_decision_audit.insert(),
+        [
+            {"decision_id": i, "pair_key": k, "event": event, "actor": actor, "detail": d, "at": at}
+            for (i, k), d in zip(ids, details, strict=True)
+        ],
+    )
+
+
+def first_queued(conn: sa.Connection) -> dict[str, dt.datetime]:
+    """pair_key -> when it was first queued, from the published queue and the decisions."""
+    seen: dict[str, dt.datetime] = {}
+    for key, at in conn.execute(
+        sa.select(review_decision.c.pair_key, review_decision.c.queued_at).where(
+            review_decision.c.queued_at.is_not(None)
+        )
+    ):
+        seen[key] = min(at, seen.get(key, at))
+    for key, at in _queue_times(conn).items():
+        seen[key] = min(at, seen.get(key, at))
+    return seen
+
+
+def _queue_times(conn: sa.Connection) -> dict[str, dt.datetime]:
+    """queued_at of the published review_queue, if it has that column yet."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("review_queue"):
+        return {}
+    columns = {c["name"] for c in inspector.get_columns("review_queue")}
+    if "queued_at" not in columns or not set(PAIR_COLUMNS) <= columns:
+        return {}
+    table = sa.table("review_queue", *(sa.column(c) for c in [*PAIR_COLUMNS, "queued_at"]))
+    rows = pd.DataFrame(
+        conn.execute(sa.select(table).where(table.c.queued_at.is_not(None))).all(),
+        columns=[*PAIR_COLUMNS, "queued_at"],
+    )
+    if rows.empty:
+        return {}
+    stamps = [pd.Timestamp(v).to_pydatetime() for v in rows["queued_at"]]
+    return dict(zip(pair_keys(rows), stamps, strict=True))

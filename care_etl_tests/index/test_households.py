@@ -1,0 +1,135 @@
+"""Households on a generated population: the view lists a true household as generated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from care_etl.cli import main
+from care_etl.index.cli import household_members
+from care_etl.pipeline import run_pipeline
+from care_etl.synthetic.population import build_population
+from care_etl_tests.conftest import CONTRACTS_DIR
+
+pytestmark = pytest.mark.slow
+HOUSING = "housing_tenancies"
+
+
+@pytest.fixture(scope="module")
+def index_url(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    work = tmp_path_factory.mktemp("households")
+    url = f"sqlite:///{work / 'index.db'}"
+    run_pipeline(generated, CONTRACTS_DIR, url, work / "reports")
+    return url
+
+
+def _read(url: str, query: str) -> pd.DataFrame:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        frame = pd.read_sql(sa.text(query), conn)
+    engine.dispose()
+    return frame
+
+
+def _true_to_index(url: str, generated: Path) -> dict[str, set[str]]:
+    """True person -> the index persons holding their records."""
+    truth = pd.read_csv(generated / "ground_truth.csv", dtype=str)
+    links = _read(url, "SELECT source, source_record_id, person_id FROM person_source_link")
+    joined = truth.merge(links, on=["source", "source_record_id"])
+    return joined.groupby("true_person_id")["person_id"].agg(set).to_dict()
+
+
+def _a_clean_tenant_household(url: str, generated: Path):
+    """A household that did not move, in housing, each member one index person of its own
+    (linkage can split or merge people; the view is tested where linkage got them right)."""
+    population = build_population(400, 11)  # the `generated` fixture's population
+    truth = pd.read_csv(generated / "ground_truth.csv", dtype=str)
+    in_housing = set(truth.loc[truth["source"] == HOUSING, "true_person_id"])
+    in_social = set(truth.loc[truth["source"] == "social_care_case_management", "true_person_id"])
+    to_index = _true_to_index(url, generated)
+    owners: dict[str, set[str]] = {}
+    for true_id, index_ids in to_index.items():
+        for index_id in index_ids:
+            owners.setdefault(index_id, set()).add(true_id)
+    for hh in population.households:
+        members = hh.members
+        ids = [m.person_id for m in members]
+        if (
+            len(members) >= 3
+            and hh.previous is None
+            and all(i in in_housing and i not in in_social for i in ids)
+            and all(len(to_index.get(i, ())) == 1 for i in ids)
+            and all(len(owners[next(iter(to_index[i]))]) == 1 for i in ids)
+        ):
+            return hh, {m.person_id: next(iter(to_index[m.person_id])) for m in members}
+    pytest.fail("no household of three or more that linkage got wholly right")
+
+
+def test_the_household_view_lists_a_generated_household_and_how_they_relate(index_url, generated):
+    hh, index_id = _a_clean_tenant_household(index_url, generated)
+    lead = next(m for m in hh.members if m.role == "Lead Tenant")
+    current, members = household_members(index_url, index_id[lead.person_id])
+    assert current == index_id[lead.person_id]
+    expected = {index_id[m.person_id]: m.role for m in hh.members if m.person_id != lead.person_id}
+    listed = dict(zip(members["member_person_id"], members["relationship"], strict=True))
+    assert listed == expected
+    assert set(members["basis"]) == {"declared"}
+    assert members["household_id"].nunique() == 1
+
+
+def test_the_household_command_prints_the_members(index_url, generated, capsys):
+    hh, index_id = _a_clean_tenant_household(index_url, generated)
+    lead = next(m for m in hh.members if m.role == "Lead Tenant")
+    assert main(["household", index_id[lead.person_id], "--database", index_url]) == 0
+    out = capsys.readouterr().out
+    for member in hh.members:
+        if member is not lead:
+            assert f"{index_id[member.person_id]}" in out
+            assert member.role in out
+    assert main(["household", "PNOSUCHPERSON", "--database", index_url]) == 2
+    assert "not in the index" in capsys.readouterr().err
+
+
+def test_every_person_has_at_most_one_current_household_and_relationships_are_on_indexed_people(
+    index_url,
+):
+    household = _read(index_url, "SELECT * FROM household")
+    assert not household["person_id"].duplicated().any()
+    assert set(household["basis"]) <= {"uprn", "address"}
+    related = _read(index_url, "SELECT * FROM relationship")
+    persons = set(_read(index_url, "SELECT person_id FROM person_index")["person_id"])
+    assert set(related["person_id"]) <= persons
+    assert set(related["related_person_id"]) <= persons
+    assert (related["basis"] == "declared").sum() > 0
+    assert (related["person_id"] != related["related_person_id"]).all()
+    current = _read(index_url, "SELECT * FROM person_address WHERE is_current")
+    assert (current.groupby("person_id")["address_key"].nunique() == 1).all()
+
+
+def test_every_golden_value_has_its_source_and_rule_and_the_others_are_kept(index_url):
+    values = _read(index_url, "SELECT * FROM person_field_value")
+    golden = values[values["is_golden"].astype(bool)]
+    assert not golden.duplicated(["person_id", "field"]).any()
+    assert golden["rule"].notna().all() and golden["source"].notna().all()
+    assert values.loc[~values["is_golden"].astype(bool), "rule"].isna().all()
+    persons = _read(index_url, "SELECT person_id, family_name FROM person_index")
+    names = golden[golden["field"] == "family_name"][["person_id", "value"]]
+    merged = persons.merge(names, on="person_id", how="left")
+    assert (merged["family_name"].fillna("") == merged["value"].fillna("")).all()
+    assert (values.groupby(["person_id", "field"]).size() > 1).any()  # alternatives kept
+
+
+def test_the_analyst_tables_hold_no_direct_identifier(index_url):
+    person = _read(index_url, "SELECT * FROM analyst_person")
+    persons = _read(index_url, "SELECT person_id, postcode FROM person_index")
+    assert len(person) == len(persons)
+    assert set(person.columns).isdisjoint({"person_id", "given_name", "date_of_birth", "postcode"})
+    assert not set(person["person_key"]) & set(persons["person_id"])
+    assert set(person["age_band"].dropna()) <= {
+        "0-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+"
+    }  # fmt: skip
+    districts = {p.split()[0] for p in persons["postcode"].dropna()}
+    assert set(person["postcode_district"].dropna()) <= districts

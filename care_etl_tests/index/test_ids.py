@@ -1,0 +1,108 @@
+"""Stable ids across reruns: added, removed, corrected, merged and split records."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from care_etl.index.ids import stable_ids, successor
+
+
+def _assign(clusters: dict[str, list[str]]) -> pd.DataFrame:
+    """Linkage-style assignments: cluster id -> record ids (all in source 's')."""
+    rows = [("s", r, c) for c, records in clusters.items() for r in records]
+    return pd.DataFrame(rows, columns=["source", "source_record_id", "person_id"])
+
+
+def _ids(result) -> dict[str, str]:
+    frame = result.assignments
+    return dict(zip(frame["source_record_id"], frame["person_id"], strict=True))
+
+
+def _history(result) -> set[tuple]:
+    h = result.history
+    return set(zip(h["old_person_id"], h["new_person_id"], h["change"], strict=True))
+
+
+PREVIOUS = _assign({"A": ["1", "2", "3"], "B": ["4", "5"], "C": ["6"]})
+
+
+def test_a_first_run_keeps_linkage_ids_and_writes_no_history():
+    result = stable_ids(_assign({"X": ["1", "2"], "Y": ["3"]}), PREVIOUS.iloc[:0])
+    assert _ids(result) == {"1": "X", "2": "X", "3": "Y"}
+    assert result.history.empty
+
+
+def test_the_same_sources_rerun_give_the_same_ids():
+    # linkage would call the clusters differently (say the smallest record changed its key)
+    result = stable_ids(_assign({"Q": ["1", "2", "3"], "R": ["4", "5"], "S": ["6"]}), PREVIOUS)
+    assert _ids(result) == {"1": "A", "2": "A", "3": "A", "4": "B", "5": "B", "6": "C"}
+    assert result.history.empty
+    again = stable_ids(_assign({"Q": ["1", "2", "3"], "R": ["4", "5"], "S": ["6"]}), PREVIOUS)
+    assert _ids(again) == _ids(result)
+
+
+def test_added_records_join_their_person_and_new_people_get_fresh_ids():
+    now = _assign({"Q": ["1", "2", "3", "7"], "R": ["4", "5"], "S": ["6"], "NEW": ["8"]})
+    result = stable_ids(now, PREVIOUS)
+    ids = _ids(result)
+    assert ids["7"] == "A" and ids["8"] == "NEW"
+    assert result.history.empty
+
+
+def test_removed_records_keep_the_id_and_a_person_with_none_left_is_retired():
+    now = _assign({"Q": ["2", "3"], "R": ["4", "5"]})  # record 1 and person C (record 6) gone
+    result = stable_ids(now, PREVIOUS)
+    assert set(_ids(result).values()) == {"A", "B"}
+    assert _history(result) == {("C", None, "retired")}
+
+
+def test_a_corrected_record_moves_without_changing_either_persons_id():
+    now = _assign({"Q": ["1", "2"], "R": ["3", "4", "5"], "S": ["6"]})  # 3 was wrongly in A
+    result = stable_ids(now, PREVIOUS)
+    ids = _ids(result)
+    assert ids["3"] == "B" and ids["1"] == "A"
+    assert result.history.empty
+
+
+def test_a_merge_keeps_the_majority_id_and_leads_the_other_to_it():
+    now = _assign({"Q": ["1", "2", "3", "4", "5"], "S": ["6"]})
+    result = stable_ids(now, PREVIOUS)
+    assert set(_ids(result).values()) == {"A", "C"}
+    assert _history(result) == {("B", "A", "merged")}
+    assert successor(result.history, "B") == "A"
+
+
+def test_a_split_keeps_the_id_on_the_larger_part_and_mints_one_for_the_other():
+    now = _assign({"Q": ["1", "2"], "Z": ["3"], "R": ["4", "5"], "S": ["6"]})
+    result = stable_ids(now, PREVIOUS)
+    ids = _ids(result)
+    assert ids["1"] == ids["2"] == "A"
+    assert ids["3"] not in {"A", "B", "C"}
+    assert _history(result) == {("A", ids["3"], "split")}
+
+
+def test_a_tie_is_broken_the_same_way_every_time():
+    previous = _assign({"A": ["1"], "B": ["2"]})
+    now = _assign({"Q": ["1", "2"]})
+    first = stable_ids(now, previous)
+    second = stable_ids(now.iloc[::-1], previous.iloc[::-1])
+    assert set(_ids(first).values()) == set(_ids(second).values()) == {"A"}
+    assert _history(first) == {("B", "A", "merged")}
+
+
+def test_a_minted_id_never_reuses_a_retired_or_issued_one():
+    # linkage names the new person "C", the id a person retired with in an earlier run
+    result = stable_ids(_assign({"C": ["9"]}), PREVIOUS.iloc[:0], issued={"C"})
+    minted = _ids(result)["9"]
+    assert minted != "C" and minted.startswith("P")
+    again = stable_ids(_assign({"C": ["9"]}), PREVIOUS.iloc[:0], issued={"C"})
+    assert _ids(again)["9"] == minted
+
+
+def test_a_chain_of_merges_leads_to_the_current_id():
+    first = stable_ids(_assign({"Q": ["1", "2", "3", "4", "5"], "S": ["6"]}), PREVIOUS)
+    published = first.assignments[["source", "source_record_id", "person_id"]]
+    second = stable_ids(_assign({"Q": ["1", "2", "3", "4", "5", "6"]}), published)
+    history = pd.concat([first.history, second.history], ignore_index=True)
+    assert successor(history, "B") == "A"
+    assert successor(history, "C") == "A"
