@@ -1,5 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-# Each sets itself up: a Python 3.11 virtual environment with the package, and Tesseract.
+# Each sets itself up: a Python 3.11 virtual environment with the package, and Tesseract;
+# `make test` also installs Chromium (the coverage report's test opens the page in it).
 
 VENV   := .venv
 PYTHON := $(shell command -v python3.11 || command -v python3)
@@ -11,6 +12,7 @@ demo: setup
 	$(VENV)/bin/care-etl demo
 
 test: setup
+	@bash scripts/ensure-chromium.sh
 	$(VENV)/bin/pytest
 
 setup: $(STAMP)
@@ -33,4 +35,4 @@ bench: setup
 	$(VENV)/bin/python benchmarks/bench_linkage.py
 
 clean:
-	rm -rf demo reports .pytest_cache
+	rm -rf demo reports .pytest_cache test-artifacts

@@ -7,11 +7,15 @@ print one line on stderr and exit non-zero, without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from care_etl.contracts.cli import add_commands as add_contract_commands
 from care_etl.errors import CareEtlError
+from care_etl.index.cli import add_commands as add_index_commands
 from care_etl.resources import DEFAULT_CONTRACTS_DIR
+from care_etl.review.cli import add_commands as add_review_commands
 
 DEFAULT_PEOPLE = 2000
 DEFAULT_SEED = 7
@@ -28,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("care-etl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`care-etl review list | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,12 +67,16 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("reports"),
         help="folder for coverage.json and coverage.html (default: reports/)",
     )
+    _progress_option(run)
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="generate, then run, into one working folder")
     demo.add_argument("--workdir", type=Path, default=Path("demo"), help="default: ./demo")
     _population_options(demo)
     demo.set_defaults(handler=_demo)
+    add_review_commands(commands)
+    add_index_commands(commands)
+    add_contract_commands(commands)
     return parser
 
 
@@ -81,6 +93,15 @@ def _population_options(parser: argparse.ArgumentParser) -> None:
         type=_non_negative,
         default=None,
         help="paper forms rendered as PNG/PDF scans (default 40); the rest are .txt",
+    )
+    _progress_option(parser)
+
+
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress bars on stderr even when it is not a terminal",
     )
 
 
@@ -99,31 +120,52 @@ def _non_negative(text: str) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from care_etl.report.progress import bars, wanted
     from care_etl.synthetic.generate import generate
 
     kwargs = {} if args.scans is None else {"scans": args.scans}
-    summary = generate(args.out, people=args.people, seed=args.seed, **kwargs)
+    # population, four sources, ground truth: six messages from the generator
+    with bars(wanted(getattr(args, "progress", False))) as progress:
+        kwargs["progress"] = progress.stages("generating", 6)
+        summary = generate(args.out, people=args.people, seed=args.seed, **kwargs)
     print(f"Generated {summary.people:,} people into {args.out} in {summary.seconds:.1f} s")
+    print(f"  {'source':<32} {'records':>9}")
     for source, count in summary.records.items():
-        print(f"  {source:<32} {count:>9,} records")
+        print(f"  {source:<32} {count:>9,}")
     if summary.withdrawn:
         print(f"  {'(withdrawn social care rows)':<32} {summary.withdrawn:>9,}")
+    print(f"  {'total':<32} {sum(summary.records.values()):>9,}   ({summary.files:,} files)")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
+    from care_etl.linkage import compare
     from care_etl.pipeline import run_pipeline
+    from care_etl.report.progress import bars, wanted
+    from care_etl.sources import paper_reader
 
     database = args.database or f"sqlite:///{args.sources.resolve().parent / 'care_etl.db'}"
-    outcome = run_pipeline(args.sources, args.contracts, database, args.reports)
-    _print_summary(outcome.figures, database, args.reports)
+    with bars(wanted(getattr(args, "progress", False))) as progress:
+        paper_reader.progress_hook = progress.counter("reading paper forms (OCR)", "form")
+        compare.progress_hook = progress.counter("comparing candidate pairs", "pair")
+        try:
+            outcome = run_pipeline(args.sources, args.contracts, database, args.reports)
+        finally:
+            paper_reader.progress_hook = compare.progress_hook = None
+    _print_summary(outcome.figures, database, args.reports, outcome.step_seconds)
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     sources = args.workdir / "sources"
-    _generate(argparse.Namespace(out=sources, people=args.people, seed=args.seed, scans=args.scans))
+    progress = getattr(args, "progress", False)
+    _generate(
+        argparse.Namespace(
+            out=sources, people=args.people, seed=args.seed, scans=args.scans, progress=progress
+        )
+    )
     run = argparse.Namespace(
+        progress=progress,
         sources=sources,
         contracts=DEFAULT_CONTRACTS_DIR,
         database=f"sqlite:///{args.workdir.resolve() / 'care_etl.db'}",
@@ -132,19 +174,48 @@ def _demo(args: argparse.Namespace) -> int:
     return _run(run)
 
 
-def _print_summary(figures: dict, database: str, reports: Path) -> None:
+def _print_summary(
+    figures: dict, database: str, reports: Path, step_seconds: dict[str, float] | None = None
+) -> None:
+    """The run's summary table: per source, then persons, review, time and where things went."""
     from care_etl.index.publish import safe_url
 
+    def rate(value: float | None) -> str:
+        return "–" if value is None else f"{value:.0%}"
+
     print()
-    print(f"{'source':<32} {'read':>9} {'linked':>9} {'quarant.':>9} {'withdrawn':>9}")
+    print(
+        f"{'source':<32} {'read':>9} {'linked':>9} {'quarant.':>9} {'withdrawn':>9} {'to other':>8}"
+    )
     for source, f in figures["sources"].items():
+        blocked = "  BLOCKED" if f.get("blocked") else ""
         print(
             f"{source:<32} {f['records_read']:>9,} {f['records_linked']:>9,} "
-            f"{f['records_quarantined']:>9,} {f['records_withdrawn']:>9,}"
+            f"{f['records_quarantined']:>9,} {f['records_withdrawn']:>9,} "
+            f"{rate(f.get('linkage_rate')):>8}{blocked}"
         )
+    totals = [
+        sum(f[k] for f in figures["sources"].values())
+        for k in ("records_read", "records_linked", "records_quarantined", "records_withdrawn")
+    ]
+    print(
+        f"{'total':<32} {totals[0]:>9,} {totals[1]:>9,} {totals[2]:>9,} {totals[3]:>9,} "
+        f"{rate(figures.get('linkage_rate')):>8}"
+    )
     by_count = ", ".join(f"{k}: {v:,}" for k, v in figures["persons_by_source_count"].items())
     print(f"\npersons: {figures['persons']:,} (by number of sources: {by_count})")
-    print(f"pairs awaiting review: {figures['review_queue']:,}")
+    age = figures.get("review_queue_age") or {}
+    oldest = f", oldest waiting {age['oldest_days']:.0f} days" if age.get("oldest_days") else ""
+    print(f"pairs awaiting review: {figures['review_queue']:,}{oldest}")
+    for feed in figures.get("blocked_feeds") or []:
+        print(
+            f"care-etl: warning: feed {feed['source']} blocked: {feed['reason']}", file=sys.stderr
+        )
+    if step_seconds:
+        slowest = sorted(step_seconds.items(), key=lambda kv: -kv[1])[:3]
+        total = sum(step_seconds.values())
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in slowest)
+        print(f"time: {total:.1f} s in steps (slowest: {steps})")
     problems = [m for f in figures["sources"].values() for m in f["errors"]]
     for message in problems:
         print(f"care-etl: warning: {message}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The only Dagster wiring: assets per contract, the shared stages, one job, the resource."""
+"""The only Dagster wiring: assets per contract, the shared stages, one job, its schedule and
+sensor, and the resource."""
 
 from __future__ import annotations
 
@@ -7,27 +8,42 @@ from pathlib import Path
 
 import dagster as dg
 
+from care_etl.assets.automation import daily_schedule, source_files_sensor
 from care_etl.assets.index import coverage_report, person_index
 from care_etl.assets.linkage import linkage_assets
 from care_etl.assets.sources import source_assets
 from care_etl.contracts import load_contracts
+from care_etl.contracts.model import Contract
 from care_etl.resources import DEFAULT_CONTRACTS_DIR, CareEtlSettings
 
 JOB_NAME = "care_etl_job"
 
 
 def build_assets(contracts_dir: Path) -> list[dg.AssetsDefinition]:
-    contracts = load_contracts(contracts_dir)
+    return assets_for(load_contracts(contracts_dir))
+
+
+def assets_for(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
     per_source = [a for c in contracts for a in source_assets(c)]
     return [*per_source, *linkage_assets(contracts), person_index, coverage_report]
 
 
 def build_definitions(contracts_dir: Path, settings: CareEtlSettings) -> dg.Definitions:
-    assets = build_assets(contracts_dir)
+    contracts = load_contracts(contracts_dir)
     job = dg.define_asset_job(
-        JOB_NAME, selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor
+        JOB_NAME,
+        selection=dg.AssetSelection.all(),
+        executor_def=dg.in_process_executor,
+        description="Read every source, standardise, link, publish the index and write the "
+        "coverage report.",
     )
-    return dg.Definitions(assets=assets, jobs=[job], resources={"settings": settings})
+    return dg.Definitions(
+        assets=assets_for(contracts),
+        jobs=[job],
+        schedules=[daily_schedule(job)],
+        sensors=[source_files_sensor(contracts, job)],
+        resources={"settings": settings},
+    )
 
 
 defs = build_definitions(

@@ -6,6 +6,7 @@ a one-line error instead of a failed run.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ def run_pipeline(
         database_url=database_url,
         reports_dir=str(reports_dir),
         cache_dir=str(sources_dir.resolve().parent / ".ocr_cache"),
+        contracts_dir=str(contracts_dir),
     )
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
@@ -65,15 +67,53 @@ def _prepare_database(url: str) -> None:
 
 
 def _failure(result: Any) -> str:
-    """The first failed step and its cause, in one line."""
+    """The first failed step and its cause, in one line of words: which source, and which
+    record or data-quality rule, when the run knows them."""
+    failed_checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+    ]
     for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            while error.cause is not None:
-                error = error.cause
-            message = error.message.strip().splitlines()[0]
-            return f"step {event.step_key} failed: {message}"
+        if not event.is_step_failure:
+            continue
+        what = _step_in_words(event.step_key)
+        checks = [
+            c for c in failed_checks if _step_in_words(c.asset_key.to_python_identifier()) == what
+        ]
+        if checks:
+            rules = "; ".join(
+                f"rule {c.check_name}" + (f" ({c.description})" if c.description else "")
+                for c in checks
+            )
+            return f"{what} failed a blocking data-quality check: {rules}"
+        error = event.step_failure_data.error
+        while error.cause is not None:
+            error = error.cause
+        message = (error.message.strip().splitlines() or [""])[0]
+        prefix = re.match(rf"([\w.]*){re.escape(error.cls_name or '')}: ", message)
+        ours = bool(prefix) and prefix.group(1).startswith("care_etl.")
+        message = message[prefix.end() :] if prefix else message
+        # our errors are written for the user; anything else keeps its class as a clue
+        detail = message if ours else f"{message} ({error.cls_name})" if message else error.cls_name
+        return f"{what} failed: {detail}"
     return "the run failed"
+
+
+def _step_in_words(step_key: str) -> str:
+    """`ingest__raw_housing_tenancies` -> `reading source housing_tenancies`."""
+    stage, _, name = step_key.partition("__")
+    if stage == "ingest" and name.startswith("raw_"):
+        return f"reading source {name.removeprefix('raw_')}"
+    if stage == "standardise" and name.startswith("staged_"):
+        return f"standardising source {name.removeprefix('staged_')}"
+    words = {
+        "link__person_records": "gathering the staged records",
+        "link__linked_records": "linking records (comparing pairs)",
+        "index__person_index": "publishing the index",
+        "report__coverage_report": "writing the coverage report",
+    }
+    return words.get(step_key, f"step {step_key}")
 
 
 def _step_seconds(instance: Any, run_id: str) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,23 @@ def test_every_asset_has_a_description_and_a_group():
         assert node.group_name and node.group_name != "default", key
 
 
+def test_every_asset_has_owners_and_kinds_and_sources_name_their_contract_owner():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert "team:data-engineering" in node.owners, key
+        assert node.kinds, key
+    raw_gp = graph.get(dg.AssetKey(["ingest", "raw_health_gp_registrations"]))
+    staged_gp = graph.get(dg.AssetKey(["standardise", "staged_health_gp_registrations"]))
+    assert "health.data@council.example" in raw_gp.owners  # the contract's team owner
+    assert "health.data@council.example" in staged_gp.owners
+
+
+def test_the_job_has_a_daily_schedule_and_a_source_file_sensor():
+    assert defs.resolve_schedule_def("care_etl_daily").job_name == "care_etl_job"
+    assert defs.resolve_sensor_def("care_etl_source_files").job_name == "care_etl_job"
+
+
 def test_workspace_yaml_loads_with_the_dagster_cli():
     dagster = Path(PROJECT_DIR / ".venv/bin/dagster")
     result = subprocess.run(
@@ -66,3 +84,12 @@ def test_the_job_materialises_in_process(generated: Path, tmp_path: Path):
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "report/coverage_report" in materialised
     assert (tmp_path / "reports" / "coverage.json").exists()
+    # the report's figures as metadata: numbers that plot across runs, and a summary
+    report = result.asset_materializations_for_node("report__coverage_report")[0].metadata
+    figures = json.loads((tmp_path / "reports" / "coverage.json").read_text())
+    assert report["persons"] == dg.MetadataValue.int(figures["persons"])
+    gp = figures["sources"]["health_gp_registrations"]
+    linked = report["health_gp_registrations/records_linked"]
+    assert linked == dg.MetadataValue.int(gp["records_linked"])
+    assert isinstance(report["linkage_rate"], dg.FloatMetadataValue)
+    assert "health_gp_registrations" in report["summary"].value

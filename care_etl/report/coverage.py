@@ -1,32 +1,65 @@
 """Coverage figures from a run, as JSON for programs and a self-contained HTML page for people.
 
-Counts and rates only: no personal value ever reaches a report.
+Counts and rates only: no personal value ever reaches a report. Every chart of the HTML page
+is drawn from these figures, so coverage.json holds everything the page shows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from care_etl.canonical import STANDARDISED_FIELDS
 from care_etl.quality.staging import StagedSource
+
+#: Fields whose completeness is reported per source (ethnicity travels for the bias report).
+COMPLETENESS_FIELDS: tuple[str, ...] = (*STANDARDISED_FIELDS, "ethnicity")
+#: Upper bounds (exclusive) of the age bands, in years at the report date.
+AGE_BANDS: tuple[tuple[str, float], ...] = (
+    ("0-17", 18),
+    ("18-24", 25),
+    ("25-34", 35),
+    ("35-49", 50),
+    ("50-64", 65),
+    ("65-79", 80),
+    ("80+", 200),
+)
+NOT_RECORDED = "not recorded"
+#: Review queue age buckets: label, upper bound in days (exclusive).
+AGE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("under 1 day", 1),
+    ("1-7 days", 8),
+    ("8-30 days", 31),
+    ("over 30 days", float("inf")),
+)
+PROBABILITY_BINS = 20  # match probability histogram: 0.05 wide
+LINKED_MEANS = "linked to at least one other record (of any source) in the same person"
 
 
 def coverage(
     staged: Sequence[StagedSource],
     person_source_link: pd.DataFrame,
     review_queue: pd.DataFrame,
+    *,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Per source read = linked + quarantined + withdrawn; overall persons by number of sources."""
-    linked_by_source = person_source_link.groupby("source").size()
+    now = now or dt.datetime.now(dt.UTC)
+    psl = person_source_link
+    linked_by_source = psl.groupby("source").size()
+    per_person = psl.groupby("person_id")["source"].nunique()
+    records = _records_with_link_flag(staged, psl)
     sources: dict[str, Any] = {}
     for s in staged:
         reasons = s.quarantine["reason"].map(_reason_class).value_counts()
+        own = records[records["source"] == s.contract_id]
+        dq = _dq_results(s)
         sources[s.contract_id] = {
             "records_read": s.read,
             "records_linked": int(linked_by_source.get(s.contract_id, 0)),
@@ -37,18 +70,44 @@ def coverage(
             "errors": list(s.errors),
             "warnings": list(s.warnings),
             "counts": dict(s.counts),
+            "records_accepted": len(s.records),
+            "linkage_rate": _rate(int(own["linked"].sum()), len(own)),
+            "completeness": _completeness(s.records),
+            "blocked": getattr(s, "blocked", None),
+            "data_quality": {
+                "checks": len(dq),
+                "passed": sum(1 for r in dq if r["success"]),
+                "failed": sum(1 for r in dq if not r["success"]),
+                "results": dq,
+            },
         }
-    per_person = person_source_link.groupby("person_id")["source"].nunique()
     by_count = per_person.value_counts().sort_index()
-    link_types = person_source_link["link_type"].value_counts()
+    link_types = psl["link_type"].value_counts()
+    all_reasons = (
+        pd.concat([s.quarantine["reason"] for s in staged], ignore_index=True)
+        .map(_reason_class)
+        .value_counts()
+        if staged
+        else pd.Series(dtype=int)
+    )
     return {
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "generated_at": now.isoformat(timespec="seconds"),
         "sources": sources,
         "persons": int(per_person.size),
         "persons_by_source_count": {str(k): int(v) for k, v in by_count.items()},
-        "records_linked": int(len(person_source_link)),
+        "records_linked": int(len(psl)),
         "link_types": {k: int(v) for k, v in link_types.items()},
         "review_queue": int(len(review_queue)),
+        "records_quarantined": int(sum(len(s.quarantine) for s in staged)),
+        "quarantine_reasons": {k: int(v) for k, v in all_reasons.items()},
+        "linkage_rate": _rate(int(records["linked"].sum()), len(records)),
+        "source_overlap": _overlap(psl),
+        "linkage_bias": _linkage_bias(records, now),
+        "match_probability": _match_probability(psl, review_queue),
+        "review_queue_age": _review_age(review_queue, now),
+        "blocked_feeds": [
+            {"source": sid, "reason": f["blocked"]} for sid, f in sources.items() if f["blocked"]
+        ],
     }
 
 
@@ -57,7 +116,179 @@ def _reason_class(reason: str) -> str:
     return str(reason).split(" (")[0]
 
 
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _records_with_link_flag(staged: Sequence[StagedSource], psl: pd.DataFrame) -> pd.DataFrame:
+    """Each accepted record's grouping columns and whether its person has another record."""
+    wanted = ["source", "source_record_id", "date_of_birth", "sex", "ethnicity"]
+    frames = [s.records.reindex(columns=wanted) for s in staged if len(s.records)]
+    if not frames:
+        return pd.DataFrame(columns=[*wanted, "linked"])
+    records = pd.concat(frames, ignore_index=True)
+    sizes = psl.groupby("person_id").size().rename("person_records")
+    persons = psl[["source", "source_record_id", "person_id"]].join(sizes, on="person_id")
+    records = records.merge(
+        persons[["source", "source_record_id", "person_records"]],
+        on=["source", "source_record_id"],
+        how="left",
+    )
+    records["linked"] = records["person_records"].fillna(0).to_numpy() > 1
+    return records
+
+
+def _completeness(records: pd.DataFrame) -> dict[str, float | None]:
+    """Share of accepted records with each field present (None: the source has no such field)."""
+    out: dict[str, float | None] = {}
+    for name in COMPLETENESS_FIELDS:
+        if name not in records.columns or not len(records):
+            out[name] = None
+            continue
+        present = records[name].notna()
+        if records[name].dtype == object:
+            present &= records[name].astype(str).str.strip().ne("")
+        out[name] = round(float(present.mean()), 4)
+    return out
+
+
+def _dq_results(source: StagedSource) -> list[dict[str, Any]]:
+    """Data-quality results as counts and rates; an observed value is kept only if a number.
+
+    Accepts the staging keys (`check_name`, `column_name`, `observed_value`) and the short ones.
+    """
+    results = []
+    for raw in getattr(source, "dq_results", None) or []:
+        row = {
+            "check": raw.get("check_name", raw.get("check")),
+            "column": raw.get("column_name", raw.get("column")),
+            "severity": raw.get("severity"),
+            "success": bool(raw.get("success")),
+            "element_count": raw.get("element_count"),
+            "unexpected_count": raw.get("unexpected_count"),
+        }
+        rate = raw.get("unexpected_rate")
+        row["unexpected_rate"] = None if rate is None else round(float(rate), 6)
+        observed = raw.get("observed_value", raw.get("observed"))
+        numeric = isinstance(observed, int | float) and not isinstance(observed, bool)
+        row["observed"] = observed if numeric else None
+        results.append(row)
+    return results
+
+
+def _overlap(psl: pd.DataFrame) -> list[dict[str, Any]]:
+    """UpSet intersections: persons by the exact set of sources they are found in."""
+    if psl.empty:
+        return []
+    sets = psl.groupby("person_id")["source"].agg(lambda s: tuple(sorted(set(s))))
+    counts = sets.value_counts()
+    rows = [{"sources": list(k), "persons": int(v)} for k, v in counts.items()]
+    return sorted(rows, key=lambda r: (-r["persons"], len(r["sources"]), r["sources"]))
+
+
+def _group_rates(records: pd.DataFrame, groups: pd.Series, order: list[str]) -> list[dict]:
+    table = (
+        pd.DataFrame({"group": groups.to_numpy(), "linked": records["linked"].to_numpy()})
+        .groupby("group")["linked"]
+        .agg(["size", "sum"])
+    )
+    present = [g for g in order if g in table.index]
+    rest = sorted(g for g in table.index if g not in present)
+    return [
+        {
+            "group": g,
+            "records": int(table.at[g, "size"]),
+            "linked": int(table.at[g, "sum"]),
+            "rate": _rate(int(table.at[g, "sum"]), int(table.at[g, "size"])),
+        }
+        for g in [*present, *rest]
+    ]
+
+
+def _linkage_bias(records: pd.DataFrame, now: dt.datetime) -> dict[str, Any]:
+    """Linkage rate by age band, sex and ethnic group, where the source records them."""
+    if records.empty:
+        return {
+            "definition": LINKED_MEANS,
+            "age_band": [],
+            "sex": [],
+            "ethnicity": [],
+            "ethnicity_sources": [],
+        }
+    dob = pd.to_datetime(records["date_of_birth"], errors="coerce")
+    today = pd.Timestamp(now.date())
+    years = (today - dob).dt.days / 365.25
+    bands = pd.Series(NOT_RECORDED, index=records.index, dtype=object)
+    lower = -np.inf
+    for label, upper in AGE_BANDS:
+        bands[(years >= lower) & (years < upper)] = label
+        lower = upper
+    sex = records["sex"].where(records["sex"].notna(), NOT_RECORDED).astype(str)
+    # Ethnicity only over the sources that record it: elsewhere its absence says nothing.
+    recording = records.groupby("source")["ethnicity"].transform(lambda s: s.map(_present).any())
+    with_ethnicity = records[recording.astype(bool)]
+    ethnic = with_ethnicity["ethnicity"].map(
+        lambda v: str(v).split(" - ")[0].strip() or NOT_RECORDED if _present(v) else NOT_RECORDED
+    )
+    band_order = [label for label, _ in AGE_BANDS] + [NOT_RECORDED]
+    return {
+        "definition": LINKED_MEANS,
+        "age_band": _group_rates(records, bands, band_order),
+        "sex": _group_rates(records, sex, ["F", "M", "X", NOT_RECORDED]),
+        "ethnicity": _group_rates(with_ethnicity, ethnic, []),
+        "ethnicity_sources": sorted(with_ethnicity["source"].unique().tolist()),
+    }
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and value != ""
+
+
+def _match_probability(psl: pd.DataFrame, review: pd.DataFrame) -> dict[str, Any]:
+    """Histograms of the probability of each accepted link, by link type, and of review pairs."""
+    edges = np.linspace(0.0, 1.0, PROBABILITY_BINS + 1)
+
+    def histogram(values: pd.Series) -> list[int]:
+        clean = pd.to_numeric(values, errors="coerce").dropna().clip(0.0, 1.0)
+        return [int(n) for n in np.histogram(clean, bins=edges)[0]]
+
+    by_type = {
+        str(kind): histogram(group["match_probability"])
+        for kind, group in psl.groupby("link_type")
+        if group["match_probability"].notna().any()
+    }
+    has_prob = "match_probability" in review.columns
+    return {
+        "bin_edges": [round(float(e), 2) for e in edges],
+        "links": by_type,
+        "review": histogram(review["match_probability"]) if has_prob else [0] * PROBABILITY_BINS,
+    }
+
+
+def _review_age(review: pd.DataFrame, now: dt.datetime) -> dict[str, Any]:
+    """How long pairs have waited; 0 days when the queue does not say when they were queued."""
+    if "queued_at" in review.columns and len(review):
+        queued = pd.to_datetime(review["queued_at"], errors="coerce", utc=True)
+        days = ((pd.Timestamp(now) - queued).dt.total_seconds() / 86400).fillna(0.0).clip(0)
+    else:
+        days = pd.Series(0.0, index=review.index)
+    buckets: dict[str, int] = {}
+    lower = -np.inf
+    for label, upper in AGE_BUCKETS:
+        buckets[label] = int(((days >= lower) & (days < upper)).sum())
+        lower = upper
+    return {
+        "pairs": int(len(review)),
+        "queued_at_recorded": "queued_at" in review.columns,
+        "oldest_days": round(float(days.max()), 2) if len(days) else 0.0,
+        "median_days": round(float(days.median()), 2) if len(days) else 0.0,
+        "by_age": buckets,
+    }
+
+
 def write_reports(figures: dict[str, Any], reports_dir: Path) -> tuple[Path, Path]:
+    from care_etl.report.html import render_html
+
     reports_dir.mkdir(parents=True, exist_ok=True)
     json_path = reports_dir / "coverage.json"
     json_path.write_text(json.dumps(figures, indent=2, sort_keys=False) + "\n", encoding="utf-8")
@@ -67,80 +298,7 @@ def write_reports(figures: dict[str, Any], reports_dir: Path) -> tuple[Path, Pat
 
 
 def render_html(figures: dict[str, Any]) -> str:
-    """A plain, self-contained page: tables and inline bars, nothing fetched."""
-    rows = "".join(
-        "<tr><th>{}</th><td>{:,}</td><td>{:,}</td><td>{:,}</td><td>{:,}</td><td>{}</td></tr>".format(
-            html.escape(source),
-            f["records_read"],
-            f["records_linked"],
-            f["records_quarantined"],
-            f["records_withdrawn"],
-            _bar(f["records_linked"], f["records_read"]),
-        )
-        for source, f in figures["sources"].items()
-    )
-    by_count = figures["persons_by_source_count"]
-    most = max(by_count.values(), default=1)
-    count_rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{v:,}</td><td>{_bar(v, most)}</td></tr>"
-        for k, v in by_count.items()
-    )
-    reasons = (
-        "".join(
-            f"<tr><th>{html.escape(source)}</th><td>{html.escape(reason)}</td><td>{n:,}</td></tr>"
-            for source, f in figures["sources"].items()
-            for reason, n in f["quarantine_reasons"].items()
-        )
-        or "<tr><td colspan=3>No record was quarantined.</td></tr>"
-    )
-    problems = (
-        "".join(
-            f"<li>{html.escape(source)}: {html.escape(msg)}</li>"
-            for source, f in figures["sources"].items()
-            for msg in (*f["errors"], *f["warnings"])
-        )
-        or "<li>None.</li>"
-    )
-    return _PAGE.format(
-        generated=html.escape(figures["generated_at"]),
-        persons=figures["persons"],
-        linked=figures["records_linked"],
-        review=figures["review_queue"],
-        source_rows=rows,
-        count_rows=count_rows,
-        reasons=reasons,
-        problems=problems,
-    )
+    """The page (kept here for callers that imported it from this module)."""
+    from care_etl.report.html import render_html as render
 
-
-def _bar(value: int, total: int) -> str:
-    share = value / total if total else 0.0
-    return f'<span class="bar"><span style="width:{share * 100:.1f}%"></span></span> {share:.1%}'
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>care_etl coverage report</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2rem;max-width:64rem;color:#1b1b1b}}
-table{{border-collapse:collapse;margin:1rem 0}}th,td{{padding:.3rem .8rem;text-align:left;
-border-bottom:1px solid #ddd}}td{{font-variant-numeric:tabular-nums}}
-.bar{{display:inline-block;width:10rem;height:.8rem;background:#eee;vertical-align:middle}}
-.bar span{{display:block;height:100%;background:#1d70b8}}
-.kpi{{display:inline-block;margin-right:2rem}}.kpi b{{display:block;font-size:1.6rem}}
-</style></head><body>
-<h1>Coverage of the person index</h1>
-<p>Generated {generated} (UTC).</p>
-<div><span class="kpi"><b>{persons:,}</b>persons</span>
-<span class="kpi"><b>{linked:,}</b>records linked</span>
-<span class="kpi"><b>{review:,}</b>pairs awaiting review</span></div>
-<h2>Records per source</h2>
-<table><tr><th>source</th><th>read</th><th>linked</th><th>quarantined</th><th>withdrawn</th>
-<th>share linked</th></tr>{source_rows}</table>
-<h2>Persons by number of sources</h2>
-<table><tr><th>sources</th><th>persons</th><th></th></tr>{count_rows}</table>
-<h2>Quarantine reasons</h2>
-<table><tr><th>source</th><th>reason</th><th>records</th></tr>{reasons}</table>
-<h2>Files and columns that need attention</h2>
-<ul>{problems}</ul>
-</body></html>
-"""
+    return render(figures)

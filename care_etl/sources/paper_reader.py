@@ -54,6 +54,9 @@ _LABEL_FIX = str.maketrans({"0": "o", "1": "l", "5": "s", "8": "b", "|": "l"})
 _SEPARATORS = ":;"
 # Specks and margins come out as punctuation at the ends of a value.
 _EDGE_NOISE = " :;|_~.,'\"`\u2018\u2019\u201c\u201d\u2014\u2013-"
+#: Called with (forms done, forms in all) when read_paper is given no `progress` of its own:
+#: the command line sets it to draw a bar while Dagster runs the paper source's asset.
+progress_hook: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -81,6 +84,7 @@ def read_paper(
     if bad:
         raise ValueError(f"unknown label kinds {sorted(bad)}; expected one of {sorted(KINDS)}")
     paths = [Path(f) for f in files]
+    progress = progress or progress_hook
     done = 0
 
     def tick() -> None:

@@ -1,0 +1,94 @@
+"""When the job runs by itself: every morning, and whenever a source file appears or changes.
+
+The sensor watches the files the contracts' servers name (their `path` globs under the
+sources folder) and keeps, as its cursor, each file's size and modification time: a new,
+changed or removed file starts one run of the whole job; nothing changed, no run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from care_etl.contracts.model import Contract
+from care_etl.resources import CareEtlSettings
+
+SCHEDULE_NAME = "care_etl_daily"
+SENSOR_NAME = "care_etl_source_files"
+#: 06:00 London time, before the working day; CARE_ETL_SCHEDULE_CRON overrides it.
+DEFAULT_CRON = "0 6 * * *"
+TIMEZONE = "Europe/London"
+
+
+def daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=SCHEDULE_NAME,
+        job=job,
+        cron_schedule=os.environ.get("CARE_ETL_SCHEDULE_CRON", DEFAULT_CRON),
+        execution_timezone=TIMEZONE,
+        description="Runs the whole job every morning, so the index is never more than a day "
+        "old even when no file changed (a source database is read on every run).",
+        tags={"trigger": "schedule"},
+    )
+
+
+def source_snapshot(contracts: list[Contract], sources_dir: Path) -> dict[str, list[int]]:
+    """Every file the contracts read: path relative to the sources folder -> [mtime_ns, size]."""
+    snapshot: dict[str, list[int]] = {}
+    for contract in contracts:
+        if not contract.location:
+            continue
+        for path in sorted(sources_dir.glob(contract.location)):
+            if path.is_file():
+                stat = path.stat()
+                snapshot[path.relative_to(sources_dir).as_posix()] = [
+                    stat.st_mtime_ns,
+                    stat.st_size,
+                ]
+    return snapshot
+
+
+def changes(before: dict[str, list[int]], after: dict[str, list[int]]) -> dict[str, list[str]]:
+    """Which files are new, changed or removed since the last run request."""
+    return {
+        "new": sorted(set(after) - set(before)),
+        "changed": sorted(p for p in set(after) & set(before) if after[p] != before[p]),
+        "removed": sorted(set(before) - set(after)),
+    }
+
+
+def source_files_sensor(
+    contracts: list[Contract], job: dg.UnresolvedAssetJobDefinition
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=SENSOR_NAME,
+        job=job,
+        minimum_interval_seconds=60,
+        description="Starts a run when a file named by a contract's server path appears, "
+        "changes (size or modification time) or disappears under the sources folder.",
+    )
+    def watch_sources(
+        context: dg.SensorEvaluationContext, settings: CareEtlSettings
+    ) -> dg.SensorResult | dg.SkipReason:
+        sources_dir = Path(settings.sources_dir)
+        if not sources_dir.is_dir():
+            return dg.SkipReason(f"sources folder {sources_dir} not found")
+        before = json.loads(context.cursor) if context.cursor else {}
+        after = source_snapshot(contracts, sources_dir)
+        diff = changes(before, after)
+        if not any(diff.values()):
+            return dg.SkipReason(f"no source file changed ({len(after)} files watched)")
+        cursor = json.dumps(after, sort_keys=True)
+        summary = ", ".join(f"{len(v)} {k}" for k, v in diff.items() if v)
+        request = dg.RunRequest(
+            run_key=hashlib.sha256(cursor.encode()).hexdigest()[:16],
+            tags={"trigger": "source_files", "source_files": summary},
+        )
+        context.log.info(f"source files: {summary}: {', '.join(sum(diff.values(), [])[:10])}")
+        return dg.SensorResult(run_requests=[request], cursor=cursor)
+
+    return watch_sources

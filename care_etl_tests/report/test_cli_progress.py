@@ -1,0 +1,44 @@
+"""`care-etl generate` and `run`: progress bars on stderr when asked, a summary table at the end."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from care_etl.cli import main
+
+
+def test_generate_shows_progress_when_asked_and_ends_with_a_table(tmp_path: Path, capsys):
+    assert main(["generate", "--out", str(tmp_path / "a"), "--people", "30", "--scans", "0",
+                 "--progress"]) == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    assert re.search(r"generating: 100%.*6/6", err)
+    assert re.search(r"^  total\s+[\d,]+\s+\(\d+ files\)$", out, re.M)
+    assert re.search(r"^  health_gp_registrations\s+[\d,]+$", out, re.M)
+
+
+def test_no_bars_when_stderr_is_not_a_terminal(tmp_path: Path, capsys):
+    assert main(["generate", "--out", str(tmp_path / "b"), "--people", "30", "--scans", "0"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_run_shows_ocr_progress_and_a_summary_that_matches_the_index(report_run: dict):
+    assert re.search(r"reading paper forms \(OCR\): 100%", report_run["stderr"])
+    assert re.search(r"comparing candidate pairs: 100%", report_run["stderr"])
+    engine = sa.create_engine(report_run["url"])
+    with engine.connect() as conn:
+        links = pd.read_sql_table("person_source_link", conn)
+        persons = pd.read_sql_table("person_index", conn)
+    engine.dispose()
+    out = report_run["stdout"]
+    for source, linked in links.groupby("source").size().items():
+        row = re.search(rf"^{source}\s+([\d,]+)\s+([\d,]+)\s", out, re.M)
+        assert row, source
+        assert int(row.group(2).replace(",", "")) == linked
+    assert re.search(rf"^total\s+[\d,]+\s+{len(links):,}\s", out, re.M)
+    assert f"persons: {len(persons):,} " in out
