@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from care_etl.assets.owners import ENGINEERING
 from care_etl.index.build import PublishedIndex
 from care_etl.index.stage import contracts_for, make_index, publish_index
 from care_etl.quality.staging import StagedSource
@@ -22,7 +23,7 @@ INDEX = dg.AssetKey(["index", "person_index"])
     ins={"person_records": dg.AssetIn(key=PERSON_RECORDS), "linked": dg.AssetIn(key=LINKED)},
     kinds={"sqlalchemy"},
     tags={"stage": "index"},
-    owners=["team:data-engineering"],
+    owners=[ENGINEERING],
     description="person_index (ids stable across runs), person_source_link, quarantine, "
     "review_queue, golden-value provenance, addresses, households, relationships, id history "
     "and the pseudonymised analyst tables, published together in one transaction.",
@@ -60,7 +61,7 @@ def person_index(
     ins={"index": dg.AssetIn(key=INDEX)},
     kinds={"html", "json", "plotly"},
     tags={"stage": "report"},
-    owners=["team:data-engineering"],
+    owners=[ENGINEERING],
     description="reports/coverage.json and reports/coverage.html: per-source counts that "
     "reconcile (read = linked + quarantined + withdrawn), overlap between sources, linkage "
     "rates by age, sex and ethnic group, quarantine reasons, data-quality results, field "

@@ -9,14 +9,12 @@ blindly. The rest are handed to linkage, which holds them over the model's view.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import logging
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from care_etl.errors import CareEtlError
 from care_etl.review import store
 
 if TYPE_CHECKING:  # recordlinkage loads only when linking
@@ -116,11 +114,6 @@ def _link(records: pd.DataFrame, valid: pd.DataFrame) -> LinkageResult:
 
     if valid.empty:
         return link_records(records)
-    if "decisions" not in inspect.signature(link_records).parameters:
-        raise CareEtlError(
-            f"{len(valid)} review decisions cannot be applied: this version of "
-            "care_etl.linkage.link_records takes no decisions"
-        )
     return link_records(records, decisions=valid[[*store.PAIR_COLUMNS, "decision"]])
 
 
