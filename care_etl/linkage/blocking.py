@@ -39,7 +39,9 @@ class BlockingRule:
 RULES: tuple[BlockingRule, ...] = (
     BlockingRule("nhs_number", ("nhs_number",)),
     BlockingRule("date_of_birth_given_initial", ("date_of_birth", "given_name")),
-    BlockingRule("date_of_birth_family_initial", ("date_of_birth", "family_name"), trains=False),
+    # Trains too: without it no session sees forenames unconstrained when there are no
+    # NHS numbers, and the forename's m would stay at EM's starting guess.
+    BlockingRule("date_of_birth_family_initial", ("date_of_birth", "family_name")),
     BlockingRule(
         "date_of_birth_initials", ("date_of_birth", "given_name", "family_name"), trains=False
     ),
@@ -67,6 +69,15 @@ def _map_keys(keys: pd.Series, func) -> np.ndarray:
     codes, uniques = pd.factorize(keys, use_na_sentinel=True)
     mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
     return mapped[codes]
+
+
+def _unordered(first: pd.Series, second: pd.Series) -> pd.Series:
+    """first|second with the two in sorted order; missing when either is."""
+    both = (first.notna() & second.notna()).to_numpy()
+    a, b = first.fillna("").to_numpy(str), second.fillna("").to_numpy(str)
+    low, high = np.where(a <= b, a, b), np.where(a <= b, b, a)
+    joined = np.char.add(np.char.add(low, "|"), high)
+    return pd.Series(joined, index=first.index, dtype=object).where(both)
 
 
 def _codes(keys: pd.Series, max_block_size: int, rule: str) -> np.ndarray:
@@ -118,8 +129,10 @@ def blocking_keys(prepared: pd.DataFrame, max_block_size: int) -> pd.DataFrame:
         "family_sound_birth_year": family_sound + "|" + year + "|" + initial,
         "postcode_initial": prepared["postcode_key"] + "|" + initial,
         "postcode_family_initial": prepared["postcode_key"] + "|" + prepared["family_key"].str[0],
-        "address": prepared["address_key"],
-        "names_sound": given_sound + "|" + family_sound,
+        # Spaces dropped: "GREEN STREET" and "GREENSTREET" are one address typed twice.
+        "address": prepared["address_key"].str.replace(" ", "", regex=False),
+        # The two sounds in either order: forename and surname swapped.
+        "names_sound": _unordered(given_sound, family_sound),
         "sorted_names": prepared["family_key"] + " " + prepared["given_key"],
     }
     return pd.DataFrame(

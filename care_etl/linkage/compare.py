@@ -1,9 +1,14 @@
 """Compare: each field of a pair of records becomes a level (exact, close, ..., missing).
 
-The features plug into recordlinkage's `Compare` as `BaseCompareFeature` subclasses, but
-score whole arrays at once with rapidfuzz (`process.cpdist`), which is about ten times
-faster than recordlinkage's per-pair string comparisons. Each feature returns int8 level
-codes: 0 is the strongest agreement, and MISSING (-1) means a side had no value.
+The features plug into recordlinkage's `Compare` as `BaseCompareFeature` subclasses (run
+by `CodeCompare`, which gathers them by position). They read integer codes only: prepare.py
+codes every value once per record, and a record's names (or date of birth with its flag)
+once more as one signature, so gathering the columns of millions of pairs is a numpy take
+on integers, never on Python strings. Names are compared once per distinct pair of
+signatures in a chunk, and string similarity (rapidfuzz, on both cores) once per distinct
+pair of values: two million pairs of records hold a few hundred thousand pairs of names.
+Each feature returns int8 level codes: 0 is the strongest agreement, and MISSING (-1)
+means a side had no value.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from recordlinkage.base import BaseCompareFeature
 from recordlinkage.utils import listify
 
-from care_etl.linkage.prepare import has_data
+from care_etl.linkage.prepare import SHORT_FORM_SLOTS, SIGNATURES, code_column, has_data
 
 MISSING = -1
 
@@ -49,17 +54,11 @@ FLAGS = ("names_swapped", "given_name_alias", "family_name_alias")
 #: Years between two dates of birth: the father and son rule reads it.
 YEAR_GAP = "dob_year_gap"
 
-_NAME_KEYS = ("given_key", "family_key")
 _ALIAS_CODES = ("alias_other1_code", "alias_other2_code", "alias_middle1_code")
-_SHORT_FORM_COLUMNS = [f"given_sf{i}" for i in range(1, 5)]
-_NAME_COLUMNS = [
-    "given_key",
-    "family_key",
-    "given_code",
-    "family_code",
-    *_ALIAS_CODES,
-    *_SHORT_FORM_COLUMNS,
-]
+#: Jaro-Winkler similarities below this are scored 0 (rapidfuzz may stop early): no level
+#: or rule reads them, and names in order with a score under it lose to any crossed order
+#: that qualifies (1 + 0.5 < 0.8 + 0.8), whatever its exact value.
+_NAME_CUTOFF = 0.5
 
 
 def _values(column: pd.Series) -> np.ndarray:
@@ -71,62 +70,121 @@ def _equal(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return (left == right) & (left >= 0)
 
 
-def _similarity(
-    left: np.ndarray,
-    right: np.ndarray,
-    todo: np.ndarray,
-    scorer=JaroWinkler.normalized_similarity,
-    codes: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Scores for the pairs in `todo` (present and not equal); 0 elsewhere.
-
-    With `codes` (integer codes of the values), each distinct pair of values is scored
-    once: names repeat, so a million pairs hold far fewer distinct pairs of names.
-    """
-    score = np.zeros(len(left), dtype=np.float32)
-    if not todo.any():
-        return score
-    if codes is None:
-        score[todo] = process.cpdist(
-            left[todo], right[todo], scorer=scorer, dtype=np.float32, workers=-1
-        )
-        return score
-    rows = np.flatnonzero(todo)
-    c1, c2 = codes[0][rows].astype(np.int64), codes[1][rows].astype(np.int64)
-    key = c1 * (int(max(c1.max(), c2.max())) + 1) + c2
+def _distinct_pairs(
+    code1: np.ndarray, code2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which distinct (ordered) pair of codes (-1 and up) each pair is, and those pairs: a
+    comparison runs once per distinct pair and spreads its results back with the first."""
+    size = int(max(code1.max(initial=0), code2.max(initial=0))) + 2
+    key = (code1.astype(np.int64) + 1) * size + (code2 + 1)
     inverse, unique = pd.factorize(key)
-    if len(unique) > 0.8 * len(rows):  # hardly any repeats: not worth the gather
-        distinct, inverse = rows, np.arange(len(rows))
-    else:
-        distinct = np.empty(len(unique), dtype=np.int64)
-        distinct[inverse] = rows
-    scored = process.cpdist(
-        left[distinct], right[distinct], scorer=scorer, dtype=np.float32, workers=-1
+    return inverse, unique // size - 1, unique % size - 1
+
+
+def _scored_once(
+    code1: np.ndarray,
+    code2: np.ndarray,
+    values: np.ndarray,
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Scores of pairs of present codes, each distinct pair of values scored once; every
+    scorer here is symmetric, so (a, b) and (b, a) are one pair."""
+    inverse, low, high = _distinct_pairs(np.minimum(code1, code2), np.maximum(code1, code2))
+    return score(values[low], values[high])[inverse]
+
+
+def _vocabulary(prepared: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
+    """The value behind each code of these key columns (which share one code group)."""
+    size = max([int(prepared[code_column(k)].max()) + 1 for k in keys] + [0])
+    values = np.full(size, None, dtype=object)
+    for key in keys:
+        codes = prepared[code_column(key)].to_numpy()
+        present = codes >= 0
+        values[codes[present]] = prepared[key].to_numpy()[present]
+    return values
+
+
+def _by_code(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per code, the value (or row of values) of the records with that code, where the value
+    is a function of the code: a feature then gathers the code alone. Code -1 (missing)
+    reads the last entry, which is -1."""
+    size = max(int(codes.max(initial=-1)) + 2, 1)
+    table = np.full((size, *values.shape[1:]), -1, dtype=values.dtype)
+    present = codes >= 0
+    table[codes[present]] = values[present]
+    return table
+
+
+def _columns_by_code(prepared: pd.DataFrame, code: str, columns: tuple[str, ...]) -> np.ndarray:
+    """`_by_code` of several int32 columns, one row per column: table[:, codes] gathers them."""
+    values = np.stack([prepared[c].to_numpy().astype(np.int32) for c in columns], axis=1)
+    return np.ascontiguousarray(_by_code(prepared[code].to_numpy(), values).T)
+
+
+def _name_similarity(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Jaro-Winkler, raised to "close" for one edit (a typo, two letters transposed):
+    Jaro-Winkler alone scores a typo in a short name (Zane, Zanj) as unlike."""
+    score = process.cpdist(
+        left,
+        right,
+        scorer=JaroWinkler.normalized_similarity,
+        dtype=np.float32,
+        workers=-1,
+        score_cutoff=_NAME_CUTOFF,
     )
-    score[rows] = scored[inverse]
+    # One edit (Kia, Kai) keeps Jaro-Winkler at 0.5 or more.
+    unlike = np.flatnonzero((score < NAME_THRESHOLDS[0]) & (score >= _NAME_CUTOFF))
+    if len(unlike):
+        score[unlike[_one_edit(left[unlike], right[unlike])]] = NAME_THRESHOLDS[0]
     return score
+
+
+def _one_edit(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """At most one character added, dropped or changed, or two neighbours transposed."""
+    return process.cpdist(left, right, scorer=OSA.distance, workers=-1, score_cutoff=1) <= 1
+
+
+def _edit_ends(values: np.ndarray) -> np.ndarray:
+    """Per code: the length and codes of the first two and of the last two characters."""
+    text = pd.Series(values, dtype=object)
+    length = text.str.len().fillna(-9).to_numpy(dtype=np.int32)
+    first = pd.factorize(text.str[:2])[0].astype(np.int32)
+    last = pd.factorize(text.str[-2:])[0].astype(np.int32)
+    return np.stack([length, first, last])
+
+
+def _may_be_one_edit(ends: np.ndarray, code1: np.ndarray, code2: np.ndarray) -> np.ndarray:
+    """False where two different strings cannot be one edit apart. An edit at position p
+    keeps the p characters before it and all but two of those after it, so the lengths
+    differ by one at most, and strings of five or more keep their first two or last two."""
+    length1, length2 = ends[0][code1], ends[0][code2]
+    ends_agree = (ends[1][code1] == ends[1][code2]) | (ends[2][code1] == ends[2][code2])
+    return (np.abs(length1 - length2) <= 1) & ((np.minimum(length1, length2) < 5) | ends_agree)
+
+
+def _token_sort(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return process.cpdist(left, right, scorer=fuzz.token_sort_ratio, dtype=np.float32, workers=-1)
 
 
 def _levels(conditions: list[np.ndarray], present: np.ndarray) -> np.ndarray:
     """The index of the first true condition (the last level when none), MISSING if absent."""
-    levels = np.select(conditions, list(range(len(conditions))), default=len(conditions))
-    levels = levels.astype(np.int8)
+    levels = np.full(len(present), len(conditions), dtype=np.int8)
+    for level in range(len(conditions) - 1, -1, -1):
+        levels[conditions[level]] = level
     levels[~present] = MISSING
     return levels
 
 
-def _similarity_levels(
-    equal: np.ndarray, score: np.ndarray, present: np.ndarray, thresholds: tuple[float, float]
-) -> np.ndarray:
-    return _levels([equal, score >= thresholds[0], score >= thresholds[1]], present)
-
-
-def _any_shared(left: list[np.ndarray], right: list[np.ndarray]) -> np.ndarray:
-    """Whether the two records share any group id (-1 is none)."""
-    found = np.zeros(len(left[0]), dtype=bool)
-    for a in left:
-        for b in right:
-            found |= _equal(a, b)
+def _any_shared(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Whether two rows of group ids (present ids first, then -1) share an id."""
+    found = np.zeros(len(left), dtype=bool)
+    rows = np.flatnonzero((left[:, 0] >= 0) & (right[:, 0] >= 0))
+    a, b = left[rows], right[rows]
+    shared = np.zeros(len(rows), dtype=bool)
+    for i in range(a.shape[1]):
+        for j in range(b.shape[1]):
+            shared |= _equal(a[:, i], b[:, j])
+    found[rows] = shared
     return found
 
 
@@ -143,23 +201,33 @@ class NameComparison(BaseCompareFeature):
 
     name = "names"
 
-    def __init__(self) -> None:
-        super().__init__(_NAME_COLUMNS, _NAME_COLUMNS, label=["given_name", "family_name", *FLAGS])
+    def __init__(self, prepared: pd.DataFrame) -> None:
+        super().__init__(
+            "name_signature", "name_signature", label=["given_name", "family_name", *FLAGS]
+        )
+        self._parts = _columns_by_code(prepared, "name_signature", SIGNATURES["name_signature"])
+        self._names = _vocabulary(prepared, ("given_key", "family_key"))
+        short_forms = np.stack(
+            [prepared[f"given_sf{i + 1}"].to_numpy() for i in range(SHORT_FORM_SLOTS)], axis=1
+        )
+        self._short_forms = _by_code(prepared["given_code"].to_numpy(), short_forms)
+        multi = [isinstance(v, str) and " " in v for v in self._names]
+        self._multi_word = np.array([*multi, False], dtype=bool)  # code -1 reads the last
 
-    def _compute_vectorized(self, *columns: pd.Series):
-        half = len(_NAME_COLUMNS)
-        g1, f1, gc1, fc1, *alias1 = (_values(c) for c in columns[:7])
-        g2, f2, gc2, fc2, *alias2 = (_values(c) for c in columns[half : half + 7])
-        sf1 = [_values(c) for c in columns[7:half]]
-        sf2 = [_values(c) for c in columns[half + 7 :]]
+    def _compute_vectorized(self, signature1: pd.Series, signature2: pd.Series):
+        inverse, first, second = _distinct_pairs(_values(signature1), _values(signature2))
+        found = self._compare(self._parts[:, first], self._parts[:, second])
+        return tuple(f[inverse] for f in found)
+
+    def _compare(self, one: np.ndarray, two: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Levels and flags of pairs of names: rows given, family, then the aliases."""
+        gc1, fc1, *alias1 = one
+        gc2, fc2, *alias2 = two
         all_four = (gc1 >= 0) & (fc1 >= 0) & (gc2 >= 0) & (fc2 >= 0)
-        straight = (self._score(g1, g2, gc1, gc2), self._score(f1, f2, fc1, fc2))
+        straight = (self._score(gc1, gc2), self._score(fc1, fc2))
         # Crosswise only where the names written in order do not both agree closely.
         doubtful = all_four & (np.minimum(straight[0], straight[1]) < NAME_THRESHOLDS[0])
-        crossed = (
-            self._score(g1, f2, gc1, fc2, doubtful),
-            self._score(f1, g2, fc1, gc2, doubtful),
-        )
+        crossed = (self._score(gc1, fc2, doubtful), self._score(fc1, gc2, doubtful))
         swapped = (
             all_four
             & (np.minimum(crossed[0], crossed[1]) >= NAME_THRESHOLDS[1])
@@ -179,7 +247,7 @@ class NameComparison(BaseCompareFeature):
         family_equal = _equal(fc1, np.where(swapped, gc2, fc2)) | moved_equal
         given_alias = ~given_equal & self._alias(gc1, gc2, alias1, alias2)
         family_alias = ~family_equal & self._alias(fc1, fc2, alias1[:2], alias2[:2])
-        short_form = ~swapped & _any_shared(sf1, sf2)
+        short_form = ~swapped & _any_shared(self._short_forms[gc1], self._short_forms[gc2])
         given_score = np.where(swapped, crossed[0], straight[0])
         given = _levels(
             [
@@ -196,16 +264,10 @@ class NameComparison(BaseCompareFeature):
             family_present & ~family_equal & ~swapped & ~moved & (family_score < NAME_THRESHOLDS[0])
         )
         # Only a name of two or more words can lose a part (match keys join words with " ").
-        multi = np.zeros(len(part), dtype=bool)
-        multi[part] = (
-            pd.Series(f1[part]).str.contains(" ", regex=False).to_numpy()
-            | pd.Series(f2[part]).str.contains(" ", regex=False).to_numpy()
-        )
-        part &= multi
+        part &= self._multi_word[fc1] | self._multi_word[fc2]
         if part.any():
-            part[part] = (
-                process.cpdist(f1[part], f2[part], scorer=fuzz.token_set_ratio, workers=-1) >= 100
-            )
+            left, right = self._names[fc1[part]], self._names[fc2[part]]
+            part[part] = process.cpdist(left, right, scorer=fuzz.token_set_ratio) >= 100
         family = _levels(
             [
                 family_equal | family_alias,
@@ -217,19 +279,15 @@ class NameComparison(BaseCompareFeature):
         )
         return given, family, swapped | moved, given_alias, family_alias
 
-    @staticmethod
-    def _score(left, right, code1, code2, where=None) -> np.ndarray:
-        """Jaro-Winkler, raised to "close" for one edit (a typo, two letters transposed):
-        Jaro-Winkler alone scores a typo in a short name (Zane, Zanj) as unlike."""
+    def _score(self, code1, code2, where=None) -> np.ndarray:
+        """Name similarity of the pairs (in `where`), 1.0 for the same name, 0 if missing."""
         todo = (code1 >= 0) & (code2 >= 0) & (code1 != code2)
         if where is not None:
             todo &= where
-        score = _similarity(left, right, todo, codes=(code1, code2))
-        # One edit (Kia, Kai) keeps Jaro-Winkler at 0.5 or more.
-        unlike = todo & (score < NAME_THRESHOLDS[0]) & (score >= 0.5)
-        if unlike.any():
-            edits = _similarity(left, right, unlike, OSA.distance, (code1, code2))[unlike]
-            score[np.flatnonzero(unlike)[edits <= 1]] = NAME_THRESHOLDS[0]
+        score = np.zeros(len(code1), dtype=np.float32)
+        rows = np.flatnonzero(todo)
+        if len(rows):
+            score[rows] = _scored_once(code1[rows], code2[rows], self._names, _name_similarity)
         score[_equal(code1, code2)] = 1.0
         return score
 
@@ -243,11 +301,34 @@ class NameComparison(BaseCompareFeature):
         return found
 
 
-def _digits(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> list[np.ndarray]:
-    """The eight digits of DDMMYYYY."""
-    return [day // 10, day % 10, month // 10, month % 10] + [
+#: Nibble i of a packed date is digit i of DDMMYYYY.
+_NIBBLE_LOW_BITS = np.uint32(0x11111111)
+
+
+def _packed_digits(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """The eight digits of DDMMYYYY, four bits each: digit i in bits 4i..4i+3."""
+    digits = [day // 10, day % 10, month // 10, month % 10] + [
         (year // 10**k) % 10 for k in (3, 2, 1, 0)
     ]
+    packed = np.zeros(len(year), dtype=np.uint32)
+    for i, digit in enumerate(digits):
+        packed |= (digit.astype(np.uint32) & 0xF) << (4 * i)
+    return packed
+
+
+def _one_digit_typo(digits1: np.ndarray, digits2: np.ndarray) -> np.ndarray:
+    """One digit of DDMMYYYY wrong, or two neighbouring digits transposed."""
+    differ = digits1 ^ digits2
+    differ = (differ | differ >> 1 | differ >> 2 | differ >> 3) & _NIBBLE_LOW_BITS
+    wrong = (differ * _NIBBLE_LOW_BITS) >> 28  # the sum of the nibbles lands in the top one
+    # Digits i and i + 1 both wrong: i's nibble; transposed if each equals the other's.
+    pair = (differ & (differ >> 4)) * np.uint32(0xF)
+    transposed = (
+        (pair != 0)
+        & (((digits1 ^ (digits2 >> 4)) & pair) == 0)
+        & (((digits2 ^ (digits1 >> 4)) & pair) == 0)
+    )
+    return (wrong == 1) | ((wrong == 2) & transposed)
 
 
 class DateOfBirthComparison(BaseCompareFeature):
@@ -255,38 +336,36 @@ class DateOfBirthComparison(BaseCompareFeature):
     one digit of DDMMYYYY wrong or two neighbouring digits transposed; two of day, month and
     year equal; different.
 
-    The second output is the gap in years, which the father and son rule reads.
+    The second output is the gap in years, which the father and son rule reads. Each
+    distinct date (with its flag) has its parts and packed digits in a table, so a pair
+    costs a few lookups and integer operations.
     """
 
     name = "date_of_birth"
 
-    def __init__(self) -> None:
-        columns = ["dob_y", "dob_m", "dob_d", "dob_estimated"]
-        super().__init__(columns, columns, label=["date_of_birth", YEAR_GAP])
+    def __init__(self, prepared: pd.DataFrame) -> None:
+        super().__init__("dob_signature", "dob_signature", label=["date_of_birth", YEAR_GAP])
+        year, month, day, flagged = _columns_by_code(
+            prepared, "dob_signature", SIGNATURES["dob_signature"]
+        )
+        self._year = year.astype(np.int16)
+        self._month, self._day = month.astype(np.int8), day.astype(np.int8)
+        self._soft = (flagged > 0) | ((month == 1) & (day == 1))  # estimated or 1 January
+        self._digits = _packed_digits(year, month, day)
 
-    def _compute_vectorized(self, y1, m1, d1, e1, y2, m2, d2, e2):
-        y1, m1, d1, e1, y2, m2, d2, e2 = (_values(s) for s in (y1, m1, d1, e1, y2, m2, d2, e2))
+    def _compute_vectorized(self, signature1: pd.Series, signature2: pd.Series):
+        s1, s2 = _values(signature1), _values(signature2)
+        y1, m1, d1 = self._year[s1], self._month[s1], self._day[s1]
+        y2, m2, d2 = self._year[s2], self._month[s2], self._day[s2]
         same_y, same_m, same_d = y1 == y2, m1 == m2, d1 == d2
         exact = same_y & same_m & same_d
         swapped = same_y & (m1 == d2) & (d1 == m2) & (m1 != d1)
-        first_of_january = ((m1 == 1) & (d1 == 1)) | ((m2 == 1) & (d2 == 1))
-        estimated = same_y & (e1 | e2 | first_of_january)
-        digits1, digits2 = _digits(y1, m1, d1), _digits(y2, m2, d2)
-        differ = [a != b for a, b in zip(digits1, digits2, strict=True)]
-        wrong = sum(d.astype(np.int8) for d in differ)
-        transposed = np.zeros(len(y1), dtype=bool)
-        for i in range(7):
-            transposed |= (
-                differ[i]
-                & differ[i + 1]
-                & (digits1[i] == digits2[i + 1])
-                & (digits1[i + 1] == digits2[i])
-            )
-        one_typo = (wrong == 1) | ((wrong == 2) & transposed)
+        estimated = same_y & (self._soft[s1] | self._soft[s2])
+        one_typo = _one_digit_typo(self._digits[s1], self._digits[s2])
         one_component = (same_y.astype(np.int8) + same_m + same_d) == 2
         present = (y1 >= 0) & (y2 >= 0)
         levels = _levels([exact, swapped, estimated, one_typo, one_component], present)
-        gap = np.where(present, np.abs(y1.astype(np.int32) - y2), -1).astype(np.int16)
+        gap = np.where(present, np.abs(y1 - y2), -1).astype(np.int16)
         return levels, gap
 
 
@@ -295,7 +374,7 @@ class NhsNumberComparison(BaseCompareFeature):
 
     name = "nhs_number"
 
-    def __init__(self) -> None:
+    def __init__(self, prepared: pd.DataFrame | None = None) -> None:
         super().__init__("nhs_code", "nhs_code", label="nhs_number")
 
     def _compute_vectorized(self, n1, n2):
@@ -308,7 +387,7 @@ class SexComparison(BaseCompareFeature):
 
     name = "sex"
 
-    def __init__(self) -> None:
+    def __init__(self, prepared: pd.DataFrame | None = None) -> None:
         super().__init__("sex_code", "sex_code", label="sex")
 
     def _compute_vectorized(self, s1, s2):
@@ -323,24 +402,25 @@ class PostcodeComparison(BaseCompareFeature):
 
     name = "postcode"
 
-    def __init__(self) -> None:
-        columns = [
-            "postcode_key",
-            "postcode_code",
-            "postcode_sector_code",
-            "postcode_district_code",
-        ]
-        super().__init__(columns, columns, label="postcode")
+    def __init__(self, prepared: pd.DataFrame) -> None:
+        super().__init__("postcode_code", "postcode_code", label="postcode")
+        codes = prepared["postcode_code"].to_numpy()
+        self._sector = _by_code(codes, prepared["postcode_sector_code"].to_numpy())
+        self._district = _by_code(codes, prepared["postcode_district_code"].to_numpy())
+        self._postcodes = _vocabulary(prepared, ("postcode_key",))
+        self._ends = _edit_ends(self._postcodes)
 
-    def _compute_vectorized(self, k1, p1, s1, dist1, k2, p2, s2, dist2):
-        k1, p1, s1, dist1 = (_values(s) for s in (k1, p1, s1, dist1))
-        k2, p2, s2, dist2 = (_values(s) for s in (k2, p2, s2, dist2))
+    def _compute_vectorized(self, p1, p2):
+        p1, p2 = _values(p1), _values(p2)
         present = (p1 >= 0) & (p2 >= 0)
-        exact, sector, district = _equal(p1, p2), _equal(s1, s2), _equal(dist1, dist2)
-        todo = present & ~exact & ~sector & ~district
+        exact = _equal(p1, p2)
+        sector = _equal(self._sector[p1], self._sector[p2])
+        district = _equal(self._district[p1], self._district[p2])
+        todo = np.flatnonzero(present & ~exact & ~sector & ~district)
+        todo = todo[_may_be_one_edit(self._ends, p1[todo], p2[todo])]
         typo = np.zeros(len(p1), dtype=bool)
-        if todo.any():
-            typo[todo] = process.cpdist(k1[todo], k2[todo], scorer=OSA.distance, workers=-1) <= 1
+        if len(todo):
+            typo[todo] = _scored_once(p1[todo], p2[todo], self._postcodes, _one_edit)
         return _levels([exact, sector, district, typo], present)
 
 
@@ -354,13 +434,16 @@ class AddressComparison(BaseCompareFeature):
 
     name = "address"
 
-    def __init__(self) -> None:
-        columns = ["address_key", "address_code", "uprn_code", "postcode_district_code"]
+    def __init__(self, prepared: pd.DataFrame) -> None:
+        columns = ["address_code", "uprn_code", "postcode_code"]
         super().__init__(columns, columns, label="address")
+        codes = prepared["postcode_code"].to_numpy()
+        self._district = _by_code(codes, prepared["postcode_district_code"].to_numpy())
+        self._addresses = _vocabulary(prepared, ("address_key",))
 
-    def _compute_vectorized(self, a1, ac1, uc1, d1, a2, ac2, uc2, d2):
-        a1, ac1, uc1, d1 = (_values(s) for s in (a1, ac1, uc1, d1))
-        a2, ac2, uc2, d2 = (_values(s) for s in (a2, ac2, uc2, d2))
+    def _compute_vectorized(self, ac1, uc1, p1, ac2, uc2, p2):
+        ac1, uc1, p1, ac2, uc2, p2 = (_values(s) for s in (ac1, uc1, p1, ac2, uc2, p2))
+        d1, d2 = self._district[p1], self._district[p2]
         text_present = (ac1 >= 0) & (ac2 >= 0)
         uprn_present = (uc1 >= 0) & (uc2 >= 0)
         same_uprn = _equal(uc1, uc2)
@@ -368,8 +451,11 @@ class AddressComparison(BaseCompareFeature):
         text_equal = _equal(ac1, ac2)
         # Addresses in two postal districts are not one dwelling: no need to read the text.
         other_district = (d1 >= 0) & (d2 >= 0) & (d1 != d2)
-        todo = text_present & ~text_equal & ~uprn_present & ~other_district
-        score = _similarity(a1, a2, todo, fuzz.token_sort_ratio, (ac1, ac2)) / 100.0
+        todo = np.flatnonzero(text_present & ~text_equal & ~uprn_present & ~other_district)
+        score = np.zeros(len(ac1), dtype=np.float32)
+        if len(todo):
+            score[todo] = _scored_once(ac1[todo], ac2[todo], self._addresses, _token_sort)
+        score = score / 100.0
         return _levels(
             [
                 same_uprn,
@@ -398,14 +484,66 @@ def compared_fields(prepared: pd.DataFrame) -> list[str]:
     return [f for f in LEVELS if has_data(prepared, _FEATURES[f][1])]
 
 
-def comparer(fields: list[str]) -> recordlinkage.Compare:
-    """A recordlinkage Compare with the features these fields need."""
+def _positions(pairs: pd.MultiIndex, level: int, records: pd.DataFrame) -> np.ndarray:
+    """Row positions in `records` of one side of the pairs."""
+    labels, codes = pairs.levels[level], pairs.codes[level]
+    if not _is_positional(labels):
+        codes = labels.to_numpy()[codes]
+    if _is_positional(records.index):
+        return np.asarray(codes, dtype=np.intp)
+    return records.index.get_indexer(codes)
+
+
+def _is_positional(index: pd.Index) -> bool:
+    """Whether the labels of `index` are 0, 1, 2, ... (so label i is at position i)."""
+    if isinstance(index, pd.RangeIndex):
+        return index.start == 0 and index.step == 1
+    values = index.to_numpy()
+    return values.dtype.kind in "iu" and np.array_equal(values, np.arange(len(values)))
+
+
+class CodeCompare(recordlinkage.Compare):
+    """recordlinkage's Compare for records whose compared columns are integer codes.
+
+    recordlinkage looks the records of each pair up by label and indexes the features by
+    the pairs, building (factorising) a MultiIndex of them anew on every call: on millions
+    of pairs that costs more than the comparing. Here each column the features read is
+    gathered once per side with a numpy take, and the features come back in the order of
+    the pairs under a plain index.
+    """
+
+    def _compute(self, pairs: pd.MultiIndex, x: pd.DataFrame, x_link=None) -> pd.DataFrame:
+        if x_link is not None:
+            return super()._compute(pairs, x, x_link)
+        sides = (_positions(pairs, 0, x), _positions(pairs, 1, x))
+        gathered: dict[tuple[int, str], pd.Series] = {}
+
+        def read(labels, side: int) -> tuple[pd.Series, ...]:
+            for label in listify(labels):
+                if (side, label) not in gathered:
+                    values = x[label].to_numpy()[sides[side]]
+                    gathered[side, label] = pd.Series(values, copy=False)
+            return tuple(gathered[side, label] for label in listify(labels))
+
+        found = [
+            (
+                feature._compute(read(feature.labels_left, 0), read(feature.labels_right, 1)),
+                feature.label,
+            )
+            for feature in self.features
+        ]
+        return self._union(found)
+
+
+def comparer(fields: list[str], prepared: pd.DataFrame) -> CodeCompare:
+    """A Compare with the features these fields need; each keeps the tables it reads
+    (values behind `prepared`'s codes, postcode sectors, short-form groups)."""
     kinds = list(dict.fromkeys(_FEATURES[f][0] for f in fields))
-    return recordlinkage.Compare([kind() for kind in kinds])
+    return CodeCompare([kind(prepared) for kind in kinds])
 
 
-#: Pairs compared at once: recordlinkage gathers every compared column for each pair, so
-#: comparing millions of pairs in one go would hold gigabytes of gathered strings.
+#: Pairs compared at once: bounds the gathered codes and intermediate arrays (a few hundred
+#: MB), and sets how often progress is reported.
 CHUNK_PAIRS = 2_000_000
 
 #: Called with (pairs compared, candidate pairs) after each chunk of the candidate pairs: the
@@ -413,47 +551,54 @@ CHUNK_PAIRS = 2_000_000
 progress_hook: Callable[[int, int], None] | None = None
 
 
-def _narrow(result: pd.DataFrame) -> pd.DataFrame:
+def _dtype(column: str) -> type:
     """Levels as int8, flags as bool: a few bytes per pair."""
-    return result.astype(
-        {c: bool if c in FLAGS else (np.int16 if c == YEAR_GAP else np.int8) for c in result}
-    )
+    return bool if column in FLAGS else (np.int16 if column == YEAR_GAP else np.int8)
+
+
+def pair_index(left: np.ndarray, right: np.ndarray, records: int) -> pd.MultiIndex:
+    """Pairs of record positions as the MultiIndex recordlinkage takes, built as it is:
+    MultiIndex.from_arrays would sort and factorise millions of positions."""
+    positions = pd.RangeIndex(records)
+    return pd.MultiIndex(levels=[positions, positions], codes=[left, right], verify_integrity=False)
 
 
 def compare(
     prepared: pd.DataFrame,
-    pairs: pd.MultiIndex,
+    pairs: pd.MultiIndex | tuple[np.ndarray, np.ndarray],
     fields: list[str],
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Level codes (int8, MISSING when unknown) per field and the flags, one row per pair."""
+    """Level codes (int8, MISSING when unknown) per field and the flags, one row per pair.
+
+    `pairs` index `prepared`'s rows: a MultiIndex of labels, or (left, right) positions.
+    """
+    if isinstance(pairs, tuple):
+        pairs = pair_index(*pairs, len(prepared))
     columns = [*fields, *FLAGS, YEAR_GAP]
+    out = {c: np.zeros(len(pairs), dtype=_dtype(c)) for c in columns}
+    out[YEAR_GAP][:] = -1
     if len(pairs) == 0 or not fields:
-        empty = {c: np.zeros(len(pairs), dtype=bool if c in FLAGS else np.int8) for c in columns}
-        empty[YEAR_GAP] = np.full(len(pairs), -1, dtype=np.int16)
-        return pd.DataFrame(empty)
-    features = comparer(fields)
+        return pd.DataFrame(out)
+    features = comparer(fields, prepared)
     needed = list(
         dict.fromkeys(c for feature in features.features for c in listify(feature.labels_left))
     )
     data = prepared[needed]
-    chunks = []
     for start in range(0, len(pairs), CHUNK_PAIRS):
-        chunks.append(_narrow(features.compute(pairs[start : start + CHUNK_PAIRS], data)))
+        stop = min(start + CHUNK_PAIRS, len(pairs))
+        chunk = features.compute(pairs[start:stop], data)
+        for column in chunk.columns:
+            if column in out:
+                out[column][start:stop] = chunk[column].to_numpy()
+        del chunk
         if progress:
-            progress(min(start + CHUNK_PAIRS, len(pairs)), len(pairs))
-    result = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-    result = result.reset_index(drop=True)
-    if "postcode" in result.columns and "address" in result.columns:
+            progress(stop, len(pairs))
+    if "postcode" in out and "address" in out:
         # An address that agrees already says "same postcode": counting the postcode as
         # well would double the evidence of one fact and push household members (same
         # surname, same home) towards a match. The postcode speaks only when the address
         # does not agree.
-        same_home = result["address"].isin([0, 1, 2]).to_numpy()
-        result.loc[same_home, "postcode"] = MISSING
-    for flag in FLAGS:
-        if flag not in result.columns:
-            result[flag] = False
-    if YEAR_GAP not in result.columns:
-        result[YEAR_GAP] = np.int16(-1)
-    return result[columns]
+        same_home = np.isin(out["address"], [0, 1, 2])
+        out["postcode"][same_home] = MISSING
+    return pd.DataFrame(out, copy=False)

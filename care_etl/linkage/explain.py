@@ -9,7 +9,9 @@ did.
 A name field's weight includes its term-frequency adjustment, shown as `"tf_adjustment"`
 (`"weight"` = the level's weight + the adjustment). Extra members say what the numbers alone
 do not: a name field may carry `"swapped": true` (forename and surname compared crosswise)
-or `"via": "other_names"` (matched an alias or middle name); the pair may carry
+or `"via": "other_names"` (matched an alias or middle name); the postcode carries
+`"address_agrees": true` when it was weighed as a postcode beside an agreeing address (the
+model's derived field postcode_at_address, shown under "postcode"); the pair may carry
 `"rule": "nhs_number" | "confirmed"` (linked on the NHS number, or by a person, whatever the
 model says) or `"capped": reason` (not linked automatically, whatever the probability:
 different_nhs_numbers, twin, father_son, ambiguous, chain, cannot_link,
@@ -26,8 +28,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from care_etl.linkage.compare import LEVELS
-from care_etl.linkage.model import FellegiSunter
+from care_etl.linkage.compare import MISSING
+from care_etl.linkage.model import DERIVED, FellegiSunter, level_names
 
 _NAME_FLAGS = {"given_name": "given_name_alias", "family_name": "family_name_alias"}
 
@@ -36,8 +38,9 @@ def _pieces(model: FellegiSunter, field: str, adjusted: bool) -> np.ndarray:
     """Rendered `"field": {...` per (level code + 1) * 4 + swapped * 2 + alias.
 
     With `adjusted` the piece stops before the weight, which the caller appends per pair.
+    A derived field is rendered under the name of the field it derives from.
     """
-    names = ["missing", *LEVELS[field]]
+    names = ["missing", *level_names(field)]
     weights = np.roll(model.level_weights(field), 1)  # MISSING (last) first, as in `names`
     pieces = []
     for level, weight in zip(names, weights.tolist(), strict=True):
@@ -48,13 +51,30 @@ def _pieces(model: FellegiSunter, field: str, adjusted: bool) -> np.ndarray:
                     body["swapped"] = True
                 if alias:
                     body["via"] = "other_names"
+                if field in DERIVED:
+                    body["address_agrees"] = True
                 if adjusted:
                     text = json.dumps(body)[:-1] + ', "weight": '
                 else:
                     body["weight"] = weight
                     text = json.dumps(body)
-                pieces.append(f"{json.dumps(field)}: {text}")
+                pieces.append(f"{json.dumps(DERIVED.get(field, field))}: {text}")
     return np.array(pieces, dtype=object)
+
+
+def _merge_derived(
+    model: FellegiSunter, levels: pd.DataFrame, field: str, piece: np.ndarray
+) -> np.ndarray:
+    """Where a field derived from `field` speaks (the field itself is then missing), its
+    piece replaces the field's: one key per field, and the weights still add up."""
+    for derived, base in DERIVED.items():
+        if base != field or derived not in model.fields:
+            continue
+        code = levels[derived].to_numpy().astype(np.int64)
+        speaks = code != MISSING
+        piece = piece.copy()
+        piece[speaks] = _pieces(model, derived, False)[(code[speaks] + 1) * 4]
+    return piece
 
 
 def _numbers(values: np.ndarray) -> np.ndarray:
@@ -82,7 +102,8 @@ def evidence(
         return np.zeros(0, dtype=object)
     swapped = levels["names_swapped"].to_numpy().astype(np.int64)
     fields = np.full(n, "", dtype=object)
-    for i, field in enumerate(model.fields):
+    shown = [f for f in model.fields if f not in DERIVED]
+    for i, field in enumerate(shown):
         code = levels[field].to_numpy().astype(np.int64) + 1
         alias = levels[_NAME_FLAGS[field]].to_numpy() if field in _NAME_FLAGS else 0
         flag_swap = swapped if field in _NAME_FLAGS else 0
@@ -90,6 +111,7 @@ def evidence(
         piece = _pieces(model, field, adjusted)[
             code * 4 + flag_swap * 2 + np.asarray(alias, np.int64)
         ]
+        piece = _merge_derived(model, levels, field, piece)
         if adjusted:
             piece = (
                 piece

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,14 +39,18 @@ from care_etl.linkage.cluster import (
 from care_etl.linkage.compare import MISSING, YEAR_GAP, compare, compared_fields
 from care_etl.linkage.explain import evidence
 from care_etl.linkage.model import (
+    DERIVED,
     FellegiSunter,
     combine_sessions,
     em_session,
     estimate_prior,
     estimate_u,
+    level_frequencies,
+    non_match_chance,
     probability,
     term_frequencies,
 )
+from care_etl.linkage.nicknames import one_forename
 from care_etl.linkage.prepare import prepare
 
 log = logging.getLogger(__name__)
@@ -165,28 +170,22 @@ class LinkageResult:
     decisions: dict[str, int] = field(default_factory=dict)
 
 
-def _fit(
-    prepared: pd.DataFrame,
-    keys: pd.DataFrame,
+def _sessions(
     levels: pd.DataFrame,
-    pairs: tuple[np.ndarray, np.ndarray],
+    membership: pd.DataFrame,
     fields: list[str],
+    u: dict[str, np.ndarray],
     settings: LinkageSettings,
-) -> FellegiSunter:
-    """u from random pairs, m by EM per blocking rule, then the prior."""
-    n = len(prepared)
-    rng = np.random.default_rng(settings.seed)
-    r_left, r_right = random_pairs(n, settings.u_sample_pairs, rng)
-    random_levels = compare(prepared, pd.MultiIndex.from_arrays([r_left, r_right]), fields)
-    u = estimate_u(random_levels, fields)
-    presence = {f: float((random_levels[f].to_numpy() != MISSING).mean()) for f in fields}
-    membership = rule_membership(keys, *pairs)
+) -> list:
+    """One EM session per training rule with enough pairs, on the fields it leaves free."""
     sessions = []
     for rule in RULES:
         if rule.name not in membership.columns:
             continue
         chosen = membership[rule.name].to_numpy()
-        active = [f for f in fields if f not in rule.excludes]
+        active = [
+            f for f in fields if f not in rule.excludes and DERIVED.get(f) not in rule.excludes
+        ]
         if chosen.sum() < settings.min_session_pairs or not active:
             continue
         sessions.append(
@@ -199,17 +198,74 @@ def _fit(
                 settings.em_tolerance,
             )
         )
-    m = combine_sessions(sessions, fields)
-    prior = settings.prior_probability
-    if prior is None:
-        prior = estimate_prior(sessions, m, presence, n * (n - 1) // 2, n)
+    return sessions
+
+
+def _fit(
+    prepared: pd.DataFrame,
+    keys: pd.DataFrame,
+    levels: pd.DataFrame,
+    pairs: tuple[np.ndarray, np.ndarray],
+    fields: list[str],
+    settings: LinkageSettings,
+) -> FellegiSunter:
+    """u from random pairs, m by EM per blocking rule, then the prior; then once more with
+    u read from the random pairs weighted by their chance of being two people."""
+    n = len(prepared)
+    rng = np.random.default_rng(settings.seed)
+    r_left, r_right = random_pairs(n, settings.u_sample_pairs, rng)
+    random_levels = compare(prepared, (r_left, r_right), fields)
+    random_levels, fields = with_derived(prepared, random_levels, (r_left, r_right), fields)
+    u = estimate_u(random_levels, fields)
+    presence = {f: float((random_levels[f].to_numpy() != MISSING).mean()) for f in fields}
+    membership = rule_membership(keys, *pairs)
+    total_pairs = n * (n - 1) // 2
+    for _ in range(2):  # the second round reads u without the random pairs that match
+        sessions = _sessions(levels, membership, fields, u, settings)
+        m = combine_sessions(sessions, fields)
+        prior = settings.prior_probability
+        if prior is None:
+            prior = estimate_prior(sessions, m, presence, total_pairs, n)
+        strangers = non_match_chance(random_levels, fields, m, u, prior)
+        u = estimate_u(random_levels, fields, strangers)
     tf = {}
     if settings.term_frequency and n:
         vocabulary = int(max(prepared["given_code"].max(), prepared["family_code"].max())) + 1
         for f, column in _TF_COLUMNS.items():
             if f in fields:
                 tf[f] = term_frequencies(prepared[column].to_numpy(), max(vocabulary, 1))
-    return FellegiSunter(fields, m, u, prior, sessions, tf)
+    return FellegiSunter(fields, m, u, prior, sessions, tf, presence)
+
+
+#: Address levels that say "same dwelling" (same_uprn, exact, close).
+_SAME_ADDRESS = (0, 1, 2)
+
+
+def with_derived(
+    prepared: pd.DataFrame,
+    levels: pd.DataFrame,
+    pairs: tuple[np.ndarray, np.ndarray],
+    fields: list[str],
+) -> tuple[pd.DataFrame, list[str]]:
+    """The levels with the derived fields (model.DERIVED) added, and the model's fields.
+
+    The comparison leaves the postcode out where the addresses agree (one fact must not
+    count twice); it is compared here as "postcode_at_address", whose own m and u say how
+    much an agreeing postcode adds to an agreeing address in these data: next to nothing
+    where an address names one dwelling, a lot where it is a street name found in many
+    towns, and a disagreeing postcode then counts against the pair.
+    """
+    if "postcode" not in fields or "address" not in fields:
+        return levels, fields
+    address = levels["address"].to_numpy()
+    home = np.isin(address, _SAME_ADDRESS)
+    rows = np.flatnonzero(home & (levels["postcode"].to_numpy() == MISSING))
+    derived = np.full(len(levels), MISSING, dtype=np.int8)
+    if len(rows):
+        sub = pd.MultiIndex.from_arrays([pairs[0][rows], pairs[1][rows]])
+        derived[rows] = compare(prepared, sub, ["postcode"])["postcode"].to_numpy()
+    levels["postcode_at_address"] = derived
+    return levels, [*fields, "postcode_at_address"]
 
 
 #: Name fields with a term-frequency adjustment, and the code column of their value.
@@ -442,26 +498,187 @@ def _is_pair_in(
     return np.isin(left * n + right, chosen[0] * n + chosen[1])
 
 
+#: Pairs that must show a move before the moved_together field is estimated.
+_MIN_MOVES = 20
+
+
+def moved_together(
+    prepared: pd.DataFrame,
+    pairs: tuple[np.ndarray, np.ndarray],
+    linked: np.ndarray,
+    labels: np.ndarray,
+) -> np.ndarray:
+    """Per pair whose records give two different postcodes: 0 ("yes") when the links of
+    some other person (a cluster of `labels` that holds neither record) join records at the
+    same two postcodes, 1 ("no") when none do; MISSING where the postcodes agree or one is
+    unknown.
+
+    People move: a record at the old home and one at the new look like two namesakes. But
+    a household moves together: when another member's records already show the move
+    between the two postcodes, it is seen, and a namesake (someone else who happens to
+    share name and birth date) has no reason to share it. The pair's own persons do not
+    count: their links would vouch for themselves.
+    """
+    postcode = prepared["postcode_code"].to_numpy().astype(np.int64)
+    left, right = pairs
+    a, b = postcode[left], postcode[right]
+    differ = (a >= 0) & (b >= 0) & (a != b)
+    width = int(postcode.max()) + 2
+    key = np.minimum(a, b) * width + np.maximum(a, b)
+    moves = pd.DataFrame({"key": key[linked & differ], "person": labels[left[linked & differ]]})
+    moves = moves.drop_duplicates()
+    people_per_key = moves["key"].value_counts().reindex(key).fillna(0).to_numpy()
+    n = len(labels) + 1
+    seen = moves["key"].to_numpy() * n + moves["person"].to_numpy()
+    own_left = np.isin(key * n + labels[left], seen)
+    own_right = np.isin(key * n + labels[right], seen) & (labels[right] != labels[left])
+    others = people_per_key - own_left - own_right
+    levels = np.where(others > 0, 0, 1).astype(np.int8)
+    levels[~differ] = MISSING
+    return levels
+
+
+def _with_moves(
+    model: FellegiSunter,
+    prepared: pd.DataFrame,
+    scores: _Scores,
+    pairs: tuple[np.ndarray, np.ndarray],
+    accepted: np.ndarray,
+    labels: np.ndarray,
+) -> FellegiSunter | None:
+    """The model with moved_together, or None when the links show too few moves to weigh
+    it or it is no evidence. m is read from the accepted links themselves (one person's
+    records at two postcodes), u from the other candidate pairs, each counted with its
+    chance of being two people: similar pairs, so u is, if anything, too high (a
+    household's members share its moves) and the weight errs low."""
+    if "postcode" not in model.fields:
+        return None
+    codes = moved_together(prepared, pairs, accepted, labels)
+    seen = accepted & (codes != MISSING)
+    if seen.sum() < _MIN_MOVES:
+        return None
+    m = level_frequencies(codes[seen], 2)
+    u = level_frequencies(codes, 2, np.where(accepted, 0.0, 1.0 - scores.prob))
+    if m[0] <= u[0]:
+        return None
+    scores.levels["moved_together"] = codes
+    return model.with_field("moved_together", m, u)
+
+
+#: Share of household pairs (two people who share a surname and a home) that are twins, and
+#: that are a parent and child of one name: about one in a hundred each. Only their order of
+#: magnitude matters (see Households).
+_TWIN_SHARE = 0.01
+_JUNIOR_SHARE = 0.01
+#: A rule holds its pairs when the household pairs could explain at least this share of
+#: the pairs it would hold that the model alone finds more likely one person than not.
+_HOUSEHOLD_TOLERANCE = 0.005
+#: Levels of the household census: surname exact or close, the same dwelling (UPRN or
+#: address text), forenames different, dates of birth different or two components equal.
+_CENSUS = {
+    "family_name": (0, 1),
+    "address": (0, 1),
+    "given_name": (4,),
+    "date_of_birth": (4, 5),
+}
+
+
+@dataclass(frozen=True)
+class Households:
+    """Whether the data hold households, which the twin and father and son rules guard.
+
+    The rules exist because people who share a home are not independent draws: a family
+    shares a surname and an address, twins a date of birth too, and a son may carry his
+    father's name. How far the data hold such households is measured, not assumed: pairs
+    that share a surname and a dwelling yet differ in forename and date of birth (clearly
+    two people) are counted, and set against what chance gives if fields are independent
+    (the model's u). Council records of families have many times more than chance; a file
+    of unrelated people (FEBRL) has no more. A rule then holds its pairs only when the
+    household pairs beyond chance could account for more than the auto-link threshold
+    allows of them: otherwise a pair that looks like twins is one person's record with a
+    forename written differently, and the model decides. Without surnames, addresses,
+    forenames and dates of birth to count, the rules always hold.
+    """
+
+    #: Candidate pairs of the census levels (_CENSUS), the same NHS number excepted; -1
+    #: when the data lack a census field.
+    observed: int = -1
+    #: Pairs of those levels that chance alone gives.
+    chance: float = 0.0
+
+    @property
+    def beyond_chance(self) -> float:
+        """Household pairs beyond chance, less three standard deviations of chance."""
+        return max(0.0, self.observed - self.chance - 3.0 * float(np.sqrt(self.chance)))
+
+    def guard(self, share: float, lookalikes: int) -> bool:
+        """Whether `share` of the household pairs could be a noticeable part (over
+        _HOUSEHOLD_TOLERANCE) of the `lookalikes`: the pairs the rule would hold that the
+        model alone finds more likely one person than not."""
+        if self.observed < 0:
+            return True
+        return share * self.beyond_chance >= _HOUSEHOLD_TOLERANCE * lookalikes
+
+
+def census(levels: pd.DataFrame, model: FellegiSunter, not_nhs: np.ndarray, n: int) -> Households:
+    """Count the census pairs and the number chance gives (see Households)."""
+    if any(f not in levels.columns or f not in model.fields for f in _CENSUS):
+        return Households()
+    found = not_nhs.copy()
+    chance = n * (n - 1) / 2
+    for f, chosen in _CENSUS.items():
+        found &= np.isin(levels[f].to_numpy(), chosen)
+        chance *= model.presence.get(f, 1.0) * float(model.u[f][list(chosen)].sum())
+    return Households(int(found.sum()), chance)
+
+
+def _related_forenames(
+    names: np.ndarray, left: np.ndarray, right: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Per row of `rows`: whether the two forenames are one name (nicknames.one_forename)."""
+    found = np.zeros(len(rows), dtype=bool)
+    for i, (a, b) in enumerate(zip(names[left[rows]], names[right[rows]], strict=True)):
+        found[i] = isinstance(a, str) and isinstance(b, str) and one_forename(a, b)
+    return found
+
+
 def _held(
-    levels: pd.DataFrame, both_nhs: np.ndarray, is_nhs: np.ndarray, settings: LinkageSettings
+    scores: _Scores,
+    both_nhs: np.ndarray,
+    is_nhs: np.ndarray,
+    settings: LinkageSettings,
+    households: Households,
+    forenames: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> dict[str, np.ndarray]:
-    """Pairs the hard rules keep from linking automatically, by rule (see LinkageSettings)."""
+    """Pairs the hard rules keep from linking automatically, by rule (see LinkageSettings).
+
+    `forenames` are the records' forename keys and the pairs' (left, right) positions.
+    """
+    levels = scores.levels
     held = {"different_nhs_numbers": both_nhs & ~is_nhs}
     if "date_of_birth" not in levels.columns or "family_name" not in levels.columns:
         return held
     dob = levels["date_of_birth"].to_numpy()
     family = levels["family_name"].to_numpy()
     same_family = np.isin(family, [0, 1, 2])
-    if "given_name" in levels.columns:
-        given = levels["given_name"].to_numpy()
-        if settings.twin_rule:
-            other_forename = given == 4
-            held["twin"] = ~is_nhs & same_family & (dob != MISSING) & other_forename
-        if settings.father_son_years:
-            same_forename = np.isin(given, [0, 1, 2])
-            years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
-            generations = np.isin(dob, [4, 5]) & years_apart
-            held["father_son"] = ~is_nhs & same_family & same_forename & generations
+    if "given_name" not in levels.columns:
+        return held
+    given = levels["given_name"].to_numpy()
+    likely = scores.prob >= 0.5
+    if settings.twin_rule:
+        twin = ~is_nhs & same_family & (dob != MISSING) & (given == 4)
+        # A forename that is a short form, or a typo of one, is not another name.
+        rows = np.flatnonzero(twin & likely)
+        twin[rows[_related_forenames(*forenames, rows)]] = False
+        if households.guard(_TWIN_SHARE, int((twin & likely).sum())):
+            held["twin"] = twin
+    if settings.father_son_years:
+        same_forename = np.isin(given, [0, 1, 2])
+        years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
+        generations = np.isin(dob, [4, 5]) & years_apart
+        junior = ~is_nhs & same_family & same_forename & generations
+        if households.guard(_JUNIOR_SHARE, int((junior & likely).sum())):
+            held["father_son"] = junior
     return held
 
 
@@ -509,6 +726,8 @@ def _decide(
     pairs: tuple[np.ndarray, np.ndarray],
     decided: _Decisions,
     settings: LinkageSettings,
+    households: Households,
+    forenames: np.ndarray,
 ) -> _Decided:
     """Links (confirmed, same NHS number, or probable and held by no rule), clusters, review."""
     left, right = pairs
@@ -518,7 +737,7 @@ def _decide(
     is_nhs = both_nhs & (nhs[left] == nhs[right])
     confirmed = _is_pair_in(left, right, decided.link, n)
     refused_by_person = _is_pair_in(left, right, decided.no_link, n)
-    held = _held(scores.levels, both_nhs, is_nhs, settings)
+    held = _held(scores, both_nhs, is_nhs, settings, households, (forenames, left, right))
     held = {k: v & ~confirmed for k, v in held.items()}
     blocked = np.logical_or.reduce(list(held.values())) | refused_by_person
     automatic = (is_nhs | (prob >= settings.auto_link_threshold)) & ~blocked
@@ -561,6 +780,8 @@ def link_records(
     records: pd.DataFrame,
     settings: LinkageSettings | None = None,
     decisions: pd.DataFrame | None = None,
+    *,
+    reuse: Any = None,
 ) -> LinkageResult:
     """Link records of any number of sources into persons (see interfaces.md).
 
@@ -589,15 +810,34 @@ def link_records(
     lap("prepare")
     keys, left, right = _index(prepared, settings, decided.pairs)
     lap("index")
-    levels = compare(
-        prepared, pd.MultiIndex.from_arrays([left, right]), fields, compare_module.progress_hook
+    # `reuse` (care_etl.incremental.pairs.PairCache) compares only pairs not compared before.
+    levels = (reuse.compare if reuse is not None else compare)(
+        prepared,
+        compare_module.pair_index(left, right, len(prepared)),
+        fields,
+        compare_module.progress_hook,
     )
+    levels, _ = with_derived(prepared, levels, (left, right), fields)
     lap("compare")
     model = _fit(prepared, keys, levels, (left, right), fields, settings)
     scores = _score(model, prepared, levels, left)
     lap("classify")
     nhs = prepared["nhs_code"].to_numpy()
-    done = _decide(scores, nhs, record_ranks(keys_of_records), (left, right), decided, settings)
+    same_nhs = (nhs[left] >= 0) & (nhs[left] == nhs[right])
+    households = census(levels, model, ~same_nhs, len(prepared))
+
+    def decide(scores: _Scores) -> _Decided:
+        ranks = record_ranks(keys_of_records)
+        given = prepared["given_key"].to_numpy()
+        return _decide(scores, nhs, ranks, (left, right), decided, settings, households, given)
+
+    done = decide(scores)
+    # Second round: the homes that the first round's links show people moving between.
+    moved = _with_moves(model, prepared, scores, (left, right), done.accepted, done.labels)
+    if moved is not None:
+        model = moved
+        scores = _score(model, prepared, levels, left)
+        done = decide(scores)
     lap("cluster")
     shown = {
         name: _explained_pairs(records, model, scores, np.flatnonzero(mask), (left, right), done)

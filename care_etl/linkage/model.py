@@ -12,7 +12,7 @@ A missing value is a level of its own with no weight either way (m = u).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,24 @@ PSEUDO_COUNT = 1.0
 #: seen once may be a typo, so its bonus is capped; a very common one may lose more.
 TF_BOUNDS = (-10.0, 4.0)
 _P_FLOOR = 1e-12
+
+#: Fields the linker derives after comparing, with the compared field whose levels they
+#: take. "postcode_at_address" is the postcode of pairs whose addresses agree: an address
+#: that agrees may already imply the postcode (a full UK address) or not at all (a street
+#: name shared by many towns), so the postcode gets its own m and u in that context, and
+#: the pair of weights is log2 of P(address, postcode | match) / P(... | non-match), with no
+#: assumption that the two are independent.
+DERIVED = {"postcode_at_address": "postcode"}
+#: Fields the linker adds after a first round of links, with their levels (see
+#: linker.moved_together).
+LATE_LEVELS = {"moved_together": ("yes", "no")}
+
+
+def level_names(field: str) -> tuple[str, ...]:
+    """The levels of a compared or derived field, strongest agreement first."""
+    if field in LATE_LEVELS:
+        return LATE_LEVELS[field]
+    return LEVELS[DERIVED.get(field, field)]
 
 
 def initial_m(levels: int) -> np.ndarray:
@@ -54,9 +72,34 @@ def term_frequencies(codes: np.ndarray, vocabulary: int) -> np.ndarray:
     return counts / max(len(present), 1)
 
 
-def estimate_u(random_levels: pd.DataFrame, fields: list[str]) -> dict[str, np.ndarray]:
-    """u per field level from pairs of records drawn at random."""
-    return {f: level_frequencies(random_levels[f].to_numpy(), len(LEVELS[f])) for f in fields}
+def estimate_u(
+    random_levels: pd.DataFrame, fields: list[str], weights: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """u per field level from pairs of records drawn at random, each counted with its
+    `weight` (the chance that it is two people; all 1 at first)."""
+    return {
+        f: level_frequencies(random_levels[f].to_numpy(), len(level_names(f)), weights)
+        for f in fields
+    }
+
+
+def non_match_chance(
+    random_levels: pd.DataFrame,
+    fields: list[str],
+    m: dict[str, np.ndarray],
+    u: dict[str, np.ndarray],
+    prior: float,
+) -> np.ndarray:
+    """Per random pair, the model's chance that it is two people.
+
+    Random pairs are almost all two people, but the few that are one person agree on
+    nearly everything, and where u is read in a narrow context (a postcode beside an
+    agreeing address) they are a good part of it: counting them as strangers would make
+    agreement look common among strangers."""
+    logit = np.full(len(random_levels), np.log(prior) - np.log1p(-prior))
+    for f in fields:
+        logit += _log_ratios(m[f], u[f])[random_levels[f].to_numpy().astype(np.int64)]
+    return 1.0 / (1.0 + np.exp(np.clip(logit, -700.0, 700.0)))
 
 
 @dataclass
@@ -91,7 +134,7 @@ def em_session(
 ) -> Session:
     """Estimate m for `fields` and the share of matches among these pairs, u held fixed."""
     codes = {f: levels[f].to_numpy().astype(np.int64) for f in fields}
-    m = {f: initial_m(len(LEVELS[f])) for f in fields}
+    m = {f: initial_m(len(level_names(f))) for f in fields}
     share = 0.1
     iterations = 0
     while iterations < max_iterations:
@@ -100,7 +143,7 @@ def em_session(
         for f in fields:
             logit += _log_ratios(m[f], u[f])[codes[f]]
         p = 1.0 / (1.0 + np.exp(-np.clip(logit, -700.0, 700.0)))
-        new_m = {f: level_frequencies(codes[f], len(LEVELS[f]), p) for f in fields}
+        new_m = {f: level_frequencies(codes[f], len(level_names(f)), p) for f in fields}
         new_share = float(np.clip(p.mean(), _P_FLOOR, 1 - 1e-9))
         change = max([abs(new_share - share)] + [np.abs(new_m[f] - m[f]).max() for f in fields])
         m, share = new_m, new_share
@@ -119,7 +162,7 @@ def combine_sessions(sessions: list[Session], fields: list[str]) -> dict[str, np
         if total > 0:
             m[f] = sum(w * v for w, v in found) / total
         else:
-            m[f] = initial_m(len(LEVELS[f]))
+            m[f] = initial_m(len(level_names(f)))
     return m
 
 
@@ -134,6 +177,14 @@ class FellegiSunter:
     sessions: list[Session]
     #: Per name field: the share of records carrying each value code (term frequency).
     term_frequencies: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Per field: the share of random pairs in which both records carry a value.
+    presence: dict[str, float] = field(default_factory=dict)
+
+    def with_field(self, name: str, m: np.ndarray, u: np.ndarray) -> FellegiSunter:
+        """This model with one more field, estimated outside EM."""
+        return replace(
+            self, fields=[*self.fields, name], m={**self.m, name: m}, u={**self.u, name: u}
+        )
 
     @property
     def prior_weight(self) -> float:
@@ -176,7 +227,7 @@ class FellegiSunter:
         rows = []
         for f in self.fields:
             weights = self.level_weights(f)
-            for i, level in enumerate(LEVELS[f]):
+            for i, level in enumerate(level_names(f)):
                 rows.append((f, level, float(self.m[f][i]), float(self.u[f][i]), float(weights[i])))
             rows.append((f, "missing", np.nan, np.nan, 0.0))
         return pd.DataFrame(rows, columns=["field", "level", "m", "u", "weight"])

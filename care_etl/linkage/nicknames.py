@@ -9,7 +9,13 @@ is not tuned to exactly the table that made it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+
+import pandas as pd
+from rapidfuzz.distance import OSA
+
+from care_etl.standardise.names import match_key
 
 #: Formal forename -> the short forms it is commonly written as, most usual first.
 SHORT_FORMS: dict[str, tuple[str, ...]] = {
@@ -317,3 +323,40 @@ def equivalent_names() -> Iterator[tuple[str, str]]:
             for i, a in enumerate(group):
                 for b in group[i + 1 :]:
                     yield a, b
+
+
+@functools.cache
+def _groups_by_key() -> dict[str, frozenset[int]]:
+    """Match key (upper case, accents folded) of each forename in the tables -> its groups."""
+    found: dict[str, set[int]] = {}
+    names = pd.Series(list(groups()))
+    for key, ids in zip(match_key(names), groups().values(), strict=True):
+        if isinstance(key, str):
+            found.setdefault(key, set()).update(ids)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+def _groups_near(key: str) -> frozenset[int]:
+    """Groups of the known forenames within one typing error (OSA distance) of `key`."""
+    table = _groups_by_key()
+    if key in table:
+        return table[key]
+    near: set[int] = set()
+    if len(key) >= 3:  # one error in a two-letter name could make any other
+        for name, ids in table.items():
+            if abs(len(name) - len(key)) <= 1 and OSA.distance(key, name) <= 1:
+                near.update(ids)
+    return frozenset(near)
+
+
+def one_forename(first: str, second: str) -> bool:
+    """Whether two forename match keys are one name written two ways: within one typing
+    error of each other, or each within one typing error of a form of one short-form group
+    ("SUUE" is Sue mistyped, Susan's short form; "TMO" is Tom; "ROOBERT" is Robert, Bob).
+
+    Twins are given two names, not one name written two ways: this is the evidence that
+    lets the twin rule tell a typed short form from a sibling."""
+    first, second = first.split(" ")[0], second.split(" ")[0]
+    if OSA.distance(first, second) <= 1:
+        return True
+    return bool(_groups_near(first) & _groups_near(second))

@@ -310,6 +310,7 @@ def test_parameters_are_estimated_per_field_level(result: LinkageResult) -> None
         "date_of_birth",
         "sex",
         "postcode",
+        "moved_together",  # added after the first round of links (see linker.moved_together)
     }
     sums = params.groupby("field")[["m", "u"]].sum()
     assert np.allclose(sums.to_numpy(), 1.0)

@@ -1,0 +1,123 @@
+"""The twin rule, its strong evidence, and the household census that decides whether the
+household rules have anything to guard; the postcode weighed beside the address."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from care_etl.linkage import link_records
+from care_etl.linkage.nicknames import one_forename
+from care_etl_tests.linkage.people import crowd, with_records
+
+#: One person written twice with a wholly different forename (a clerk's slip, a name
+#: the person goes by), and a pair of twins: both share surname, birth date and home.
+_ONE_PERSON = [
+    dict(source="health", source_record_id="T-one-1", given_name="Imogen",
+         family_name="Lindqvist", date_of_birth="1992-04-04", sex="F", postcode="E8 1AA",
+         address="14 Quill Street, London"),
+    dict(source="housing", source_record_id="T-one-2", given_name="Beatrix",
+         family_name="Lindqvist", date_of_birth="1992-04-04", sex="F", postcode="E8 1AA",
+         address="14 Quill Street, London"),
+]  # fmt: skip
+
+
+def _with_homes(people: pd.DataFrame, families: bool, seed: int = 5) -> pd.DataFrame:
+    """Each person gets a home; with `families`, people come in households of two to four
+    who share a surname and a home, and the households' children have other forenames
+    and birth dates."""
+    rng = np.random.default_rng(seed)
+    people = people.copy()
+    ids = people["person"].to_numpy()
+    persons = np.unique(ids)
+    home = {p: p for p in persons}
+    surname = {}
+    if families:
+        start = 0
+        while start < len(persons):
+            size = int(rng.integers(2, 5))
+            members = persons[start : start + size]
+            head = members[0]
+            for p in members:
+                home[p] = head
+                surname[p] = people.loc[ids == head, "family_name"].iloc[0]
+            start += size
+    people["address"] = [f"{home[p] + 1} Long Lane, London" for p in ids]
+    first = people.groupby("person")["postcode"].first()
+    people["postcode"] = [first[home[p]] for p in ids]
+    if families:
+        people["family_name"] = [surname[p] for p in ids]
+    return people
+
+
+def _person(result, record_id: str) -> str:
+    return result.assignments.set_index("source_record_id").loc[record_id, "person_id"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("SUSAN", "SUUE", True),  # Sue, typed with one slip
+        ("THOMAS", "TMO", True),  # Tom, two letters transposed
+        ("ROOBERT", "BOB", True),
+        ("WILLIAM", "BILL", True),
+        ("IMOGEN", "BEATRIX", False),
+        ("OLIVER", "HARRY", False),
+    ],
+)
+def test_a_short_form_or_its_typo_is_one_forename(first: str, second: str, same: bool) -> None:
+    assert one_forename(first, second) is same
+
+
+def test_twins_stay_apart_where_the_data_hold_households() -> None:
+    people = _with_homes(crowd(240, seed=21), families=True)
+    records = with_records(people.drop(columns="person"), _ONE_PERSON)
+    result = link_records(records)
+    assert _person(result, "T-one-1") != _person(result, "T-one-2")
+    review = result.review
+    pair = review[review["left_source_record_id"].isin(["T-one-1", "T-one-2"])
+                  & review["right_source_record_id"].isin(["T-one-1", "T-one-2"])]  # fmt: skip
+    assert json.loads(pair["evidence"].iloc[0])["capped"] == "twin"
+
+
+def test_without_households_a_changed_forename_is_the_model_s_call() -> None:
+    # Unrelated people, each in a home of their own: two records that share surname,
+    # birth date and home are one person far more often than twins, and the model decides.
+    people = _with_homes(crowd(240, seed=21), families=False)
+    records = with_records(people.drop(columns="person"), _ONE_PERSON)
+    result = link_records(records)
+    assert _person(result, "T-one-1") == _person(result, "T-one-2")
+    # Other rules still hold whatever the census says.
+    assert not result.review["evidence"].str.contains('"capped": "twin"').any()
+
+
+def test_a_typed_short_form_is_not_a_twin() -> None:
+    people = _with_homes(crowd(240, seed=21), families=True)
+    pair = [
+        dict(record, given_name=name)
+        for record, name in zip(_ONE_PERSON, ("Thomas", "Tmo"), strict=True)
+    ]
+    for record in pair:
+        record["sex"] = "M"
+    result = link_records(with_records(people.drop(columns="person"), pair))
+    assert _person(result, "T-one-1") == _person(result, "T-one-2")
+
+
+def test_the_postcode_beside_an_agreeing_address_has_its_own_weight() -> None:
+    people = _with_homes(crowd(240, seed=21), families=True)
+    result = link_records(people.drop(columns="person"))
+    params = result.parameters.set_index(["field", "level"])
+    beside = params.loc[("postcode_at_address", "exact"), "weight"]
+    alone = params.loc[("postcode", "exact"), "weight"]
+    # A full address already says which postcode: agreeing again adds little.
+    assert beside < alone
+    for row in result.links.itertuples():
+        fields = json.loads(row.evidence)["fields"]
+        assert "postcode_at_address" not in fields  # shown under "postcode"
+        if fields.get("address", {}).get("level") in ("exact", "same_uprn"):
+            assert (
+                fields["postcode"].get("address_agrees") or fields["postcode"]["level"] == "missing"
+            )
