@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("reports"),
         help="folder for coverage.json and coverage.html (default: reports/)",
     )
+    run.add_argument(
+        "--full",
+        action="store_true",
+        help="a full run: reuse nothing of the last run (by default, pairs of records "
+        "unchanged since the last run keep their comparison, and only persons whose rows "
+        "changed are written again)",
+    )
     _progress_option(run)
     run.set_defaults(handler=_run)
 
@@ -149,11 +156,31 @@ def _run(args: argparse.Namespace) -> int:
         paper_reader.progress_hook = progress.counter("reading paper forms (OCR)", "form")
         compare.progress_hook = progress.counter("comparing candidate pairs", "pair")
         try:
-            outcome = run_pipeline(args.sources, args.contracts, database, args.reports)
+            outcome = run_pipeline(
+                args.sources,
+                args.contracts,
+                database,
+                args.reports,
+                full=getattr(args, "full", False),
+            )
         finally:
             paper_reader.progress_hook = compare.progress_hook = None
     _print_summary(outcome.figures, database, args.reports, outcome.step_seconds)
+    _print_mode(outcome.incremental, forced=getattr(args, "full", False))
     return 0
+
+
+def _print_mode(facts: dict, *, forced: bool = False) -> None:
+    """One line: full or incremental, and what an incremental run reused."""
+    if facts.get("run_mode") == "incremental":
+        print(
+            f"run: incremental ({facts.get('records_reused', 0):,} records unchanged, "
+            f"{facts.get('records_new_or_changed', 0):,} new or changed; "
+            f"{facts.get('pairs_reused', 0):,} pairs reused, "
+            f"{facts.get('pairs_compared', 0):,} compared)"
+        )
+    elif facts:
+        print(f"run: full ({'--full' if forced else facts.get('run_mode_reason')})")
 
 
 def _demo(args: argparse.Namespace) -> int:

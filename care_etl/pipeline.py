@@ -24,14 +24,23 @@ class RunOutcome:
 
     figures: dict[str, Any]
     step_seconds: dict[str, float] = field(default_factory=dict)
+    #: Whether linkage ran incrementally, and records and pairs reused (care_etl.incremental).
+    incremental: dict[str, Any] = field(default_factory=dict)
 
 
 def run_pipeline(
-    sources_dir: Path, contracts_dir: Path, database_url: str, reports_dir: Path
+    sources_dir: Path,
+    contracts_dir: Path,
+    database_url: str,
+    reports_dir: Path,
+    *,
+    full: bool = False,
 ) -> RunOutcome:
+    """`full` forgets the incremental state first, so nothing of the last run is reused."""
     import dagster as dg
 
     from care_etl.definitions import build_assets
+    from care_etl.incremental.state import cache_root, forget
 
     if not sources_dir.is_dir():
         raise CareEtlError(f"{sources_dir}: sources folder not found")
@@ -44,6 +53,8 @@ def run_pipeline(
         cache_dir=str(sources_dir.resolve().parent / ".ocr_cache"),
         contracts_dir=str(contracts_dir),
     )
+    if full:
+        forget(cache_root(settings.cache_dir))
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         assets,
@@ -55,8 +66,26 @@ def run_pipeline(
     if not result.success:
         raise CareEtlError(_failure(result))
     return RunOutcome(
-        result.output_for_node("report__coverage_report"), _step_seconds(instance, result.run_id)
+        result.output_for_node("report__coverage_report"),
+        _step_seconds(instance, result.run_id),
+        _incremental(result),
     )
+
+
+def _incremental(result: Any) -> dict[str, Any]:
+    """What the run reused: records and pairs in linkage, persons in publishing (counts)."""
+    names = {
+        "link__linked_records": ("run_mode", "run_mode_reason", "records_reused",
+                                 "records_new_or_changed", "pairs_reused", "pairs_compared"),
+        "index__person_index": ("publish_mode", "persons_rewritten", "persons_kept"),
+    }  # fmt: skip
+    found: dict[str, Any] = {}
+    for node, wanted in names.items():
+        for event in result.asset_materializations_for_node(node):
+            for key, value in event.metadata.items():
+                if key in wanted:
+                    found[key] = getattr(value, "value", value)
+    return found
 
 
 def _prepare_database(url: str) -> None:

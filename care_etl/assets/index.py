@@ -45,11 +45,17 @@ def person_index(
     )
     tables = made.tables.as_dict()
     figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
-    publish_index(made, settings.database_url, run_id=run_id, figures=figures)
+    from care_etl.incremental.delta import PublishDelta
+    from care_etl.incremental.state import cache_root
+
+    delta = PublishDelta.load(cache_root(settings.cache_dir))
+    publish_index(made, settings.database_url, run_id=run_id, figures=figures, delta=delta)
     context.add_output_metadata(
         {
             **{name: dg.MetadataValue.int(len(frame)) for name, frame in tables.items()},
             **made.counts,
+            "publish_mode": "changed persons only" if delta.used else "every table whole",
+            **delta.counts,
         }
     )
     return PublishedIndex(tables, figures)

@@ -34,18 +34,26 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         owners=[ENGINEERING],
         description="Records linked into persons: deterministic links on a valid NHS number "
         "and a Fellegi-Sunter model; pairs the model is unsure of go to review, not merged. "
-        "Reviewers' decisions hold, unless a record changed since: then the pair is queued again.",
+        "Reviewers' decisions hold, unless a record changed since: then the pair is queued again. "
+        "Incremental: pairs of records unchanged since the last run keep their comparison.",
     )
     def linked_records(
         context: dg.AssetExecutionContext,
         settings: CareEtlSettings,
         person_records: list[StagedSource],
     ):
-        from care_etl.review.apply import link_with_decisions
+        from care_etl.incremental.run import link_incrementally
 
         frames = [s.records for s in person_records if len(s.records)]
         records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        outcome = link_with_decisions(records, settings.database_url, context.run_id)
+        run = link_incrementally(
+            records,
+            database_url=settings.database_url,
+            run_id=context.run_id,
+            ocr_cache_dir=settings.cache_dir,
+            contracts_dir=settings.contracts_dir,
+        )
+        outcome = run.outcome
         result = outcome.result
         context.add_output_metadata(
             {
@@ -58,6 +66,7 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
                 "decisions_stale": outcome.stale,
                 "decisions_queued_again": outcome.requeued,
                 "decisions_links_not_made": outcome.links_not_made,
+                **run.metadata(),
             }
         )
         return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -249,25 +250,32 @@ def publish(
     summary: str,
     persons: int,
     analyst: Mapping[str, pd.DataFrame] | None = None,
+    delta: Any = None,
 ) -> None:
     """Replace the index tables' contents atomically, append id history and record the run.
 
     One transaction for everything, analyst tables and history included: readers see the
     previous index until it commits, and a failure anywhere leaves the previous one whole.
     `analyst` None empties the analyst tables (no pseudonym key: nothing to publish).
+    `delta` (care_etl.incremental.delta.PublishDelta) rewrites only the persons whose rows
+    changed, where it can tell that safely; every other table is replaced whole.
     """
     engine = engine_for(url)
     try:
         with engine.begin() as raw:
             conn = prepare(raw)
             for table in INDEX_TABLES:
+                if delta is not None and delta.write(conn, table, tables.get(table.name), _insert):
+                    continue
                 conn.execute(table.delete())
                 _insert(conn, table, tables.get(table.name))
             _insert(conn, person_id_history, tables.get(person_id_history.name))
             for table in ANALYST_TABLES:
+                frame = None if analyst is None else analyst.get(table.name)
+                if delta is not None and delta.write(conn, table, frame, _insert):
+                    continue
                 conn.execute(table.delete())
-                if analyst is not None:
-                    _insert(conn, table, analyst.get(table.name))
+                _insert(conn, table, frame)
             conn.execute(
                 pipeline_run.insert(),
                 [

@@ -97,8 +97,11 @@ def _counts(ids: StableIds, previous: pd.DataFrame, tables: IndexTables, analyst
     }
 
 
-def publish_index(run: IndexRun, database_url: str, *, run_id: str, figures: dict) -> None:
-    """All of it in one transaction (publish.py)."""
+def publish_index(
+    run: IndexRun, database_url: str, *, run_id: str, figures: dict, delta: Any = None
+) -> None:
+    """All of it in one transaction (publish.py); with `delta`
+    (care_etl.incremental.delta.PublishDelta) only changed persons' rows are rewritten."""
     tables = run.tables.as_dict()
     publish(
         database_url,
@@ -107,4 +110,10 @@ def publish_index(run: IndexRun, database_url: str, *, run_id: str, figures: dic
         summary=json.dumps(figures),
         persons=len(tables["person_index"]),
         analyst=run.analyst,
+        delta=delta,
     )
+    if delta is not None:
+        try:
+            delta.save(run_id)
+        except OSError as exc:  # the next run then replaces every table whole
+            log.warning("incremental: publish signatures not written (%s)", exc)

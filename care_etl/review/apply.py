@@ -35,8 +35,13 @@ class DecisionOutcome:
     links_not_made: int = 0
 
 
-def link_with_decisions(records: pd.DataFrame, database_url: str, run_id: str) -> DecisionOutcome:
-    """Link records holding every still-valid review decision from the index database."""
+def link_with_decisions(
+    records: pd.DataFrame, database_url: str, run_id: str, *, reuse=None
+) -> DecisionOutcome:
+    """Link records holding every still-valid review decision from the index database.
+
+    `reuse`: an incremental run's pair cache (care_etl.incremental.pairs), passed to linkage.
+    """
     current = store.snapshot(records) if "source" in records.columns else _empty_snapshot()
     at = store.now()
     with store.connect(database_url) as conn:
@@ -51,7 +56,7 @@ def link_with_decisions(records: pd.DataFrame, database_url: str, run_id: str) -
             at,
         )
         queued = store.first_queued(conn)
-    result = _link(records, valid)
+    result = _link(records, valid, reuse)
     review, requeued = queue(result, valid, stale, queued, at)
     refused = unjoined(result.assignments, valid)
     log.info(
@@ -109,12 +114,13 @@ def _why_stale(row, prints: dict) -> str | None:
     return "; ".join(reasons) or None
 
 
-def _link(records: pd.DataFrame, valid: pd.DataFrame) -> LinkageResult:
+def _link(records: pd.DataFrame, valid: pd.DataFrame, reuse=None) -> LinkageResult:
     from care_etl.linkage import link_records
 
+    extra = {} if reuse is None else {"reuse": reuse}
     if valid.empty:
-        return link_records(records)
-    return link_records(records, decisions=valid[[*store.PAIR_COLUMNS, "decision"]])
+        return link_records(records, **extra)
+    return link_records(records, decisions=valid[[*store.PAIR_COLUMNS, "decision"]], **extra)
 
 
 def queue(

@@ -1,0 +1,186 @@
+"""The comparison levels of last run's candidate pairs, reused for pairs of unchanged records.
+
+A pair's levels depend only on the two records' linkage fields (the comparison reads
+nothing else), so a pair whose two records have the same fingerprint as last run, in the
+same left/right order, has the same levels. Blocking still runs over every record (a new
+record can push two old ones out of each other's sorted-names window, or grow a block past
+its size limit), so the candidate pairs are exactly a full run's; only the comparing of
+pairs already compared is saved. The model is estimated again on all levels, so the links,
+review pairs and probabilities are those of a full run on the same records.
+
+Stored as flat numpy arrays (`pairs.npz`, read with allow_pickle=False, so loading it can
+never run code): each record's 64-bit fingerprint, the pairs as positions into those, and
+one array per level column.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from care_etl.incremental.state import write_atomic
+
+log = logging.getLogger(__name__)
+
+PAIRS_FILE = "pairs.npz"
+_KEYS = ("source", "source_record_id")
+
+
+def fingerprints(records: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash per record of its key and every field linkage reads, in input order."""
+    from care_etl.linkage.prepare import INPUT_FIELDS
+
+    columns = {}
+    for name in (*_KEYS, *INPUT_FIELDS):
+        if name not in records.columns:
+            columns[name] = np.full(len(records), "\x00", dtype=object)
+            continue
+        # One text form per distinct value, so a column read as text one run and as dates
+        # the next still hashes alike, and every kind of missing hashes the same.
+        codes, uniques = pd.factorize(records[name], use_na_sentinel=True)
+        texts = np.array([_text(u) for u in uniques] + ["\x00"], dtype=object)
+        columns[name] = texts[codes]
+    frame = pd.DataFrame(columns).reset_index(drop=True)
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    return f"{type(value).__name__}:{value}"
+
+
+@dataclass
+class PairCache:
+    """Hands linkage the levels of pairs it compared before; compares only the others.
+
+    Pass it as `link_records(..., reuse=cache)`; afterwards `save` keeps this run's pairs
+    for the next, and `counts` says what was reused (counts only).
+    """
+
+    records: pd.DataFrame
+    #: Last run's state, or None for a full run.
+    previous: dict[str, np.ndarray] | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    _current: dict[str, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        self.prints = fingerprints(self.records)
+        if len(np.unique(self.prints)) != len(self.prints):  # a collision: trust nothing
+            log.warning("incremental: record fingerprints collide; comparing every pair")
+            self.previous = None
+
+    @classmethod
+    def load(cls, folder: Path | None, records: pd.DataFrame) -> PairCache:
+        """The cache of the run before (none when `folder` is None or holds nothing)."""
+        previous = None
+        if folder is not None and (folder / PAIRS_FILE).is_file():
+            try:
+                with np.load(folder / PAIRS_FILE, allow_pickle=False) as stored:
+                    previous = {name: stored[name] for name in stored.files}
+            except (OSError, ValueError) as exc:
+                log.warning("incremental: pair cache unreadable (%s); comparing every pair", exc)
+        return cls(records, previous)
+
+    def compare(
+        self,
+        prepared: pd.DataFrame,
+        pairs: pd.MultiIndex,
+        fields: list[str],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
+        """compare.compare's result, taking the levels of pairs compared before from the cache."""
+        from care_etl.linkage.compare import compare
+
+        if len(prepared) != len(self.prints):
+            raise ValueError("pair cache: records and prepared records differ in length")
+        # Positions are the level values (a MultiIndex's codes index its sorted levels).
+        left = pairs.get_level_values(0).to_numpy(np.int64)
+        right = pairs.get_level_values(1).to_numpy(np.int64)
+        hit = self._hits(left, right, fields)
+        todo = np.flatnonzero(hit < 0)
+        fresh = compare(prepared, pd.MultiIndex.from_arrays([left[todo], right[todo]]), fields)
+        if len(todo) < len(left) and not self._has_columns(fresh):
+            todo = np.arange(len(left))
+            fresh = compare(prepared, pairs, fields)
+        levels = fresh if len(todo) == len(left) else self._assemble(fresh, todo, hit)
+        if progress:
+            progress(len(left), len(left))
+        self.counts = {
+            "pairs_reused": int(len(left) - len(todo)),
+            "pairs_compared": int(len(todo)),
+            **self._record_counts(),
+        }
+        self._current = {
+            "prints": self.prints,
+            "left": left.astype(np.int32),
+            "right": right.astype(np.int32),
+            "fields": np.array(fields, dtype=str),
+            "columns": np.array(list(levels.columns), dtype=str),
+            **{f"level:{c}": levels[c].to_numpy() for c in levels.columns},
+        }
+        return levels
+
+    def _hits(self, left: np.ndarray, right: np.ndarray, fields: list[str]) -> np.ndarray:
+        """Per current pair, its row in the cache (same records, same order), else -1."""
+        hit = np.full(len(left), -1, dtype=np.int64)
+        old = self.previous
+        if old is None or not len(left) or list(old["fields"]) != list(fields):
+            return hit
+        # Where each record of the last run sits now (-1: gone or changed).
+        now = pd.Index(self.prints).get_indexer(old["prints"])
+        a, b = now[old["left"]], now[old["right"]]
+        usable = np.flatnonzero((a >= 0) & (b >= 0))
+        n = len(self.prints)
+        cached = a[usable] * n + b[usable]
+        codes = left * n + right
+        order = np.argsort(codes, kind="stable")
+        found = np.searchsorted(codes[order], cached)
+        found = np.minimum(found, len(codes) - 1)
+        same = codes[order][found] == cached
+        hit[order[found[same]]] = usable[same]
+        return hit
+
+    def _has_columns(self, fresh: pd.DataFrame) -> bool:
+        """Whether the cache holds every level column this comparison gives, in its dtype."""
+        old = self.previous or {}
+        return all(
+            f"level:{c}" in old and old[f"level:{c}"].dtype == fresh[c].dtype for c in fresh.columns
+        )
+
+    def _assemble(self, fresh: pd.DataFrame, todo: np.ndarray, hit: np.ndarray) -> pd.DataFrame:
+        """Cached levels where there is a hit, the fresh comparison elsewhere, in pair order."""
+        assert self.previous is not None
+        rows = np.flatnonzero(hit >= 0)
+        columns = {}
+        for column in fresh.columns:
+            values = np.empty(len(hit), dtype=fresh[column].dtype)
+            values[todo] = fresh[column].to_numpy()
+            values[rows] = self.previous[f"level:{column}"][hit[rows]]
+            columns[column] = values
+        return pd.DataFrame(columns)
+
+    def _record_counts(self) -> dict[str, int]:
+        if self.previous is None:
+            return {"records_reused": 0, "records_new_or_changed": len(self.prints)}
+        known = np.isin(self.prints, self.previous["prints"])
+        return {
+            "records_reused": int(known.sum()),
+            "records_new_or_changed": int((~known).sum()),
+        }
+
+    def save(self, folder: Path) -> None:
+        """Keep this run's pairs for the next run (whole or not at all)."""
+        if self._current is None:
+            return
+        buffer = io.BytesIO()
+        np.savez(buffer, **self._current)
+        write_atomic(folder / PAIRS_FILE, buffer.getvalue())

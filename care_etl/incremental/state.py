@@ -1,0 +1,142 @@
+"""Where the incremental state lives, what it is valid for, and whether a run is full.
+
+The folder (`.care_etl_cache` beside the OCR cache) holds `manifest.json` and one file per
+kind of cache. The manifest's `key` hashes what every cached value depends on besides the
+records themselves: the code (every module of care_etl), the contracts and the linkage
+settings. Another key means another way of computing, so the cache is ignored and the run
+is full; a full run rewrites it. The code is that of the comparison (COMPARISON_MODULES):
+it alone decides what a cached level means. Why a folder and not the index database: the largest part
+is the comparison levels of millions of candidate pairs, which numpy writes and reads in
+well under a second as flat arrays, while millions of rows through SQL take minutes; it
+holds no personal value (64-bit hashes of records and small integer levels), and being
+content-addressed it needs no transaction to stay true to the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import care_etl
+
+MANIFEST = "manifest.json"
+FOLDER = ".care_etl_cache"
+#: Bumped when the layout of the cache files changes.
+FORMAT = 1
+
+
+def cache_root(ocr_cache_dir: str | Path) -> Path:
+    """The incremental cache folder: beside the OCR cache, next to the sources folder."""
+    return Path(ocr_cache_dir).resolve().parent / FOLDER
+
+
+#: The modules a cached comparison depends on: how records become comparison keys and how
+#: two keys become a level. Other code acts on the records before (their fingerprint then
+#: changes) or on the levels after (it runs again on every run).
+COMPARISON_MODULES = (
+    "linkage/prepare.py",
+    "linkage/compare.py",
+    "linkage/nicknames.py",
+    "standardise/names.py",
+    "standardise/identifiers.py",
+    "incremental/pairs.py",
+)
+#: Libraries whose scores the comparison's levels are cut from.
+COMPARISON_LIBRARIES = ("rapidfuzz", "recordlinkage", "numpy", "pandas")
+
+
+def code_version() -> str:
+    """A hash of the comparison's code: a change to it forces a full run."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(str(FORMAT).encode())
+    for library in COMPARISON_LIBRARIES:
+        digest.update(f"{library}=={version(library)}".encode())
+    package = Path(care_etl.__file__).parent
+    for name in COMPARISON_MODULES:
+        digest.update(name.encode())
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()
+
+
+def contracts_version(contracts_dir: str | Path) -> str:
+    """A hash of the contract files (any change of a contract forces a full run)."""
+    digest = hashlib.sha256()
+    folder = Path(contracts_dir)
+    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def state_key(contracts_dir: str | Path, linkage_settings: Any = None) -> str:
+    """What every cached value depends on besides the records: code, contracts, settings.
+
+    The comparison depends on neither contracts nor settings, but a change to either is
+    where a person expects a fresh start, so it forces one (the cost is one full run).
+    """
+    settings = asdict(linkage_settings) if is_dataclass(linkage_settings) else linkage_settings
+    text = json.dumps(
+        {
+            "code": code_version(),
+            "contracts": contracts_version(contracts_dir),
+            "linkage_settings": settings,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Mode:
+    """Whether this run may reuse the cache, and why (for logs and Dagster metadata)."""
+
+    incremental: bool
+    reason: str
+
+
+def decide(root: Path, key: str) -> Mode:
+    """Incremental when a manifest written under the same key exists, else full."""
+    manifest = read_manifest(root)
+    if manifest is None:
+        return Mode(False, "no previous state")
+    if manifest.get("key") != key:
+        return Mode(False, "code, contracts or linkage settings changed since the last run")
+    return Mode(True, "previous state usable")
+
+
+def read_manifest(root: Path) -> dict | None:
+    try:
+        return json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_manifest(root: Path, key: str, **facts: Any) -> None:
+    """Record the key the cache files were written under (atomically, after them)."""
+    write_atomic(root / MANIFEST, json.dumps({"key": key, **facts}, sort_keys=True).encode())
+
+
+def forget(root: Path) -> None:
+    """Drop the state, so that the next run is full (`care-etl run --full`)."""
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all: a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

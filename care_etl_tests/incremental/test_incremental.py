@@ -1,0 +1,287 @@
+"""Incremental runs give the index a full run gives, on real generated sources and SQLite.
+
+Scenario: a first (full) run; a reviewer decides a queued pair; the sources change (records
+added, removed and corrected in every source). Then the same changed sources and the same
+first index are run twice: incrementally (reusing the first run's cache) and fully (on a
+copy, without cache). The two indexes must agree: persons, links, ids, review pairs.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from care_etl.cli import main
+from care_etl.errors import CareEtlError
+from care_etl.incremental.state import FOLDER
+from care_etl.pipeline import RunOutcome, run_pipeline
+from care_etl.review import store
+from care_etl_tests.conftest import CONTRACTS_DIR
+from care_etl_tests.incremental.changes import change_sources
+
+PEOPLE = 300
+#: Compared row for row, in any order (on SQLite the analyst tables are plain analyst_*).
+WHOLE_TABLES = (
+    "person_field_value",
+    "person_address",
+    "household",
+    "relationship",
+    "analyst_person",
+    "analyst_person_source_link",
+    "analyst_household",
+    "analyst_relationship",
+)
+
+
+@dataclass
+class Reruns:
+    incremental: RunOutcome
+    full: RunOutcome
+    inc_url: str
+    full_url: str
+    decided: tuple[tuple[str, str], tuple[str, str]]
+
+
+def _url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'index.db'}"
+
+
+def _run(folder: Path, *, full: bool = False, contracts: Path = CONTRACTS_DIR) -> RunOutcome:
+    return run_pipeline(folder / "sources", contracts, _url(folder), folder / "reports", full=full)
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Sources and index of one working folder into another, without the cache."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source / "sources", target / "sources")
+    shutil.copy(source / "index.db", target / "index.db")
+
+
+def _tables(url: str, whole: tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
+    queries = {
+        "links": "SELECT person_id, source, source_record_id, link_type, match_probability "
+        "FROM person_source_link ORDER BY source, source_record_id",
+        "review": "SELECT left_source, left_source_record_id, right_source, "
+        "right_source_record_id, match_probability, evidence FROM review_queue ORDER BY 1, 2, 3, 4",
+        "persons": "SELECT * FROM person_index ORDER BY person_id",
+        "quarantine": "SELECT source, source_record_id, reason FROM quarantine ORDER BY 1, 2",
+        "history": "SELECT old_person_id, new_person_id, change FROM person_id_history "
+        "ORDER BY 1, 2, 3",
+    }
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = {name: pd.read_sql(sa.text(q), conn) for name, q in queries.items()}
+            for name in whole or WHOLE_TABLES:
+                frame = pd.read_sql(sa.text(f"SELECT * FROM {name}"), conn)
+                found[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+            return found
+    finally:
+        engine.dispose()
+
+
+def _cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(list(argv))
+    return code, out.getvalue()
+
+
+def _decide_first_queued(url: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    queue = _tables(url)["review"]
+    assert len(queue), "the generated data gave no pair to review"
+    row = queue.iloc[0]
+    pair = (
+        (row["left_source"], row["left_source_record_id"]),
+        (row["right_source"], row["right_source_record_id"]),
+    )
+    code, _ = _cli(
+        "review", "decide", *(f"{s}/{r}" for s, r in pair), "--no-link",
+        "--reviewer", "A. Reviewer", "--reason", "different people", "--database", url,
+    )  # fmt: skip
+    assert code == 0
+    return pair
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pseudonym_key() -> Iterator[None]:
+    """One key for every run, so analyst tables of two runs can be compared."""
+    before = os.environ.get("CARE_ETL_PSEUDONYM_KEY")
+    os.environ["CARE_ETL_PSEUDONYM_KEY"] = "incremental-tests-key-not-a-secret"
+    yield
+    if before is None:
+        os.environ.pop("CARE_ETL_PSEUDONYM_KEY")
+    else:
+        os.environ["CARE_ETL_PSEUDONYM_KEY"] = before
+
+
+@pytest.fixture(scope="module")
+def reruns(tmp_path_factory: pytest.TempPathFactory) -> Reruns:
+    from care_etl.synthetic.generate import generate
+
+    work = tmp_path_factory.mktemp("incremental")
+    inc, full = work / "inc", work / "full"
+    generate(inc / "sources", people=PEOPLE, seed=11, scans=0)
+    _run(inc)
+    decided = _decide_first_queued(_url(inc))
+    change_sources(inc / "sources", share=0.05, seed=3)
+    _copy(inc, full)
+    return Reruns(_run(inc), _run(full, full=True), _url(inc), _url(full), decided)
+
+
+def test_the_rerun_is_incremental_and_reuses_most_pairs(reruns: Reruns):
+    facts = reruns.incremental.incremental
+    assert facts["run_mode"] == "incremental"
+    assert facts["records_new_or_changed"] > 0
+    assert facts["pairs_compared"] > 0
+    assert facts["pairs_reused"] > 4 * facts["pairs_compared"]
+    assert facts["publish_mode"] == "changed persons only"
+    assert 0 < facts["persons_rewritten"] < facts["persons_kept"]
+    assert reruns.full.incremental["run_mode"] == "full"
+    assert reruns.full.incremental["pairs_reused"] == 0
+    assert reruns.full.incremental["publish_mode"] == "every table whole"
+
+
+def test_incremental_and_full_reruns_give_the_same_index(reruns: Reruns):
+    incremental, full = _tables(reruns.inc_url), _tables(reruns.full_url)
+    for name in incremental:
+        pd.testing.assert_frame_equal(incremental[name], full[name], obj=name)
+
+    def figures(outcome: RunOutcome) -> dict:
+        return {k: v for k, v in outcome.figures.items() if k != "generated_at"}
+
+    assert figures(reruns.incremental) == figures(reruns.full)
+
+
+def test_nothing_read_is_lost_in_an_incremental_run(reruns: Reruns):
+    tables = _tables(reruns.inc_url)
+    placed = pd.concat([tables["links"], tables["quarantine"]])[["source", "source_record_id"]]
+    assert not placed.duplicated().any()
+    for source, f in reruns.incremental.figures["sources"].items():
+        assert f["records_read"] == (
+            f["records_linked"] + f["records_quarantined"] + f["records_withdrawn"]
+        ), source
+
+
+def test_a_reviewer_decision_holds_in_an_incremental_run(reruns: Reruns):
+    tables = _tables(reruns.inc_url)
+    engine = sa.create_engine(reruns.inc_url)
+    with engine.connect() as conn:
+        decision = store.decisions(conn, status=None).iloc[-1]
+    engine.dispose()
+    queued = set(store.pair_keys(tables["review"]))
+    person = dict(
+        zip(
+            zip(tables["links"]["source"], tables["links"]["source_record_id"], strict=True),
+            tables["links"]["person_id"],
+            strict=True,
+        )
+    )
+    a, b = reruns.decided
+    if decision["status"] == store.ACTIVE:  # both records unchanged: the decision holds
+        assert store.pair_key(a, b) not in queued
+        assert person[a] != person[b]
+    else:  # a record changed or went: the pair is for a person to look at again
+        assert decision["status"] == store.STALE
+
+
+def test_full_flag_and_a_changed_contract_force_a_full_run(tmp_path: Path):
+    from care_etl.synthetic.generate import generate
+
+    generate(tmp_path / "sources", people=120, seed=5, scans=0)
+    args = ["run", "--sources", str(tmp_path / "sources"), "--database", _url(tmp_path)]
+    args += ["--reports", str(tmp_path / "reports")]
+    assert _cli(*args)[1].count("run: full (no previous state)") == 1
+    assert "run: incremental" in _cli(*args)[1]
+    assert "run: full (--full)" in _cli(*args, "--full")[1]
+    assert "run: incremental" in _cli(*args)[1]
+    contracts = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS_DIR, contracts)
+    contract = contracts / "paper_referrals.yaml"
+    contract.write_text(contract.read_text(encoding="utf-8") + "\n# reviewed\n", encoding="utf-8")
+    outcome = _run(tmp_path, contracts=contracts)
+    assert outcome.incremental["run_mode"] == "full"
+    assert "contracts" in outcome.incremental["run_mode_reason"]
+    assert _run(tmp_path, contracts=contracts).incremental["run_mode"] == "incremental"
+
+
+def test_a_failed_run_leaves_the_index_and_a_cache_the_next_run_can_trust(tmp_path: Path):
+    from care_etl.synthetic.generate import generate
+
+    inc = tmp_path / "inc"
+    generate(inc / "sources", people=150, seed=8, scans=0)
+    _run(inc)
+    before = _tables(_url(inc))
+    change_sources(inc / "sources", share=0.05, seed=4)
+    engine = sa.create_engine(_url(inc))
+    with engine.begin() as conn:  # publishing fails inside its transaction
+        conn.execute(
+            sa.text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON person_index "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    with pytest.raises(CareEtlError, match="publishing the index failed"):
+        _run(inc)
+    after = _tables(_url(inc))
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+    assert (inc / FOLDER).is_dir()
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER refuse"))
+    engine.dispose()
+    _copy(inc, tmp_path / "full")
+    again = _run(inc)
+    assert again.incremental["run_mode"] == "incremental"
+    _run(tmp_path / "full", full=True)
+    incremental, full = _tables(_url(inc)), _tables(_url(tmp_path / "full"))
+    for name in incremental:
+        pd.testing.assert_frame_equal(incremental[name], full[name], obj=name)
+
+
+def test_an_incremental_run_on_postgresql_matches_a_full_one(postgres_url: str, tmp_path: Path):
+    """The person-by-person publish on PostgreSQL gives what a full run gives on SQLite."""
+    from care_etl.synthetic.generate import generate
+
+    pg, lite = tmp_path / "pg", tmp_path / "lite"
+    generate(pg / "sources", people=150, seed=9, scans=0)
+    shutil.copytree(pg / "sources", lite / "sources")
+
+    def run_pg() -> RunOutcome:
+        return run_pipeline(pg / "sources", CONTRACTS_DIR, postgres_url, pg / "reports")
+
+    run_pg()
+    _run(lite, full=True)
+    for folder in (pg, lite):
+        change_sources(folder / "sources", share=0.05, seed=6)
+    outcome = run_pg()
+    assert outcome.incremental["run_mode"] == "incremental"
+    assert outcome.incremental["publish_mode"] == "changed persons only"
+    _run(lite, full=True)
+    whole = ("person_field_value", "household")
+    on_pg, on_lite = _tables(postgres_url, whole), _tables(_url(lite), whole)
+    for name in ("links", "persons", "review", *whole):
+        pd.testing.assert_frame_equal(_plain(on_pg[name]), _plain(on_lite[name]), obj=name)
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Values as text, as both databases give them (dates, booleans, nulls), sorted."""
+
+    def text(value: object) -> str:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return ""
+        if isinstance(value, bool):
+            return str(int(value))
+        return str(value)
+
+    out = frame.astype(object).map(text)
+    return out.sort_values(list(out.columns)).reset_index(drop=True)
