@@ -42,10 +42,10 @@ def link_with_decisions(
 
     `reuse`: an incremental run's pair cache (care_etl.incremental.pairs), passed to linkage.
     """
-    current = store.snapshot(records) if "source" in records.columns else _empty_snapshot()
+    current = store.fingerprints(records) if "source" in records.columns else _empty_prints()
     at = store.now()
     with store.connect(database_url) as conn:
-        store.sync_records(conn, current, at)
+        store.sync_records(conn, records, current, at)
         valid, stale = split_stale(store.decisions(conn), current)
         store.move(
             conn,
@@ -82,17 +82,18 @@ def unjoined(assignments: pd.DataFrame, valid: pd.DataFrame) -> int:
     return int((left != right).sum())
 
 
-def _empty_snapshot() -> pd.DataFrame:
-    columns = ["source", "source_record_id", "fingerprint", "standardised", "lineage"]
-    return pd.DataFrame(columns=columns)
+def _empty_prints() -> pd.DataFrame:
+    return pd.DataFrame(columns=["source", "source_record_id", "fingerprint"])
 
 
 def split_stale(active: pd.DataFrame, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decisions whose two records are unchanged, and the others with why (no values)."""
+    ids = set(active["left_source_record_id"]) | set(active["right_source_record_id"])
+    named = current[current["source_record_id"].isin(ids)]  # only records decisions name
     prints = dict(
         zip(
-            zip(current["source"], current["source_record_id"], strict=True),
-            current["fingerprint"],
+            zip(named["source"], named["source_record_id"], strict=True),
+            named["fingerprint"],
             strict=True,
         )
     )

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -191,80 +192,166 @@ def _column_values(records: pd.DataFrame, field: str) -> list[object]:
     return [plain[c] for c in codes]
 
 
+# A character json.dumps escapes: any but printable ASCII, and `"` and `\`.
+_ESCAPED = re.compile(r"[^ !#-\[\]-~]")
+
+
+def _json_texts(uniques: pd.Index) -> np.ndarray:
+    """json.dumps(_plain(u), default=str) of each distinct value, "" for null.
+
+    The same text as encoding each value on its own, but dates and plain text (nearly every
+    value) are formatted in bulk: a fingerprint stored with a decision must stay the same.
+    """
+    if isinstance(uniques, pd.DatetimeIndex):
+        if uniques.tz is not None:  # _plain takes the date on the value's own clock
+            uniques = uniques.tz_localize(None)
+        days = np.datetime_as_string(uniques.to_numpy(), unit="D").astype(object)
+        return '"' + days + '"'
+    values = np.asarray(uniques, dtype=object)
+    out = np.empty(len(values), dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        is_text = np.ones(len(values), dtype=bool)
+    else:
+        is_text = np.fromiter((type(v) is str for v in values), dtype=bool, count=len(values))
+    verbatim = np.zeros(len(values), dtype=bool)
+    verbatim[is_text] = _verbatim(values[is_text])
+    out[verbatim] = '"' + values[verbatim] + '"'
+    for i in np.flatnonzero(~verbatim):
+        encoded = json.dumps(_plain(values[i]), default=str)
+        out[i] = "" if encoded == "null" else encoded
+    return out
+
+
+def _verbatim(texts: np.ndarray) -> np.ndarray:
+    """Which texts json.dumps writes unescaped; one search over them all in the usual case."""
+    if not _ESCAPED.search("".join(texts)):
+        return np.ones(len(texts), dtype=bool)
+    search = _ESCAPED.search
+    return np.fromiter((search(t) is None for t in texts), dtype=bool, count=len(texts))
+
+
 def _encoded(records: pd.DataFrame, field: str) -> np.ndarray:
     """Each row's value as JSON text ("" when missing), encoded once per distinct value."""
     if field not in records.columns:
         return np.full(len(records), "", dtype=object)
     codes, uniques = pd.factorize(records[field], use_na_sentinel=True)
-    texts = [json.dumps(_plain(u), default=str) for u in uniques]
-    table = np.array([("" if t == "null" else t) for t in texts] + [""], dtype=object)
+    table = np.append(_json_texts(uniques), np.array([""], dtype=object))
     return table[codes]
 
 
-def snapshot(records: pd.DataFrame) -> pd.DataFrame:
-    """Per record: source, source_record_id, fingerprint, standardised (JSON), lineage.
+def fingerprints(records: pd.DataFrame) -> pd.DataFrame:
+    """Per record: source, source_record_id and fingerprint, the SHA-256 of its linkage fields.
 
-    Values are encoded once per distinct value and joined as arrays, as explain.py does, so
-    that a million records take seconds.
+    The hashed text is the key and each LINKAGE_FIELDS value as JSON ("" when missing),
+    joined with \\x1f. Decisions store it, so it must not change for the same values.
     """
-    encoded = {f: _encoded(records, f) for f in {*LINKAGE_FIELDS, *SHOWN_FIELDS}}
     sources = records["source"].astype(str).to_numpy(dtype=object)
     ids = records["source_record_id"].astype(str).to_numpy(dtype=object)
-    compared = sources + "\x1f" + ids
-    for f in LINKAGE_FIELDS:
-        compared = compared + "\x1f" + encoded[f]
-    prints = [hashlib.sha256(text.encode()).hexdigest() for text in compared]
-    body = np.full(len(records), "", dtype=object)
-    for f in SHOWN_FIELDS:
-        present = encoded[f] != ""
-        piece = np.where(present, f", {json.dumps(f)}: " + encoded[f], "")
-        body = body + piece.astype(object)
-    texts = "{" + np.array([b[2:] for b in body], dtype=object) + "}"
+    columns = [sources, ids, *(_encoded(records, f) for f in LINKAGE_FIELDS)]
+    sha256 = hashlib.sha256
+    prints = [sha256("\x1f".join(row).encode()).hexdigest() for row in zip(*columns, strict=True)]
     return pd.DataFrame(
-        {
-            "source": sources,
-            "source_record_id": ids,
-            "fingerprint": prints,
-            "standardised": texts,
-            "lineage": _column_values(records, "lineage"),
-        }
+        {"source": sources, "source_record_id": ids, "fingerprint": np.array(prints, object)}
     )
+
+
+def standardised(records: pd.DataFrame) -> list[str]:
+    """Each record's SHOWN_FIELDS as a JSON object, missing fields left out, in that order."""
+    pieces = []
+    for f in SHOWN_FIELDS:
+        encoded = _encoded(records, f)
+        pieces.append(np.where(encoded != "", f"{json.dumps(f)}: " + encoded, "").astype(object))
+    return ["{" + ", ".join(p for p in row if p) + "}" for row in zip(*pieces, strict=True)]
+
+
+def snapshot(records: pd.DataFrame) -> pd.DataFrame:
+    """Per record: source, source_record_id, fingerprint, standardised (JSON), lineage."""
+    out = fingerprints(records)
+    out["standardised"] = standardised(records)
+    out["lineage"] = _column_values(records, "lineage")
+    return out
 
 
 # --- record snapshots -----------------------------------------------------------------------
 
 
-def sync_records(conn: sa.Connection, current: pd.DataFrame, at: dt.datetime) -> int:
-    """Bring review_record in step with this run's records; returns rows written or removed."""
-    t = review_record
-    stored = pd.DataFrame(
-        conn.execute(sa.select(t.c.source, t.c.source_record_id, t.c.fingerprint)).all(),
-        columns=["source", "source_record_id", "stored"],
-    )
-    merged = current.merge(stored, on=["source", "source_record_id"], how="outer", indicator=True)
-    gone = merged[merged["_merge"] == "right_only"]
-    changed = merged[(merged["_merge"] == "both") & (merged["fingerprint"] != merged["stored"])]
-    new = merged[merged["_merge"] == "left_only"]
-    stale_keys = pd.concat([gone, changed])[["source", "source_record_id"]]
-    for source, ids in stale_keys.groupby("source")["source_record_id"]:
-        for chunk in _chunks(ids.tolist(), 500):
-            conn.execute(t.delete().where(t.c.source == source, t.c.source_record_id.in_(chunk)))
-    rows = pd.concat([changed, new])
-    if len(rows):
-        payload = rows[["source", "source_record_id", "fingerprint", "standardised", "lineage"]]
+def sync_records(
+    conn: sa.Connection, records: pd.DataFrame, current: pd.DataFrame, at: dt.datetime
+) -> int:
+    """Bring review_record in step with this run's records; returns rows written or removed.
+
+    `current` is fingerprints(records), row for row. As a fingerprint covers the record's key,
+    a stored row whose fingerprint is among this run's is unchanged, and the rest (changed or
+    gone) are removed; only records whose fingerprint is new are built and written, so a
+    rerun over unchanged sources reads three columns and writes nothing.
+    """
+    stored = _stored_prints(conn)
+    gone = ~_among(stored["fingerprint"], current["fingerprint"])
+    fresh = np.flatnonzero(~_among(current["fingerprint"], stored["fingerprint"]))
+    removed = stored[gone]
+    if len(removed):
+        t = review_record
         conn.execute(
-            t.insert(),
+            t.delete().where(
+                t.c.source == sa.bindparam("key_source"),
+                t.c.source_record_id == sa.bindparam("key_id"),
+            ),
             [
-                {**{k: _plain(v) for k, v in r.items()}, "updated_at": at}
-                for r in payload.to_dict("records")
+                {"key_source": s, "key_id": i}
+                for s, i in zip(removed["source"], removed["source_record_id"], strict=True)
             ],
         )
-    return len(stale_keys) + len(new)
+    if len(fresh):
+        conn.execute(review_record.insert(), _new_rows(records.iloc[fresh], current, fresh, at))
+    return len(removed) + len(fresh) - _both(removed, current.iloc[fresh])
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _among(values: pd.Series, others: pd.Series) -> np.ndarray:
+    """values.isin(others) for text, through a set (quicker than isin on object columns)."""
+    seen = set(others)
+    return np.fromiter((v in seen for v in values), dtype=bool, count=len(values))
+
+
+def _both(removed: pd.DataFrame, written: pd.DataFrame) -> int:
+    """Records both removed and written (changed), counted once as before."""
+    keys = ["source", "source_record_id"]
+    return len(removed[keys].merge(written[keys], on=keys))
+
+
+def _stored_prints(conn: sa.Connection) -> pd.DataFrame:
+    """(source, source_record_id, fingerprint) of every stored record, straight off the driver."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute("SELECT source, source_record_id, fingerprint FROM review_record")
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return pd.DataFrame(rows, columns=["source", "source_record_id", "fingerprint"], dtype=object)
+
+
+def _new_rows(
+    records: pd.DataFrame, current: pd.DataFrame, positions: np.ndarray, at: dt.datetime
+) -> list[dict]:
+    """review_record rows for these records (positions into `current`)."""
+    prints = current.iloc[positions]
+    return [
+        {
+            "source": s,
+            "source_record_id": i,
+            "fingerprint": f,
+            "standardised": body,
+            "lineage": lineage,
+            "updated_at": at,
+        }
+        for s, i, f, body, lineage in zip(
+            prints["source"],
+            prints["source_record_id"],
+            prints["fingerprint"],
+            standardised(records),
+            _column_values(records, "lineage"),
+            strict=True,
+        )
+    ]
 
 
 def records_by_key(conn: sa.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple, dict]:
