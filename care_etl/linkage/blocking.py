@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import jellyfish
 import numpy as np
 import pandas as pd
-from recordlinkage.index import Block, SortedNeighbourhood
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +79,19 @@ def _unordered(first: pd.Series, second: pd.Series) -> pd.Series:
     return pd.Series(joined, index=first.index, dtype=object).where(both)
 
 
-def _codes(keys: pd.Series, max_block_size: int, rule: str) -> np.ndarray:
+def _codes(keys: pd.Series, max_block_size: int, rule: BlockingRule) -> np.ndarray:
     """Integer key per record, NaN when missing or when its block is too big to compare.
 
-    Codes follow the keys' sorted order, which the sorted-neighbourhood rule relies on.
+    A sorted-neighbourhood rule's codes follow the keys' sorted order, which it relies on;
+    a block needs only equal codes for equal keys (sorting a million strings takes seconds).
     """
-    codes, _ = pd.factorize(keys, use_na_sentinel=True, sort=True)
+    codes, _ = pd.factorize(keys, use_na_sentinel=True, sort=bool(rule.window))
     counts = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, dtype=int)
     too_big = counts > max_block_size
     if too_big.any():
         log.warning(
             "blocking rule %s: %d keys shared by more than %d records were skipped",
-            rule,
+            rule.name,
             int(too_big.sum()),
             max_block_size,
         )
@@ -136,37 +136,78 @@ def blocking_keys(prepared: pd.DataFrame, max_block_size: int) -> pd.DataFrame:
         "sorted_names": prepared["family_key"] + " " + prepared["given_key"],
     }
     return pd.DataFrame(
-        {rule.name: _codes(raw[rule.name], max_block_size, rule.name) for rule in RULES},
+        {rule.name: _codes(raw[rule.name], max_block_size, rule) for rule in RULES},
         index=prepared.index,
     )
 
 
 def candidate_pairs(keys: pd.DataFrame) -> pd.MultiIndex:
-    """Union of the rules' pairs, as a de-duplication index (positions, left < right).
-
-    Each rule is a recordlinkage indexer; the union is taken here on integer pair codes,
-    which is much faster than recordlinkage's union of MultiIndexes.
-    """
+    """Union of the rules' pairs, as a de-duplication index (positions, left < right)."""
     n = len(keys)
-    if n < 2:
-        return pd.MultiIndex.from_arrays([np.zeros(0, np.int64)] * 2)
-    found = []
-    for rule in RULES:
-        if rule.window:
-            indexer = SortedNeighbourhood(left_on=rule.name, window=2 * rule.window + 1)
-        else:
-            indexer = Block(left_on=rule.name)
-        index = indexer.index(keys)
-        first, second = index.codes[0].astype(np.int64), index.codes[1].astype(np.int64)
-        found.append(np.minimum(first, second) * n + np.maximum(first, second))
-    codes = np.concatenate(found)
-    codes.sort()
-    codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])]
+    codes = candidate_codes(keys)
     positions = np.arange(n)
     # Levels are the positions themselves, so `.codes` are positions (as recordlinkage's).
     return pd.MultiIndex(
         levels=[positions, positions], codes=[codes // n, codes % n], verify_integrity=False
     )
+
+
+def candidate_codes(keys: pd.DataFrame) -> np.ndarray:
+    """Union of the rules' pairs as sorted, distinct codes left * n + right (left < right).
+
+    Each rule proposes the pairs recordlinkage's Block (records of one key) or
+    SortedNeighbourhood (records whose keys are at most `window` distinct keys apart)
+    would, but as integer codes made straight from the sorted keys: recordlinkage merges
+    DataFrames and builds a MultiIndex per rule, several times the time and memory.
+    """
+    n = len(keys)
+    if n < 2:
+        return np.zeros(0, np.int64)
+    found = [_rule_codes(keys[rule.name].to_numpy(), rule.window) for rule in RULES]
+    codes = np.concatenate(found)
+    del found
+    codes.sort()
+    return codes[np.concatenate([[True], codes[1:] != codes[:-1]])] if len(codes) else codes
+
+
+def _rule_codes(key: np.ndarray, window: int) -> np.ndarray:
+    """Codes min * n + max of the record pairs whose keys (NaN: none) are equal, or with
+    `window`, at most `window` distinct keys apart; each pair once."""
+    n = len(key)
+    order = np.flatnonzero(~np.isnan(key))
+    order = order[np.argsort(key[order], kind="stable")]
+    if len(order) < 2:
+        return np.zeros(0, np.int64)
+    ordered = key[order]
+    new = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, len(order)))
+    rank = np.cumsum(new) - 1
+    found = []
+    for step in range(window + 1):
+        if step == 0:  # the rest of the record's own group
+            first = np.arange(1, len(order) + 1)
+            count = starts[rank] + sizes[rank] - first
+        else:  # the whole group `step` keys further on
+            target = np.minimum(rank + step, len(starts) - 1)
+            beyond = rank + step >= len(starts)
+            first = starts[target]
+            count = np.where(beyond, 0, sizes[target])
+        found.append(_pair_codes(order, first, count, n))
+    return np.concatenate(found)
+
+
+def _pair_codes(order: np.ndarray, first: np.ndarray, count: np.ndarray, n: int) -> np.ndarray:
+    """Codes of each sorted position i paired with positions first[i] .. first[i]+count[i]-1."""
+    total = int(count.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    mine = np.repeat(np.arange(len(order)), count)
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    other = order[np.repeat(first, count) + offset]
+    del offset
+    mine = order[mine]
+    return np.minimum(mine, other).astype(np.int64) * n + np.maximum(mine, other)
 
 
 def rule_membership(keys: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
@@ -176,8 +217,9 @@ def rule_membership(keys: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> 
         if not rule.trains:
             continue
         codes = keys[rule.name].to_numpy()
+        codes = np.where(np.isnan(codes), -1, codes).astype(np.int32)  # a quarter the bytes
         a, b = codes[left], codes[right]
-        member[rule.name] = (a == b) & ~np.isnan(a)
+        member[rule.name] = (a == b) & (a >= 0)
     return pd.DataFrame(member)
 
 

@@ -21,7 +21,7 @@ from care_etl.linkage import compare as compare_module
 from care_etl.linkage.blocking import (
     RULES,
     blocking_keys,
-    candidate_pairs,
+    candidate_codes,
     random_pairs,
     rule_membership,
 )
@@ -191,7 +191,7 @@ def _sessions(
         sessions.append(
             em_session(
                 rule.name,
-                levels[chosen],
+                levels.loc[chosen, active],
                 active,
                 u,
                 settings.em_max_iterations,
@@ -288,24 +288,51 @@ def _exact_values(
 
 @dataclass
 class _Scores:
-    """The model's view of every candidate pair."""
+    """The model's view of every candidate pair: the total weight and the probability.
+
+    Per-field weights are not kept (at 30 million pairs they would be gigabytes): the
+    few pairs that are shown get theirs from `_pair_weights` again.
+    """
 
     levels: pd.DataFrame
-    field_weights: dict[str, np.ndarray]
-    adjustments: dict[str, np.ndarray]
     weight: np.ndarray
     prob: np.ndarray
+
+
+#: Pairs scored at once, bounding the per-field weights held while summing.
+_SCORE_CHUNK = 2_000_000
+
+
+def _pair_weights(
+    model: FellegiSunter, prepared: pd.DataFrame, levels: pd.DataFrame, left: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per field, each pair's weight (term-frequency adjustment included), and the
+    adjustments themselves."""
+    field_weights = model.field_weights(levels)
+    adjustments = model.tf_adjustments(_exact_values(prepared, levels, left))
+    for f, extra in adjustments.items():
+        field_weights[f] = field_weights[f] + extra
+    return field_weights, adjustments
 
 
 def _score(
     model: FellegiSunter, prepared: pd.DataFrame, levels: pd.DataFrame, left: np.ndarray
 ) -> _Scores:
-    field_weights = model.field_weights(levels)
-    adjustments = model.tf_adjustments(_exact_values(prepared, levels, left))
-    for f, extra in adjustments.items():
-        field_weights[f] = field_weights[f] + extra
-    weight = model.total_weight(field_weights, len(levels))
-    return _Scores(levels, field_weights, adjustments, weight, probability(weight))
+    weight = np.empty(len(levels))
+    for start in range(0, len(levels), _SCORE_CHUNK):
+        part = slice(start, start + _SCORE_CHUNK)
+        field_weights, _ = _pair_weights(model, prepared, levels.iloc[part], left[part])
+        weight[part] = model.total_weight(field_weights, len(left[part]))
+        del field_weights
+    return _Scores(levels, weight, probability(weight))
+
+
+def _score_with(model: FellegiSunter, scores: _Scores, name: str) -> _Scores:
+    """The scores with one more field, the model's last (so the sum adds it last, and
+    the weights are those a full rescoring gives, bit for bit)."""
+    assert model.fields[-1] == name
+    weight = scores.weight + model.level_weights(name)[scores.levels[name].to_numpy()]
+    return _Scores(scores.levels, weight, probability(weight))
 
 
 def _pair_frame(
@@ -349,8 +376,13 @@ class _Decided:
     labels: np.ndarray
 
 
+#: Pairs explained at once.
+_EXPLAIN_CHUNK = 100_000
+
+
 def _explained_pairs(
     records: pd.DataFrame,
+    prepared: pd.DataFrame,
     model: FellegiSunter,
     scores: _Scores,
     rows: np.ndarray,
@@ -367,16 +399,20 @@ def _explained_pairs(
         notes[outcome == code] = f', "capped": "{reason}"'
     notes[nhs] = _RULE_NOTES["nhs_number"]
     notes[confirmed] = _RULE_NOTES["confirmed"]
-    levels = scores.levels.iloc[rows]
-    weights = {f: w[rows] for f, w in scores.field_weights.items()}
-    adjustments = {f: a[rows] for f, a in scores.adjustments.items()}
+    left, right = pairs[0][rows], pairs[1][rows]
     weight, prob = scores.weight[rows], scores.prob[rows]
-    explained = evidence(model, levels, weights, adjustments, weight, prob, notes)
+    explained = np.empty(len(rows), dtype=object)
+    for start in range(0, len(rows), _EXPLAIN_CHUNK):  # bounds the strings being built
+        part = slice(start, start + _EXPLAIN_CHUNK)
+        levels = scores.levels.iloc[rows[part]]
+        weights, adjustments = _pair_weights(model, prepared, levels, left[part])
+        explained[part] = evidence(
+            model, levels, weights, adjustments, weight[part], prob[part], notes[part]
+        )
     link_type = np.where(
         confirmed, "confirmed", np.where(nhs, "nhs_number", "probabilistic")
     ).astype(object)
     pair_prob = np.where(nhs | confirmed, 1.0, prob)
-    left, right = pairs[0][rows], pairs[1][rows]
     return _pair_frame(records, left, right, pair_prob, weight, link_type, explained)
 
 
@@ -425,14 +461,11 @@ def _index(prepared: pd.DataFrame, settings: LinkageSettings, extra: tuple[np.nd
     """Blocking keys and the candidate pairs (plus `extra` pairs) as sorted (left, right)
     positions, left < right, each pair once."""
     keys = blocking_keys(prepared, settings.max_block_size)
-    index = candidate_pairs(keys)
-    first = np.concatenate([index.codes[0].astype(np.int64), extra[0]])
-    second = np.concatenate([index.codes[1].astype(np.int64), extra[1]])
-    left, right = np.minimum(first, second), np.maximum(first, second)
+    code = candidate_codes(keys)  # sorted, distinct, left < right
     n = max(len(prepared), 1)
-    code = left[left != right] * n + right[left != right]
     if len(extra[0]):
-        code = np.unique(code)
+        low, high = np.minimum(*extra), np.maximum(*extra)
+        code = np.unique(np.concatenate([code, (low * n + high)[low != high]]))
     return keys, code // n, code % n
 
 
@@ -519,22 +552,37 @@ def moved_together(
     share name and birth date) has no reason to share it. The pair's own persons do not
     count: their links would vouch for themselves.
     """
-    postcode = prepared["postcode_code"].to_numpy().astype(np.int64)
+    postcode = prepared["postcode_code"].to_numpy().astype(np.int32)
     left, right = pairs
-    a, b = postcode[left], postcode[right]
-    differ = (a >= 0) & (b >= 0) & (a != b)
+    low = np.minimum(postcode[left], postcode[right])
+    high = np.maximum(postcode[left], postcode[right])
+    differ = (low >= 0) & (low != high)
+    levels = np.where(differ, 1, MISSING).astype(np.int8)
     width = int(postcode.max()) + 2
-    key = np.minimum(a, b) * width + np.maximum(a, b)
-    moves = pd.DataFrame({"key": key[linked & differ], "person": labels[left[linked & differ]]})
-    moves = moves.drop_duplicates()
-    people_per_key = moves["key"].value_counts().reindex(key).fillna(0).to_numpy()
+    moving = linked & differ
+    mover_key = low[moving].astype(np.int64) * width + high[moving]
+    moves = pd.DataFrame({"key": mover_key, "person": labels[left[moving]]}).drop_duplicates()
+    # Only pairs at the two postcodes of some person's move can show one: look those up
+    # (first by each end, cheaply, then by the two together).
+    known, people = np.unique(moves["key"].to_numpy(), return_counts=True)
+    ends = np.zeros(width, dtype=bool)
+    ends[known // width] = True
+    ends[known % width] = True
+    rows = np.flatnonzero(differ & ends[low] & ends[high])
+    del differ, moving
+    key = low[rows].astype(np.int64) * width + high[rows]
+    del low, high
+    at = np.minimum(np.searchsorted(known, key), max(len(known) - 1, 0))
+    found = (key == known[at]) if len(known) else np.zeros(len(key), dtype=bool)
+    rows, key, people_per_key = rows[found], key[found], people[at[found]]
     n = len(labels) + 1
     seen = moves["key"].to_numpy() * n + moves["person"].to_numpy()
-    own_left = np.isin(key * n + labels[left], seen)
-    own_right = np.isin(key * n + labels[right], seen) & (labels[right] != labels[left])
+    own_left = np.isin(key * n + labels[left[rows]], seen)
+    own_right = np.isin(key * n + labels[right[rows]], seen) & (
+        labels[right[rows]] != labels[left[rows]]
+    )
     others = people_per_key - own_left - own_right
-    levels = np.where(others > 0, 0, 1).astype(np.int8)
-    levels[~differ] = MISSING
+    levels[rows[others > 0]] = 0
     return levels
 
 
@@ -836,11 +884,14 @@ def link_records(
     moved = _with_moves(model, prepared, scores, (left, right), done.accepted, done.labels)
     if moved is not None:
         model = moved
-        scores = _score(model, prepared, levels, left)
+        scores = _score_with(model, scores, "moved_together")
+        del done
         done = decide(scores)
     lap("cluster")
     shown = {
-        name: _explained_pairs(records, model, scores, np.flatnonzero(mask), (left, right), done)
+        name: _explained_pairs(
+            records, prepared, model, scores, np.flatnonzero(mask), (left, right), done
+        )
         for name, mask in (("links", done.accepted), ("review", done.in_review))
     }
     accepted = done.accepted

@@ -133,7 +133,7 @@ def em_session(
     tolerance: float,
 ) -> Session:
     """Estimate m for `fields` and the share of matches among these pairs, u held fixed."""
-    codes = {f: levels[f].to_numpy().astype(np.int64) for f in fields}
+    codes = {f: levels[f].to_numpy() for f in fields}  # int8: MISSING (-1) reads the last
     m = {f: initial_m(len(level_names(f))) for f in fields}
     share = 0.1
     iterations = 0
