@@ -18,6 +18,7 @@ import hmac
 import os
 import secrets
 
+import numpy as np
 import pandas as pd
 
 KEY_ENV = "CARE_ETL_PSEUDONYM_KEY"
@@ -40,7 +41,7 @@ def pseudonym(key: bytes, kind: str, value: object) -> str | None:
     upper case); kinds never collide."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    digest = hmac.digest(key, f"{kind}:{value}".encode(), hashlib.sha256).hex()
     return f"{kind[0]}{digest[:20]}"
 
 
@@ -67,8 +68,28 @@ def analyst_tables(
 ) -> dict[str, pd.DataFrame]:
     """analyst_person, analyst_person_source_link, analyst_household, analyst_relationship."""
 
+    done: dict[tuple[str, str], str | None] = {}
+
+    def one(kind: str, value: str) -> str | None:
+        if (kind, value) not in done:
+            done[(kind, value)] = pseudonym(key, kind, value)
+        return done[(kind, value)]
+
     def ids(values: pd.Series, kind: str) -> list[str | None]:
-        return [pseudonym(key, kind, v) for v in values]
+        """One HMAC per distinct id (ids recur across the tables); a missing value as before."""
+        raw = values.to_numpy(object)
+        if pd.api.types.infer_dtype(raw, skipna=True) != "string":
+            return [pseudonym(key, kind, v) for v in raw]
+        codes, distinct = pd.factorize(raw)
+        out = np.array([one(kind, v) for v in distinct] + [None], dtype=object)[codes]
+        missing = codes == -1
+        out[missing] = [pseudonym(key, kind, v) for v in raw[missing]]
+        return out.tolist()
+
+    def each_distinct(values: pd.Series, func) -> list:
+        """func per distinct value (dates and postcodes recur across people)."""
+        seen: dict = {}
+        return [seen[v] if v in seen else seen.setdefault(v, func(v)) for v in values]
 
     person = tables["person_index"]
     household = tables.get("household", pd.DataFrame(columns=["household_id", "person_id"]))
@@ -80,8 +101,8 @@ def analyst_tables(
             {
                 "person_key": ids(person["person_id"], "person"),
                 "sex": person["sex"].to_numpy(),
-                "age_band": [age_band(d, today) for d in person["date_of_birth"]],
-                "postcode_district": [postcode_district(p) for p in person["postcode"]],
+                "age_band": each_distinct(person["date_of_birth"], lambda d: age_band(d, today)),
+                "postcode_district": each_distinct(person["postcode"], postcode_district),
                 "household_key": ids(person["person_id"].map(home), "household"),
                 "source_count": person["source_count"].to_numpy(),
                 "record_count": person["record_count"].to_numpy(),

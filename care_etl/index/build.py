@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from care_etl.index import households
-from care_etl.index.golden import Trust, choose, field_values, golden_values
+from care_etl.index.golden import (
+    RECORDED_ON,
+    Trust,
+    choose,
+    field_values,
+    golden_values,
+    parse_dates,
+    sort_rows,
+)
 from care_etl.index.ids import HISTORY_COLUMNS
 from care_etl.quality.staging import QUARANTINE_COLUMNS, StagedSource
 
@@ -126,6 +134,8 @@ def build_index(
     keys = ["source", "source_record_id"]
     extra = [c for c in assignments.columns if c not in records.columns or c in keys]
     linked = records.merge(assignments[extra], on=keys, how="inner", validate="one_to_one")
+    if RECORDED_ON in linked.columns:  # parsed once for golden values and addresses alike
+        linked[RECORDED_ON] = parse_dates(linked[RECORDED_ON])
     candidates = choose(field_values(linked, PROVENANCE_FIELDS), trust)
     persons = pd.DataFrame({"person_id": sorted(linked["person_id"].unique())})
     golden = golden_values(candidates, (*GOLDEN_FIELDS, "address"))
@@ -148,9 +158,7 @@ def build_index(
     home = households.build(linked, trust, declared)
     return IndexTables(
         person_index=persons,
-        person_source_link=linked.reindex(columns=link_columns).sort_values(
-            ["person_id", "source"]
-        ),
+        person_source_link=sort_rows(linked.reindex(columns=link_columns), ["person_id", "source"]),
         review_queue=review.copy(),
         quarantine=quarantine.copy(),
         person_field_value=candidates.drop(columns=["typed"]),

@@ -113,7 +113,7 @@ def field_values(linked: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
                 {
                     "person_id": linked.loc[present, "person_id"].to_numpy(),
                     "field": name,
-                    "value": [_text(v) for v in typed],
+                    "value": _texts(typed),
                     "typed": typed.to_numpy(object),
                     "source": linked.loc[present, "source"].to_numpy(),
                     "recorded_on": recorded[present].to_numpy(),
@@ -127,63 +127,158 @@ def field_values(linked: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
 
 
 def choose(values: pd.DataFrame, trust: Trust) -> pd.DataFrame:
-    """Every distinct value per (person, field), the golden one flagged with the rule that won."""
+    """Every distinct value per (person, field), the golden one flagged with the rule that won.
+
+    Sorting and grouping run on integer codes (sorted factorisation keeps text order): at
+    100k people grouping the text columns themselves took most of the index build.
+    """
     if values.empty:
         return pd.DataFrame(columns=[*CANDIDATE_COLUMNS, "typed"])
-    values = values.copy()
-    values["contract_rank"] = [
-        trust.contract_rank(f, s) for f, s in zip(values["field"], values["source"], strict=True)
-    ]
-    values["default_rank"] = values["source"].map(trust.default_rank)
-    keys = ["person_id", "field", "value"]
-    ordered = values.sort_values([*keys, "contract_rank", "default_rank"])
-    grouped = ordered.groupby(keys, sort=False)
-    cand = grouped.agg(
-        typed=("typed", "first"),
-        source=("source", "first"),
-        record_count=("source", "size"),
-        source_count=("source", "nunique"),
-        contract_rank=("contract_rank", "min"),
-        default_rank=("default_rank", "min"),
-        last_recorded_on=("recorded_on", "max"),
-    ).reset_index()
-    cand["sources"] = _source_lists(ordered, keys).to_numpy()
+    (person, _), (field_code, _), (value, _), (source, names) = (
+        _codes(values[c]) for c in ("person_id", "field", "value", "source")
+    )
+    contract, default = _ranks(values, trust)
+    # stable, as sort_values on several columns is: ties keep their order
+    order = np.lexsort((default, contract, value, field_code, person))
+    p, f, v, s = person[order], field_code[order], value[order], source[order]
+    contract, default = contract[order], default[order]
+    starts = _starts(p, f, v)
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    head = order[first]  # each group's first row in `values`
+    recorded = values["recorded_on"].take(order)
+    cand = pd.DataFrame(
+        {
+            **{c: values[c].to_numpy()[head] for c in ("person_id", "field", "value", "typed")},
+            "source": values["source"].to_numpy()[head],
+            "record_count": np.diff(np.append(first, len(order))).astype("int64"),
+            "source_count": _distinct_per_group(group, s, len(first)),
+            "contract_rank": np.minimum.reduceat(contract, first),
+            "default_rank": np.minimum.reduceat(default, first),
+            "last_recorded_on": recorded.groupby(group, sort=True).max().to_numpy(),
+        }
+    )
+    cand["sources"] = _source_lists(s, names, group, len(first))
     # recency decides only where every value compared has a date: no date is not "older"
-    group = cand.groupby(["person_id", "field"])["last_recorded_on"]
-    all_dated = group.transform("count") == group.transform("size")
-    dated = cand["field"].isin(RECENCY_FIELDS) & all_dated
+    pf = _starts(p[first], f[first])
+    pf_group = np.cumsum(pf) - 1
+    dated_count = np.bincount(pf_group, weights=cand["last_recorded_on"].notna().to_numpy())
+    size = np.bincount(pf_group)
+    all_dated = (dated_count == size)[pf_group]
+    dated = cand["field"].isin(RECENCY_FIELDS).to_numpy() & all_dated
     cand["recency"] = np.where(
         dated, cand["last_recorded_on"].astype("int64"), np.iinfo("int64").min
     )
-    by = ["person_id", "field", *(c for c, _, _ in _ORDER)]
-    cand = cand.sort_values(by, ascending=[True, True, *(a for _, a, _ in _ORDER)])
-    cand = cand.reset_index(drop=True)
-    position = cand.groupby(["person_id", "field"]).cumcount()
+    # the _ORDER sort: descending columns by bitwise not (no overflow at int64's minimum)
+    final = np.lexsort(
+        (
+            v[first],
+            ~cand["record_count"].to_numpy(),
+            cand["default_rank"].to_numpy(),
+            ~cand["source_count"].to_numpy(),
+            ~cand["recency"].to_numpy(),
+            cand["contract_rank"].to_numpy(),
+            f[first],
+            p[first],
+        )
+    )
+    cand = cand.iloc[final].reset_index(drop=True)
+    pf_start = _starts(p[first][final], f[first][final])
+    position = np.arange(len(cand)) - np.maximum.accumulate(
+        np.where(pf_start, np.arange(len(cand)), 0)
+    )
     cand["is_golden"] = position == 0
     cand["rule"] = None
     cand.loc[cand["is_golden"], "rule"] = _rules(cand, position)
     return cand[[*CANDIDATE_COLUMNS, "typed"]]
 
 
-def _source_lists(values: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """', '-joined sorted sources per group, in the groups' order (a bit per source, summed)."""
-    names = sorted(values["source"].unique())
-    bits = values["source"].map({s: 1 << i for i, s in enumerate(names)})
-    distinct = values[keys].assign(_bit=bits).drop_duplicates([*keys, "_bit"])
-    masks = distinct.groupby(keys, sort=False)["_bit"].sum()
-    text = {m: ", ".join(n for i, n in enumerate(names) if m >> i & 1) for m in masks.unique()}
-    return masks.map(text)
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes in the column's sort order, and the distinct values in that order.
+
+    Text is sorted as numpy strings (the same code point order as Python's, several times
+    faster than sorting Python objects); anything else as pandas sorts it.
+    """
+    codes, distinct = pd.factorize(column)
+    if pd.api.types.infer_dtype(distinct, skipna=False) == "string" and (codes >= 0).all():
+        try:
+            rank = np.argsort(np.asarray(distinct, dtype=np.dtypes.StringDType()), kind="stable")
+        except (TypeError, ValueError, UnicodeError):  # e.g. lone surrogates
+            rank = None
+        if rank is not None:
+            position = np.empty(len(rank), dtype="int64")
+            position[rank] = np.arange(len(rank))
+            return position[codes], np.asarray(distinct, dtype=object)[rank]
+    codes, distinct = pd.factorize(column, sort=True)
+    return codes.astype("int64"), np.asarray(distinct, dtype=object)
 
 
-def _rules(cand: pd.DataFrame, position: pd.Series) -> np.ndarray:
+def sort_rows(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """frame.sort_values(by) for two columns or more (then pandas' sort is stable too):
+    ascending, missing last, labels kept; text sorted as numpy strings."""
+    if len(by) < 2:
+        raise ValueError("sort_rows: give two columns or more (one column sorts unstably)")
+    if len(frame) < 2:
+        return frame.sort_values(list(by))
+    keys = []
+    for column in reversed(by):
+        codes, _ = _codes(frame[column])
+        keys.append(np.where(codes < 0, codes.max() + 1, codes))
+    return frame.iloc[np.lexsort(keys)]
+
+
+def _starts(*codes: np.ndarray) -> np.ndarray:
+    """True where a row begins a new run of equal keys (the rows sorted by those keys)."""
+    starts = np.zeros(len(codes[0]), dtype=bool)
+    if len(starts):
+        starts[0] = True
+    for c in codes:
+        starts[1:] |= c[1:] != c[:-1]
+    return starts
+
+
+def _ranks(values: pd.DataFrame, trust: Trust) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's contract rank for its field and default rank of its source, by distinct pair."""
+    pairs = values[["field", "source"]].drop_duplicates()
+    contract = {
+        (f, s): trust.contract_rank(f, s)
+        for f, s in zip(pairs["field"], pairs["source"], strict=True)
+    }
+    keys = pd.MultiIndex.from_frame(values[["field", "source"]])
+    contract_rank = pd.Series(contract).reindex(keys).to_numpy("int64")
+    default = {s: trust.default_rank(s) for s in pairs["source"].unique()}
+    return contract_rank, values["source"].map(default).to_numpy("int64")
+
+
+def _distinct_per_group(group: np.ndarray, codes: np.ndarray, groups: int) -> np.ndarray:
+    """How many distinct codes each group holds."""
+    width = int(codes.max()) + 1
+    pairs = pd.unique(group * width + codes)
+    return np.bincount(pairs // width, minlength=groups).astype("int64")
+
+
+def _source_lists(
+    codes: np.ndarray, names: np.ndarray, group: np.ndarray, groups: int
+) -> np.ndarray:
+    """', '-joined sorted sources per group (a bit per source, summed)."""
+    width = len(names)
+    pairs = pd.unique(group * width + codes)
+    bits = np.left_shift(1, pairs % width).astype("float64")  # exact: a bit per source
+    masks = np.bincount(pairs // width, weights=bits, minlength=groups).astype("int64")
+    text = {m: ", ".join(n for i, n in enumerate(names) if m >> i & 1) for m in pd.unique(masks)}
+    return np.array([text[m] for m in masks], dtype=object)
+
+
+def _rules(cand: pd.DataFrame, position: np.ndarray) -> np.ndarray:
     """For each winner, the first ordering column in which it differs from the runner-up."""
-    winners = cand[position == 0].reset_index(drop=True)
-    runners = cand[position == 1].set_index(["person_id", "field"])
-    runner = runners.reindex(pd.MultiIndex.from_frame(winners[["person_id", "field"]]))
-    rule = np.where(winners["source_count"] > 1, "unanimous", "only_value").astype(object)
-    decided = runner["value"].notna().to_numpy()
+    winners = np.flatnonzero(position == 0)
+    following = np.minimum(winners + 1, len(cand) - 1)
+    decided = (winners + 1 < len(cand)) & (position[following] == 1)
+    rule = np.where(cand["source_count"].to_numpy()[winners] > 1, "unanimous", "only_value")
+    rule = rule.astype(object)
     for column, _, name in reversed(_ORDER):
-        differs = decided & (winners[column].to_numpy() != runner[column].to_numpy())
+        col = cand[column].to_numpy()
+        differs = decided & (col[winners] != col[following])
         rule = np.where(differs, name, rule)
     return rule
 
@@ -203,6 +298,16 @@ def parse_dates(values: pd.Series) -> pd.Series:
         return values
     parsed = clean_dates(values.astype(object).where(values.notna(), None)).value
     return pd.Series(parsed.to_numpy(), index=values.index)
+
+
+def _texts(typed: pd.Series) -> np.ndarray:
+    """_text of every value: ISO dates and text columns without a call per row."""
+    if pd.api.types.is_datetime64_dtype(typed.dtype):
+        return np.datetime_as_string(typed.to_numpy("datetime64[ns]"), unit="D").astype(object)
+    values = typed.to_numpy(object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return np.array([_text(v) for v in values], dtype=object)
 
 
 def _text(value: object) -> str:

@@ -16,9 +16,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from care_etl.index.golden import RECORDED_ON, Trust, choose, parse_dates
+from care_etl.index.golden import RECORDED_ON, Trust, choose, parse_dates, sort_rows
 
 #: Columns a contract may map to give an address its period (e.g. tenancy start and end).
 ADDRESS_FROM, ADDRESS_TO = "address_from", "address_to"
@@ -39,6 +40,7 @@ INVERSE = {
     "other": "Other",
 }
 CO_RESIDENT = "Co-resident"
+_DIGIT = re.compile(r"\d")
 ADDRESS_PARTS = ("address", "postcode", "uprn")
 
 ADDRESS_COLUMNS = [
@@ -79,7 +81,7 @@ def person_addresses(linked: pd.DataFrame, trust: Trust) -> pd.DataFrame:
         frame[name] = _col(linked, name)
     frame["from_date"] = _dates(_col(linked, ADDRESS_FROM))
     frame["to_date"] = _dates(_col(linked, ADDRESS_TO))
-    frame["recorded_on"] = parse_dates(_col(linked, RECORDED_ON))
+    frame["recorded_on"] = _recorded_on(linked)
     frame["address_key"] = address_keys(frame)
     frame = frame[frame["address_key"].notna()].reset_index(drop=True)
     if frame.empty:
@@ -97,22 +99,24 @@ def person_addresses(linked: pd.DataFrame, trust: Trust) -> pd.DataFrame:
         }
     )
     chosen = choose(values, trust)
-    current = chosen[chosen["is_golden"]][["person_id", "value"]]
-    current = set(zip(current["person_id"], current["value"], strict=True))
-    frame["is_current"] = [
-        (p, k) in current and pd.isna(t)
-        for p, k, t in zip(frame["person_id"], frame["address_key"], frame["to_date"], strict=True)
-    ]
-    return frame[ADDRESS_COLUMNS].sort_values(["person_id", "source", "source_record_id"])
+    current = chosen[chosen["is_golden"]]
+    current = pd.MultiIndex.from_arrays([current["person_id"], current["value"]])
+    own = pd.MultiIndex.from_arrays([frame["person_id"], frame["address_key"]])
+    frame["is_current"] = own.isin(current) & frame["to_date"].isna().to_numpy()
+    return sort_rows(frame[ADDRESS_COLUMNS], ["person_id", "source", "source_record_id"])
 
 
 def address_keys(frame: pd.DataFrame) -> pd.Series:
     """'UPRN:<uprn>', else 'ADDR:<postcode>|<numbered parts>'; an address seen elsewhere with a
     UPRN takes that UPRN, so a record without one still lands in the right household."""
-    text = [_address_text(a, p) for a, p in zip(frame["address"], frame["postcode"], strict=True)]
+    texts: dict[tuple[object, object], str | None] = {}
+    text = []
+    for pair in zip(frame["address"], frame["postcode"], strict=True):
+        if pair not in texts:
+            texts[pair] = _address_text(*pair)
+        text.append(texts[pair])
     uprn = frame["uprn"].where(frame["uprn"].notna(), None)
-    pairs = pd.DataFrame({"text": text, "uprn": uprn}).dropna()
-    known = pairs.groupby("text")["uprn"].agg(lambda s: s.value_counts().index[0]).to_dict()
+    known = _known_uprns(pd.DataFrame({"text": text, "uprn": uprn}).dropna())
     keys = []
     for t, u in zip(text, uprn, strict=True):
         if u is not None:
@@ -126,12 +130,22 @@ def address_keys(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(keys, index=frame.index, dtype=object)
 
 
+def _known_uprns(pairs: pd.DataFrame) -> dict[str, object]:
+    """Per address text, its most common UPRN (value_counts' first, as before, where several)."""
+    distinct = pairs.drop_duplicates()
+    several = distinct["text"].duplicated(keep=False)
+    known = dict(zip(distinct.loc[~several, "text"], distinct.loc[~several, "uprn"], strict=True))
+    mixed = pairs[pairs["text"].isin(distinct.loc[several, "text"])]
+    known.update(mixed.groupby("text")["uprn"].agg(lambda s: s.value_counts().index[0]))
+    return known
+
+
 def _address_text(address: object, postcode: object) -> str | None:
     """Postcode and the parts holding a number (flat, house): localities are often left out."""
     if not isinstance(address, str) or not isinstance(postcode, str):
         return None
     parts = [p.strip() for p in address.split(",") if p.strip()]
-    numbered = [p for p in parts if re.search(r"\d", p)] or parts[:1]
+    numbered = [p for p in parts if _DIGIT.search(p)] or parts[:1]
     return f"{postcode.replace(' ', '')}|{', '.join(numbered)}" if numbered else None
 
 
@@ -142,9 +156,11 @@ def households(addresses: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=HOUSEHOLD_COLUMNS)
     shown = _most_common(addresses[addresses["is_current"]], "address_key", ADDRESS_PARTS)
     out = now[["person_id", "address_key"]].merge(shown, on="address_key", how="left")
-    out["household_id"] = out["address_key"].map(household_id)
+    out["household_id"] = out["address_key"].map(
+        {k: household_id(k) for k in out["address_key"].unique()}
+    )
     out["basis"] = out["address_key"].str.startswith("UPRN:").map({True: "uprn", False: "address"})
-    return out[HOUSEHOLD_COLUMNS].sort_values(["household_id", "person_id"]).reset_index(drop=True)
+    return sort_rows(out[HOUSEHOLD_COLUMNS], ["household_id", "person_id"]).reset_index(drop=True)
 
 
 def household_id(key: str) -> str:
@@ -164,7 +180,7 @@ def relationships(
     stated = stated.drop_duplicates(["person_id", "related_person_id", "relationship", "source"])
     pairs = household.merge(household, on="household_id", suffixes=("", "_other"))
     pairs = pairs[pairs["person_id"] != pairs["person_id_other"]]
-    known = set(zip(stated["person_id"], stated["related_person_id"], strict=True))
+    known = pd.MultiIndex.from_arrays([stated["person_id"], stated["related_person_id"]])
     co = pd.DataFrame(
         {
             "person_id": pairs["person_id"],
@@ -174,35 +190,64 @@ def relationships(
             "basis": "co-resident",
         }
     )
-    keep = [
-        (p, r) not in known for p, r in zip(co["person_id"], co["related_person_id"], strict=True)
-    ]
+    keep = ~pd.MultiIndex.from_arrays([co["person_id"], co["related_person_id"]]).isin(known)
     out = pd.concat([stated, co[keep]], ignore_index=True)[RELATIONSHIP_COLUMNS]
-    return out.sort_values(["person_id", "related_person_id", "basis"]).reset_index(drop=True)
+    return sort_rows(out, ["person_id", "related_person_id", "basis"]).reset_index(drop=True)
 
 
 def _tenancy_relationships(linked: pd.DataFrame) -> pd.DataFrame:
     """Each member to their tenancy's lead tenant, and back (a tenancy is one source's records
-    sharing the tenancy's address, postcode and UPRN)."""
+    sharing the tenancy's address, postcode and UPRN); rows in tenancy order, then record order."""
     columns = ["person_id", "source", "address", "postcode", "uprn", "relationship_to_head"]
     frame = pd.DataFrame({c: _col(linked, c) for c in columns})
-    frame["_role"] = frame["relationship_to_head"].map(
-        lambda v: str(v).strip().lower() if v else None
+    frame["_role"] = _map_distinct(
+        frame["relationship_to_head"], lambda v: str(v).strip().lower() if v else None
     )
     frame = frame[frame["_role"].notna() & frame[["address", "uprn"]].notna().any(axis=1)]
-    rows = []
+    if frame.empty:
+        return pd.DataFrame(columns=RELATIONSHIP_COLUMNS)
     tenancy = ["source", "address", "postcode", "uprn"]
-    for (source, *_), members in frame.groupby(tenancy, dropna=False, sort=True):
-        leads = members[members["_role"] == LEAD]["person_id"].unique()
-        if len(leads) != 1:
-            continue  # no lead, or two tenancies at one address: the link is unknown
-        lead = leads[0]
-        for person, role_text in zip(members["person_id"], members["_role"], strict=True):
-            if role_text == LEAD or person == lead:
-                continue
-            rows.append((lead, person, role_text.capitalize(), source, "declared"))
-            rows.append((person, lead, INVERSE.get(role_text, "Other"), source, "declared"))
-    return pd.DataFrame(rows, columns=RELATIONSHIP_COLUMNS)
+    frame = frame.assign(_tenancy=frame.groupby(tenancy, dropna=False, sort=True).ngroup())
+    is_lead = (frame["_role"] == LEAD).to_numpy()
+    leads = frame[is_lead].groupby("_tenancy")["person_id"].agg(["nunique", "first"])
+    # no lead, or two tenancies at one address: the link is unknown
+    lead = frame["_tenancy"].map(leads.loc[leads["nunique"] == 1, "first"])
+    members = frame.assign(_lead=lead)[lead.notna().to_numpy() & ~is_lead]
+    members = members[members["person_id"] != members["_lead"]]
+    if members.empty:
+        return pd.DataFrame(columns=RELATIONSHIP_COLUMNS)
+    members = members.sort_values("_tenancy", kind="stable")
+    roles = members["_role"]
+    to_member = pd.DataFrame(
+        {
+            "person_id": members["_lead"].to_numpy(),
+            "related_person_id": members["person_id"].to_numpy(),
+            "relationship": _map_distinct(roles, str.capitalize).to_numpy(),
+        }
+    )
+    to_lead = pd.DataFrame(
+        {
+            "person_id": members["person_id"].to_numpy(),
+            "related_person_id": members["_lead"].to_numpy(),
+            "relationship": _map_distinct(roles, lambda r: INVERSE.get(r, "Other")).to_numpy(),
+        }
+    )
+    # interleaved: each member's row to the lead follows the lead's row to them
+    out = pd.concat([to_member, to_lead]).sort_index(kind="stable").reset_index(drop=True)
+    out["source"] = np.repeat(members["source"].to_numpy(), 2)
+    out["basis"] = "declared"
+    return out[RELATIONSHIP_COLUMNS]
+
+
+def _map_distinct(values: pd.Series, func) -> pd.Series:
+    """func of each value, called once per distinct value."""
+    done: dict = {}
+    out = []
+    for v in values:
+        if v not in done:
+            done[v] = func(v)
+        out.append(done[v])
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _declared(linked: pd.DataFrame, declared: pd.DataFrame) -> pd.DataFrame:
@@ -231,16 +276,38 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(frame), dtype=object)
 
 
+def _recorded_on(linked: pd.DataFrame) -> pd.Series:
+    """The records' dates, parsed here unless build_index parsed them already."""
+    if RECORDED_ON in linked.columns and pd.api.types.is_datetime64_dtype(linked[RECORDED_ON]):
+        return linked[RECORDED_ON].reset_index(drop=True)
+    return parse_dates(_col(linked, RECORDED_ON))
+
+
 def _dates(values: pd.Series) -> pd.Series:
-    parsed = parse_dates(values)
-    return pd.Series([d.date() if pd.notna(d) else None for d in parsed], dtype=object)
+    parsed = parse_dates(values).reset_index(drop=True)
+    days = parsed.dt.date.astype(object)
+    return days.where(parsed.notna(), None)
 
 
 def _most_common(frame: pd.DataFrame, key: str, columns: tuple[str, ...]) -> pd.DataFrame:
     """Per key, each column's most common value (ties: the first in sort order)."""
-    out = pd.DataFrame({key: frame[key].drop_duplicates()})
+    out = pd.DataFrame({key: frame[key].drop_duplicates()}).reset_index(drop=True)
     for column in columns:
-        counts = frame[[key, column]].dropna().value_counts().rename("n").reset_index()
-        counts = counts.sort_values([key, "n", column], ascending=[True, False, True])
-        out = out.merge(counts.drop_duplicates(key)[[key, column]], on=key, how="left")
+        chosen = _most_common_one(frame[[key, column]].dropna(), key, column)
+        out[column] = out[key].map(chosen).astype(object)
     return out
+
+
+def _most_common_one(pairs: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """Key -> its most common value, counted on integer codes (sorted codes keep text order)."""
+    keys, key_names = pd.factorize(pairs[key], sort=True)
+    values, value_names = pd.factorize(pairs[column], sort=True)
+    width = max(len(value_names), 1)
+    distinct, counts = np.unique(keys.astype("int64") * width + values, return_counts=True)
+    best = distinct[np.lexsort((distinct % width, -counts, distinct // width))]
+    best = best[np.r_[True, best[1:] // width != best[:-1] // width]] if len(best) else best
+    return pd.Series(
+        np.asarray(value_names, dtype=object)[best % width],
+        index=np.asarray(key_names, dtype=object)[best // width],
+        dtype=object,
+    )

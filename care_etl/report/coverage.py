@@ -145,9 +145,11 @@ def _completeness(records: pd.DataFrame) -> dict[str, float | None]:
         if name not in records.columns or not len(records):
             out[name] = None
             continue
-        present = records[name].notna()
-        if records[name].dtype == object:
-            present &= records[name].astype(str).str.strip().ne("")
+        present = records[name].notna().to_numpy()
+        if records[name].dtype == object:  # blank text is not a value: judged once per value
+            codes, distinct = pd.factorize(records[name])
+            blank = np.array([str(v).strip() == "" for v in distinct] + [True], dtype=bool)
+            present &= ~blank[codes]
         out[name] = round(float(present.mean()), 4)
     return out
 
@@ -180,9 +182,15 @@ def _overlap(psl: pd.DataFrame) -> list[dict[str, Any]]:
     """UpSet intersections: persons by the exact set of sources they are found in."""
     if psl.empty:
         return []
-    sets = psl.groupby("person_id")["source"].agg(lambda s: tuple(sorted(set(s))))
-    counts = sets.value_counts()
-    rows = [{"sources": list(k), "persons": int(v)} for k, v in counts.items()]
+    # a bit per source, summed per person: no Python call per person
+    codes, names = pd.factorize(psl["source"], sort=True)
+    pairs = pd.DataFrame({"person": psl["person_id"].to_numpy(), "bit": 1 << codes.astype("int64")})
+    masks = pairs.drop_duplicates().groupby("person")["bit"].sum()
+    counts = masks.value_counts()
+    rows = [
+        {"sources": [n for i, n in enumerate(names) if int(m) >> i & 1], "persons": int(v)}
+        for m, v in counts.items()
+    ]
     return sorted(rows, key=lambda r: (-r["persons"], len(r["sources"]), r["sources"]))
 
 
