@@ -10,7 +10,6 @@ other column is the relationship ("what the related person is to the person").
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +39,7 @@ def read_declared(contracts: list[Contract], sources_dir: Path) -> pd.DataFrame:
 
 
 def _read(contract: Contract, obj: SourceObject, sources_dir: Path) -> pd.DataFrame:
+    from care_etl.sources.read import database_location
     from care_etl.sources.sql_reader import read_table
 
     person = contract.person_object.id
@@ -50,14 +50,7 @@ def _read(contract: Contract, obj: SourceObject, sources_dir: Path) -> pd.DataFr
             f"{contract.file}: schema/{obj.name}: a relationship object needs two columns "
             "referencing the person key and one naming the relationship"
         )
-    url_env = contract.server.get("databaseUrlEnv") or f"CARE_ETL_{contract.id.upper()}_URL"
-    url = os.environ.get(str(url_env))
-    label = f"${url_env}" if url else contract.location
-    if not url:
-        path = sources_dir / contract.location
-        if not path.is_file():
-            raise SourceReadError(f"{path}: database file not found")
-        url = f"sqlite:///{path}"
+    url, label = database_location(contract, sources_dir)
     table = read_table(url, obj.physical_name, [refs[0], refs[1], kinds[0]], label=label)
     table = table.dropna(subset=[refs[0], refs[1]])
     return pd.DataFrame(

@@ -103,19 +103,25 @@ def _read_xlsx(contract, sources_dir, result, cache_dir, progress) -> list[pd.Da
     return _each_file(contract, sources_dir, result, read_one)
 
 
+def database_location(contract: Contract, sources_dir: Path) -> tuple[str, str]:
+    """The SQL source's URL, and how to name it in messages without a password: the URL in
+    the environment variable the contract's server names, else the SQLite file it locates
+    under the sources folder."""
+    url_env = contract.server.get("databaseUrlEnv") or f"CARE_ETL_{contract.id.upper()}_URL"
+    url = os.environ.get(str(url_env))
+    if url:
+        return url, f"${url_env}"
+    path = sources_dir / contract.location
+    if not path.is_file():
+        raise SourceReadError(f"{path}: database file not found")
+    return f"sqlite:///{path}", contract.location
+
+
 def _read_sql(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
     from care_etl.sources.sql_reader import read_table
 
-    url_env = contract.server.get("databaseUrlEnv") or f"CARE_ETL_{contract.id.upper()}_URL"
-    url = os.environ.get(str(url_env))
-    label = f"${url_env}" if url else contract.location
-    if not url:
-        path = sources_dir / contract.location
-        if not path.is_file():
-            result.errors.append(f"{path}: database file not found")
-            return []
-        url = f"sqlite:///{path}"
     try:
+        url, label = database_location(contract, sources_dir)
         tables = {}
         for obj in (contract.person_object, *contract.lookups):
             found = _table_columns(url, obj.physical_name)
