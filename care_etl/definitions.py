@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from care_etl.assets.automation import daily_schedule, source_files_sensor
-from care_etl.assets.index import coverage_report, person_index
+from care_etl.assets.index import index_assets
 from care_etl.assets.linkage import linkage_assets
 from care_etl.assets.sources import source_assets
 from care_etl.contracts import load_contracts
@@ -25,7 +25,7 @@ def build_assets(contracts_dir: Path) -> list[dg.AssetsDefinition]:
 
 def assets_for(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
     per_source = [a for c in contracts for a in source_assets(c)]
-    return [*per_source, *linkage_assets(contracts), person_index, coverage_report]
+    return [*per_source, *linkage_assets(contracts), *index_assets(contracts)]
 
 
 def build_definitions(contracts_dir: Path, settings: CareEtlSettings) -> dg.Definitions:

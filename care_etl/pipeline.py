@@ -51,7 +51,6 @@ def run_pipeline(
         database_url=database_url,
         reports_dir=str(reports_dir),
         cache_dir=str(sources_dir.resolve().parent / ".ocr_cache"),
-        contracts_dir=str(contracts_dir),
     )
     if full:
         forget(cache_root(settings.cache_dir))

@@ -12,10 +12,10 @@ DEFAULT_CONTRACTS_DIR = PROJECT_DIR / "data_contracts"
 
 
 class CareEtlSettings(dg.ConfigurableResource):
-    """Sources folder, output database, reports folder, the OCR cache and the contracts.
+    """Sources folder, output database, reports folder and the OCR cache.
 
-    In `dagster dev` they come from CARE_ETL_SOURCES_DIR, CARE_ETL_DATABASE_URL,
-    CARE_ETL_REPORTS_DIR and CARE_ETL_CONTRACTS_DIR, and default to what `make demo` writes (demo/sources,
+    In `dagster dev` they come from CARE_ETL_SOURCES_DIR, CARE_ETL_DATABASE_URL and
+    CARE_ETL_REPORTS_DIR, and default to what `make demo` writes (demo/sources,
     demo/care_etl.db, demo/reports); `care-etl run` passes its arguments.
     """
 
@@ -23,8 +23,6 @@ class CareEtlSettings(dg.ConfigurableResource):
     database_url: str
     reports_dir: str
     cache_dir: str
-    #: Read again by the index stage for trust order and declared relationships.
-    contracts_dir: str = str(DEFAULT_CONTRACTS_DIR)
 
     @classmethod
     def from_environment(cls) -> CareEtlSettings:
@@ -36,5 +34,4 @@ class CareEtlSettings(dg.ConfigurableResource):
             cache_dir=os.environ.get(
                 "CARE_ETL_CACHE_DIR", str(Path(sources).parent / ".ocr_cache")
             ),
-            contracts_dir=os.environ.get("CARE_ETL_CONTRACTS_DIR", str(DEFAULT_CONTRACTS_DIR)),
         )

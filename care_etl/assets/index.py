@@ -6,8 +6,9 @@ from pathlib import Path
 import dagster as dg
 
 from care_etl.assets.owners import ENGINEERING
+from care_etl.contracts.model import Contract
 from care_etl.index.build import PublishedIndex
-from care_etl.index.stage import contracts_for, make_index, publish_index
+from care_etl.index.stage import make_index, publish_index
 from care_etl.quality.staging import StagedSource
 from care_etl.report.coverage import coverage, write_reports
 from care_etl.resources import CareEtlSettings
@@ -15,50 +16,6 @@ from care_etl.resources import CareEtlSettings
 PERSON_RECORDS = dg.AssetKey(["link", "person_records"])
 LINKED = dg.AssetKey(["link", "linked_records"])
 INDEX = dg.AssetKey(["index", "person_index"])
-
-
-@dg.asset(
-    key=INDEX,
-    group_name="index",
-    ins={"person_records": dg.AssetIn(key=PERSON_RECORDS), "linked": dg.AssetIn(key=LINKED)},
-    kinds={"sqlalchemy"},
-    tags={"stage": "index"},
-    owners=[ENGINEERING],
-    description="person_index (ids stable across runs), person_source_link, quarantine, "
-    "review_queue, golden-value provenance, addresses, households, relationships, id history "
-    "and the pseudonymised analyst tables, published together in one transaction.",
-)
-def person_index(
-    context: dg.AssetExecutionContext,
-    settings: CareEtlSettings,
-    person_records: list[StagedSource],
-    linked,  # a care_etl.linkage.LinkageResult; not imported here to keep loading light
-) -> PublishedIndex:
-    run_id = context.run_id or uuid.uuid4().hex
-    made = make_index(
-        person_records,
-        linked,
-        database_url=settings.database_url,
-        run_id=run_id,
-        contracts=contracts_for(settings, [s.contract_id for s in person_records]),
-        sources_dir=Path(settings.sources_dir),
-    )
-    tables = made.tables.as_dict()
-    figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
-    from care_etl.incremental.delta import PublishDelta
-    from care_etl.incremental.state import cache_root
-
-    delta = PublishDelta.load(cache_root(settings.cache_dir))
-    publish_index(made, settings.database_url, run_id=run_id, figures=figures, delta=delta)
-    context.add_output_metadata(
-        {
-            **{name: dg.MetadataValue.int(len(frame)) for name, frame in tables.items()},
-            **made.counts,
-            "publish_mode": "changed persons only" if delta.used else "every table whole",
-            **delta.counts,
-        }
-    )
-    return PublishedIndex(tables, figures)
 
 
 @dg.asset(
@@ -88,3 +45,57 @@ def coverage_report(
         }
     )
     return figures
+
+
+def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
+    """The index, built with the run's contracts (trust order, declared relationships), and
+    the coverage report."""
+
+    @dg.asset(
+        key=INDEX,
+        group_name="index",
+        ins={
+            "person_records": dg.AssetIn(key=PERSON_RECORDS),
+            "linked": dg.AssetIn(key=LINKED),
+        },
+        kinds={"sqlalchemy"},
+        tags={"stage": "index"},
+        owners=[ENGINEERING],
+        description="person_index (ids stable across runs), person_source_link, quarantine, "
+        "review_queue, golden-value provenance, addresses, households, relationships, id "
+        "history and the pseudonymised analyst tables, published together in one transaction.",
+    )
+    def person_index(
+        context: dg.AssetExecutionContext,
+        settings: CareEtlSettings,
+        person_records: list[StagedSource],
+        linked,  # a care_etl.linkage.LinkageResult; not imported here to keep loading light
+    ) -> PublishedIndex:
+        from care_etl.incremental.delta import PublishDelta
+        from care_etl.incremental.state import cache_root
+
+        run_id = context.run_id or uuid.uuid4().hex
+        in_run = {s.contract_id for s in person_records}
+        made = make_index(
+            person_records,
+            linked,
+            database_url=settings.database_url,
+            run_id=run_id,
+            contracts=[c for c in contracts if c.id in in_run],
+            sources_dir=Path(settings.sources_dir),
+        )
+        tables = made.tables.as_dict()
+        figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
+        delta = PublishDelta.load(cache_root(settings.cache_dir))
+        publish_index(made, settings.database_url, run_id=run_id, figures=figures, delta=delta)
+        context.add_output_metadata(
+            {
+                **{name: dg.MetadataValue.int(len(frame)) for name, frame in tables.items()},
+                **made.counts,
+                "publish_mode": "changed persons only" if delta.used else "every table whole",
+                **delta.counts,
+            }
+        )
+        return PublishedIndex(tables, figures)
+
+    return [person_index, coverage_report]

@@ -51,7 +51,7 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
             database_url=settings.database_url,
             run_id=context.run_id,
             ocr_cache_dir=settings.cache_dir,
-            contracts_dir=settings.contracts_dir,
+            contract_files=[c.file for c in contracts],
         )
         outcome = run.outcome
         result = outcome.result

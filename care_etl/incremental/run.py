@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def link_incrementally(
     database_url: str,
     run_id: str,
     ocr_cache_dir: str | Path,
-    contracts_dir: str | Path,
+    contract_files: Sequence[Path],
 ) -> LinkageRun:
     """Link with review decisions, comparing only pairs not compared in the last run.
 
@@ -49,7 +50,7 @@ def link_incrementally(
     from care_etl.review.apply import link_with_decisions
 
     root = cache_root(ocr_cache_dir)
-    key = state_key(contracts_dir, LinkageSettings())
+    key = state_key(contract_files, LinkageSettings())
     mode = decide(root, key)
     cache = PairCache.load(root if mode.incremental else None, records)
     outcome = link_with_decisions(records, database_url, run_id, reuse=cache)

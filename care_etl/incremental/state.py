@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -65,17 +66,16 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-def contracts_version(contracts_dir: str | Path) -> str:
-    """A hash of the contract files (any change of a contract forces a full run)."""
+def contracts_version(contract_files: Sequence[Path]) -> str:
+    """A hash of the run's contract files (any change of a contract forces a full run)."""
     digest = hashlib.sha256()
-    folder = Path(contracts_dir)
-    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+    for path in sorted(contract_files, key=lambda p: p.name):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def state_key(contracts_dir: str | Path, linkage_settings: Any = None) -> str:
+def state_key(contract_files: Sequence[Path], linkage_settings: Any = None) -> str:
     """What every cached value depends on besides the records: code, contracts, settings.
 
     The comparison depends on neither contracts nor settings, but a change to either is
@@ -85,7 +85,7 @@ def state_key(contracts_dir: str | Path, linkage_settings: Any = None) -> str:
     text = json.dumps(
         {
             "code": code_version(),
-            "contracts": contracts_version(contracts_dir),
+            "contracts": contracts_version(contract_files),
             "linkage_settings": settings,
         },
         sort_keys=True,

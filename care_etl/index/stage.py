@@ -1,8 +1,7 @@
 """The index stage end to end, for the asset: stable ids, tables, analyst copies, one publish.
 
 Kept out of the asset so that the CLI, tests and a later incremental run can call the same
-steps. The trust order and declared relationships come from the contracts; the contracts'
-folder is the settings' `contracts_dir` (CARE_ETL_CONTRACTS_DIR in `dagster dev`).
+steps. The trust order and declared relationships come from the run's contracts.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from typing import Any
 import pandas as pd
 
 from care_etl.contracts.model import Contract
-from care_etl.errors import CareEtlError
 from care_etl.index.analyst import KEY_ENV, analyst_tables, pseudonym_key
 from care_etl.index.build import DEFAULT_TRUST, IndexTables, build_index, staged_records
 from care_etl.index.declared import read_declared
@@ -37,20 +35,6 @@ class IndexRun:
     analyst: dict[str, pd.DataFrame] | None
     #: Counts for metadata and logs (never a personal value).
     counts: dict[str, int] = field(default_factory=dict)
-
-
-def contracts_for(settings: Any, sources: Sequence[str]) -> list[Contract]:
-    """The contracts of the sources in this run (none when the folder cannot be read)."""
-    from care_etl.contracts import load_contracts
-    from care_etl.resources import DEFAULT_CONTRACTS_DIR
-
-    folder = getattr(settings, "contracts_dir", None) or str(DEFAULT_CONTRACTS_DIR)
-    try:
-        contracts = load_contracts(Path(folder))
-    except CareEtlError as exc:
-        log.warning("index: contracts not read for trust and relationships: %s", exc)
-        return []
-    return [c for c in contracts if c.id in set(sources)]
 
 
 def make_index(
