@@ -132,7 +132,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     kwargs = {} if args.scans is None else {"scans": args.scans}
     # population, four sources, ground truth: six messages from the generator
-    with bars(wanted(getattr(args, "progress", False))) as progress:
+    with bars(wanted(args.progress)) as progress:
         kwargs["progress"] = progress.stages("generating", 6)
         summary = generate(args.out, people=args.people, seed=args.seed, **kwargs)
     print(f"Generated {summary.people:,} people into {args.out} in {summary.seconds:.1f} s")
@@ -152,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
     from care_etl.sources import paper_reader
 
     database = args.database or f"sqlite:///{args.sources.resolve().parent / 'care_etl.db'}"
-    with bars(wanted(getattr(args, "progress", False))) as progress:
+    with bars(wanted(args.progress)) as progress:
         paper_reader.progress_hook = progress.counter("reading paper forms (OCR)", "form")
         compare.progress_hook = progress.counter("comparing candidate pairs", "pair")
         try:
@@ -161,12 +161,12 @@ def _run(args: argparse.Namespace) -> int:
                 args.contracts,
                 database,
                 args.reports,
-                full=getattr(args, "full", False),
+                full=args.full,
             )
         finally:
             paper_reader.progress_hook = compare.progress_hook = None
     _print_summary(outcome.figures, database, args.reports, outcome.step_seconds)
-    _print_mode(outcome.incremental, forced=getattr(args, "full", False))
+    _print_mode(outcome.incremental, forced=args.full)
     return 0
 
 
@@ -185,7 +185,7 @@ def _print_mode(facts: dict, *, forced: bool = False) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     sources = args.workdir / "sources"
-    progress = getattr(args, "progress", False)
+    progress = args.progress
     _generate(
         argparse.Namespace(
             out=sources, people=args.people, seed=args.seed, scans=args.scans, progress=progress
@@ -193,6 +193,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     run = argparse.Namespace(
         progress=progress,
+        full=False,
         sources=sources,
         contracts=DEFAULT_CONTRACTS_DIR,
         database=f"sqlite:///{args.workdir.resolve() / 'care_etl.db'}",
