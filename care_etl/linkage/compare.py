@@ -162,8 +162,19 @@ def _may_be_one_edit(ends: np.ndarray, code1: np.ndarray, code2: np.ndarray) -> 
     return (np.abs(length1 - length2) <= 1) & ((np.minimum(length1, length2) < 5) | ends_agree)
 
 
-def _token_sort(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    return process.cpdist(left, right, scorer=fuzz.token_sort_ratio, dtype=np.float32, workers=-1)
+def _address_similarity(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Token-sort ratio (words in another order), or the ratio of the texts without spaces
+    when that is higher: a typed or scanned address often joins or splits words
+    ("mckinleycircuit", "howie co urt"), which token sorting alone scores as unlike."""
+    tokens = process.cpdist(left, right, scorer=fuzz.token_sort_ratio, dtype=np.float32, workers=-1)
+    joined = process.cpdist(
+        left, right, scorer=fuzz.ratio, processor=_without_spaces, dtype=np.float32, workers=-1
+    )
+    return np.maximum(tokens, joined)
+
+
+def _without_spaces(text: str) -> str:
+    return text.replace(" ", "")
 
 
 def _levels(conditions: list[np.ndarray], present: np.ndarray) -> np.ndarray:
@@ -454,7 +465,7 @@ class AddressComparison(BaseCompareFeature):
         todo = np.flatnonzero(text_present & ~text_equal & ~uprn_present & ~other_district)
         score = np.zeros(len(ac1), dtype=np.float32)
         if len(todo):
-            score[todo] = _scored_once(ac1[todo], ac2[todo], self._addresses, _token_sort)
+            score[todo] = _scored_once(ac1[todo], ac2[todo], self._addresses, _address_similarity)
         score = score / 100.0
         return _levels(
             [

@@ -714,7 +714,11 @@ def _held(
     given = levels["given_name"].to_numpy()
     likely = scores.prob >= 0.5
     if settings.twin_rule:
-        twin = ~is_nhs & same_family & (dob != MISSING) & (given == 4)
+        # A forename found only among the other record's middle names or aliases, with
+        # other dates of birth, is a sibling's name as often as a name in use (Ella Zoë and
+        # her sister Zoe).
+        sibling_name = levels["given_name_alias"].to_numpy() & np.isin(dob, [4, 5])
+        twin = ~is_nhs & same_family & (dob != MISSING) & ((given == 4) | sibling_name)
         # A forename that is a short form, or a typo of one, is not another name.
         rows = np.flatnonzero(twin & likely)
         twin[rows[_related_forenames(*forenames, rows)]] = False

@@ -95,6 +95,11 @@ CASES = [
      {"address": "12 High Street Hackny", "postcode": "E8 3QX"}, {"address": 2}),
     ({"address": "12 High Street Hackney", "postcode": "E8 3QP"},
      {"address": "12 High Road Hackney", "postcode": "E8 4QP"}, {"address": 3, "postcode": 2}),
+    # Words joined or split, as typed or scanned: close, not different.
+    ({"address": "17 Mackie Crescent, Hackney", "postcode": "E8 3QP"},
+     {"address": "17 Mackiecrescent Hackney", "postcode": "E8 3QX"}, {"address": 2}),
+    ({"address": "4 Howie Court Hackney", "postcode": "E8 3QP"},
+     {"address": "4 Howie Co urt Hackney", "postcode": "E8 3QX"}, {"address": 2}),
     ({"address": "12 High Street Hackney", "postcode": "E8 3QP"},
      {"address": "99 Mare Street", "postcode": "E8 3QP"}, {"address": 4, "postcode": 0}),
     ({"address": "12 High Street Hackney", "postcode": "E8 3QP"},

@@ -106,6 +106,23 @@ def test_a_typed_short_form_is_not_a_twin() -> None:
     assert _person(result, "T-one-1") == _person(result, "T-one-2")
 
 
+def test_a_sister_s_forename_among_the_middle_names_is_not_the_same_forename() -> None:
+    # Ella Zoë and her younger sister Zoe: the middle name matches the forename, but the
+    # dates of birth are months apart, so the twin rule holds the pair for a person.
+    people = _with_homes(crowd(240, seed=21), families=True)
+    sisters = [
+        dict(_ONE_PERSON[0], given_name="Ella", middle_names="Zoë Laura",
+             date_of_birth="2016-10-26"),
+        dict(_ONE_PERSON[1], given_name="Zoe", date_of_birth="2016-07-27"),
+    ]  # fmt: skip
+    result = link_records(with_records(people.drop(columns="person"), sisters))
+    assert _person(result, "T-one-1") != _person(result, "T-one-2")
+    # The same middle name with the same date of birth is one person known by it.
+    known_as = [dict(sisters[0]), dict(sisters[1], date_of_birth="2016-10-26")]
+    result = link_records(with_records(people.drop(columns="person"), known_as))
+    assert _person(result, "T-one-1") == _person(result, "T-one-2")
+
+
 def test_the_postcode_beside_an_agreeing_address_has_its_own_weight() -> None:
     people = _with_homes(crowd(240, seed=21), families=True)
     result = link_records(people.drop(columns="person"))
