@@ -316,11 +316,13 @@ class NameComparison(BaseCompareFeature):
 _NIBBLE_LOW_BITS = np.uint32(0x11111111)
 
 
-def _packed_digits(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """The eight digits of DDMMYYYY, four bits each: digit i in bits 4i..4i+3."""
-    digits = [day // 10, day % 10, month // 10, month % 10] + [
-        (year // 10**k) % 10 for k in (3, 2, 1, 0)
-    ]
+def _packed_digits(
+    year: np.ndarray, month: np.ndarray, day: np.ndarray, year_first: bool = False
+) -> np.ndarray:
+    """The eight digits of DDMMYYYY (or YYYYMMDD), four bits each: digit i in bits 4i..4i+3."""
+    day_month = [day // 10, day % 10, month // 10, month % 10]
+    years = [(year // 10**k) % 10 for k in (3, 2, 1, 0)]
+    digits = years + day_month[2:] + day_month[:2] if year_first else day_month + years
     packed = np.zeros(len(year), dtype=np.uint32)
     for i, digit in enumerate(digits):
         packed |= (digit.astype(np.uint32) & 0xF) << (4 * i)
@@ -344,8 +346,8 @@ def _one_digit_typo(digits1: np.ndarray, digits2: np.ndarray) -> np.ndarray:
 
 class DateOfBirthComparison(BaseCompareFeature):
     """Exact; day and month swapped; an estimated date (01/01 or flagged) of the same year;
-    one digit of DDMMYYYY wrong or two neighbouring digits transposed; two of day, month and
-    year equal; different.
+    one digit wrong or two neighbouring digits transposed, as written DDMMYYYY or YYYYMMDD;
+    two of day, month and year equal; different.
 
     The second output is the gap in years, which the father and son rule reads. Each
     distinct date (with its flag) has its parts and packed digits in a table, so a pair
@@ -363,6 +365,7 @@ class DateOfBirthComparison(BaseCompareFeature):
         self._month, self._day = month.astype(np.int8), day.astype(np.int8)
         self._soft = (flagged > 0) | ((month == 1) & (day == 1))  # estimated or 1 January
         self._digits = _packed_digits(year, month, day)
+        self._digits_ymd = _packed_digits(year, month, day, year_first=True)
 
     def _compute_vectorized(self, signature1: pd.Series, signature2: pd.Series):
         s1, s2 = _values(signature1), _values(signature2)
@@ -372,7 +375,9 @@ class DateOfBirthComparison(BaseCompareFeature):
         exact = same_y & same_m & same_d
         swapped = same_y & (m1 == d2) & (d1 == m2) & (m1 != d1)
         estimated = same_y & (self._soft[s1] | self._soft[s2])
-        one_typo = _one_digit_typo(self._digits[s1], self._digits[s2])
+        one_typo = _one_digit_typo(self._digits[s1], self._digits[s2]) | _one_digit_typo(
+            self._digits_ymd[s1], self._digits_ymd[s2]
+        )
         one_component = (same_y.astype(np.int8) + same_m + same_d) == 2
         present = (y1 >= 0) & (y2 >= 0)
         levels = _levels([exact, swapped, estimated, one_typo, one_component], present)

@@ -62,6 +62,9 @@ CASES = [
      {"date_of_birth": 3, YEAR_GAP: 0}),
     ({"date_of_birth": "1973-05-14"}, {"date_of_birth": "1937-05-14"},
      {"date_of_birth": 3, YEAR_GAP: 36}),
+    # Neighbours transposed as written year first: 19850121 and 19850211.
+    ({"date_of_birth": "1985-01-21"}, {"date_of_birth": "1985-02-11"},
+     {"date_of_birth": 3, YEAR_GAP: 0}),
     ({"date_of_birth": "1980-05-14"}, {"date_of_birth": "1980-05-28"},
      {"date_of_birth": 4, YEAR_GAP: 0}),
     ({"date_of_birth": "1950-01-12"}, {"date_of_birth": "1978-06-03"},
