@@ -476,12 +476,14 @@ class _Decisions:
     link: tuple[np.ndarray, np.ndarray]
     no_link: tuple[np.ndarray, np.ndarray]
     ignored: int
+    #: Pairs whose decision went stale: compared, and shown to a person again.
+    again: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: _empty_pairs())
 
     @property
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         return (
-            np.concatenate([self.link[0], self.no_link[0]]),
-            np.concatenate([self.link[1], self.no_link[1]]),
+            np.concatenate([self.link[0], self.no_link[0], self.again[0]]),
+            np.concatenate([self.link[1], self.no_link[1], self.again[1]]),
         )
 
 
@@ -489,11 +491,17 @@ def _empty_pairs() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(0, np.int64), np.zeros(0, np.int64)
 
 
-def read_decisions(decisions: pd.DataFrame | None, keys: pd.Series) -> _Decisions:
+def read_decisions(
+    decisions: pd.DataFrame | None, keys: pd.Series, requeue: pd.DataFrame | None = None
+) -> _Decisions:
     """Decisions naming two records of this input, as positions; a pair decided both ways
-    counts as no_link (keeping people apart is the safe side)."""
+    counts as no_link (keeping people apart is the safe side). `requeue`: pairs (the first
+    four DECISION_COLUMNS) whose decision went stale."""
+    again = _empty_pairs()
+    if requeue is not None and len(requeue):
+        again = read_decisions(requeue.assign(decision="no_link"), keys).no_link
     if decisions is None or len(decisions) == 0:
-        return _Decisions(_empty_pairs(), _empty_pairs(), 0)
+        return _Decisions(_empty_pairs(), _empty_pairs(), 0, again)
     missing = [c for c in DECISION_COLUMNS if c not in decisions.columns]
     if missing:
         raise CareEtlError(f"linkage decisions: columns {missing} are missing")
@@ -521,7 +529,7 @@ def read_decisions(decisions: pd.DataFrame | None, keys: pd.Series) -> _Decision
     yes_code = np.unique((low * n + high)[known & (kind == "link")])
     yes_code = yes_code[~np.isin(yes_code, no_code)]
     return _Decisions(
-        (yes_code // n, yes_code % n), (no_code // n, no_code % n), int((~known).sum())
+        (yes_code // n, yes_code % n), (no_code // n, no_code % n), int((~known).sum()), again
     )
 
 
@@ -825,6 +833,12 @@ def _decide(
     in_review = (
         ~accepted & ~confirmed & ~refused_by_person & ~settled & (refused | band | overruled)
     )
+    # A stale decision's pair goes back to a person whatever the model now says, unless
+    # two valid NHS numbers settle it.
+    in_review |= (
+        _is_pair_in(left, right, decided.again, n)
+        & ~accepted & ~confirmed & ~refused_by_person & ~held["different_nhs_numbers"]
+    )  # fmt: skip
     return _Decided(is_nhs, confirmed, held, accepted, pair_outcome, in_review, labels)
 
 
@@ -834,13 +848,16 @@ def link_records(
     decisions: pd.DataFrame | None = None,
     *,
     reuse: Any = None,
+    requeue: pd.DataFrame | None = None,
 ) -> LinkageResult:
     """Link records of any number of sources into persons (see interfaces.md).
 
     `decisions` (DECISION_COLUMNS) are a person's verdicts on pairs: "link" joins the two
     records' persons (unless their valid NHS numbers differ); "no_link" keeps them in
     different persons whatever the model or a chain of links says. Decided pairs never
-    return to review; decisions naming records not in `records` are ignored.
+    return to review; decisions naming records not in `records` are ignored. `requeue`
+    names pairs whose decision went stale (their records changed): they are compared
+    whatever blocking says and go to review unless linked automatically.
     """
     settings = settings or LinkageSettings()
     settings.check()
@@ -858,7 +875,7 @@ def link_records(
     keys_of_records = record_keys(
         prepared["source"].to_numpy(), prepared["source_record_id"].to_numpy()
     )
-    decided = read_decisions(decisions, keys_of_records)
+    decided = read_decisions(decisions, keys_of_records, requeue)
     lap("prepare")
     keys, left, right = _index(prepared, settings, decided.pairs)
     lap("index")
@@ -878,8 +895,9 @@ def link_records(
     same_nhs = (nhs[left] >= 0) & (nhs[left] == nhs[right])
     households = census(levels, model, ~same_nhs, len(prepared))
 
+    ranks = record_ranks(keys_of_records)  # sorts every key: once, for both rounds and ids
+
     def decide(scores: _Scores) -> _Decided:
-        ranks = record_ranks(keys_of_records)
         given = prepared["given_key"].to_numpy()
         return _decide(scores, nhs, ranks, (left, right), decided, settings, households, given)
 
@@ -901,7 +919,7 @@ def link_records(
     accepted = done.accepted
     assignments = _assignments(
         records,
-        person_ids(done.labels, keys_of_records),
+        person_ids(done.labels, keys_of_records, ranks),
         (left[accepted], right[accepted]),
         scores.prob[accepted],
         (done.is_nhs[accepted], done.confirmed[accepted]),

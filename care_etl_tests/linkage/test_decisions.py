@@ -95,6 +95,22 @@ def test_decided_pairs_never_return_to_review(records: pd.DataFrame, plain) -> N
         assert same == (decision == "link")
 
 
+def test_a_stale_decision_s_pair_is_reviewed_whatever_the_model_says(
+    records: pd.DataFrame, plain
+) -> None:
+    # Two strangers (a decision made before their records changed) and two records with
+    # different valid NHS numbers, which settle it.
+    stale = _decisions(("T-alone", "T-abroad-3", "link"), ("T-differ-1", "T-differ-2", "link"))
+    assert base._pair(plain.review, "T-alone", "T-abroad-3").empty
+    result = link_records(records, requeue=stale.drop(columns="decision"))
+    row = base._pair(result.review, "T-alone", "T-abroad-3")
+    assert len(row) == 1 and row["match_probability"].iloc[0] < 0.5
+    assert "fields" in json.loads(row["evidence"].iloc[0])  # the evidence, side by side
+    assert base._pair(result.review, "T-differ-1", "T-differ-2").empty
+    assert base._person(result, "T-alone") != base._person(result, "T-abroad-3")
+    pd.testing.assert_frame_equal(result.assignments, plain.assignments)
+
+
 def test_decisions_on_unknown_records_are_ignored(records: pd.DataFrame, plain) -> None:
     unknown = _decisions(("T-alone", "T-abroad-3", "link"))
     unknown["right_source_record_id"] = "not-in-this-run"
