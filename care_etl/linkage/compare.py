@@ -23,7 +23,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from recordlinkage.base import BaseCompareFeature
 from recordlinkage.utils import listify
 
-from care_etl.linkage.prepare import SHORT_FORM_SLOTS, SIGNATURES, code_column, has_data
+from care_etl.linkage.prepare import SIGNATURES, code_column, has_data, short_form_table
 
 MISSING = -1
 
@@ -139,6 +139,18 @@ def _name_similarity(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return score
 
 
+def _forename_share(prepared: pd.DataFrame, size: int) -> np.ndarray:
+    """Per name code: the share of its uses that are forenames (0.5 when unused, and for
+    code -1, read last): which of two names written crosswise is the forename."""
+    counts = []
+    for column in ("given_code", "family_code"):
+        codes = prepared[column].to_numpy()
+        counts.append(np.bincount(codes[codes >= 0], minlength=size)[:size].astype(np.float32))
+    total = counts[0] + counts[1]
+    share = np.divide(counts[0], total, out=np.full(size, 0.5, np.float32), where=total > 0)
+    return np.append(share, np.float32(0.5))
+
+
 def _one_edit(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """At most one character added, dropped or changed, or two neighbours transposed."""
     return process.cpdist(left, right, scorer=OSA.distance, workers=-1, score_cutoff=1) <= 1
@@ -218,12 +230,10 @@ class NameComparison(BaseCompareFeature):
         )
         self._parts = _columns_by_code(prepared, "name_signature", SIGNATURES["name_signature"])
         self._names = _vocabulary(prepared, ("given_key", "family_key"))
-        short_forms = np.stack(
-            [prepared[f"given_sf{i + 1}"].to_numpy() for i in range(SHORT_FORM_SLOTS)], axis=1
-        )
-        self._short_forms = _by_code(prepared["given_code"].to_numpy(), short_forms)
+        self._short_forms = short_form_table(self._names)
         multi = [isinstance(v, str) and " " in v for v in self._names]
         self._multi_word = np.array([*multi, False], dtype=bool)  # code -1 reads the last
+        self._forename_share = _forename_share(prepared, len(self._names))
 
     def _compute_vectorized(self, signature1: pd.Series, signature2: pd.Series):
         inverse, first, second = _distinct_pairs(_values(signature1), _values(signature2))
@@ -239,10 +249,35 @@ class NameComparison(BaseCompareFeature):
         # Crosswise only where the names written in order do not both agree closely.
         doubtful = all_four & (np.minimum(straight[0], straight[1]) < NAME_THRESHOLDS[0])
         crossed = (self._score(gc1, fc2, doubtful), self._score(fc1, gc2, doubtful))
+        # Crosswise, the forenames are gc1 and fc2 when the second record is the one written
+        # the wrong way round, else fc1 and gc2: the record whose forename field holds what
+        # these data know rather as a surname is the swapped one.
+        share = self._forename_share
+        second = (share[gc1] - share[fc1]) >= (share[gc2] - share[fc2])
+        given_x = (np.where(second, gc1, fc1), np.where(second, fc2, gc2))
+        family_x = (np.where(second, fc1, gc1), np.where(second, gc2, fc2))
+        cross_given = np.where(second, crossed[0], crossed[1])
+        cross_family = np.where(second, crossed[1], crossed[0])
+        short_straight = _any_shared(self._short_forms[gc1], self._short_forms[gc2])
+        short_cross = doubtful & _any_shared(
+            self._short_forms[given_x[0]], self._short_forms[given_x[1]]
+        )
+        # A short form (John, Jack) counts as a fuzzy agreement when choosing the order.
+        lift = NAME_THRESHOLDS[1]
+        given_in_order = np.where(short_straight, np.maximum(straight[0], lift), straight[0])
+        given_crosswise = np.where(short_cross, np.maximum(cross_given, lift), cross_given)
+        both_agree = np.minimum(given_crosswise, cross_family) >= NAME_THRESHOLDS[1]
+        # Only the forename agrees crosswise, and these data know it as a forename: written
+        # in the surname field, with the surname changed or lost (a marriage, a slip).
+        forename_only = (
+            (cross_given >= NAME_THRESHOLDS[0])
+            & (share[given_x[0]] > 0.5)
+            & (given_in_order < NAME_THRESHOLDS[1])
+        )
         swapped = (
             all_four
-            & (np.minimum(crossed[0], crossed[1]) >= NAME_THRESHOLDS[1])
-            & (crossed[0] + crossed[1] > straight[0] + straight[1] + 1e-6)
+            & (both_agree | forename_only)
+            & (given_crosswise + cross_family > given_in_order + straight[1] + 1e-6)
         )
         # One name moved: a surname written as the other record's forename (and that
         # forename lost). The surname is found, crosswise; the forenames compare as written.
@@ -254,12 +289,15 @@ class NameComparison(BaseCompareFeature):
         )
         moved_score = np.maximum(crossed[0], crossed[1])
         moved_equal = moved & (_equal(fc1, gc2) | _equal(gc1, fc2))
-        given_equal = _equal(gc1, np.where(swapped, fc2, gc2))
-        family_equal = _equal(fc1, np.where(swapped, gc2, fc2)) | moved_equal
+        given_equal = _equal(np.where(swapped, given_x[0], gc1), np.where(swapped, given_x[1], gc2))
+        family_equal = (
+            _equal(np.where(swapped, family_x[0], fc1), np.where(swapped, family_x[1], fc2))
+            | moved_equal
+        )
         given_alias = ~given_equal & self._alias(gc1, gc2, alias1, alias2)
         family_alias = ~family_equal & self._alias(fc1, fc2, alias1[:2], alias2[:2])
-        short_form = ~swapped & _any_shared(self._short_forms[gc1], self._short_forms[gc2])
-        given_score = np.where(swapped, crossed[0], straight[0])
+        short_form = np.where(swapped, short_cross, short_straight)
+        given_score = np.where(swapped, cross_given, straight[0])
         given = _levels(
             [
                 given_equal | given_alias,
@@ -269,7 +307,7 @@ class NameComparison(BaseCompareFeature):
             ],
             (gc1 >= 0) & (gc2 >= 0),
         )
-        family_score = np.where(swapped, crossed[1], np.where(moved, moved_score, straight[1]))
+        family_score = np.where(swapped, cross_family, np.where(moved, moved_score, straight[1]))
         family_present = (fc1 >= 0) & (fc2 >= 0)
         part = (
             family_present & ~family_equal & ~swapped & ~moved & (family_score < NAME_THRESHOLDS[0])

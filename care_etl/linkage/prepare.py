@@ -134,6 +134,15 @@ def _short_form_columns(given_keys: pd.Series) -> dict[str, np.ndarray]:
     return {f"given_sf{i + 1}": chosen[:, i] for i in range(SHORT_FORM_SLOTS)}
 
 
+def short_form_table(names: np.ndarray) -> np.ndarray:
+    """Per name (a row each, then an all -1 row for a missing name): its short-form group
+    ids, -1 where none. For names in either field: a swapped record's forename is written
+    in the surname field."""
+    slots = _short_form_columns(pd.Series(names, dtype=object))
+    table = np.stack([slots[f"given_sf{i + 1}"] for i in range(SHORT_FORM_SLOTS)], axis=1)
+    return np.vstack([table, np.full((1, SHORT_FORM_SLOTS), -1, dtype=np.int32)])
+
+
 def _date_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Year, month and day as integers (-1 when missing); impossible dates keep their digits."""
     if pd.api.types.is_datetime64_any_dtype(values):

@@ -39,6 +39,20 @@ CASES = [
     ({"given_name": "Clarke", "family_name": "Jones"},
      {"given_name": "Peter", "family_name": "Clarke"},
      {"given_name": 4, "family_name": 0, "names_swapped": True}),
+    # Swapped, and the forename a short form (John, Jack), either record the swapped one.
+    ({"given_name": "John", "family_name": "Morris"},
+     {"given_name": "Morris", "family_name": "Jack"},
+     {"given_name": 1, "family_name": 0, "names_swapped": True}),
+    ({"given_name": "Morris", "family_name": "Jack"},
+     {"given_name": "John", "family_name": "Morris"},
+     {"given_name": 1, "family_name": 0, "names_swapped": True}),
+    # Swapped, and the surname changed: the forename (a forename in these data) agrees.
+    ({"given_name": "Beverley", "family_name": "Wilson"},
+     {"given_name": "Barnes", "family_name": "Beverley"},
+     {"given_name": 0, "family_name": 4, "names_swapped": True}),
+    # (These data know Beverley as a forename and Morris as a surname.)
+    ({"given_name": "Beverley", "family_name": "Grant"},
+     {"given_name": "Beverley", "family_name": "Morris"}, {"given_name": 0, "family_name": 4}),
     ({"given_name": "Mary", "family_name": "Jones", "other_names": "Smith"},
      {"given_name": "Mary", "family_name": "Smith"},
      {"given_name": 0, "family_name": 0, "family_name_alias": True}),
