@@ -743,27 +743,56 @@ def _held(
 
 
 def _ambiguous(
-    probable: np.ndarray, left: np.ndarray, right: np.ndarray, nhs: np.ndarray
+    probable: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    nhs: np.ndarray,
+    weight: np.ndarray,
 ) -> np.ndarray:
     """Probable links of a record without an NHS number that would link it to records of
     two different valid NHS numbers (two namesakes born the same day, one record that
-    names neither address): whichever it joined would be a guess, so neither is automatic.
+    names neither address): whichever it joined would be a guess, so none of its links is
+    automatic, unless its best link to one NHS number outweighs its best to any other by
+    AMBIGUITY_MARGIN (a sister of the same name born months apart): its links to records
+    of that number stand.
     """
     rows = np.flatnonzero(probable)
     ends = np.concatenate([left[rows], right[rows]])
     partners = np.concatenate([right[rows], left[rows]])
     pair_rows = np.concatenate([rows, rows])
     known = (nhs[ends] < 0) & (nhs[partners] >= 0)
-    ends, codes, pair_rows = ends[known], nhs[partners][known], pair_rows[known]
     found = np.zeros(len(probable), dtype=bool)
-    if not len(ends):
+    if not known.any():
         return found
-    spread = pd.DataFrame({"end": ends, "code": codes}).groupby("end")["code"].agg(["min", "max"])
-    torn = spread.index[spread["min"] != spread["max"]].to_numpy()
+    best = (
+        pd.DataFrame(
+            {"end": ends[known], "code": nhs[partners][known], "w": weight[pair_rows[known]]}
+        )  # fmt: skip
+        .groupby(["end", "code"], sort=False)["w"]
+        .max()
+        .reset_index()
+        .sort_values(["end", "w"], ascending=[True, False], kind="stable")
+    )
+    top = ~best.duplicated("end", keep="first").to_numpy()
+    second = np.r_[top[1:], True] == False  # noqa: E712 (the next row is the same end's)
+    torn = best.loc[top & second, "end"].to_numpy()
+    w = best["w"].to_numpy()
+    margin = np.r_[w[:-1] - w[1:], 0.0]  # top row minus the same end's runner-up
+    clear = best[top & second & (margin >= AMBIGUITY_MARGIN)]
     torn_record = np.zeros(len(nhs), dtype=bool)
     torn_record[torn] = True
-    found[rows] = torn_record[left[rows]] | torn_record[right[rows]]
+    winner = np.full(len(nhs), -2, dtype=np.int64)  # no NHS code is -2
+    winner[clear["end"].to_numpy()] = clear["code"].to_numpy()
+    a, b = left[rows], right[rows]
+    found[rows] = (torn_record[a] & (nhs[b] != winner[a])) | (
+        torn_record[b] & (nhs[a] != winner[b])
+    )
     return found
+
+
+#: Match weight (bits) by which a record's best link to one NHS number must beat its best
+#: link to any other for the ambiguity rule to let it stand: a thousand to one.
+AMBIGUITY_MARGIN = 10.0
 
 
 def _support(
@@ -801,7 +830,9 @@ def _decide(
     held = {k: v & ~confirmed for k, v in held.items()}
     blocked = np.logical_or.reduce(list(held.values())) | refused_by_person
     automatic = (is_nhs | (prob >= settings.auto_link_threshold)) & ~blocked
-    held["ambiguous"] = _ambiguous(automatic & ~is_nhs & ~confirmed, left, right, nhs)
+    held["ambiguous"] = _ambiguous(
+        automatic & ~is_nhs & ~confirmed, left, right, nhs, scores.weight
+    )
     automatic &= ~held["ambiguous"]
     chosen = np.flatnonzero(confirmed | automatic)
     strength = np.where(confirmed, _CONFIRMED_STRENGTH, np.where(is_nhs, _NHS_STRENGTH, prob))

@@ -360,6 +360,29 @@ def test_person_ids_are_deterministic(records: pd.DataFrame, result: LinkageResu
         assert person_id == _expected_id(*smallest.split("|", 1))
 
 
+@pytest.mark.parametrize(("younger", "joins_elder"), [("2017-08-19", True), ("2017-09-08", False)])
+def test_a_record_without_nhs_number_joins_only_the_clearly_better_of_two(
+    people: pd.DataFrame, younger: str, joins_elder: bool
+) -> None:
+    # Two sisters of one name at one home, each with her NHS number, and a record without
+    # one that names the elder's date of birth. Against a sister born ten days later (one
+    # digit) the elder's record is a thousand times likelier: it joins her. Against a
+    # date that is the elder's with day and month swapped it is a guess: a person decides.
+    sister = dict(family_name="Edwards", given_name="Emma", sex="F", postcode="E2 6TX",
+                  address="Flat 12, 2 Chestnut Street, London")  # fmt: skip
+    cases = [
+        dict(sister, source="health", source_record_id="T-emma-1",
+             date_of_birth="2017-08-09", nhs_number=NHS_A),
+        dict(sister, source="health", source_record_id="T-emma-2",
+             date_of_birth=younger, nhs_number=NHS_B),
+        dict(sister, source="housing", source_record_id="T-emma-3", date_of_birth="2017-08-09"),
+    ]  # fmt: skip
+    result = link_records(with_records(people.drop(columns="person"), cases))
+    assert (_person(result, "T-emma-3") == _person(result, "T-emma-1")) is joins_elder
+    assert _person(result, "T-emma-3") != _person(result, "T-emma-2")
+    assert _evidence(result.review, "T-emma-2", "T-emma-3")["capped"] == "ambiguous"
+
+
 def test_a_placeholder_nhs_number_links_nobody() -> None:
     # 0000000000 passes modulus 11, but it is a system's "unknown", not a person.
     records = pd.DataFrame(
