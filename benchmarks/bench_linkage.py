@@ -12,8 +12,8 @@ splits an address over five columns; the figures are shown with `address` as add
 (the street: the narrowest reading, and the headline) and as the whole address line
 (street_number, address_1, address_2, suburb, state), as a council's address field would be.
 
---synthetic N builds N records of people who appear one to three times each (names drawn
-from FEBRL's, typos, swapped day and month, moves, missing NHS numbers) to time a
+--synthetic N builds N records of people who appear one to three times each (names and
+streets drawn from FEBRL's, typos, swapped day and month, moves, missing NHS numbers) to time a
 council-sized run (try 100000 and 1000000). Peak memory is the process's maximum resident
 set size (and per step, sampled every 20 ms); compared pairs per second is the candidate pairs
 over the compare step's time.
@@ -101,6 +101,12 @@ def _typos(values: np.ndarray, share: float, rng: np.random.Generator) -> np.nda
     return out
 
 
+def _addresses(houses: np.ndarray, postcodes: np.ndarray, street_of: dict) -> np.ndarray:
+    """'12 STANLEY STREET': a house number on the postcode's street."""
+    streets = np.array([street_of[p] for p in postcodes], dtype=object)
+    return np.char.add(np.char.add(houses.astype(str), " "), streets.astype(str)).astype(object)
+
+
 def synthetic(n_records: int, seed: int = 7) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
     """People seen one to three times, with the errors the sources make; and the true pairs."""
     rng = np.random.default_rng(seed)
@@ -129,6 +135,12 @@ def synthetic(n_records: int, seed: int = 7) -> tuple[pd.DataFrame, set[tuple[st
     person = np.repeat(np.arange(n_people), rng.integers(1, 4, n_people))[:n_records]
     records = people.iloc[person].reset_index(drop=True)
     n = len(records)
+    # Addresses from their own generator, so that the other fields stay as they were.
+    homes = np.random.default_rng(seed + 1)
+    streets = pd.concat([a.address_1, b.address_1]).dropna().str.upper().unique()
+    street_of = dict(zip(postcodes, homes.choice(streets, len(postcodes)), strict=True))
+    house = homes.integers(1, 120, n_people).astype(str)
+    records["address"] = _addresses(house[person], records["postcode"].to_numpy(), street_of)
     records.insert(0, "source", rng.choice(["health", "housing", "social_care", "paper"], n))
     records.insert(1, "source_record_id", [f"R{i:07d}" for i in range(n)])
     records["given_name"] = _typos(records["given_name"].to_numpy(), 0.08, rng)
@@ -141,6 +153,11 @@ def synthetic(n_records: int, seed: int = 7) -> tuple[pd.DataFrame, set[tuple[st
     records.loc[swap, "date_of_birth"] = swapped[swap]
     moved = rng.random(n) < 0.15
     records.loc[moved, "postcode"] = rng.choice(postcodes, int(moved.sum()))
+    new_house = homes.integers(1, 120, int(moved.sum())).astype(str)
+    records.loc[moved, "address"] = _addresses(
+        new_house, records.loc[moved, "postcode"].to_numpy(), street_of
+    )
+    records["address"] = _typos(records["address"].to_numpy(), 0.05, homes)
     records.loc[rng.random(n) < 0.35, "nhs_number"] = None
     keys = (records["source"] + "|" + records["source_record_id"]).to_numpy()
     truth = set()
