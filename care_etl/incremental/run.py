@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from care_etl.incremental.pairs import PairCache
+from care_etl.incremental.pairs import PairCache, as_numbers
 from care_etl.incremental.state import Mode, cache_root, decide, state_key, write_manifest
 
 log = logging.getLogger(__name__)
@@ -47,13 +47,16 @@ def link_incrementally(
     for why it cannot disagree with the index even when a later step fails.
     """
     from care_etl.linkage.linker import LinkageSettings
-    from care_etl.review.apply import link_with_decisions
+    from care_etl.review.apply import link_with_decisions, record_fingerprints
 
     root = cache_root(ocr_cache_dir)
     key = state_key(contract_files, LinkageSettings())
     mode = decide(root, key)
-    cache = PairCache.load(root if mode.incremental else None, records)
-    outcome = link_with_decisions(records, database_url, run_id, reuse=cache)
+    current = record_fingerprints(records)  # hashed once: for the cache and the decisions
+    cache = PairCache.load(
+        root if mode.incremental else None, records, as_numbers(current["fingerprint"])
+    )
+    outcome = link_with_decisions(records, database_url, run_id, reuse=cache, current=current)
     try:
         cache.save(root)
         write_manifest(root, key, run_id=run_id, records=len(records))

@@ -47,6 +47,8 @@ COMPARISON_MODULES = (
     "standardise/names.py",
     "standardise/identifiers.py",
     "incremental/pairs.py",
+    # The records' fingerprints are the review fingerprints (incremental.pairs.as_numbers).
+    "review/store.py",
 )
 #: Libraries whose scores the comparison's levels are cut from.
 COMPARISON_LIBRARIES = ("rapidfuzz", "recordlinkage", "numpy", "pandas")

@@ -53,6 +53,7 @@ RULES: tuple[BlockingRule, ...] = (
     BlockingRule("address", ("address", "postcode"), trains=False),
     BlockingRule("names_sound", ("given_name", "family_name"), trains=False),
     BlockingRule("sorted_names", ("given_name", "family_name"), trains=False, window=5),
+    BlockingRule("sorted_address", ("address",), trains=False, window=1),
 )
 
 
@@ -70,22 +71,65 @@ def _map_keys(keys: pd.Series, func) -> np.ndarray:
     return mapped[codes]
 
 
-def _unordered(first: pd.Series, second: pd.Series) -> pd.Series:
-    """first|second with the two in sorted order; missing when either is."""
-    both = (first.notna() & second.notna()).to_numpy()
-    a, b = first.fillna("").to_numpy(str), second.fillna("").to_numpy(str)
-    low, high = np.where(a <= b, a, b), np.where(a <= b, b, a)
-    joined = np.char.add(np.char.add(low, "|"), high)
-    return pd.Series(joined, index=first.index, dtype=object).where(both)
+def _without_spaces(key: object) -> str | None:
+    return key.replace(" ", "") if isinstance(key, str) else None
 
 
-def _codes(keys: pd.Series, max_block_size: int, rule: BlockingRule) -> np.ndarray:
+def _value_codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    """An integer per distinct value (-1 when missing), as int64."""
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64)
+
+
+def _first_letters(keys: pd.Series) -> np.ndarray:
+    """Code of each key's first letter (-1 when the key is missing or empty), as .str[0]."""
+    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+    first = [u[0] if isinstance(u, str) and u else None for u in uniques]
+    letters = _value_codes(np.array([*first, None], dtype=object))
+    return letters[codes]
+
+
+def _shared_initials(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the first letters of two columns from one vocabulary (one letter, one code)."""
+    codes = _first_letters(pd.concat([first, second], ignore_index=True))
+    return codes[: len(first)], codes[len(first) :]
+
+
+def _sound_codes(family: pd.Series, given: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the soundex of each surname and forename key, from one vocabulary."""
+    family_sound, given_sound = _map_keys(family, _soundex), _map_keys(given, _soundex)
+    both = _value_codes(np.concatenate([family_sound, given_sound]))
+    return both[: len(family)], both[len(family) :]
+
+
+def _joined(*parts: np.ndarray) -> np.ndarray:
+    """Dense codes of the parts taken together (-1 when any part is missing): equal where
+    every part is equal, as the parts joined as text would be."""
+    joined = parts[0]
+    for part in parts[1:]:
+        present = (joined >= 0) & (part >= 0)
+        width = int(part.max(initial=0)) + 1
+        # Re-coded after each part, so that the product never outgrows 64 bits.
+        joined = np.where(present, _value_codes(joined * width + part), -1)
+    return joined.astype(np.int64)
+
+
+def _unordered_codes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Codes of the two parts in either order (-1 when either is missing)."""
+    return _joined(np.minimum(first, second), np.maximum(first, second))
+
+
+def _codes(keys: pd.Series | np.ndarray, max_block_size: int, rule: BlockingRule) -> np.ndarray:
     """Integer key per record, NaN when missing or when its block is too big to compare.
 
     A sorted-neighbourhood rule's codes follow the keys' sorted order, which it relies on;
     a block needs only equal codes for equal keys (sorting a million strings takes seconds).
+    `keys` are text, or already codes (an integer array, -1 when missing: see `_joined`).
     """
-    codes, _ = pd.factorize(keys, use_na_sentinel=True, sort=bool(rule.window))
+    if isinstance(keys, np.ndarray) and keys.dtype.kind == "i":
+        codes = keys
+    else:
+        codes, _ = pd.factorize(keys, use_na_sentinel=True, sort=bool(rule.window))
     counts = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, dtype=int)
     too_big = counts > max_block_size
     if too_big.any():
@@ -102,38 +146,37 @@ def _codes(keys: pd.Series, max_block_size: int, rule: BlockingRule) -> np.ndarr
 
 def blocking_keys(prepared: pd.DataFrame, max_block_size: int) -> pd.DataFrame:
     """One column per rule in RULES: the records' key codes (NaN: not blocked by that rule)."""
-    family_sound = pd.Series(_map_keys(prepared["family_key"], _soundex), dtype=object)
-    given_sound = pd.Series(_map_keys(prepared["given_key"], _soundex), dtype=object)
-    year = prepared["dob_y"].astype(str).where(prepared["dob_y"] > 0)
-    initial = prepared["given_key"].str[0]
-    family_initial = prepared["family_key"].str[0]
-    dob = (
-        (prepared["dob_y"] * 10000 + prepared["dob_m"] * 100 + prepared["dob_d"])
-        .astype(str)
-        .where(prepared["dob_y"] > 0)
-    )
-    first, second = initial.fillna("").to_numpy(str), family_initial.fillna("").to_numpy(str)
-    both = (first != "") & (second != "")
-    initials = pd.Series(
-        np.where(first <= second, np.char.add(first, second), np.char.add(second, first)),
-        index=prepared.index,
-        dtype=object,
-    ).where(both)
+    # Keys of a block need only be equal where the records' values are: each part is coded
+    # once (an integer per distinct value, -1 when missing) and the parts are joined as
+    # integers, which is what joining them as text ("1990-01-02|J") decided, at a fraction
+    # of the cost. Only the sorted-neighbourhood rules need the text, for its order.
+    family_sound, given_sound = _sound_codes(prepared["family_key"], prepared["given_key"])
+    dob_y = prepared["dob_y"].to_numpy()
+    year = np.where(dob_y > 0, dob_y, -1).astype(np.int64)
+    initial = _first_letters(prepared["given_key"])
+    family_initial = _first_letters(prepared["family_key"])
+    full_date = dob_y * 10000 + prepared["dob_m"].to_numpy() * 100 + prepared["dob_d"].to_numpy()
+    dob = np.where(dob_y > 0, full_date, -1).astype(np.int64)
+    # Both initials in either order: forename and surname swapped.
+    initials = _unordered_codes(*_shared_initials(prepared["given_key"], prepared["family_key"]))
+    postcode = _value_codes(prepared["postcode_key"])
+    # Spaces dropped: "GREEN STREET" and "GREENSTREET" are one address typed twice.
+    address = pd.Series(_map_keys(prepared["address_key"], _without_spaces), dtype=object)
     raw = {
         "nhs_number": prepared["nhs_key"],
-        "date_of_birth_given_initial": dob + "|" + initial,
-        "date_of_birth_family_initial": dob + "|" + family_initial,
-        # Both initials in either order: forename and surname swapped.
-        "date_of_birth_initials": dob + "|" + initials,
-        "date_of_birth_postcode": dob + "|" + prepared["postcode_key"],
-        "family_sound_birth_year": family_sound + "|" + year + "|" + initial,
-        "postcode_initial": prepared["postcode_key"] + "|" + initial,
-        "postcode_family_initial": prepared["postcode_key"] + "|" + prepared["family_key"].str[0],
-        # Spaces dropped: "GREEN STREET" and "GREENSTREET" are one address typed twice.
-        "address": prepared["address_key"].str.replace(" ", "", regex=False),
+        "date_of_birth_given_initial": _joined(dob, initial),
+        "date_of_birth_family_initial": _joined(dob, family_initial),
+        "date_of_birth_initials": _joined(dob, initials),
+        "date_of_birth_postcode": _joined(dob, postcode),
+        "family_sound_birth_year": _joined(family_sound, year, initial),
+        "postcode_initial": _joined(postcode, initial),
+        "postcode_family_initial": _joined(postcode, family_initial),
+        "address": _value_codes(address),
         # The two sounds in either order: forename and surname swapped.
-        "names_sound": _unordered(given_sound, family_sound),
+        "names_sound": _unordered_codes(given_sound, family_sound),
         "sorted_names": prepared["family_key"] + " " + prepared["given_key"],
+        # A typo in the street ("melrose rdive") sorts the address next to its right form.
+        "sorted_address": address,
     }
     return pd.DataFrame(
         {rule.name: _codes(raw[rule.name], max_block_size, rule) for rule in RULES},

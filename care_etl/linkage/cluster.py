@@ -90,7 +90,13 @@ def connected_components(
     is_strong = np.zeros(len(left), bool) if strong is None else strong
     strong_list = is_strong.tolist()
     for k in order.tolist():
-        a, b = _find(parent, lefts[k]), _find(parent, rights[k])
+        a, b = lefts[k], rights[k]
+        # Most records are still their own root: look further only when not (a call each
+        # for a hundred thousand links adds up).
+        if parent[a] != a:
+            a = _find(parent, a)
+        if parent[b] != b:
+            b = _find(parent, b)
         if a == b:
             continue
         if nhs[a] >= 0 and nhs[b] >= 0 and nhs[a] != nhs[b]:
@@ -111,13 +117,26 @@ def connected_components(
             continue
         root, child = (a, b) if len(group_a) >= len(group_b) else (b, a)
         parent[child] = root
-        members[root] = members.pop(root, [root]) + members.pop(child, [child])
+        joined = members.pop(child, None) or [child]
+        if root in members:
+            members[root].extend(joined)
+        else:
+            members[root] = [root, *joined]
         if child in forbidden:
             forbidden.setdefault(root, set()).update(forbidden.pop(child))
         if nhs[root] < 0:
             nhs[root] = nhs[child]
-    labels = np.array([_find(parent, i) for i in range(n)], dtype=np.int64)
-    return labels, outcome
+    return _roots(np.array(parent, dtype=np.int64)), outcome
+
+
+def _roots(parent: np.ndarray) -> np.ndarray:
+    """Each node's root (what _find gives), for every node at once: jumping to the parent's
+    parent until nothing moves takes a few passes, as the trees are shallow."""
+    while True:
+        grand = parent[parent]
+        if np.array_equal(grand, parent):
+            return parent
+        parent = grand
 
 
 def _forbidden(
@@ -143,17 +162,24 @@ def record_ranks(keys: pd.Series) -> np.ndarray:
     return rank.astype(np.int64)
 
 
-def person_ids(labels: np.ndarray, keys: pd.Series) -> np.ndarray:
+def person_ids(labels: np.ndarray, keys: pd.Series, ranks: np.ndarray | None = None) -> np.ndarray:
     """Per record, "P" + sha256 of its cluster's smallest key, 12 hex digits in upper case.
 
-    An id that depends only on who is in the cluster, not on row order or run.
+    An id that depends only on who is in the cluster, not on row order or run. `ranks` are
+    record_ranks(keys), when the caller has them (sorting the keys is most of the cost).
     """
-    rank, ordered = pd.factorize(keys, sort=True)
-    smallest = np.full(len(keys), len(keys), dtype=np.int64)
-    np.minimum.at(smallest, labels, rank)
-    chosen = smallest[labels]
-    digest = {
-        int(r): "P" + hashlib.sha256(ordered[r].encode("utf-8")).hexdigest()[:12].upper()
-        for r in np.unique(chosen)
-    }
-    return np.array([digest[r] for r in chosen.tolist()], dtype=object)
+    n = len(keys)
+    if ranks is None:
+        ranks = record_ranks(keys)
+    smallest = np.full(n, n, dtype=np.int64)
+    np.minimum.at(smallest, labels, ranks)
+    # The record holding each rank (equal keys share a rank and a text: either will do).
+    record_at = np.zeros(max(n, 1), dtype=np.int64)
+    record_at[ranks] = np.arange(n)
+    firsts, inverse = np.unique(smallest[labels], return_inverse=True)
+    texts = keys.to_numpy()[record_at[firsts]]
+    ids = np.array(
+        ["P" + hashlib.sha256(t.encode("utf-8")).hexdigest()[:12].upper() for t in texts],
+        dtype=object,
+    )
+    return ids[inverse.reshape(-1)]

@@ -139,16 +139,29 @@ def _name_similarity(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return score
 
 
-def _forename_share(prepared: pd.DataFrame, size: int) -> np.ndarray:
-    """Per name code: the share of its uses that are forenames (0.5 when unused, and for
-    code -1, read last): which of two names written crosswise is the forename."""
+def forename_like(prepared: pd.DataFrame, size: int | None = None) -> np.ndarray:
+    """Per name code: whether these records use the name more as a forename than as a
+    surname (False for code -1, read last): which of two names written crosswise is the
+    forename. The only thing a comparison reads beyond the pair's two records: see
+    `name_context`."""
+    if size is None:
+        codes = (prepared[c].to_numpy() for c in ("given_code", "family_code"))
+        size = max(int(c.max(initial=-1)) for c in codes) + 1
     counts = []
     for column in ("given_code", "family_code"):
         codes = prepared[column].to_numpy()
-        counts.append(np.bincount(codes[codes >= 0], minlength=size)[:size].astype(np.float32))
-    total = counts[0] + counts[1]
-    share = np.divide(counts[0], total, out=np.full(size, 0.5, np.float32), where=total > 0)
-    return np.append(share, np.float32(0.5))
+        counts.append(np.bincount(codes[codes >= 0], minlength=size)[:size])
+    return np.append(counts[0] > counts[1], False)
+
+
+def name_context(prepared: pd.DataFrame) -> np.ndarray:
+    """Per record, what its comparisons read beyond its own values: whether its forename
+    and its surname are forename-like in these records (two bits). A pair's levels are a
+    function of its two records' values and contexts, so a cache of levels
+    (care_etl.incremental.pairs) must key records by both."""
+    known = forename_like(prepared)
+    given, family = prepared["given_code"].to_numpy(), prepared["family_code"].to_numpy()
+    return known[given].astype(np.uint8) | (known[family].astype(np.uint8) << 1)
 
 
 def _one_edit(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -233,7 +246,7 @@ class NameComparison(BaseCompareFeature):
         self._short_forms = short_form_table(self._names)
         multi = [isinstance(v, str) and " " in v for v in self._names]
         self._multi_word = np.array([*multi, False], dtype=bool)  # code -1 reads the last
-        self._forename_share = _forename_share(prepared, len(self._names))
+        self._forename = forename_like(prepared, len(self._names))
 
     def _compute_vectorized(self, signature1: pd.Series, signature2: pd.Series):
         inverse, first, second = _distinct_pairs(_values(signature1), _values(signature2))
@@ -252,8 +265,8 @@ class NameComparison(BaseCompareFeature):
         # Crosswise, the forenames are gc1 and fc2 when the second record is the one written
         # the wrong way round, else fc1 and gc2: the record whose forename field holds what
         # these data know rather as a surname is the swapped one.
-        share = self._forename_share
-        second = (share[gc1] - share[fc1]) >= (share[gc2] - share[fc2])
+        known = self._forename.astype(np.int8)
+        second = (known[gc1] - known[fc1]) >= (known[gc2] - known[fc2])
         given_x = (np.where(second, gc1, fc1), np.where(second, fc2, gc2))
         family_x = (np.where(second, fc1, gc1), np.where(second, gc2, fc2))
         cross_given = np.where(second, crossed[0], crossed[1])
@@ -271,7 +284,7 @@ class NameComparison(BaseCompareFeature):
         # in the surname field, with the surname changed or lost (a marriage, a slip).
         forename_only = (
             (cross_given >= NAME_THRESHOLDS[0])
-            & (share[given_x[0]] > 0.5)
+            & self._forename[given_x[0]]
             & (given_in_order < NAME_THRESHOLDS[1])
         )
         swapped = (

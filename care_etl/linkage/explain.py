@@ -24,6 +24,7 @@ hundred thousand links costs a second, not a minute.
 from __future__ import annotations
 
 import json
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ def evidence(
     if n == 0:
         return np.zeros(0, dtype=object)
     swapped = levels["names_swapped"].to_numpy().astype(np.int64)
-    fields = np.full(n, "", dtype=object)
+    parts: list[str | np.ndarray] = ['{"fields": {']
     shown = [f for f in model.fields if f not in DERIVED]
     for i, field in enumerate(shown):
         code = levels[field].to_numpy().astype(np.int64) + 1
@@ -111,25 +112,19 @@ def evidence(
         piece = _pieces(model, field, adjusted)[
             code * 4 + flag_swap * 2 + np.asarray(alias, np.int64)
         ]
-        piece = _merge_derived(model, levels, field, piece)
+        parts += [", "] if i else []
+        parts.append(_merge_derived(model, levels, field, piece))
         if adjusted:
-            piece = (
-                piece
-                + _numbers(field_weights[field])
-                + ', "tf_adjustment": '
-                + _numbers(adjustments[field])
-                + "}"
-            )
-        fields = fields + (", " if i else "") + piece
-    head = '{"fields": {'
-    prior = f'}}, "prior_weight": {json.dumps(model.prior_weight)}, "total_weight": '
-    return (
-        head
-        + fields
-        + prior
-        + _numbers(total_weight)
-        + ', "match_probability": '
-        + _numbers(match_probability)
-        + notes
-        + "}"
-    )
+            weight, extra = _numbers(field_weights[field]), _numbers(adjustments[field])
+            parts += [weight, ', "tf_adjustment": ', extra, "}"]
+    parts.append(f'}}, "prior_weight": {json.dumps(model.prior_weight)}, "total_weight": ')
+    parts += [_numbers(total_weight), ', "match_probability": ', _numbers(match_probability)]
+    parts += [notes, "}"]
+    return _joined(parts, n)
+
+
+def _joined(parts: list[str | np.ndarray], n: int) -> np.ndarray:
+    """Per row, its parts (a text for every row, or one per row) joined: one join per row
+    instead of a pass over every row per part, several times quicker."""
+    columns = [repeat(p, n) if isinstance(p, str) else p.tolist() for p in parts]
+    return np.array(["".join(row) for row in zip(*columns, strict=False)], dtype=object)

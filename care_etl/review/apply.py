@@ -1,9 +1,9 @@
 """Every run: reviewers' decisions go to linkage, unless their records have changed since.
 
 A decision was made about two records as they were. If either record's fingerprint differs
-now, or the record is gone, the decision is marked stale and the pair goes back to the queue
-(when the model still compared it), so that a person looks again: it is never applied
-blindly. The rest are handed to linkage, which holds them over the model's view.
+now, or the record is gone, the decision is marked stale and, while both records are still
+indexed, the pair goes back to the queue whatever the model now makes of it (unless two valid
+NHS numbers settle it), so that a person looks again: it is never applied blindly. The rest are handed to linkage, which holds them over the model's view.
 """
 
 from __future__ import annotations
@@ -36,13 +36,20 @@ class DecisionOutcome:
 
 
 def link_with_decisions(
-    records: pd.DataFrame, database_url: str, run_id: str, *, reuse=None
+    records: pd.DataFrame,
+    database_url: str,
+    run_id: str,
+    *,
+    reuse=None,
+    current: pd.DataFrame | None = None,
 ) -> DecisionOutcome:
     """Link records holding every still-valid review decision from the index database.
 
     `reuse`: an incremental run's pair cache (care_etl.incremental.pairs), passed to linkage.
+    `current`: record_fingerprints(records), when the caller has computed them already.
     """
-    current = store.fingerprints(records) if "source" in records.columns else _empty_prints()
+    if current is None:
+        current = record_fingerprints(records)
     at = store.now()
     with store.connect(database_url) as conn:
         store.sync_records(conn, records, current, at)
@@ -56,7 +63,7 @@ def link_with_decisions(
             at,
         )
         queued = store.first_queued(conn)
-    result = _link(records, valid, reuse)
+    result = _link(records, valid, reuse, again=stale)
     review, requeued = queue(result, valid, stale, queued, at)
     refused = unjoined(result.assignments, valid)
     log.info(
@@ -80,6 +87,11 @@ def unjoined(assignments: pd.DataFrame, valid: pd.DataFrame) -> int:
     left = person.reindex(pd.MultiIndex.from_frame(links[store.PAIR_COLUMNS[:2]])).to_numpy()
     right = person.reindex(pd.MultiIndex.from_frame(links[store.PAIR_COLUMNS[2:]])).to_numpy()
     return int((left != right).sum())
+
+
+def record_fingerprints(records: pd.DataFrame) -> pd.DataFrame:
+    """store.fingerprints of the records (none when there are no records)."""
+    return store.fingerprints(records) if "source" in records.columns else _empty_prints()
 
 
 def _empty_prints() -> pd.DataFrame:
@@ -115,10 +127,16 @@ def _why_stale(row, prints: dict) -> str | None:
     return "; ".join(reasons) or None
 
 
-def _link(records: pd.DataFrame, valid: pd.DataFrame, reuse=None) -> LinkageResult:
+def _link(
+    records: pd.DataFrame, valid: pd.DataFrame, reuse=None, again: pd.DataFrame | None = None
+) -> LinkageResult:
+    """Linkage holding the valid decisions; the stale ones' pairs (both records still here)
+    are compared and reviewed again whatever the model now says of them."""
     from care_etl.linkage import link_records
 
     extra = {} if reuse is None else {"reuse": reuse}
+    if again is not None and len(again):
+        extra["requeue"] = again[store.PAIR_COLUMNS]
     if valid.empty:
         return link_records(records, **extra)
     return link_records(records, decisions=valid[[*store.PAIR_COLUMNS, "decision"]], **extra)
