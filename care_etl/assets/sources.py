@@ -70,10 +70,16 @@ def source_assets(contract: Contract) -> list[dg.AssetsDefinition]:
         "When an error check fails, the feed is blocked and its last accepted version stands in.",
     )
     def staged(context: dg.AssetExecutionContext, settings: CareEtlSettings, raw: RawSource):
+        from care_etl.incremental.state import cache_root
         from care_etl.quality.gate import gate_source
 
         result = gate_source(
-            raw, contract, database_url=settings.database_url, run_id=context.run_id, plans=plans
+            raw,
+            contract,
+            database_url=settings.database_url,
+            run_id=context.run_id,
+            plans=plans,
+            cache_dir=cache_root(settings.cache_dir),
         )
         if result.blocked:
             context.log.error(f"{contract.id}: {result.blocked}")
@@ -86,6 +92,7 @@ def source_assets(contract: Contract) -> list[dg.AssetsDefinition]:
                 "records_quarantined": len(result.quarantine),
                 "records_withdrawn": result.withdrawn,
                 "blocked": result.blocked or "no",
+                "records_standardised_reused": result.rows_reused or 0,
                 "checks_failed_error": sum(r["severity"] == ERROR for r in failed),
                 "checks_failed_warning": sum(r["severity"] != ERROR for r in failed),
             },

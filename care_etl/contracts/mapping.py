@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from care_etl.contracts.model import Contract
@@ -44,18 +45,32 @@ def to_canonical(raw: RawSource, contract: Contract) -> pd.DataFrame:
 def _record_ids(records: pd.DataFrame, key_columns: list[str]) -> pd.Series:
     parts = records[key_columns].astype(object)
     complete = parts.notna().all(axis=1)
-    joined = parts.astype(str).agg(":".join, axis=1) if len(parts) else pd.Series(dtype=object)
-    return joined.where(complete, None)
+    if not len(parts):
+        return pd.Series(dtype=object)
+    texts = [parts[c].astype(str).to_numpy(object) for c in key_columns]
+    joined = texts[0]
+    for text in texts[1:]:  # column by column: ':'.join of each row, without a row loop
+        joined = joined + ":" + text
+    return pd.Series(joined, index=parts.index, dtype=object).where(complete, None)
 
 
 def _join_text(frame: pd.DataFrame) -> pd.Series:
     """Address lines joined in contract order, blanks skipped."""
+    joined = np.full(len(frame), "", dtype=object)
+    for column in frame.columns:  # column by column, without a row loop
+        text = _stripped(frame[column])
+        both = (joined != "") & (text != "")
+        joined = np.where(both, joined + ", " + text, np.where(text != "", text, joined))
+    return pd.Series(np.where(joined == "", None, joined), index=frame.index, dtype=object)
 
-    def join(values: list[object]) -> str | None:
-        parts = [str(v).strip() for v in values if pd.notna(v) and str(v).strip()]
-        return ", ".join(parts) or None
 
-    return pd.Series([join(row) for row in frame.itertuples(index=False)], index=frame.index)
+def _stripped(values: pd.Series) -> np.ndarray:
+    """Each value as stripped text, '' when missing; each distinct text stripped once."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return values.astype(str).str.strip().where(values.notna(), "").to_numpy(object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = np.array([u.strip() for u in uniques] + [""], dtype=object)
+    return texts[np.where(codes < 0, len(uniques), codes)]
 
 
 def _lineage(records: pd.DataFrame) -> pd.Series:

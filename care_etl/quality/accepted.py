@@ -5,13 +5,17 @@ index database is already the governed store for them (same access control, back
 retention as the index they feed); a second copy in a folder would be one more place to
 secure and to purge. It also works wherever the pipeline runs against PostgreSQL, where the
 working folder may not survive between runs. Frames are stored as JSON (pandas' table
-format), not pickle, so loading a stored version can never run code.
+format), not pickle, so loading a stored version can never run code; the JSON is
+zlib-compressed and base64-encoded (a tenth of the size, so writing it every run is cheap);
+versions stored as plain JSON before that still load.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import zlib
 from io import StringIO
 from typing import Any
 
@@ -66,7 +70,16 @@ def load_accepted(conn: sa.Connection, source: str) -> StagedSource | None:
     return None if payload is None else _decode(payload)
 
 
+#: Marks a compressed payload (plain JSON starts with '{').
+_COMPRESSED = "zlib+base64:"
+
+
 def _encode(staged: StagedSource) -> str:
+    text = _json(staged).encode("utf-8")
+    return _COMPRESSED + base64.b64encode(zlib.compress(text, 1)).decode("ascii")
+
+
+def _json(staged: StagedSource) -> str:
     return json.dumps(
         {
             "contract_id": staged.contract_id,
@@ -82,6 +95,8 @@ def _encode(staged: StagedSource) -> str:
 
 
 def _decode(payload: str) -> StagedSource:
+    if payload.startswith(_COMPRESSED):
+        payload = zlib.decompress(base64.b64decode(payload[len(_COMPRESSED) :])).decode("utf-8")
     data = json.loads(payload)
     return StagedSource(
         contract_id=data["contract_id"],

@@ -11,6 +11,8 @@ back the whole index; blocking here, per feed, lets the other sources still run.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,6 +23,8 @@ from care_etl.quality.results import failed_errors
 from care_etl.quality.staging import StagedSource, stage_source
 from care_etl.sources.read import RawSource
 
+log = logging.getLogger(__name__)
+
 
 def gate_source(
     raw: RawSource,
@@ -29,8 +33,14 @@ def gate_source(
     database_url: str,
     run_id: str,
     plans: list[CheckPlan] | None = None,
+    cache_dir: Path | None = None,
 ) -> StagedSource:
-    """The staged source if it passes its checks, else its last accepted version, marked."""
+    """The staged source if it passes its checks, else its last accepted version, marked.
+
+    With `cache_dir` (the incremental cache folder), rows whose raw values are as in the last
+    run keep their standardised values (care_etl.incremental.rows); the checks still run on
+    every row.
+    """
     from care_etl.index.publish import engine_for
     from care_etl.quality.accepted import load_accepted, previous_rows, save_accepted
     from care_etl.quality.expectations import run_checks, validation_frame
@@ -38,7 +48,7 @@ def gate_source(
 
     plans = plans if plans is not None else plan_checks(contract)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    staged = stage_source(raw, contract)
+    staged = _stage(raw, contract, cache_dir)
     frame = validation_frame(raw, contract)
     engine = engine_for(database_url)
     try:
@@ -65,6 +75,23 @@ def gate_source(
     finally:
         engine.dispose()
     return _blocked(staged, stand_in, results, failed, plans, raw.missing_required)
+
+
+def _stage(raw: RawSource, contract: Contract, cache_dir: Path | None) -> StagedSource:
+    """Stage the source, reusing last run's standardised rows when a cache folder is given."""
+    if cache_dir is None:
+        return stage_source(raw, contract)
+    from care_etl.incremental.rows import RowCache
+
+    rows = RowCache(cache_dir, contract)
+    staged = stage_source(raw, contract, undated=rows.undated)
+    try:
+        rows.save()
+    except OSError as exc:  # an unwritten cache only makes the next run standardise all rows
+        log.warning("%s: standardised rows not kept (%s)", contract.id, exc)
+    staged.rows_reused = rows.counts.get("rows_reused", 0)
+    log.info("%s: standardised rows %s", contract.id, rows.counts)
+    return staged
 
 
 def _blocked(

@@ -6,7 +6,9 @@ with a reason, except withdrawn rows, which are only counted. Reasons never carr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -38,17 +40,29 @@ class StagedSource:
     blocked: str | None = None
     #: When (UTC, ISO 8601) this version of the source passed its checks and was accepted.
     accepted_at: str | None = None
+    #: Rows whose standardised values were taken from the last run (None: no cache used).
+    rows_reused: int | None = None
 
 
-def stage_source(raw: RawSource, contract: Contract) -> StagedSource:
-    """Map a source's raw rows by its contract, then stage them, keeping what reading reported."""
-    staged = stage(to_canonical(raw, contract), contract)
+def stage_source(
+    raw: RawSource, contract: Contract, *, undated: Callable[[pd.DataFrame], Any] | None = None
+) -> StagedSource:
+    """Map a source's raw rows by its contract, then stage them, keeping what reading reported.
+
+    `undated` is passed to `standardise` (a cache of last run's rows, care_etl.incremental.rows).
+    """
+    staged = stage(to_canonical(raw, contract), contract, undated=undated)
     staged.files, staged.errors = list(raw.files), list(raw.errors)
     staged.warnings, staged.counts = list(raw.warnings), dict(raw.counts)
     return staged
 
 
-def stage(mapped: pd.DataFrame, contract: Contract) -> StagedSource:
+def stage(
+    mapped: pd.DataFrame,
+    contract: Contract,
+    *,
+    undated: Callable[[pd.DataFrame], Any] | None = None,
+) -> StagedSource:
     """Standardise, then quarantine rows with no id, a duplicate id, a read error or no identity."""
     from care_etl.standardise import standardise
 
@@ -69,7 +83,9 @@ def stage(mapped: pd.DataFrame, contract: Contract) -> StagedSource:
         )
     rows = _reject(rows, duplicate, "duplicate record id (an earlier row has the same id)", rejects)
 
-    standardised = standardise(rows.drop(columns=["read_error"]), contract.date_formats)
+    standardised = standardise(
+        rows.drop(columns=["read_error"]), contract.date_formats, undated=undated
+    )
     no_name = standardised["given_name"].isna() & standardised["family_name"].isna()
     standardised = _reject(standardised, no_name, "no usable name", rejects)
     no_anchor = standardised["date_of_birth"].isna() & standardised["nhs_number"].isna()

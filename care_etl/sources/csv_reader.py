@@ -109,8 +109,8 @@ def _parse(
     try:
         for fields in reader:
             start, end_of_previous = end_of_previous + 1, reader.line_num
-            values = [_clean(v) for v in fields]
-            if all(v is None for v in values):
+            values = [v.strip() or None for v in fields]  # _clean, inlined: the hot loop
+            if not any(values):
                 continue
             if header is None:
                 header, header_line = _header(fields, path, start), start

@@ -40,24 +40,40 @@ def read_sheet(path: Path, sheet: str, expected_columns: Sequence[str]) -> pd.Da
     `missing_columns` (expected names not found), for the caller's schema-drift check.
     Columns without a header cell are not read. Fully empty rows are skipped.
     """
+    return read_sheets(path, {sheet: expected_columns})[sheet]
+
+
+def read_sheets(path: Path, sheets: dict[str, Sequence[str]]) -> dict[str, pd.DataFrame]:
+    """`read_sheet` for several sheets of one workbook, opening it once (opening reads the
+    workbook's whole table of shared strings, a good part of reading a sheet)."""
     path_str = str(path)
     path = Path(path)
-    with _workbook(path, sheet) as wb:
-        if sheet not in wb.sheetnames:
-            raise SourceReadError(
-                f"{path}: no sheet {sheet!r} (the workbook has {', '.join(map(repr, wb.sheetnames))})"
-            )
-        ws = wb[sheet]
-        if hasattr(ws, "reset_dimensions"):
-            ws.reset_dimensions()  # some writers record a wrong used range; read what is there
-        rows = ws.iter_rows(values_only=True)
-        header_row, header_cells = _find_header(rows, expected_columns, path, sheet)
-        columns = _columns(header_cells, path, sheet, header_row)
-        records = []
-        for row_number, row in enumerate(rows, start=header_row + 1):
-            values = [_text(row[i]) if i < len(row) else None for i, _ in columns]
-            if any(v is not None for v in values):
-                records.append((row_number, values))
+    with _workbook(path) as wb:
+        frames = {}
+        for sheet, expected_columns in sheets.items():
+            if sheet not in wb.sheetnames:
+                raise SourceReadError(
+                    f"{path}: no sheet {sheet!r} (the workbook has "
+                    f"{', '.join(map(repr, wb.sheetnames))})"
+                )
+            with _damage(path, sheet):
+                frames[sheet] = _read_open_sheet(wb[sheet], path, path_str, sheet, expected_columns)
+    return frames
+
+
+def _read_open_sheet(
+    ws: Any, path: Path, path_str: str, sheet: str, expected_columns: Sequence[str]
+) -> pd.DataFrame:
+    if hasattr(ws, "reset_dimensions"):
+        ws.reset_dimensions()  # some writers record a wrong used range; read what is there
+    rows = ws.iter_rows(values_only=True)
+    header_row, header_cells = _find_header(rows, expected_columns, path, sheet)
+    columns = _columns(header_cells, path, sheet, header_row)
+    records = []
+    for row_number, row in enumerate(rows, start=header_row + 1):
+        values = [_text(row[i]) if i < len(row) else None for i, _ in columns]
+        if any(v is not None for v in values):
+            records.append((row_number, values))
     names = [name for _, name in columns]
     df = pd.DataFrame([v for _, v in records], columns=names, dtype=object).astype(object)
     df["_file"] = path_str
@@ -71,6 +87,17 @@ def read_sheet(path: Path, sheet: str, expected_columns: Sequence[str]) -> pd.Da
         missing_columns=[c for c in expected_columns if _key(c) not in found],
     )
     return df
+
+
+@contextmanager
+def _damage(path: Path, sheet: str) -> Iterator[None]:
+    """Read-only mode parses lazily: a damaged sheet part only fails while rows are read."""
+    try:
+        yield
+    except _DAMAGE as exc:
+        raise SourceReadError(
+            f"{path} [{sheet}]: damaged sheet data ({type(exc).__name__})"
+        ) from exc
 
 
 @contextmanager

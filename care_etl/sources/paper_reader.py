@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -213,11 +214,15 @@ def _continues(fld: _Field, kind: str, line: Line) -> bool:
     return factor < 1.0 and parse_value(f"{before} {words}", kind)[1] > factor
 
 
+@lru_cache(maxsize=1 << 14)  # the labels are normalised for every line of every form
 def _norm_label(text: str) -> str:
     """Lower case, look-alike digits as letters, `rn` as `m`; other digits stay and count
     against a match, so a value's digits never pass for part of a label."""
     text = text.translate(_LABEL_FIX).lower().replace("rn", "m")
-    return " ".join(re.sub(r"[^a-z0-9 ]+", "", text).split())
+    return " ".join(_NOT_LABEL.sub("", text).split())
+
+
+_NOT_LABEL = re.compile(r"[^a-z0-9 ]+")
 
 
 def _label_candidates(line: Line, labels: Sequence[str]) -> list[tuple[str, _Field]]:

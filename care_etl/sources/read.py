@@ -91,12 +91,14 @@ def _read_csv(contract, sources_dir, result, cache_dir, progress) -> list[pd.Dat
 
 
 def _read_xlsx(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
-    from care_etl.sources.excel_reader import read_sheet
+    from care_etl.sources.excel_reader import read_sheets
 
     def read_one(path: Path, name: str) -> pd.DataFrame:
+        objects = (contract.person_object, *contract.lookups)
+        read = read_sheets(path, {obj.physical_name: obj.column_names for obj in objects})
         sheets = {}
-        for obj in (contract.person_object, *contract.lookups):
-            sheet = read_sheet(path, obj.physical_name, obj.column_names).assign(_file=name)
+        for obj in objects:
+            sheet = read[obj.physical_name].assign(_file=name)
             sheets[obj.id] = _conform(sheet, obj, f"{name} sheet {obj.physical_name}", result)
         return _join_lookups(contract, sheets, name, result)
 

@@ -43,20 +43,57 @@ def _object_array(items: list[object]) -> np.ndarray:
     return array
 
 
-def map_unique(values: pd.Series, cleaner: Cleaner, *, dates: bool = False) -> Cleaned:
+#: A bulk cleaner takes the distinct values and cleans, in one vectorised pass, those of a
+#: common shape: it returns which it cleaned, their clean values and their reasons. The rest
+#: go through the per-value cleaner, which must give the same results for every value.
+Bulk = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def map_unique(
+    values: pd.Series, cleaner: Cleaner, *, dates: bool = False, bulk: Bulk | None = None
+) -> Cleaned:
     """Apply `cleaner` to each distinct non-null value once; nulls stay null with no reason.
 
     With `dates`, clean values are Timestamps (or None) and the result is datetime64[ns].
+    With `bulk`, the values it can clean in one pass skip `cleaner`.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    results = [cleaner(u) for u in uniques]
-    clean = [r[0] for r in results] + [None]
-    reasons = [r[1] for r in results] + [None]
+    uniques = np.asarray(uniques, dtype=object)
+    clean_array = (
+        np.full(len(uniques) + 1, np.datetime64("NaT"), dtype="datetime64[ns]")
+        if dates
+        else _object_array([None] * (len(uniques) + 1))
+    )
+    reasons = _object_array([None] * (len(uniques) + 1))
+    rest = np.arange(len(uniques))
+    if bulk is not None and len(uniques):
+        done, bulk_clean, bulk_reasons = bulk(uniques)
+        clean_array[:-1][done] = bulk_clean
+        reasons[:-1][done] = bulk_reasons
+        rest = np.flatnonzero(~done)
+    if len(rest):
+        results = [cleaner(u) for u in uniques[rest]]
+        clean = [r[0] for r in results]
+        if dates:
+            clean = pd.to_datetime(pd.Series(clean, dtype=object)).to_numpy("datetime64[ns]")
+        clean_array[rest] = clean if dates else _object_array(clean)
+        reasons[rest] = _object_array([r[1] for r in results])
     take = np.where(codes < 0, len(uniques), codes)
-    if dates:
-        clean_array = pd.to_datetime(pd.Series(clean, dtype=object)).to_numpy("datetime64[ns]")
-    else:
-        clean_array = _object_array(clean)
     value = pd.Series(clean_array[take], index=values.index, name=values.name)
-    issue = pd.Series(_object_array(reasons)[take], index=values.index, name=values.name)
+    issue = pd.Series(reasons[take], index=values.index, name=values.name)
     return Cleaned(value, issue)
+
+
+def text_of(values: pd.Series) -> pd.Series:
+    """`values.map(as_text)`, cleaning each distinct value once when all are text (when types
+    mix, 1 and 1.0 would count as one distinct value, so each is cleaned on its own)."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return values.map(as_text).astype(object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = _object_array([u.strip() or None for u in uniques] + [None])  # as_text of text
+    return pd.Series(
+        texts[np.where(codes < 0, len(uniques), codes)],
+        index=values.index,
+        name=values.name,
+        dtype=object,
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import pandas as pd
 
@@ -22,16 +23,21 @@ _ABBREVIATIONS = {
     "GDNS": "GARDENS",
 }
 _TRAILING_POSTCODE = re.compile(r"(?:^|\s)([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$")
+_APOSTROPHES = str.maketrans("", "", "'’‘`")
+_NOT_WORD = re.compile(r"[^A-Z0-9 ]")
 
 
 def _fold(text: str) -> str:
+    if text.isascii():  # nothing to decompose: most addresses, and NFKD costs
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+@lru_cache(maxsize=1 << 16)  # parts repeat (towns, 'Flat 3'): each is cleaned once
 def _clean_part(part: str) -> str:
-    part = re.sub(r"['’‘`]", "", part)  # St John's -> ST JOHNS
-    part = re.sub(r"[^A-Z0-9 ]", " ", part)
+    part = part.translate(_APOSTROPHES)  # St John's -> ST JOHNS
+    part = _NOT_WORD.sub(" ", part)
     words = [_ABBREVIATIONS.get(w, w) for w in part.split()]
     if len(words) > 1 and words[-1] == "ST":  # ST first is SAINT, last is STREET
         words[-1] = "STREET"
@@ -55,7 +61,13 @@ def split_address(value: object) -> tuple[str | None, str | None]:
 
 
 def _clean_address_value(value: object) -> tuple[str | None, str | None]:
-    line, postcode = split_address(value)
+    return _clean_split(value, split_address(value))
+
+
+def _clean_split(
+    value: object, split: tuple[str | None, str | None]
+) -> tuple[str | None, str | None]:
+    line, postcode = split
     if line is None and postcode is None and as_text(value) is not None:
         return None, "no letters or digits"
     return line, None
@@ -70,3 +82,17 @@ def clean_address(values: pd.Series) -> Cleaned:
 def address_postcode(values: pd.Series) -> pd.Series:
     """The postcode written at the end of each address (raw text), or null."""
     return map_unique(values, lambda v: (split_address(v)[1], None)).value
+
+
+def clean_address_and_postcode(values: pd.Series) -> tuple[Cleaned, pd.Series]:
+    """`clean_address` and `address_postcode` together, splitting each distinct address once
+    (the split is most of the cost of both)."""
+    splits: dict[object, tuple[str | None, str | None]] = {}
+
+    def line(value: object) -> tuple[str | None, str | None]:
+        splits[value] = found = split_address(value)
+        return _clean_split(value, found)
+
+    cleaned = map_unique(values, line)
+    postcode = map_unique(values, lambda v: (splits[v][1], None)).value
+    return cleaned, postcode

@@ -6,14 +6,16 @@ can see why a record did not link without the reason itself carrying personal da
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from care_etl.canonical import CANONICAL_FIELDS, DATE_FIELDS, KEY_COLUMNS, STANDARDISED_FIELDS
-from care_etl.standardise._series import Cleaned, as_text
-from care_etl.standardise.address import address_postcode, clean_address
+from care_etl.standardise._series import Cleaned, as_text, text_of
+from care_etl.standardise.address import clean_address_and_postcode
 from care_etl.standardise.dates import check_death_after_birth, clean_dates
 from care_etl.standardise.identifiers import clean_nhs_number, clean_ni_number, clean_uprn
 from care_etl.standardise.names import (
@@ -33,7 +35,6 @@ _SIMPLE_CLEANERS = {
     "nhs_number": clean_nhs_number,
     "ni_number": clean_ni_number,
     "uprn": clean_uprn,
-    "address": clean_address,
 }
 
 
@@ -98,11 +99,14 @@ def _names(records: pd.DataFrame, issues: _Issues) -> dict[str, np.ndarray]:
 
 
 def _dates(
-    records: pd.DataFrame, date_formats: Mapping[str, Sequence[str]], issues: _Issues
+    records: pd.DataFrame,
+    date_formats: Mapping[str, Sequence[str]],
+    issues: _Issues,
+    today: dt.date | None,
 ) -> dict[str, np.ndarray]:
     cleaned = {}
     for field in DATE_FIELDS:
-        result = clean_dates(_column(records, field), date_formats.get(field))
+        result = clean_dates(_column(records, field), date_formats.get(field), today=today)
         issues.add(field, result.issue)
         cleaned[field] = result.value
     checked = check_death_after_birth(cleaned["date_of_birth"], cleaned["date_of_death"])
@@ -111,10 +115,9 @@ def _dates(
     return {f: v.to_numpy("datetime64[ns]") for f, v in cleaned.items()}
 
 
-def _postcode(records: pd.DataFrame, issues: _Issues) -> np.ndarray:
+def _postcode(records: pd.DataFrame, from_address: pd.Series, issues: _Issues) -> np.ndarray:
     """Postcodes, taking one written at the end of the address when the field is empty."""
     raw = _column(records, "postcode")
-    from_address = address_postcode(_column(records, "address"))
     fill = _blank(raw) & from_address.notna().to_numpy(bool)
     if fill.any():
         raw = pd.Series(np.where(fill, from_address.to_numpy(object), raw.to_numpy(object)))
@@ -126,27 +129,73 @@ def _postcode(records: pd.DataFrame, issues: _Issues) -> np.ndarray:
     return result.value.to_numpy(object)
 
 
+#: The fields the day-independent part of standardising reads (all but the dates), and
+#: the values it gives.
+UNDATED_FIELDS: tuple[str, ...] = tuple(f for f in CANONICAL_FIELDS if f not in DATE_FIELDS)
+UNDATED_VALUES: tuple[str, ...] = tuple(f for f in STANDARDISED_FIELDS if f not in DATE_FIELDS)
+
+
+@dataclass
+class Undated:
+    """What standardising gives that does not depend on the day it runs: the values of the
+    fields that are not dates, and the reasons found before the dates' (names) and after
+    them (the rest), each joined with '; ' (None when none). Row i is the records' row i."""
+
+    values: dict[str, np.ndarray]
+    before: np.ndarray
+    after: np.ndarray
+
+
+def undated_texts(records: pd.DataFrame) -> pd.DataFrame:
+    """The fields the day-independent part reads, as text (`as_text`; every cleaner of those
+    fields reads a value only through it), positionally indexed; absent fields all null."""
+    return pd.DataFrame(
+        {f: text_of(_column(records, f)).to_numpy(object) for f in UNDATED_FIELDS},
+        index=pd.RangeIndex(len(records)),
+    )
+
+
+def standardise_undated(texts: pd.DataFrame) -> Undated:
+    """Standardise the fields that are not dates (`texts` as `undated_texts` gives them).
+
+    Each row's result depends on that row's texts alone, so it can be kept between runs
+    (care_etl.incremental.rows).
+    """
+    before, after = _Issues(len(texts)), _Issues(len(texts))
+    values: dict[str, np.ndarray] = _names(texts, before)
+    for field, cleaner in _SIMPLE_CLEANERS.items():
+        result = cleaner(texts[field])
+        after.add(field, result.issue)
+        values[field] = result.value.to_numpy(object)
+    address, from_address = clean_address_and_postcode(texts["address"])
+    after.add("address", address.issue)
+    values["address"] = address.value.to_numpy(object)
+    values["postcode"] = _postcode(texts, from_address, after)
+    return Undated(values, before.joined(None), after.joined(None))
+
+
 def standardise(
-    records: pd.DataFrame, date_formats: Mapping[str, Sequence[str]] | None = None
+    records: pd.DataFrame,
+    date_formats: Mapping[str, Sequence[str]] | None = None,
+    *,
+    undated: Callable[[pd.DataFrame], Undated] | None = None,
+    today: dt.date | None = None,
 ) -> pd.DataFrame:
     """Standardise raw canonical fields; same rows, order and index as `records`.
 
     `date_formats` maps a date field to the strptime formats its contract declares; they are
     tried before the shapes every source may use (ISO, day-first, month names, Excel serials).
     Columns that are not canonical fields pass through untouched; `quality_issues` gains a
-    '; '-separated reason for every value nulled or changed.
+    '; '-separated reason for every value nulled or changed. `undated` replaces
+    `standardise_undated` (a cache of its results gives the same); the dates, which depend on
+    today's date (`today`, by default the day it runs), are always read afresh.
     """
     missing = [c for c in KEY_COLUMNS if c not in records.columns]
     if missing:
         raise ValueError(f"records to standardise lack the key column(s) {', '.join(missing)}")
-    issues = _Issues(len(records))
-    values: dict[str, np.ndarray] = _names(records, issues)
-    values.update(_dates(records, date_formats or {}, issues))
-    for field, cleaner in _SIMPLE_CLEANERS.items():
-        result = cleaner(_column(records, field))
-        issues.add(field, result.issue)
-        values[field] = result.value.to_numpy(object)
-    values["postcode"] = _postcode(records, issues)
+    found = (undated or standardise_undated)(undated_texts(records))
+    dated = _Issues(len(records))
+    values = {**found.values, **_dates(records, date_formats or {}, dated, today)}
 
     # Arrays, not Series: no alignment, so a duplicated index cannot scramble rows, and
     # pass-through columns keep their dtype.
@@ -157,5 +206,13 @@ def standardise(
         if name not in handled:
             columns[name] = records[name].array
     existing = records[QUALITY_ISSUES] if QUALITY_ISSUES in records.columns else None
-    columns[QUALITY_ISSUES] = issues.joined(existing)
+    columns[QUALITY_ISSUES] = _joined(existing, found.before, dated.joined(None), found.after)
     return pd.DataFrame(columns, index=records.index)
+
+
+def _joined(existing: pd.Series | None, *parts: np.ndarray) -> np.ndarray:
+    """Per row: the reasons it came with, then each part's, joined with '; '; None if none."""
+    first = [None] * len(parts[0]) if existing is None else existing.map(as_text).tolist()
+    out = np.empty(len(parts[0]), dtype=object)
+    out[:] = ["; ".join(p for p in row if p) or None for row in zip(first, *parts, strict=True)]
+    return out

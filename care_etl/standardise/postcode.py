@@ -28,8 +28,11 @@ def _format(compact: str) -> str:
     return compact[:-3] + " " + compact[-3:]
 
 
+_NOT_ALPHANUMERIC = re.compile(r"[^A-Z0-9]")
+
+
 def _compact(text: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "", text.upper())
+    return _NOT_ALPHANUMERIC.sub("", text.upper())
 
 
 def is_valid_postcode(text: str) -> bool:
