@@ -8,6 +8,7 @@ import dagster as dg
 from care_etl.assets.owners import ENGINEERING
 from care_etl.contracts.model import Contract
 from care_etl.index.build import PublishedIndex
+from care_etl.index.publish import published_rows
 from care_etl.index.stage import make_index, publish_index
 from care_etl.quality.staging import StagedSource
 from care_etl.report.coverage import coverage, write_reports
@@ -76,6 +77,7 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
 
         run_id = context.run_id or uuid.uuid4().hex
         in_run = {s.contract_id for s in person_records}
+        state_dir = cache_root(settings.cache_dir)
         made = make_index(
             person_records,
             linked,
@@ -83,14 +85,19 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
             run_id=run_id,
             contracts=[c for c in contracts if c.id in in_run],
             sources_dir=Path(settings.sources_dir),
+            state_dir=state_dir,
         )
         tables = made.tables.as_dict()
         figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
-        delta = PublishDelta.load(cache_root(settings.cache_dir))
+        # an incremental build brings its own person-by-person writer
+        delta = made.delta or PublishDelta.load(state_dir)
         publish_index(made, settings.database_url, run_id=run_id, figures=figures, delta=delta)
+        rows = {name: len(frame) for name, frame in tables.items()}
+        if made.delta is not None:  # the tables built hold the rebuilt persons' rows only
+            rows.update(published_rows(settings.database_url, list(rows)))
         context.add_output_metadata(
             {
-                **{name: dg.MetadataValue.int(len(frame)) for name, frame in tables.items()},
+                **{name: dg.MetadataValue.int(n) for name, n in rows.items()},
                 **made.counts,
                 "publish_mode": "changed persons only" if delta.used else "every table whole",
                 **delta.counts,

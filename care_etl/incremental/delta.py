@@ -1,10 +1,14 @@
 """Publish only the persons whose rows changed; every other row stays as it is in the table.
 
-Building the index still runs over every record (golden values, households and ids read
-across persons); what is saved is the writing. For each person-keyed table, each person's
-rows get a signature (a sum of 64-bit hashes of the rows as published); a person whose
-signature is unchanged since the last publish keeps their rows, the others' rows are
-deleted and inserted again, in the same single transaction as before.
+This is the writer of a whole index build (the first run, or one whose index state could
+not be used): it finds the changed persons by comparing signatures of every row. An
+incremental run builds only the affected persons' rows in the first place and publishes
+them with care_etl.incremental.index.PersonWrite instead, which needs no signature (this
+file is then stale, and the next whole build replaces every table).
+
+For each person-keyed table, each person's rows get a signature (a sum of 64-bit hashes of
+the rows as published); a person whose signature is unchanged since the last publish keeps
+their rows, the others' rows are deleted and inserted again, in one single transaction.
 
 A signature file is only trusted for the database whose latest published run is the one
 that wrote it (`pipeline_run`): any other database, a publish made without the file, or a
@@ -53,7 +57,7 @@ def row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     combined = np.zeros(len(frame), dtype=np.uint64)
     for name in columns:
         if name in frame.columns:
-            codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+            codes, uniques = _factorize(frame[name])
             hashed = np.append(_value_hashes(np.asarray(uniques)), _MISSING)
             values = hashed[codes]  # code -1 (missing) picks _MISSING
         else:
@@ -61,6 +65,14 @@ def row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         with np.errstate(over="ignore"):
             combined = combined * _PRIME ^ values
     return combined
+
+
+def _factorize(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values; values that cannot be hashed (a list) by their text."""
+    try:
+        return pd.factorize(column, use_na_sentinel=True)
+    except TypeError:
+        return pd.factorize(column.map(repr, na_action="ignore"), use_na_sentinel=True)
 
 
 #: Hash of a missing value, and the multiplier that chains columns (FNV's 64-bit prime).

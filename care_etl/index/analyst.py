@@ -63,28 +63,50 @@ def postcode_district(postcode: object) -> str | None:
     return text.split()[0] if " " in text else text[:-3] or None
 
 
+class _Pseudonyms:
+    """One HMAC per distinct id (ids recur across the tables); a missing value as before."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.done: dict[tuple[str, str], str | None] = {}
+
+    def one(self, kind: str, value: str) -> str | None:
+        if (kind, value) not in self.done:
+            self.done[(kind, value)] = pseudonym(self.key, kind, value)
+        return self.done[(kind, value)]
+
+    def __call__(self, values: pd.Series, kind: str) -> list[str | None]:
+        raw = values.to_numpy(object)
+        if pd.api.types.infer_dtype(raw, skipna=True) != "string":
+            return [pseudonym(self.key, kind, v) for v in raw]
+        codes, distinct = pd.factorize(raw)
+        out = np.array([self.one(kind, v) for v in distinct] + [None], dtype=object)[codes]
+        missing = codes == -1
+        out[missing] = [pseudonym(self.key, kind, v) for v in raw[missing]]
+        return out.tolist()
+
+
+def analyst_links(links: pd.DataFrame, key: bytes | _Pseudonyms) -> pd.DataFrame:
+    """analyst_person_source_link: a row per link (written whole by an incremental run too,
+    as its match probabilities move with every linkage)."""
+    ids = key if isinstance(key, _Pseudonyms) else _Pseudonyms(key)
+    return pd.DataFrame(
+        {
+            "person_key": ids(links["person_id"], "person"),
+            "source": links["source"].to_numpy(),
+            "record_key": ids(links["source"] + "|" + links["source_record_id"], "record"),
+            "link_type": links["link_type"].to_numpy(),
+            "match_probability": links["match_probability"].to_numpy(),
+        }
+    )
+
+
 def analyst_tables(
     tables: dict[str, pd.DataFrame], key: bytes, today: dt.date
 ) -> dict[str, pd.DataFrame]:
     """analyst_person, analyst_person_source_link, analyst_household, analyst_relationship."""
 
-    done: dict[tuple[str, str], str | None] = {}
-
-    def one(kind: str, value: str) -> str | None:
-        if (kind, value) not in done:
-            done[(kind, value)] = pseudonym(key, kind, value)
-        return done[(kind, value)]
-
-    def ids(values: pd.Series, kind: str) -> list[str | None]:
-        """One HMAC per distinct id (ids recur across the tables); a missing value as before."""
-        raw = values.to_numpy(object)
-        if pd.api.types.infer_dtype(raw, skipna=True) != "string":
-            return [pseudonym(key, kind, v) for v in raw]
-        codes, distinct = pd.factorize(raw)
-        out = np.array([one(kind, v) for v in distinct] + [None], dtype=object)[codes]
-        missing = codes == -1
-        out[missing] = [pseudonym(key, kind, v) for v in raw[missing]]
-        return out.tolist()
+    ids = _Pseudonyms(key)
 
     def each_distinct(values: pd.Series, func) -> list:
         """func per distinct value (dates and postcodes recur across people)."""
@@ -108,15 +130,7 @@ def analyst_tables(
                 "record_count": person["record_count"].to_numpy(),
             }
         ),
-        "analyst_person_source_link": pd.DataFrame(
-            {
-                "person_key": ids(links["person_id"], "person"),
-                "source": links["source"].to_numpy(),
-                "record_key": ids(links["source"] + "|" + links["source_record_id"], "record"),
-                "link_type": links["link_type"].to_numpy(),
-                "match_probability": links["match_probability"].to_numpy(),
-            }
-        ),
+        "analyst_person_source_link": analyst_links(links, ids),
         "analyst_household": pd.DataFrame(
             {
                 "household_key": ids(household["household_id"], "household"),

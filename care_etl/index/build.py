@@ -47,6 +47,19 @@ PROVENANCE_FIELDS = (
     "date_of_death",
 )
 
+#: person_source_link's columns, in its order.
+LINK_COLUMNS = [
+    "person_id",
+    "source",
+    "source_record_id",
+    "link_type",
+    "match_probability",
+    "lineage",
+    "ocr_confidence",
+    "field_confidence",
+    "quality_issues",
+]
+
 #: When values tie, the source earlier in this list wins. Sources not listed come after.
 DEFAULT_TRUST = (
     "social_care_case_management",
@@ -129,36 +142,51 @@ def build_index(
     `declared`: relationships a source declares between its own records (source,
     source_record_id, related_source_record_id, relationship), if it has any.
     """
-    if not isinstance(trust, Trust):
-        trust = Trust(tuple(trust or DEFAULT_TRUST))
+    linked = link_records(records, assignments)
+    return tables_from_linked(linked, review, quarantine, trust, declared)
+
+
+def link_records(records: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
+    """Each record with its person (and link columns), its date parsed once for all uses."""
     keys = ["source", "source_record_id"]
     extra = [c for c in assignments.columns if c not in records.columns or c in keys]
     linked = records.merge(assignments[extra], on=keys, how="inner", validate="one_to_one")
     if RECORDED_ON in linked.columns:  # parsed once for golden values and addresses alike
         linked[RECORDED_ON] = parse_dates(linked[RECORDED_ON])
+    return linked
+
+
+def link_table(linked: pd.DataFrame) -> pd.DataFrame:
+    """person_source_link: one row per linked record."""
+    return sort_rows(linked.reindex(columns=LINK_COLUMNS), ["person_id", "source"])
+
+
+def tables_from_linked(
+    linked: pd.DataFrame,
+    review: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    trust: Trust | Sequence[str] | None = None,
+    declared: pd.DataFrame | None = None,
+    address_keys: pd.Series | None = None,
+) -> IndexTables:
+    """The tables of the persons in `linked` (link_records); `address_keys` as in
+    households.build, when `linked` holds only some persons' records."""
+    if not isinstance(trust, Trust):
+        trust = Trust(tuple(trust or DEFAULT_TRUST))
     candidates = choose(field_values(linked, PROVENANCE_FIELDS), trust)
-    persons = pd.DataFrame({"person_id": sorted(linked["person_id"].unique())})
+    persons = pd.DataFrame(
+        {"person_id": pd.Series(sorted(linked["person_id"].unique()), dtype=object)}
+    )
     golden = golden_values(candidates, (*GOLDEN_FIELDS, "address"))
     persons = persons.merge(golden, on="person_id", how="left")
     counts = linked.groupby("person_id").agg(
         source_count=("source", "nunique"), record_count=("source", "size")
     )
     persons = persons.merge(counts, on="person_id", how="left")
-    link_columns = [
-        "person_id",
-        "source",
-        "source_record_id",
-        "link_type",
-        "match_probability",
-        "lineage",
-        "ocr_confidence",
-        "field_confidence",
-        "quality_issues",
-    ]
-    home = households.build(linked, trust, declared)
+    home = households.build(linked, trust, declared, address_keys)
     return IndexTables(
         person_index=persons,
-        person_source_link=sort_rows(linked.reindex(columns=link_columns), ["person_id", "source"]),
+        person_source_link=link_table(linked),
         review_queue=review.copy(),
         quarantine=quarantine.copy(),
         person_field_value=candidates.drop(columns=["typed"]),

@@ -42,6 +42,8 @@ INVERSE = {
 CO_RESIDENT = "Co-resident"
 _DIGIT = re.compile(r"\d")
 ADDRESS_PARTS = ("address", "postcode", "uprn")
+#: One source's records at one address form a tenancy (with a lead tenant, where one is named).
+TENANCY = ["source", "address", "postcode", "uprn"]
 
 ADDRESS_COLUMNS = [
     "person_id",
@@ -66,23 +68,35 @@ class Households:
     relationship: pd.DataFrame
 
 
-def build(linked: pd.DataFrame, trust: Trust, declared: pd.DataFrame | None) -> Households:
-    """The three tables from the linked records (and a source's declared relationships)."""
-    addresses = person_addresses(linked, trust)
+def build(
+    linked: pd.DataFrame,
+    trust: Trust,
+    declared: pd.DataFrame | None,
+    keys: pd.Series | None = None,
+) -> Households:
+    """The three tables from the linked records (and a source's declared relationships).
+
+    `keys`: the records' address keys, when computed over more records than `linked` (an
+    incremental run builds a few persons, but a key depends on every record's address).
+    """
+    addresses = person_addresses(linked, trust, keys)
     household = households(addresses)
     relationship = relationships(linked, household, declared)
     return Households(addresses, household, relationship)
 
 
-def person_addresses(linked: pd.DataFrame, trust: Trust) -> pd.DataFrame:
-    """Every address a record gives a person, its period where known, the current one flagged."""
-    frame = pd.DataFrame({c: _col(linked, c) for c in ("person_id", "source", "source_record_id")})
-    for name in ("address", "postcode", "uprn"):
-        frame[name] = _col(linked, name)
+def person_addresses(
+    linked: pd.DataFrame, trust: Trust, keys: pd.Series | None = None
+) -> pd.DataFrame:
+    """Every address a record gives a person, its period where known, the current one flagged.
+
+    `keys`: each record's address key (record_address_keys), in the order of `linked`.
+    """
+    frame = address_frame(linked)
     frame["from_date"] = _dates(_col(linked, ADDRESS_FROM))
     frame["to_date"] = _dates(_col(linked, ADDRESS_TO))
     frame["recorded_on"] = _recorded_on(linked)
-    frame["address_key"] = address_keys(frame)
+    frame["address_key"] = address_keys(frame) if keys is None else np.asarray(keys, dtype=object)
     frame = frame[frame["address_key"].notna()].reset_index(drop=True)
     if frame.empty:
         return pd.DataFrame(columns=ADDRESS_COLUMNS)
@@ -104,6 +118,29 @@ def person_addresses(linked: pd.DataFrame, trust: Trust) -> pd.DataFrame:
     own = pd.MultiIndex.from_arrays([frame["person_id"], frame["address_key"]])
     frame["is_current"] = own.isin(current) & frame["to_date"].isna().to_numpy()
     return sort_rows(frame[ADDRESS_COLUMNS], ["person_id", "source", "source_record_id"])
+
+
+def address_frame(linked: pd.DataFrame) -> pd.DataFrame:
+    """person_id, source, source_record_id, address, postcode, uprn; missing as None."""
+    names = ("person_id", "source", "source_record_id", *ADDRESS_PARTS)
+    return pd.DataFrame({c: _col(linked, c) for c in names})
+
+
+def record_address_keys(linked: pd.DataFrame) -> pd.Series:
+    """Each linked record's address key (None without an address), in the records' order."""
+    return address_keys(address_frame(linked))
+
+
+def tenancy_frame(linked: pd.DataFrame) -> pd.DataFrame:
+    """Per record, the columns naming its tenancy and its role in it (_role None: no tenancy)."""
+    columns = ["person_id", "source", "address", "postcode", "uprn", "relationship_to_head"]
+    frame = pd.DataFrame({c: _col(linked, c) for c in columns})
+    frame["_role"] = _map_distinct(
+        frame["relationship_to_head"], lambda v: str(v).strip().lower() if v else None
+    )
+    outside = frame["_role"].isna() | ~frame[["address", "uprn"]].notna().any(axis=1)
+    frame.loc[outside.to_numpy(), "_role"] = None
+    return frame
 
 
 def address_keys(frame: pd.DataFrame) -> pd.Series:
@@ -198,16 +235,11 @@ def relationships(
 def _tenancy_relationships(linked: pd.DataFrame) -> pd.DataFrame:
     """Each member to their tenancy's lead tenant, and back (a tenancy is one source's records
     sharing the tenancy's address, postcode and UPRN); rows in tenancy order, then record order."""
-    columns = ["person_id", "source", "address", "postcode", "uprn", "relationship_to_head"]
-    frame = pd.DataFrame({c: _col(linked, c) for c in columns})
-    frame["_role"] = _map_distinct(
-        frame["relationship_to_head"], lambda v: str(v).strip().lower() if v else None
-    )
-    frame = frame[frame["_role"].notna() & frame[["address", "uprn"]].notna().any(axis=1)]
+    frame = tenancy_frame(linked)
+    frame = frame[frame["_role"].notna()]
     if frame.empty:
         return pd.DataFrame(columns=RELATIONSHIP_COLUMNS)
-    tenancy = ["source", "address", "postcode", "uprn"]
-    frame = frame.assign(_tenancy=frame.groupby(tenancy, dropna=False, sort=True).ngroup())
+    frame = frame.assign(_tenancy=frame.groupby(TENANCY, dropna=False, sort=True).ngroup())
     is_lead = (frame["_role"] == LEAD).to_numpy()
     leads = frame[is_lead].groupby("_tenancy")["person_id"].agg(["nunique", "first"])
     # no lead, or two tenancies at one address: the link is unknown

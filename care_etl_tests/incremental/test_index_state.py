@@ -1,0 +1,203 @@
+"""An incremental index build (only the affected persons rebuilt) publishes what a full one does.
+
+Small hand-made records, so that each case names the cross-person dependency it exercises:
+a shared household, a UPRN known from another person's record, a tenancy's lead, removed
+records. Each case publishes a first index, changes the records, then publishes once
+incrementally and once whole (on a copy of the first index) and compares every table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from care_etl.incremental.index import Bands
+from care_etl.index.stage import make_index, publish_index
+
+TABLES = (
+    "person_index",
+    "person_source_link",
+    "person_field_value",
+    "person_address",
+    "household",
+    "relationship",
+    "analyst_person",
+    "analyst_person_source_link",
+    "analyst_household",
+    "analyst_relationship",
+)
+HOUSING, GP = "housing_tenancies", "health_gp_registrations"
+
+
+@pytest.fixture(autouse=True)
+def pseudonym_key() -> Iterator[None]:
+    before = os.environ.get("CARE_ETL_PSEUDONYM_KEY")
+    os.environ["CARE_ETL_PSEUDONYM_KEY"] = "index-state-tests-key-not-a-secret"
+    yield
+    if before is None:
+        os.environ.pop("CARE_ETL_PSEUDONYM_KEY")
+    else:
+        os.environ["CARE_ETL_PSEUDONYM_KEY"] = before
+
+
+def _record(source, rid, person, given, address, postcode, uprn=None, role=None, dob="1980-05-01"):
+    return {
+        "source": source,
+        "source_record_id": rid,
+        "person": person,
+        "given_name": given,
+        "family_name": "Okafor",
+        "date_of_birth": pd.Timestamp(dob),
+        "sex": "F",
+        "address": address,
+        "postcode": postcode,
+        "uprn": uprn,
+        "relationship_to_head": role,
+        "recorded_on": "2024-01-01",
+    }
+
+
+def _first() -> list[dict]:
+    """Two tenancies and a GP practice's view of the same people, and bystanders."""
+    return [
+        _record(HOUSING, "H1", "P1", "Ada", "Flat 1, 2 Mill Road", "E8 1AA", "100", "Lead tenant"),
+        _record(HOUSING, "H2", "P2", "Ben", "Flat 1, 2 Mill Road", "E8 1AA", "100", "Son"),
+        _record(HOUSING, "H3", "P3", "Cy", "Flat 1, 2 Mill Road", "E8 1AA", "100", "Lodger"),
+        _record(GP, "G1", "P1", "Ada", "Flat 1, 2 Mill Road", "E8 1AA"),
+        _record(GP, "G4", "P4", "Dee", "7 Oak Lane", "E8 2BB"),  # UPRN known from H5
+        _record(HOUSING, "H5", "P5", "Eve", "7 Oak Lane", "E8 2BB", "200", "Lead tenant"),
+        _record(GP, "G6", "P6", "Fay", "9 Elm Street", "E8 3CC", dob="1950-01-01"),
+        _record(GP, "G7", "P7", "Gus", "9 Elm Street", "E8 3CC", dob="1951-01-01"),
+        _record(GP, "G8", "P8", "Hal", "12 Ash Close", "E9 4DD", dob="1990-01-01"),
+        # Ben has moved on since (a later record): he lives with Ivo, who shares nothing else
+        {**_record(GP, "G2", "P2", "Ben", "5 Birch Way", "E8 6FF"), "recorded_on": "2025-02-01"},
+        _record(GP, "G9", "P9", "Ivo", "5 Birch Way", "E8 6FF"),
+    ] + [  # bystanders, so that a change touches under MAX_SHARE of the persons
+        _record(GP, f"B{i}", f"Q{i}", f"Iva{i}", f"{i} Yew Road", "E5 5EE") for i in range(40)
+    ]
+
+
+def _inputs(rows: list[dict]) -> tuple[list, SimpleNamespace]:
+    frame = pd.DataFrame(rows)
+    records = frame.drop(columns=["person"])
+    assignments = pd.DataFrame(
+        {
+            "source": frame["source"],
+            "source_record_id": frame["source_record_id"],
+            "person_id": frame["person"],
+            "link_type": "probabilistic",
+            "match_probability": 0.99,
+        }
+    )
+    staged = [SimpleNamespace(records=records, quarantine=pd.DataFrame(), contract_id="any")]
+    return staged, SimpleNamespace(assignments=assignments, review=pd.DataFrame())
+
+
+def _publish(url: str, rows: list[dict], run_id: str, state_dir: Path | None):
+    staged, linked = _inputs(rows)
+    run = make_index(staged, linked, database_url=url, run_id=run_id, state_dir=state_dir)
+    publish_index(run, url, run_id=run_id, figures={})
+    return run
+
+
+def _tables(url: str) -> dict[str, pd.DataFrame]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = {n: pd.read_sql(sa.text(f"SELECT * FROM {n}"), conn) for n in TABLES}
+    engine.dispose()
+    return {n: f.sort_values(list(f.columns)).reset_index(drop=True) for n, f in found.items()}
+
+
+def _both_ways(tmp_path: Path, changed: list[dict]):
+    """(incremental run, its tables, the tables of a whole build) after `changed`."""
+    inc, full = tmp_path / "inc.db", tmp_path / "full.db"
+    state = tmp_path / "state"
+    first = _publish(f"sqlite:///{inc}", _first(), "run-1", state)
+    assert first.delta is None  # nothing to build on yet: whole
+    shutil.copy(inc, full)
+    run = _publish(f"sqlite:///{inc}", changed, "run-2", state)
+    _publish(f"sqlite:///{full}", changed, "run-2", None)
+    return run, _tables(f"sqlite:///{inc}"), _tables(f"sqlite:///{full}")
+
+
+def _assert_same(incremental: dict, full: dict) -> None:
+    for name in TABLES:
+        pd.testing.assert_frame_equal(incremental[name], full[name], obj=name)
+
+
+def test_a_move_out_of_a_shared_household_rebuilds_the_co_residents(tmp_path: Path):
+    rows = _first()
+    rows[2] = {**rows[2], "address": "12 Ash Close", "postcode": "E9 4DD", "uprn": None}
+    run, incremental, full = _both_ways(tmp_path, rows)
+    assert run.delta is not None, "the rerun should have been incremental"
+    rebuilt = run.delta.plan.build
+    assert {"P1", "P2", "P3", "P8"} <= rebuilt  # old and new household of the lodger
+    assert not {"P6", "P7", "P9"} & rebuilt  # other households: kept as published
+    _assert_same(incremental, full)
+    ben = incremental["household"].set_index("person_id").loc["P2", "address"]
+    assert ben == "5 Birch Way"  # rebuilt with his current household, Ivo included
+    relations = incremental["relationship"]
+    assert not ((relations["person_id"] == "P3") & (relations["related_person_id"] == "P1")).any()
+
+
+def test_removed_records_and_a_removed_person_leave_nothing_behind(tmp_path: Path):
+    rows = [r for r in _first() if r["source_record_id"] not in ("G1", "G7")]
+    run, incremental, full = _both_ways(tmp_path, rows)
+    assert run.delta is not None
+    assert "P7" in run.delta.plan.rewrite and "P7" not in run.delta.plan.build
+    _assert_same(incremental, full)
+    assert "P7" not in set(incremental["relationship"]["related_person_id"])
+    assert (incremental["person_index"].set_index("person_id").loc["P1", "record_count"]) == 1
+
+
+def test_a_uprn_corrected_on_one_record_moves_another_persons_address_key(tmp_path: Path):
+    rows = _first()
+    rows[5] = {**rows[5], "uprn": "201"}  # P4's GP record took its UPRN from this one
+    run, incremental, full = _both_ways(tmp_path, rows)
+    assert run.delta is not None and "P4" in run.delta.plan.build
+    _assert_same(incremental, full)
+    keys = incremental["person_address"].set_index("person_id")["address_key"]
+    assert keys.loc["P4"] == "UPRN:201"
+
+
+def test_a_merge_of_two_persons_is_rebuilt_under_the_surviving_id(tmp_path: Path):
+    rows = _first()
+    rows[7] = {**rows[7], "person": "P6"}  # linkage now puts Gus's record with Fay's
+    run, incremental, full = _both_ways(tmp_path, rows)
+    assert run.delta is not None
+    _assert_same(incremental, full)
+    assert "P7" not in set(incremental["person_index"]["person_id"])
+
+
+def test_an_age_band_that_moves_overnight_marks_the_person_changed():
+    today = dt.date(2026, 11, 26)
+    persons = pd.DataFrame(
+        {
+            "person_id": ["A", "B", "C"],
+            "date_of_birth": [pd.Timestamp("2008-11-27"), pd.Timestamp("2000-01-01"), None],
+        }
+    )
+    bands = Bands.of(persons, today)
+    assert list(bands.moved(today)) == []
+    assert list(bands.moved(today + dt.timedelta(days=1))) == ["A"]  # turns 18
+
+
+def test_a_state_written_for_another_publish_is_not_used(tmp_path: Path):
+    url, state = f"sqlite:///{tmp_path / 'index.db'}", tmp_path / "state"
+    _publish(url, _first(), "run-1", state)
+    _publish(url, _first(), "run-elsewhere", None)  # published without updating the state
+    rows = _first()
+    rows[2] = {**rows[2], "given_name": "Cyrus"}
+    run = _publish(url, rows, "run-2", state)
+    assert run.delta is None  # built and published whole
+    _publish(url, rows, "run-3", state)
+    again = _publish(url, rows, "run-4", state)
+    assert again.delta is not None and again.delta.plan.build == set()  # nothing changed
