@@ -81,7 +81,7 @@ def _health(sources: Path, share: float, rng: np.random.Generator, changes: Chan
 def _housing(sources: Path, share: float, rng: np.random.Generator, changes: Changes) -> None:
     import openpyxl
 
-    for path in sorted((sources / "housing").glob("tenancies_*.xlsx")):
+    for number, path in enumerate(sorted((sources / "housing").glob("tenancies_*.xlsx"))):
         book = openpyxl.load_workbook(path)
         sheet = book["Household Members"]
         header = [c.value for c in sheet[1]]
@@ -100,7 +100,9 @@ def _housing(sources: Path, share: float, rng: np.random.Generator, changes: Cha
             sheet.delete_rows(row)
         ref = header.index("Person Ref")
         for n, row in enumerate(values):
-            row[ref] = f"HM-NEW{path.stem[10:14]}{n:04d}"
+            # A new reference as the system writes them (HM- and seven digits), beyond the
+            # generator's: a new household member, not a feed the checks must block.
+            row[ref] = f"HM-9{number:02d}{n:04d}"
             sheet.append(row)
         book.save(path)
         _note(changes, "housing_tenancies", add, remove, correct)
