@@ -132,25 +132,48 @@ def em_session(
     max_iterations: int,
     tolerance: float,
 ) -> Session:
-    """Estimate m for `fields` and the share of matches among these pairs, u held fixed."""
-    codes = {f: levels[f].to_numpy() for f in fields}  # int8: MISSING (-1) reads the last
+    """Estimate m for `fields` and the share of matches among these pairs, u held fixed.
+
+    Pairs with the same levels on every field have the same chance of being a match, so
+    EM runs once per distinct pattern of levels, weighted by how many pairs show it: a few
+    thousand patterns however many million pairs."""
+    patterns, count = level_patterns(levels, fields)
+    codes = {f: patterns[f] for f in fields}  # int8: MISSING (-1) reads the last
     m = {f: initial_m(len(level_names(f))) for f in fields}
     share = 0.1
     iterations = 0
+    total = float(count.sum())
     while iterations < max_iterations:
         iterations += 1
-        logit = np.full(len(levels), np.log(share) - np.log1p(-share))
+        logit = np.full(len(count), np.log(share) - np.log1p(-share))
         for f in fields:
             logit += _log_ratios(m[f], u[f])[codes[f]]
         p = 1.0 / (1.0 + np.exp(-np.clip(logit, -700.0, 700.0)))
-        new_m = {f: level_frequencies(codes[f], len(level_names(f)), p) for f in fields}
-        new_share = float(np.clip(p.mean(), _P_FLOOR, 1 - 1e-9))
+        matches = p * count
+        new_m = {f: level_frequencies(codes[f], len(level_names(f)), matches) for f in fields}
+        new_share = float(np.clip(matches.sum() / max(total, 1.0), _P_FLOOR, 1 - 1e-9))
         change = max([abs(new_share - share)] + [np.abs(new_m[f] - m[f]).max() for f in fields])
         m, share = new_m, new_share
         if change < tolerance:
             break
-    seen = {f: float(p[codes[f] != MISSING].sum()) for f in fields}
+    seen = {f: float(matches[codes[f] != MISSING].sum()) for f in fields}
     return Session(rule, len(levels), share, m, seen, iterations)
+
+
+def level_patterns(levels: pd.DataFrame, fields: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct rows of these level columns, and how many pairs show each."""
+    key = np.zeros(len(levels), dtype=np.int64)
+    sizes = []
+    for f in fields:
+        size = len(level_names(f)) + 1  # MISSING (-1) is a value too
+        key = key * size + (levels[f].to_numpy().astype(np.int64) + 1)
+        sizes.append(size)
+    unique, count = np.unique(key, return_counts=True)
+    columns = {}
+    for f, size in zip(reversed(fields), reversed(sizes), strict=True):
+        columns[f] = (unique % size - 1).astype(np.int8)
+        unique = unique // size
+    return pd.DataFrame({f: columns[f] for f in fields}), count
 
 
 def combine_sessions(sessions: list[Session], fields: list[str]) -> dict[str, np.ndarray]:
