@@ -224,8 +224,11 @@ def _any_shared(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 class NameComparison(BaseCompareFeature):
     """Given and family names, in both orders, with aliases and middle names as alternatives.
 
-    The swapped order is used when it agrees (at least fuzzily, on both names) better than
-    the written order: forename and surname entered the wrong way round. An alias (a former
+    The swapped order is used when it agrees better than the written order, either on both
+    names (at least fuzzily; a short form counts) or on the forename alone when the data
+    know that name as a forename (the surname changed since): forename and surname entered
+    the wrong way round. Which record is the swapped one, and whether a name is a forename,
+    are read from how all records use the names (`forename_like`). An alias (a former
     surname, a short form kept in `other_names`) or a middle name that equals the other
     record's name counts as exact. Forenames of one short-form group (Bill, William) are
     their own level; a surname that is one part of the other (a double-barrelled name with
