@@ -7,6 +7,7 @@ leaving the last published index in place.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import DatabaseError
+
+log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 ANALYST_SCHEMA = "analyst"
@@ -307,12 +310,46 @@ def prepare(conn: sa.Connection) -> sa.Connection:
         conn = conn.execution_options(schema_translate_map={ANALYST_SCHEMA: None})
     metadata.create_all(conn)
     _add_missing_columns(conn)
-    inspector = sa.inspect(conn)
-    existing = set(inspector.get_view_names())
+    _views(conn)
+    return conn
+
+
+def _views(conn: sa.Connection) -> None:
+    """Create the views, or bring an earlier release's up to this one's definition."""
+    existing = set(sa.inspect(conn).get_view_names())
     for name, ddl in VIEWS.items():
         if name not in existing:
             conn.execute(sa.text(ddl))
-    return conn
+        elif conn.dialect.name == "postgresql":
+            _replace_view(conn, name, ddl)
+        elif _words(_stored_view(conn, name)) != _words(ddl):
+            conn.execute(sa.text(f"DROP VIEW {name}"))
+            conn.execute(sa.text(ddl))
+
+
+def _replace_view(conn: sa.Connection, name: str, ddl: str) -> None:
+    """CREATE OR REPLACE keeps the roles' grants; a view whose columns changed cannot be
+    replaced so and is created anew (`care-etl roles create` then grants on it again)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text(ddl.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)))
+    except sa.exc.DBAPIError:
+        log.warning("publish: view %s recreated; run `care-etl roles create` again", name)
+        conn.execute(sa.text(f"DROP VIEW {name}"))
+        conn.execute(sa.text(ddl))
+
+
+def _stored_view(conn: sa.Connection, name: str) -> str:
+    return (
+        conn.execute(
+            sa.text("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = :n"), {"n": name}
+        ).scalar_one_or_none()
+        or ""
+    )
+
+
+def _words(sql: str) -> list[str]:
+    return sql.split()
 
 
 def _add_missing_columns(conn: sa.Connection) -> None:

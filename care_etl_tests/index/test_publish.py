@@ -225,3 +225,28 @@ def test_the_household_command_follows_a_merged_id_and_names_a_retired_one(tmp_p
     assert "PA1 was merged into PA0" in out and "PA2" in out
     assert main(["household", "PA3", "--database", url]) == 2
     assert "was retired" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_an_earlier_release_s_view_is_brought_up_to_date(database, tmp_path, request):
+    # An earlier release's household_members (fewer columns): a publish replaces it.
+    url = (
+        f"sqlite:///{tmp_path / 'i.db'}"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    publish_small_index(url, small_index(3), "run-1")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP VIEW household_members"))
+        conn.execute(
+            sa.text(
+                "CREATE VIEW household_members AS SELECT h.person_id, h.household_id "
+                "FROM household h"
+            )
+        )
+    publish_small_index(url, small_index(3), "run-2")
+    with engine.connect() as conn:
+        columns = list(conn.execute(sa.text("SELECT * FROM household_members")).keys())
+    engine.dispose()
+    assert "member_person_id" in columns and "relationship" in columns
