@@ -309,7 +309,7 @@ def prepare(conn: sa.Connection) -> sa.Connection:
     else:
         conn = conn.execution_options(schema_translate_map={ANALYST_SCHEMA: None})
     metadata.create_all(conn)
-    _add_missing_columns(conn)
+    add_missing_columns(conn, metadata)
     _views(conn)
     return conn
 
@@ -352,10 +352,10 @@ def _words(sql: str) -> list[str]:
     return sql.split()
 
 
-def _add_missing_columns(conn: sa.Connection) -> None:
+def add_missing_columns(conn: sa.Connection, tables: sa.MetaData) -> None:
     """A table created by an earlier release gains the nullable columns added since."""
     inspector = sa.inspect(conn)
-    for table in metadata.sorted_tables:
+    for table in tables.sorted_tables:
         schema = conn.schema_for_object(table)
         present = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
         for column in table.columns:

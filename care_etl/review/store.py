@@ -27,7 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import DatabaseError
-from care_etl.index.publish import engine_for, safe_url
+from care_etl.index.publish import add_missing_columns, engine_for, safe_url
 
 # The fields linkage reads: a change to any of them changes the record's fingerprint.
 from care_etl.linkage.prepare import INPUT_FIELDS as LINKAGE_FIELDS
@@ -101,6 +101,9 @@ review_record = sa.Table(
     sa.Column("source", sa.String(100), primary_key=True),
     sa.Column("source_record_id", sa.String(200), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
+    #: 64-bit hash (hex) of what a reviewer sees beyond the linkage fields (SHOWN_FIELDS,
+    #: lineage): a change there rewrites the row without making a decision stale.
+    sa.Column("shown_print", sa.String(16)),
     #: JSON: field -> standardised value (dates ISO), missing fields left out.
     sa.Column("standardised", sa.Text, nullable=False),
     sa.Column("lineage", sa.Text),
@@ -120,6 +123,7 @@ def connect(url: str) -> Iterator[sa.Connection]:
     try:
         with engine.begin() as conn:
             metadata.create_all(conn)
+            add_missing_columns(conn, metadata)
             yield conn
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"review tables in {safe_url(url)}: {type(exc).__name__}") from None
@@ -281,13 +285,18 @@ def sync_records(
     """Bring review_record in step with this run's records; returns rows written or removed.
 
     `current` is fingerprints(records), row for row. As a fingerprint covers the record's key,
-    a stored row whose fingerprint is among this run's is unchanged, and the rest (changed or
-    gone) are removed; only records whose fingerprint is new are built and written, so a
-    rerun over unchanged sources reads three columns and writes nothing.
+    a stored row whose fingerprint and shown print (`shown_prints`: the fields a reviewer
+    sees beyond linkage's, such as a date of death) are among this run's is unchanged, and
+    the rest (changed or gone) are removed; only records with a new fingerprint or shown
+    print are built and written, so a rerun over unchanged sources reads four columns and
+    writes nothing.
     """
+    current = current.assign(shown_print=shown_prints(records))
     stored = _stored_prints(conn)
-    gone = ~_among(stored["fingerprint"], current["fingerprint"])
-    fresh = np.flatnonzero(~_among(current["fingerprint"], stored["fingerprint"]))
+    now_keys = current["fingerprint"] + current["shown_print"]
+    stored_keys = stored["fingerprint"] + stored["shown_print"].fillna("")
+    gone = ~_among(stored_keys, now_keys)
+    fresh = np.flatnonzero(~_among(now_keys, stored_keys))
     removed = stored[gone]
     if len(removed):
         t = review_record
@@ -322,11 +331,25 @@ def _stored_prints(conn: sa.Connection) -> pd.DataFrame:
     """(source, source_record_id, fingerprint) of every stored record, straight off the driver."""
     cursor = conn.connection.cursor()
     try:
-        cursor.execute("SELECT source, source_record_id, fingerprint FROM review_record")
+        cursor.execute(
+            "SELECT source, source_record_id, fingerprint, shown_print FROM review_record"
+        )
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    return pd.DataFrame(rows, columns=["source", "source_record_id", "fingerprint"], dtype=object)
+    columns = ["source", "source_record_id", "fingerprint", "shown_print"]
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def shown_prints(records: pd.DataFrame) -> pd.Series:
+    """Per record, a 64-bit hash (hex) of the fields shown beyond linkage's and the lineage."""
+    shown = [f for f in (*SHOWN_FIELDS, "lineage") if f not in LINKAGE_FIELDS]
+    frame = pd.DataFrame(
+        {f: records[f].astype(str) if f in records.columns else "" for f in shown},
+        index=records.index,
+    )
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return pd.Series([f"{h:016x}" for h in hashed], index=records.index, dtype=object)
 
 
 def _new_rows(
@@ -339,14 +362,16 @@ def _new_rows(
             "source": s,
             "source_record_id": i,
             "fingerprint": f,
+            "shown_print": shown,
             "standardised": body,
             "lineage": lineage,
             "updated_at": at,
         }
-        for s, i, f, body, lineage in zip(
+        for s, i, f, shown, body, lineage in zip(
             prints["source"],
             prints["source_record_id"],
             prints["fingerprint"],
+            prints["shown_print"],
             standardised(records),
             _column_values(records, "lineage"),
             strict=True,

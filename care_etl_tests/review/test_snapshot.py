@@ -141,11 +141,11 @@ def check_delta_sync(url: str) -> None:
 
     edited = records.copy()
     edited.loc[0, "given_name"] = "Edited"  # changed
-    edited.loc[1, "title"] = "Dr"  # not a linkage field: the snapshot stays as it was
+    edited.loc[1, "title"] = "Dr"  # shown, not linked on: rewritten, fingerprint kept
     edited = edited.drop(index=2)  # gone
     added = records.iloc[[3]].assign(source_record_id="NEW-1")  # new
     edited = pd.concat([edited, added], ignore_index=True)
-    assert sync(url, edited, second) == 3
+    assert sync(url, edited, second) == 4
 
     table = stored(url)
     expected = store.snapshot(edited).sort_values(["source", "source_record_id"])
@@ -155,8 +155,13 @@ def check_delta_sync(url: str) -> None:
     keys = set(zip(rewritten["source"], rewritten["source_record_id"], strict=True))
     assert keys == {
         tuple(records.loc[0, ["source", "source_record_id"]]),
+        tuple(records.loc[1, ["source", "source_record_id"]]),
         (added.iloc[0, 0], "NEW-1"),
     }
+    titled = table[table["source_record_id"] == records.loc[1, "source_record_id"]]
+    titled = titled[titled["source"] == records.loc[1, "source"]].iloc[0]
+    assert json.loads(titled["standardised"])["title"] == "Dr"
+    assert titled["fingerprint"] == store.fingerprints(records)["fingerprint"].iloc[1]
     row = table[table["source_record_id"] == records.loc[0, "source_record_id"]]
     row = row[row["source"] == records.loc[0, "source"]].iloc[0]
     assert json.loads(row["standardised"])["given_name"] == "Edited"
@@ -169,3 +174,23 @@ def test_sync_writes_only_the_delta_on_sqlite(tmp_path):
 
 def test_sync_writes_only_the_delta_on_postgresql(postgres_url: str):
     check_delta_sync(postgres_url)
+
+
+def test_an_earlier_release_s_review_records_gain_the_shown_print(tmp_path):
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE review_record (source VARCHAR(100), source_record_id "
+                "VARCHAR(200), fingerprint VARCHAR(64) NOT NULL, standardised TEXT NOT NULL, "
+                "lineage TEXT, updated_at DATETIME NOT NULL, "
+                "PRIMARY KEY (source, source_record_id))"
+            )
+        )
+    engine.dispose()
+    records = people()
+    at = dt.datetime(2026, 1, 1, 9)
+    assert sync(url, records, at) == len(records)
+    assert stored(url)["shown_print"].notna().all()
+    assert sync(url, records, at) == 0
