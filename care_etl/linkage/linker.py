@@ -774,11 +774,12 @@ def _ambiguous(
         .sort_values(["end", "w"], ascending=[True, False], kind="stable")
     )
     top = ~best.duplicated("end", keep="first").to_numpy()
-    second = np.r_[top[1:], True] == False  # noqa: E712 (the next row is the same end's)
-    torn = best.loc[top & second, "end"].to_numpy()
+    # A record's top row followed by a row of the same record: two NHS numbers, torn.
+    torn_top = top & np.r_[~top[1:], False]
+    torn = best.loc[torn_top, "end"].to_numpy()
     w = best["w"].to_numpy()
-    margin = np.r_[w[:-1] - w[1:], 0.0]  # top row minus the same end's runner-up
-    clear = best[top & second & (margin >= AMBIGUITY_MARGIN)]
+    margin = np.r_[w[:-1] - w[1:], 0.0]  # a torn top row minus its runner-up
+    clear = best[torn_top & (margin >= AMBIGUITY_MARGIN)]
     torn_record = np.zeros(len(nhs), dtype=bool)
     torn_record[torn] = True
     winner = np.full(len(nhs), -2, dtype=np.int64)  # no NHS code is -2
