@@ -3,7 +3,8 @@
 A decision was made about two records as they were. If either record's fingerprint differs
 now, or the record is gone, the decision is marked stale and, while both records are still
 indexed, the pair goes back to the queue whatever the model now makes of it (unless two valid
-NHS numbers settle it), so that a person looks again: it is never applied blindly. The rest are handed to linkage, which holds them over the model's view.
+NHS numbers settle it), run after run until a person decides again: it is never applied
+blindly. The rest are handed to linkage, which holds them over the model's view.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def link_with_decisions(
             at,
         )
         queued = store.first_queued(conn)
-    result = _link(records, valid, reuse, again=stale)
-    review, requeued = queue(result, valid, stale, queued, at)
+        awaiting = awaiting_review(store.decisions(conn, status=None))
+    result = _link(records, valid, reuse, again=awaiting)
+    review, requeued = queue(result, valid, awaiting, queued, at)
     refused = unjoined(result.assignments, valid)
     log.info(
         "review decisions: %d applied, %d stale (%d queued again), %d links not made",
@@ -76,6 +78,14 @@ def link_with_decisions(
     return DecisionOutcome(
         dataclasses.replace(result, review=review), len(valid), len(stale), requeued, refused
     )
+
+
+def awaiting_review(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Stale decisions that are still the last word on their pair: no one has decided again."""
+    if decisions.empty:
+        return decisions
+    last = decisions.sort_values("decision_id").drop_duplicates("pair_key", keep="last")
+    return last[last["status"] == store.STALE]
 
 
 def unjoined(assignments: pd.DataFrame, valid: pd.DataFrame) -> int:

@@ -43,6 +43,8 @@ class Scenario:
     edited: Pair  # linked by the model in run 1, decided no_link, then a record edited
     runs: list[dict[str, pd.DataFrame]] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
+    sources: Path | None = None
+    work: Path | None = None
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -174,7 +176,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     first["_url"] = url
     number, linked = pick_queued_pair(first)
     split, edited = pick_model_links(first, 2)
-    s = Scenario(url, linked, split, edited, [first])
+    s = Scenario(url, linked, split, edited, [first], sources=sources, work=work)
     why = "same person: address history and GP letter agree"
     s.outputs["link"] = cli(
         "review", "decide", str(number), "--link", "--reviewer", "A. Reviewer",
@@ -354,3 +356,22 @@ def test_queued_pairs_keep_the_time_they_were_first_queued(scenario: Scenario):
     assert len(kept) > 0
     assert (after[kept] == before[kept]).all()
     assert after[key(scenario.edited)] > before.max()  # queued for the first time in run 3
+
+
+def test_a_stale_pair_stays_queued_until_someone_decides_again(scenario: Scenario):
+    # Run last: a fourth run over the same sources. The stale decision is still the last
+    # word on its pair, so the pair is queued again, and says why.
+    assert scenario.sources is not None and scenario.work is not None
+    fourth = run(scenario.sources, scenario.url, scenario.work)
+    queue = fourth["review_queue"]
+    row = queue[store.pair_keys(queue) == key(scenario.edited)]
+    assert len(row) == 1
+    assert json.loads(row["evidence"].iloc[0])["requeued"] == "stale_decision"
+    # Once a person decides again, the pair leaves the queue.
+    code, _, _ = cli(
+        "review", "decide", key(scenario.edited), "--link", "--reviewer", "D. Reviewer",
+        "--reason", "checked again after the correction", "--database", scenario.url,
+    )  # fmt: skip
+    assert code == 0
+    fifth = run(scenario.sources, scenario.url, scenario.work)
+    assert key(scenario.edited) not in queued_keys(fifth)
