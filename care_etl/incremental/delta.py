@@ -50,15 +50,18 @@ _CHUNK = 500
 #: Above this share of persons to rewrite, replacing the table whole is faster than deleting
 #: person by person (some tables have no index on the person column).
 MAX_SHARE = 0.2
+#: pandas' default key: the hashes published signatures and index states were written with.
+_HASH_KEY = "0123456789123456"
 
 
-def row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """A 64-bit hash per row of these columns; each distinct value of a column is hashed once."""
+def row_hashes(frame: pd.DataFrame, columns: list[str], hash_key: str = _HASH_KEY) -> np.ndarray:
+    """A 64-bit hash per row of these columns; each distinct value of a column is hashed once.
+    Another `hash_key` (16 characters) gives an independent hash."""
     combined = np.zeros(len(frame), dtype=np.uint64)
     for name in columns:
         if name in frame.columns:
             codes, uniques = _factorize(frame[name])
-            hashed = np.append(_value_hashes(np.asarray(uniques)), _MISSING)
+            hashed = np.append(_value_hashes(np.asarray(uniques), hash_key), _MISSING)
             values = hashed[codes]  # code -1 (missing) picks _MISSING
         else:
             values = np.full(len(frame), _MISSING, dtype=np.uint64)
@@ -80,14 +83,14 @@ _MISSING = np.uint64(0x9E3779B97F4A7C15)
 _PRIME = np.uint64(0x100000001B3)
 
 
-def _value_hashes(uniques: np.ndarray) -> np.ndarray:
+def _value_hashes(uniques: np.ndarray, hash_key: str) -> np.ndarray:
     """pandas' hash of each distinct value: in C for text or numbers alone, else of a text
     form that names the value's type (an int 1 and a text "1" hash apart)."""
     kinds = {type(u) for u in uniques} if uniques.dtype == object else set()
     if uniques.dtype != object or kinds <= {str}:
-        return pd.util.hash_array(uniques)
+        return pd.util.hash_array(uniques, hash_key=hash_key)
     texts = np.array([_text(u) for u in uniques], dtype=object)
-    return pd.util.hash_array(texts)
+    return pd.util.hash_array(texts, hash_key=hash_key)
 
 
 def _text(value: object) -> str:
@@ -98,6 +101,14 @@ def _text(value: object) -> str:
     if isinstance(value, float):
         return repr(value)
     return f"{type(value).__name__}:{value}"
+
+
+def delete_persons(conn: sa.Connection, table: sa.Table, key: str, persons: list) -> None:
+    """Delete these persons' rows, a few hundred ids a statement (SQLite: thousands, as
+    it takes 32766 parameters a statement, and fewer scans of tables with no index)."""
+    chunk = 30_000 if conn.dialect.name == "sqlite" else _CHUNK
+    for start in range(0, len(persons), chunk):
+        conn.execute(table.delete().where(table.c[key].in_(persons[start : start + chunk])))
 
 
 def signatures(frame: pd.DataFrame, key: str, columns: list[str]) -> pd.Series:
@@ -168,9 +179,7 @@ class PublishDelta:
             log.info("publish: %s: %d of %d persons changed, written whole",
                      table.name, len(stale), len(before))  # fmt: skip
             return False
-        for start in range(0, len(stale), _CHUNK):
-            chunk = stale[start : start + _CHUNK]
-            conn.execute(table.delete().where(table.c[key].in_(chunk)))
+        delete_persons(conn, table, key, stale)
         insert(conn, table, frame[frame[key].astype(str).isin(set(changed))])
         self.counts["tables_written_by_person"] = self.counts.get("tables_written_by_person", 0) + 1
         if table.name == "person_index":
@@ -181,13 +190,9 @@ class PublishDelta:
     def _trust(self, conn: sa.Connection) -> bool:
         """Whether the tables hold exactly what the signature file describes."""
         if self._trusted is None:
-            from care_etl.index.publish import pipeline_run
+            from care_etl.index.publish import latest_run
 
-            latest = conn.execute(
-                sa.select(pipeline_run.c.run_id)
-                .order_by(pipeline_run.c.finished_at.desc())
-                .limit(1)
-            ).scalar_one_or_none()
+            latest = latest_run(conn)
             self._trusted = latest is not None and latest == self.previous_run
         return self._trusted
 

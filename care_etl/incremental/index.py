@@ -45,7 +45,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import care_etl
-from care_etl.incremental.delta import PERSON_KEYS, row_hashes
+from care_etl.incremental.delta import PERSON_KEYS, delete_persons, row_hashes
 from care_etl.incremental.state import write_atomic
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ WHOLE_TABLES = frozenset({"person_source_link", "analyst_person_source_link"})
 #: Above this share of persons to rebuild, building and publishing whole is as quick.
 MAX_SHARE = 0.2
 _SEP = "\x1f"
-_CHUNK = 500
 
 
 def fingerprint(trust: object, key: bytes | None, columns: list[str]) -> str:
@@ -356,26 +355,18 @@ def _isin(values: np.ndarray, wanted) -> np.ndarray:
 
 
 def _latest_run(database_url: str) -> str | None:
-    from care_etl.index.publish import engine_for, pipeline_run
+    from care_etl.index.publish import engine_for, latest_run, pipeline_run
 
     engine = engine_for(database_url)
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(pipeline_run.name):
                 return None
-            return _latest(conn)
+            return latest_run(conn)
     except sa.exc.SQLAlchemyError:
         return None
     finally:
         engine.dispose()
-
-
-def _latest(conn: sa.Connection) -> str | None:
-    from care_etl.index.publish import pipeline_run
-
-    return conn.execute(
-        sa.select(pipeline_run.c.run_id).order_by(pipeline_run.c.finished_at.desc()).limit(1)
-    ).scalar_one_or_none()
 
 
 @dataclass
@@ -400,7 +391,9 @@ class PersonWrite:
         key = PERSON_KEYS.get(table.name)
         if key is None or table.name in WHOLE_TABLES:
             return False
-        if _latest(conn) != self.previous_run:
+        from care_etl.index.publish import latest_run
+
+        if latest_run(conn) != self.previous_run:
             from care_etl.errors import DatabaseError
 
             raise DatabaseError("the index was published by another run meanwhile: run again")
@@ -409,10 +402,7 @@ class PersonWrite:
         else:
             stale = sorted({self.pseudonyms[p] for p in self.plan.rewrite if p in self.pseudonyms})
             built = {self.pseudonyms[p] for p in self.plan.build if p in self.pseudonyms}
-        # SQLite takes 32766 parameters a statement: fewer scans of tables with no index
-        chunk = 30_000 if conn.dialect.name == "sqlite" else _CHUNK
-        for start in range(0, len(stale), chunk):
-            conn.execute(table.delete().where(table.c[key].in_(stale[start : start + chunk])))
+        delete_persons(conn, table, key, stale)
         if frame is not None and len(frame):
             insert(conn, table, frame[frame[key].isin(built).to_numpy()])
         self.counts["tables_written_by_person"] = self.counts.get("tables_written_by_person", 0) + 1

@@ -28,6 +28,7 @@ import pandas as pd
 
 import care_etl
 from care_etl.contracts.model import Contract
+from care_etl.incremental.delta import row_hashes
 from care_etl.incremental.state import write_atomic
 from care_etl.standardise.frame import (
     UNDATED_FIELDS,
@@ -48,7 +49,6 @@ _SEPARATOR = "\x1f"
 _TEXT_COLUMNS = (*UNDATED_VALUES, "issues_before", "issues_after")
 #: Two independent 64-bit hashes per row: the first finds the row, the second confirms it.
 _HASH_KEYS = ("care_etl.rows.a0", "care_etl.rows.b1")
-_MIX = np.uint64(0x100000001B3)  # an odd multiplier (FNV's prime), to combine the fields
 
 
 def rows_key(contract: Contract) -> str:
@@ -69,19 +69,10 @@ def rows_key(contract: Contract) -> str:
 
 
 def row_prints(texts: pd.DataFrame) -> np.ndarray:
-    """Two 64-bit hashes per row (shape n x 2) of its texts, as `undated_texts` gives them.
-
-    A missing value hashes as '', which `as_text` never gives, so it differs from any text.
-    """
-    prints = np.zeros((len(texts), len(_HASH_KEYS)), dtype=np.uint64)
-    for field in UNDATED_FIELDS:
-        codes, uniques = pd.factorize(texts[field], use_na_sentinel=True)
-        words = np.array([*uniques, ""], dtype=object)  # each distinct text hashed once
-        take = np.where(codes < 0, len(uniques), codes)
-        for i, key in enumerate(_HASH_KEYS):
-            hashed = pd.util.hash_array(words, hash_key=key, categorize=False)
-            prints[:, i] = prints[:, i] * _MIX + hashed[take]  # wraps: position matters
-    return prints
+    """Two independent 64-bit hashes per row (shape n x 2) of its texts, as `undated_texts`
+    gives them (delta.row_hashes under two hash keys)."""
+    fields = list(UNDATED_FIELDS)
+    return np.stack([row_hashes(texts, fields, hash_key=key) for key in _HASH_KEYS], axis=1)
 
 
 class RowCache:

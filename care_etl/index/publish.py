@@ -365,6 +365,13 @@ def add_missing_columns(conn: sa.Connection, tables: sa.MetaData) -> None:
                 conn.execute(sa.text(f"ALTER TABLE {where} ADD COLUMN {column.name} {kind}"))
 
 
+def latest_run(conn: sa.Connection) -> str | None:
+    """The run id of the index last published to this database (None before any)."""
+    return conn.execute(
+        sa.select(pipeline_run.c.run_id).order_by(pipeline_run.c.finished_at.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
 def previous_index(url: str) -> tuple[pd.DataFrame, set[str]]:
     """The last published links (source, source_record_id, person_id) and every id issued.
 
