@@ -51,15 +51,20 @@ def _note(changes: Changes, source: str, added: int, removed: int, corrected: in
         bucket[source] = bucket.get(source, 0) + n
 
 
+def read_csv_rows(path: Path) -> tuple[list[list[str]], str]:
+    """A GP file's rows as text, and the encoding it came in (to write it back alike)."""
+    raw = path.read_bytes()
+    encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        encoding, text = "cp1252", raw.decode("cp1252")
+    return list(csv.reader(io.StringIO(text, newline=""))), encoding
+
+
 def _health(sources: Path, share: float, rng: np.random.Generator, changes: Changes) -> None:
     for path in sorted((sources / "health").glob("gp_registrations_*.csv")):
-        raw = path.read_bytes()
-        encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            encoding, text = "cp1252", raw.decode("cp1252")
-        rows = list(csv.reader(io.StringIO(text)))
+        rows, encoding = read_csv_rows(path)
         header, body = rows[0], rows[1:]
         if len(body) < 6:
             continue
@@ -71,7 +76,8 @@ def _health(sources: Path, share: float, rng: np.random.Generator, changes: Chan
         for n, row in enumerate(new):
             row[header.index("Patient ID")] = f"PNEW{path.stem[-6:]}{n:05d}"
             row[header.index("Surname")] = row[header.index("Surname")] + "son"
-        kept = [r for i, r in enumerate(body) if i not in set(picked[:remove].tolist())]
+        removed = set(picked[:remove].tolist())
+        kept = [r for i, r in enumerate(body) if i not in removed]
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows([header, *kept, *new])
         path.write_bytes(out.getvalue().encode(encoding))

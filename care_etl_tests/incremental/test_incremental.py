@@ -9,7 +9,6 @@ copy, without cache). The two indexes must agree: persons, links, ids, review pa
 from __future__ import annotations
 
 import io
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import redirect_stdout
@@ -27,6 +26,7 @@ from care_etl.pipeline import RunOutcome, run_pipeline
 from care_etl.review import store
 from care_etl_tests.conftest import CONTRACTS_DIR
 from care_etl_tests.incremental.changes import change_sources
+from care_etl_tests.incremental.environment import lasting_pseudonym_key
 
 PEOPLE = 300
 #: Compared row for row, in any order (on SQLite the analyst tables are plain analyst_*).
@@ -115,13 +115,8 @@ def _decide_first_queued(url: str) -> tuple[tuple[str, str], tuple[str, str]]:
 @pytest.fixture(scope="module", autouse=True)
 def pseudonym_key() -> Iterator[None]:
     """One key for every run, so analyst tables of two runs can be compared."""
-    before = os.environ.get("CARE_ETL_PSEUDONYM_KEY")
-    os.environ["CARE_ETL_PSEUDONYM_KEY"] = "incremental-tests-key-not-a-secret"
-    yield
-    if before is None:
-        os.environ.pop("CARE_ETL_PSEUDONYM_KEY")
-    else:
-        os.environ["CARE_ETL_PSEUDONYM_KEY"] = before
+    with lasting_pseudonym_key("incremental-tests-key-not-a-secret"):
+        yield
 
 
 @pytest.fixture(scope="module")

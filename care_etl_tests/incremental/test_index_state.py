@@ -9,7 +9,6 @@ incrementally and once whole (on a copy of the first index) and compares every t
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 
 from care_etl.incremental.index import Bands
 from care_etl.index.stage import make_index, publish_index
+from care_etl_tests.incremental.environment import lasting_pseudonym_key
 
 TABLES = (
     "person_index",
@@ -39,13 +39,8 @@ HOUSING, GP = "housing_tenancies", "health_gp_registrations"
 
 @pytest.fixture(autouse=True)
 def pseudonym_key() -> Iterator[None]:
-    before = os.environ.get("CARE_ETL_PSEUDONYM_KEY")
-    os.environ["CARE_ETL_PSEUDONYM_KEY"] = "index-state-tests-key-not-a-secret"
-    yield
-    if before is None:
-        os.environ.pop("CARE_ETL_PSEUDONYM_KEY")
-    else:
-        os.environ["CARE_ETL_PSEUDONYM_KEY"] = before
+    with lasting_pseudonym_key("index-state-tests-key-not-a-secret"):
+        yield
 
 
 def _record(source, rid, person, given, address, postcode, uprn=None, role=None, dob="1980-05-01"):

@@ -23,6 +23,7 @@ from care_etl.cli import main
 from care_etl.pipeline import run_pipeline
 from care_etl.review import store
 from care_etl_tests.conftest import CONTRACTS_DIR
+from care_etl_tests.incremental.changes import read_csv_rows
 
 TABLES = (
     "person_index",
@@ -129,13 +130,7 @@ def edit_gp_record(sources: Path, record_id: str, column: str, value: str) -> No
     """Rewrite one cell of a GP record in its CSV file, as a correction at source would."""
     practice, patient = record_id.split(":")
     path = sources / "health" / f"gp_registrations_{practice}.csv"
-    raw = path.read_bytes()
-    encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError:
-        encoding, text = "cp1252", raw.decode("cp1252")
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows, encoding = read_csv_rows(path)
     header = rows[0]
     (target,) = [r for r in rows[1:] if r and r[header.index("Patient ID")] == patient]
     target[header.index(column)] = value
