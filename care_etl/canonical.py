@@ -45,12 +45,29 @@ SEX_CODES: tuple[str, ...] = ("M", "F", "X")
 #: Further fields a contract may map to, beyond interfaces.md's list: they travel with the
 #: record (estimated birth dates, ethnicity for the bias report, the declared household role,
 #: and, as raw text for the index's address periods and recency, the date the record's values
-#: were stated and the period of its address).
+#: were stated and the period of its address; and the addresses the person has left).
 EXTENDED_FIELDS: tuple[str, ...] = (
     "dob_estimated",
     "ethnicity",
     "relationship_to_head",
     "recorded_on",
+    "address_from",
+    "address_to",
+    "previous_addresses",
+)
+
+#: The extended field holding a record's former addresses: a JSON list, most recent first,
+#: of objects with any of `address`, `postcode`, `uprn`, `address_from`, `address_to`
+#: (`[{"address": "12 HIGH STREET", "postcode": "E8 1AA", "uprn": "10001",
+#: "address_to": "2021-03-01"}]`). A contract fills it from the rows of an address history
+#: that are not the current address (a lookup's `historyAs`, see care_etl.sources.read);
+#: linkage reads it to recognise a person who moved (care_etl.linkage.compare).
+PREVIOUS_ADDRESSES = "previous_addresses"
+#: The keys an entry of PREVIOUS_ADDRESSES may carry: canonical fields of one address row.
+ADDRESS_HISTORY_KEYS: tuple[str, ...] = (
+    "address",
+    "postcode",
+    "uprn",
     "address_from",
     "address_to",
 )

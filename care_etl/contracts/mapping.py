@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from care_etl.contracts.model import Contract
-from care_etl.sources.read import RawSource
+from care_etl.sources.read import HISTORY_COLUMN, RawSource
 
 
 def canonical_columns(contract: Contract) -> dict[str, list[str]]:
@@ -17,6 +17,9 @@ def canonical_columns(contract: Contract) -> dict[str, list[str]]:
         for col in obj.columns:
             if col.canonical:
                 mapping.setdefault(col.canonical, []).append(prefix + col.name)
+        history = obj.custom.get("historyAs")  # the rows rowFilter sets aside (sources.read)
+        if history and prefix:
+            mapping.setdefault(str(history), []).append(prefix + HISTORY_COLUMN)
     return mapping
 
 

@@ -7,13 +7,16 @@ once more as one signature, so gathering the columns of millions of pairs is a n
 on integers, never on Python strings. Names are compared once per distinct pair of
 signatures in a chunk, and string similarity (rapidfuzz, on both cores) once per distinct
 pair of values: two million pairs of records hold a few hundred thousand pairs of names.
+Chunks of two million pairs can go to forked worker processes (`_chunks`, COMPARE_PROCESSES).
 Each feature returns int8 level codes: 0 is the strongest agreement, and MISSING (-1)
 means a side had no value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -23,7 +26,13 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from recordlinkage.base import BaseCompareFeature
 from recordlinkage.utils import listify
 
-from care_etl.linkage.prepare import SIGNATURES, code_column, has_data, short_form_table
+from care_etl.linkage.prepare import (
+    FORMER_KEYS,
+    SIGNATURES,
+    code_column,
+    has_data,
+    short_form_table,
+)
 
 MISSING = -1
 
@@ -43,6 +52,10 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "sex": ("agree", "disagree"),
     "postcode": ("exact", "sector", "district", "one_typo", "different"),
     "address": ("same_uprn", "exact", "close", "fuzzy", "different"),
+    # One record's address against the other's former addresses (FormerAddressComparison).
+    "former_address": ("lived_there_before", "former_postcode", "different"),
+    # When each record's address was held (AddressPeriodsComparison).
+    "address_periods": ("one_after_the_other", "overlapping"),
 }
 #: Jaro-Winkler similarity for "close" and "fuzzy" names (one edit also counts as close).
 NAME_THRESHOLDS = (0.92, 0.80)
@@ -59,6 +72,9 @@ _ALIAS_CODES = ("alias_other1_code", "alias_other2_code", "alias_middle1_code")
 #: or rule reads them, and names in order with a score under it lose to any crossed order
 #: that qualifies (1 + 0.5 < 0.8 + 0.8), whatever its exact value.
 _NAME_CUTOFF = 0.5
+#: Threads rapidfuzz scores with: all cores (-1), or one in a worker process (`_chunks`),
+#: where the other core runs the other worker.
+_workers = -1
 
 
 def _values(column: pd.Series) -> np.ndarray:
@@ -89,8 +105,15 @@ def _scored_once(
 ) -> np.ndarray:
     """Scores of pairs of present codes, each distinct pair of values scored once; every
     scorer here is symmetric, so (a, b) and (b, a) are one pair."""
+    return _codes_scored_once(code1, code2, lambda low, high: score(values[low], values[high]))
+
+
+def _codes_scored_once(
+    code1: np.ndarray, code2: np.ndarray, score: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """`_scored_once` with a scorer of the distinct pairs of codes (low, high) themselves."""
     inverse, low, high = _distinct_pairs(np.minimum(code1, code2), np.maximum(code1, code2))
-    return score(values[low], values[high])[inverse]
+    return score(low, high)[inverse]
 
 
 def _vocabulary(prepared: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
@@ -121,19 +144,25 @@ def _columns_by_code(prepared: pd.DataFrame, code: str, columns: tuple[str, ...]
     return np.ascontiguousarray(_by_code(prepared[code].to_numpy(), values).T)
 
 
-def _name_similarity(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def _name_similarity(
+    left: np.ndarray, right: np.ndarray, may_be_one_edit: np.ndarray | None = None
+) -> np.ndarray:
     """Jaro-Winkler, raised to "close" for one edit (a typo, two letters transposed):
-    Jaro-Winkler alone scores a typo in a short name (Zane, Zanj) as unlike."""
+    Jaro-Winkler alone scores a typo in a short name (Zane, Zanj) as unlike. Pairs outside
+    `may_be_one_edit` (`_may_be_one_edit`'s verdict, when given) are not checked for one."""
     score = process.cpdist(
         left,
         right,
         scorer=JaroWinkler.normalized_similarity,
         dtype=np.float32,
-        workers=-1,
+        workers=_workers,
         score_cutoff=_NAME_CUTOFF,
     )
     # One edit (Kia, Kai) keeps Jaro-Winkler at 0.5 or more.
-    unlike = np.flatnonzero((score < NAME_THRESHOLDS[0]) & (score >= _NAME_CUTOFF))
+    unlike = (score < NAME_THRESHOLDS[0]) & (score >= _NAME_CUTOFF)
+    if may_be_one_edit is not None:
+        unlike &= may_be_one_edit
+    unlike = np.flatnonzero(unlike)
     if len(unlike):
         score[unlike[_one_edit(left[unlike], right[unlike])]] = NAME_THRESHOLDS[0]
     return score
@@ -166,7 +195,7 @@ def name_context(prepared: pd.DataFrame) -> np.ndarray:
 
 def _one_edit(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """At most one character added, dropped or changed, or two neighbours transposed."""
-    return process.cpdist(left, right, scorer=OSA.distance, workers=-1, score_cutoff=1) <= 1
+    return process.cpdist(left, right, scorer=OSA.distance, workers=_workers, score_cutoff=1) <= 1
 
 
 def _edit_ends(values: np.ndarray) -> np.ndarray:
@@ -188,11 +217,13 @@ def _may_be_one_edit(ends: np.ndarray, code1: np.ndarray, code2: np.ndarray) -> 
 
 
 def _token_sort(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    return process.cpdist(left, right, scorer=fuzz.token_sort_ratio, dtype=np.float32, workers=-1)
+    return process.cpdist(
+        left, right, scorer=fuzz.token_sort_ratio, dtype=np.float32, workers=_workers
+    )
 
 
 def _ratio(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    return process.cpdist(left, right, scorer=fuzz.ratio, dtype=np.float32, workers=-1)
+    return process.cpdist(left, right, scorer=fuzz.ratio, dtype=np.float32, workers=_workers)
 
 
 def _without_spaces(values: np.ndarray) -> np.ndarray:
@@ -246,6 +277,7 @@ class NameComparison(BaseCompareFeature):
         self._short_forms = short_form_table(self._names)
         multi = [isinstance(v, str) and " " in v for v in self._names]
         self._multi_word = np.array([*multi, False], dtype=bool)  # code -1 reads the last
+        self._ends = _edit_ends(self._names)
         self._forename = forename_like(prepared, len(self._names))
 
     def _compute_vectorized(self, signature1: pd.Series, signature2: pd.Series):
@@ -341,6 +373,12 @@ class NameComparison(BaseCompareFeature):
         )
         return given, family, swapped | moved, given_alias, family_alias
 
+    def _similarity(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """`_name_similarity` of pairs of name codes; one-edit checks only where the lengths
+        and ends allow one edit."""
+        names = self._names
+        return _name_similarity(names[low], names[high], _may_be_one_edit(self._ends, low, high))
+
     def _score(self, code1, code2, where=None) -> np.ndarray:
         """Name similarity of the pairs (in `where`), 1.0 for the same name, 0 if missing."""
         todo = (code1 >= 0) & (code2 >= 0) & (code1 != code2)
@@ -349,7 +387,7 @@ class NameComparison(BaseCompareFeature):
         score = np.zeros(len(code1), dtype=np.float32)
         rows = np.flatnonzero(todo)
         if len(rows):
-            score[rows] = _scored_once(code1[rows], code2[rows], self._names, _name_similarity)
+            score[rows] = _codes_scored_once(code1[rows], code2[rows], self._similarity)
         score[_equal(code1, code2)] = 1.0
         return score
 
@@ -542,6 +580,82 @@ class AddressComparison(BaseCompareFeature):
         )
 
 
+class FormerAddressComparison(BaseCompareFeature):
+    """One record's address against the addresses the other record's person has left
+    (prepare.FORMER_KEYS, from a source's address history): the same UPRN or the same
+    address text (when the UPRNs do not contradict it) is "lived_there_before", the same
+    full postcode "former_postcode", neither "different"; missing when neither record has
+    a former address.
+
+    A field of its own, not a level of the address: its levels must not say "same
+    dwelling" to the household rules (twins share a home, not a former home with someone's
+    current one), and its m and u are those of movers. compare() silences it where the
+    current addresses agree: it then has nothing to explain.
+    """
+
+    name = "former_address"
+
+    def __init__(self, prepared: pd.DataFrame) -> None:
+        columns = ["address_code", "uprn_code", "postcode_code", "former_signature"]
+        super().__init__(columns, columns, label="former_address")
+        self._former = _columns_by_code(
+            prepared, "former_signature", SIGNATURES["former_signature"]
+        )
+        self._has_former = (self._former >= 0).any(axis=0)
+
+    def _compute_vectorized(self, ac1, uc1, p1, fs1, ac2, uc2, p2, fs2):
+        ac1, uc1, p1, fs1, ac2, uc2, p2, fs2 = (
+            _values(s) for s in (ac1, uc1, p1, fs1, ac2, uc2, p2, fs2)
+        )
+        levels = np.full(len(ac1), MISSING, dtype=np.int8)
+        has1, has2 = self._has_former[fs1], self._has_former[fs2]
+        rows = np.flatnonzero(has1 | has2)
+        if not len(rows):
+            return levels
+        home = np.zeros(len(rows), dtype=bool)
+        postcode = np.zeros(len(rows), dtype=bool)
+        present = np.zeros(len(rows), dtype=bool)
+        for current, former, has in (
+            ((ac1, uc1, p1), fs2, has2),
+            ((ac2, uc2, p2), fs1, has1),
+        ):
+            address, uprn, code = (c[rows] for c in current)
+            present |= has[rows] & ((address >= 0) | (uprn >= 0) | (code >= 0))
+            table = self._former[:, former[rows]]
+            for slot in range(0, len(table), 3):
+                f_uprn, f_address, f_postcode = table[slot], table[slot + 1], table[slot + 2]
+                other_uprn = (uprn >= 0) & (f_uprn >= 0) & (uprn != f_uprn)
+                home |= _equal(uprn, f_uprn) | (_equal(address, f_address) & ~other_uprn)
+                postcode |= _equal(code, f_postcode)
+        levels[rows] = _levels([home, postcode], present)
+        return levels
+
+
+class AddressPeriodsComparison(BaseCompareFeature):
+    """Whether the two records' addresses were held one after the other: one record shows
+    the person leaving its address (an ended tenancy) on or before the day the other shows
+    them at theirs (its address's start, else the record's date): "one_after_the_other",
+    what a move looks like; the other record seen there before that day: "overlapping";
+    missing when neither address has an end date or the other record no date.
+
+    Namesakes are two people living at the same time, each at their own address; one person
+    who moved leaves one home before arriving at the next. compare() silences the field
+    where the addresses agree: there is no move to date.
+    """
+
+    name = "address_periods"
+
+    def __init__(self, prepared: pd.DataFrame | None = None) -> None:
+        super().__init__(["seen_day", "left_day"], ["seen_day", "left_day"], label=self.name)
+
+    def _compute_vectorized(self, seen1, left1, seen2, left2):
+        seen1, left1, seen2, left2 = (_values(s) for s in (seen1, left1, seen2, left2))
+        first_left = (left1 >= 0) & (seen2 >= 0)
+        second_left = (left2 >= 0) & (seen1 >= 0)
+        in_turn = (first_left & (seen2 >= left1)) | (second_left & (seen1 >= left2))
+        return _levels([in_turn], first_left | second_left)
+
+
 #: Per field: the feature that compares it and the code columns that show it has data.
 _FEATURES: dict[str, tuple[type[BaseCompareFeature], list[str]]] = {
     "nhs_number": (NhsNumberComparison, ["nhs_code"]),
@@ -551,6 +665,11 @@ _FEATURES: dict[str, tuple[type[BaseCompareFeature], list[str]]] = {
     "sex": (SexComparison, ["sex_code"]),
     "postcode": (PostcodeComparison, ["postcode_code"]),
     "address": (AddressComparison, ["address_code", "uprn_code"]),
+    "former_address": (
+        FormerAddressComparison,
+        [code_column(k) for keys in FORMER_KEYS for k in keys],
+    ),
+    "address_periods": (AddressPeriodsComparison, ["left_day"]),
 }
 
 
@@ -625,6 +744,65 @@ CHUNK_PAIRS = 2_000_000
 #: command line sets it to draw a bar while Dagster runs the linkage asset.
 progress_hook: Callable[[int, int], None] | None = None
 
+#: Worker processes comparing chunks at once; 1 compares in this process. Off until measured
+#: on an idle two-core host: on the shared build machine (a CPU quota for all its jobs) two
+#: workers took 20-40% longer and 10-25% more CPU than one process. Set it to
+#: min(2, os.cpu_count() or 1) to use both cores.
+COMPARE_PROCESSES = 1
+#: Fewer pairs than this are compared in one chunk, here (`_chunks`).
+SPLIT_PAIRS = 400_000
+
+
+def _compare_chunk(
+    features: CodeCompare, data: pd.DataFrame, pairs: pd.MultiIndex
+) -> dict[str, np.ndarray]:
+    chunk = features.compute(pairs, data)
+    return {column: chunk[column].to_numpy() for column in chunk.columns}
+
+
+#: What forked workers compare: (features, data, pairs), set in the parent before forking.
+_FORKED: tuple[CodeCompare, pd.DataFrame, pd.MultiIndex] | None = None
+
+
+def _forked_chunk(bounds: tuple[int, int]) -> dict[str, np.ndarray]:
+    assert _FORKED is not None  # inherited from the parent
+    global _workers
+    _workers = 1
+    features, data, pairs = _FORKED
+    return _compare_chunk(features, data, pairs[bounds[0] : bounds[1]])
+
+
+def _chunks(
+    features: CodeCompare, data: pd.DataFrame, pairs: pd.MultiIndex
+) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+    """(start, stop, levels) per chunk of the pairs, in order.
+
+    With COMPARE_PROCESSES above 1, chunks are compared in that many forked worker
+    processes, where the system forks (Linux): threads would queue on the GIL, which pandas and rapidfuzz take for every
+    Python string and object they touch. A forked worker reads the parent's tables without
+    copying them and sends back only the levels of its chunk (about 12 bytes a pair).
+    Pairs enough for one chunk (the model's million random pairs) are split in two when
+    there are more than SPLIT_PAIRS: fewer cost less to compare here than to fork for.
+    """
+    size = CHUNK_PAIRS
+    if COMPARE_PROCESSES > 1 and SPLIT_PAIRS < len(pairs) <= CHUNK_PAIRS:
+        size = (len(pairs) + 1) // 2
+    bounds = [(s, min(s + size, len(pairs))) for s in range(0, len(pairs), size)]
+    workers = min(COMPARE_PROCESSES, len(bounds))
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for start, stop in bounds:
+            yield start, stop, _compare_chunk(features, data, pairs[start:stop])
+        return
+    global _FORKED
+    _FORKED = (features, data, pairs)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for (start, stop), chunk in zip(bounds, pool.map(_forked_chunk, bounds), strict=True):
+                yield start, stop, chunk
+    finally:
+        _FORKED = None
+
 
 def _dtype(column: str) -> type:
     """Levels as int8, flags as bool: a few bytes per pair."""
@@ -660,12 +838,10 @@ def compare(
         dict.fromkeys(c for feature in features.features for c in listify(feature.labels_left))
     )
     data = prepared[needed]
-    for start in range(0, len(pairs), CHUNK_PAIRS):
-        stop = min(start + CHUNK_PAIRS, len(pairs))
-        chunk = features.compute(pairs[start:stop], data)
-        for column in chunk.columns:
+    for start, stop, chunk in _chunks(features, data, pairs):
+        for column, values in chunk.items():
             if column in out:
-                out[column][start:stop] = chunk[column].to_numpy()
+                out[column][start:stop] = values
         del chunk
         if progress:
             progress(stop, len(pairs))
@@ -676,4 +852,8 @@ def compare(
         # does not agree.
         same_home = np.isin(out["address"], [0, 1, 2])
         out["postcode"][same_home] = MISSING
+    for moved in ("former_address", "address_periods"):
+        if moved in out and "address" in out:
+            # Where the addresses agree, there is no move for these fields to explain.
+            out[moved][np.isin(out["address"], [0, 1, 2])] = MISSING
     return pd.DataFrame(out, copy=False)

@@ -11,9 +11,12 @@ A name field's weight includes its term-frequency adjustment, shown as `"tf_adju
 do not: a name field may carry `"swapped": true` (forename and surname compared crosswise)
 or `"via": "other_names"` (matched an alias or middle name); the postcode carries
 `"address_agrees": true` when it was weighed as a postcode beside an agreeing address (the
-model's derived field postcode_at_address, shown under "postcode"); the pair may carry
-`"rule": "nhs_number" | "confirmed"` (linked on the NHS number, or by a person, whatever the
-model says) or `"capped": reason` (not linked automatically, whatever the probability:
+model's derived field postcode_at_address, shown under "postcode"); a level whose name may
+not say enough to a caseworker carries `"says"`, a sentence (SAYS: the levels of
+former_address, one record's address against the addresses the other record's person has
+left, and of address_periods, whether the two addresses were held one after the other); the
+pair may carry `"rule": "nhs_number" | "confirmed"` (linked on the NHS number, or by a
+person, whatever the model says) or `"capped": reason` (not linked automatically, whatever the probability:
 different_nhs_numbers, twin, father_son, ambiguous, chain, cannot_link,
 cluster_nhs_conflict).
 
@@ -33,6 +36,26 @@ from care_etl.linkage.compare import MISSING
 from care_etl.linkage.model import DERIVED, FellegiSunter, level_names
 
 _NAME_FLAGS = {"given_name": "given_name_alias", "family_name": "family_name_alias"}
+#: What a level means, in a caseworker's words, where its name alone may not say it.
+SAYS = {
+    ("former_address", "lived_there_before"): (
+        "one record's address is an address the other record's person has moved away from"
+    ),
+    ("former_address", "former_postcode"): (
+        "one record's postcode is that of an address the other record's person has moved away from"
+    ),
+    ("former_address", "different"): (
+        "the addresses differ, and neither is one the other record's person is known to "
+        "have lived at"
+    ),
+    ("address_periods", "one_after_the_other"): (
+        "one record shows the person leaving their address before the other shows them at "
+        "theirs, as when someone moves"
+    ),
+    ("address_periods", "overlapping"): (
+        "one record shows the person at their address while the other still shows them at another"
+    ),
+}
 
 
 def _pieces(model: FellegiSunter, field: str, adjusted: bool) -> np.ndarray:
@@ -48,6 +71,8 @@ def _pieces(model: FellegiSunter, field: str, adjusted: bool) -> np.ndarray:
         for swapped in (False, True):
             for alias in (False, True):
                 body: dict[str, object] = {"level": level}
+                if (field, level) in SAYS:
+                    body["says"] = SAYS[field, level]
                 if swapped:
                     body["swapped"] = True
                 if alias:

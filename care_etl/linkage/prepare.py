@@ -8,6 +8,7 @@ works on plain columns and never re-parses a value.
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 
 from care_etl.errors import CareEtlError
 from care_etl.linkage import nicknames
+from care_etl.standardise.dates import clean_dates
 from care_etl.standardise.identifiers import is_valid_nhs_number
 from care_etl.standardise.names import match_key
 
@@ -31,6 +33,27 @@ INPUT_FIELDS: tuple[str, ...] = (
     "postcode",
     "uprn",
     "address",
+)
+
+#: Further input columns: a record's former addresses (canonical.PREVIOUS_ADDRESSES). Kept
+#: out of INPUT_FIELDS, whose values make the review fingerprint of every record: adding a
+#: field there would change every fingerprint and send every decision back to review.
+HISTORY_FIELDS: tuple[str, ...] = ("previous_addresses",)
+#: Further input columns, kept out of INPUT_FIELDS for the same reason: when the record's
+#: address began (or, failing that, the day the record was made) and when it ended, as the
+#: source wrote them. Two records at two addresses, one ended before the other was seen,
+#: show a move (care_etl.linkage.compare.AddressPeriodsComparison).
+PERIOD_FIELDS: tuple[str, ...] = ("address_from", "address_to", "recorded_on")
+#: Days are counted from this date, so that every date of a person's life is positive.
+_DAY_ZERO = np.datetime64("1800-01-01", "D")
+#: Former addresses kept per record, most recent first: a person rarely has more that
+#: another source still shows.
+FORMER_SLOTS = 3
+#: Per former address slot i (1..FORMER_SLOTS): its UPRN, address and postcode keys, formed
+#: as the current ones are so that they share their codes.
+FORMER_KEYS: tuple[tuple[str, str, str], ...] = tuple(
+    (f"former_uprn{i}_key", f"former_address{i}_key", f"former_postcode{i}_key")
+    for i in range(1, FORMER_SLOTS + 1)
 )
 
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
@@ -239,6 +262,74 @@ def _address(value: object) -> str | None:
     return _NOT_ALNUM.sub(" ", text.upper()).strip() or None
 
 
+def _former_entries(value: object) -> tuple[tuple[str | None, str | None, str | None], ...]:
+    """(uprn, address, postcode) keys of the first FORMER_SLOTS former addresses."""
+    text = _text(value)
+    if text is None:
+        return ()
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(entries, list):
+        return ()
+    found = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            keys = (
+                _text(entry.get("uprn")),
+                _address(entry.get("address")),
+                _postcode(entry.get("postcode")),
+            )
+            if any(keys):
+                found.append(keys)
+    return tuple(found[:FORMER_SLOTS])
+
+
+def _add_former(out: pd.DataFrame, history: pd.Series) -> None:
+    """The FORMER_KEYS columns: each record's former addresses, slot by slot."""
+    codes, uniques = pd.factorize(history, use_na_sentinel=True)
+    parsed = [_former_entries(u) for u in uniques]
+    for slot, columns in enumerate(FORMER_KEYS):
+        for part, column in enumerate(columns):
+            values = [e[slot][part] if len(e) > slot else None for e in parsed]
+            out[column] = np.array([*values, None], dtype=object)[codes]  # -1 reads None
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    """Days since _DAY_ZERO (int32) of dates as a source writes them; -1 when not a date."""
+    present = values.notna().to_numpy()
+    out = np.full(len(values), -1, dtype=np.int32)
+    if present.any():
+        parsed = clean_dates(values[present].astype(object)).value.to_numpy("datetime64[D]")
+        days = (parsed - _DAY_ZERO).astype("timedelta64[D]").astype(np.int64)
+        out[np.flatnonzero(present)] = np.where(np.isnat(parsed), -1, days)
+    return out
+
+
+def _add_periods(out: pd.DataFrame, records: pd.DataFrame) -> None:
+    """seen_day: when the record shows the person at its address (the address's start, else
+    the record's date); left_day: when they left it. -1 when unknown."""
+    start = _days(_column(records, "address_from"))
+    recorded = _days(_column(records, "recorded_on"))
+    out["seen_day"] = np.where(start >= 0, start, recorded).astype(np.int32)
+    out["left_day"] = _days(_column(records, "address_to"))
+
+
+def _history_prints(records: pd.DataFrame) -> np.ndarray:
+    """Per record, a stable 64-bit hash of its HISTORY_FIELDS and PERIOD_FIELDS values (0
+    when it has none). The review fingerprint (INPUT_FIELDS) does not cover them, so a
+    cache of comparison levels (care_etl.incremental.pairs) must key records by it too."""
+    prints = np.zeros(len(records), dtype=np.uint64)
+    for column in (*HISTORY_FIELDS, *PERIOD_FIELDS):
+        codes, uniques = pd.factorize(_column(records, column), use_na_sentinel=True)
+        texts = pd.Series([_text(u) or "" for u in uniques], dtype=object)
+        hashes = np.append(pd.util.hash_array(texts.to_numpy(object)), np.uint64(0))
+        with np.errstate(over="ignore"):  # each distinct value hashed once, then mixed in
+            prints = prints * np.uint64(0x100000001B3) ^ hashes[codes]
+    return prints
+
+
 def prepare(records: pd.DataFrame) -> pd.DataFrame:
     """One row per record (positional index), keys for blocking and comparing."""
     check_keys(records)
@@ -265,19 +356,25 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["postcode_sector"] = _map_unique(out["postcode_key"], _sector)
     out["address_key"] = _map_unique(col["address"], _address)
     out["uprn_key"] = _map_unique(col["uprn"], _text)
+    _add_former(out, _column(records, HISTORY_FIELDS[0]))
+    _add_periods(out, records)
+    out["history_print"] = _history_prints(records)
     _add_codes(out)
+    out.drop(columns=[k for keys in FORMER_KEYS for k in keys], inplace=True)  # codes suffice
     return out
 
 
 #: Key columns that get integer codes; columns in one group share a vocabulary, so a given
 #: name can be checked against the other record's aliases by comparing integers.
+#: Former addresses come last in the groups of the current ones: the current keys' codes
+#: are those they would have without them.
 CODE_GROUPS: tuple[tuple[str, ...], ...] = (
     ("nhs_key",),
     ("given_key", "family_key", "alias_other1", "alias_other2", "alias_middle1"),
     ("sex_key",),
-    ("postcode_key", "postcode_district", "postcode_sector"),
-    ("address_key",),
-    ("uprn_key",),
+    ("postcode_key", "postcode_district", "postcode_sector", *(k[2] for k in FORMER_KEYS)),
+    ("address_key", *(k[1] for k in FORMER_KEYS)),
+    ("uprn_key", *(k[0] for k in FORMER_KEYS)),
 )
 
 
@@ -298,6 +395,7 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
         "alias_middle1_code",
     ),
     "dob_signature": ("dob_y", "dob_m", "dob_d", "dob_estimated"),
+    "former_signature": tuple(code_column(k) for keys in FORMER_KEYS for k in keys),
 }
 
 

@@ -1,13 +1,15 @@
 """Read one source as its contract describes it: files or tables in, raw person rows out.
 
 Each reader knows a format; this module knows which reader a contract needs, checks the
-columns against the contract (schema drift), joins lookup objects onto the person rows and
-marks withdrawn rows. A file that cannot be read is reported by name and skipped, so the
+columns against the contract (schema drift), joins lookup objects onto the person rows (a
+lookup's `historyAs` carries the rows its `rowFilter` sets aside, such as ended addresses, as
+one extended field) and marks withdrawn rows. A file that cannot be read is reported by name and skipped, so the
 other files of the source, and the other sources, still run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,9 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from care_etl.canonical import ADDRESS_HISTORY_KEYS
 from care_etl.contracts.model import Contract, SourceObject, parse_row_filter
 from care_etl.errors import SourceReadError
 
+#: The column a lookup's history (`historyAs`) is joined as: `<lookup id>.<HISTORY_COLUMN>`.
+HISTORY_COLUMN = "_history"
 PAPER_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".txt"}
 _TRUE = {"1", "true", "t", "yes", "y"}
 
@@ -252,8 +257,9 @@ def _join_lookups(
     records = frames[person.id]
     for lookup in contract.lookups:
         table = frames[lookup.id].drop(columns=["_file", "_row", "_sheet"], errors="ignore")
-        table = _filter_rows(table, lookup)
         person_key, lookup_key = _join_keys(contract, person, lookup)
+        history = _history(table, lookup, lookup_key)
+        table = _filter_rows(table, lookup)
         latest = lookup.custom.get("latestBy")
         if latest:
             table = table.sort_values(str(latest), ascending=False, na_position="last")
@@ -261,6 +267,8 @@ def _join_lookups(
         renamed = table.rename(columns={c: f"{lookup.id}.{c}" for c in table.columns})
         joined_key = f"{lookup.id}.{lookup_key}"
         records = records.merge(renamed, how="left", left_on=person_key, right_on=joined_key)
+        if history is not None:
+            records[f"{lookup.id}.{HISTORY_COLUMN}"] = records[person_key].map(history)
         unmatched = int(records[joined_key].isna().sum())
         if unmatched:
             count_name = f"unmatched_{lookup.id}"
@@ -287,6 +295,35 @@ def _join_keys(contract: Contract, person: SourceObject, lookup: SourceObject) -
     raise SourceReadError(
         f"{contract.file}: schema/{lookup.name}: no relationship joins it to {person.name}"
     )
+
+
+def _history(table: pd.DataFrame, lookup: SourceObject, key: str) -> pd.Series | None:
+    """With the lookup's `historyAs`: per person key, the rows its `rowFilter` sets aside (a
+    person's ended addresses) as one JSON list of their canonical values, the latest first
+    (`latestBy`); None without it. Linkage reads the list to recognise a person who moved:
+    the old address on another record is then evidence for the pair, not against it."""
+    if not lookup.custom.get("historyAs") or not lookup.custom.get("rowFilter"):
+        return None
+    column, want_null = parse_row_filter(str(lookup.custom["rowFilter"]))
+    former = table[table[column].notna() if want_null else table[column].isna()]
+    latest = lookup.custom.get("latestBy")
+    if latest:
+        former = former.sort_values(str(latest), ascending=False, na_position="last")
+    fields = {
+        c.name: c.canonical
+        for c in lookup.columns
+        if c.canonical in ADDRESS_HISTORY_KEYS and c.name in former.columns
+    }
+    if not fields or former.empty:
+        return pd.Series(dtype=object)
+    values = former[list(fields)].astype(object)
+    values = values.where(values.notna(), None).rename(columns=fields)
+    entries = [
+        {k: str(v) for k, v in row.items() if v is not None} for row in values.to_dict("records")
+    ]
+    keyed = pd.DataFrame({"key": former[key].to_numpy(), "entry": entries})
+    keyed = keyed[keyed["key"].notna() & keyed["entry"].map(bool)]
+    return keyed.groupby("key", sort=False)["entry"].agg(lambda e: json.dumps(list(e)))
 
 
 def _filter_rows(table: pd.DataFrame, lookup: SourceObject) -> pd.DataFrame:

@@ -6,6 +6,7 @@ field), and a few street-type abbreviations whose expansion is not in doubt.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import lru_cache
@@ -13,7 +14,8 @@ from functools import lru_cache
 import pandas as pd
 
 from care_etl.standardise._series import Cleaned, as_text, map_unique
-from care_etl.standardise.postcode import is_valid_postcode
+from care_etl.standardise.identifiers import _clean_uprn_value
+from care_etl.standardise.postcode import _clean_postcode_value, is_valid_postcode
 
 _ABBREVIATIONS = {
     "RD": "ROAD",
@@ -96,3 +98,34 @@ def clean_address_and_postcode(values: pd.Series) -> tuple[Cleaned, pd.Series]:
     cleaned = map_unique(values, line)
     postcode = map_unique(values, lambda v: (splits[v][1], None)).value
     return cleaned, postcode
+
+
+def _clean_history_value(value: object) -> tuple[str | None, str | None]:
+    """One record's former addresses (canonical.PREVIOUS_ADDRESSES, a JSON list) with each
+    entry's address, postcode and UPRN cleaned as the current ones are, so that linkage
+    compares like with like; entries left with nothing to compare are dropped."""
+    text = as_text(value)
+    if text is None:
+        return None, None
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        return None, "not a list of addresses"
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return None, "not a list of addresses"
+    cleaned = []
+    for entry in entries:
+        line, trailing = split_address(entry.get("address"))
+        postcode = _clean_postcode_value(entry.get("postcode") or trailing)[0]
+        uprn = _clean_uprn_value(entry.get("uprn"))[0]
+        found = {"address": line, "postcode": postcode, "uprn": uprn}
+        found |= {k: as_text(entry.get(k)) for k in ("address_from", "address_to")}
+        if line or postcode or uprn:
+            cleaned.append({k: v for k, v in found.items() if v is not None})
+    return (json.dumps(cleaned) if cleaned else None), None
+
+
+def clean_previous_addresses(values: pd.Series) -> Cleaned:
+    """Former addresses (a JSON list per record, canonical.PREVIOUS_ADDRESSES) cleaned entry by
+    entry as `clean_address`, `clean_postcode` and `clean_uprn` clean the current address."""
+    return map_unique(values, _clean_history_value)

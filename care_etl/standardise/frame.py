@@ -13,9 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from care_etl.canonical import CANONICAL_FIELDS, DATE_FIELDS, KEY_COLUMNS, STANDARDISED_FIELDS
+from care_etl.canonical import (
+    CANONICAL_FIELDS,
+    DATE_FIELDS,
+    KEY_COLUMNS,
+    PREVIOUS_ADDRESSES,
+    STANDARDISED_FIELDS,
+)
 from care_etl.standardise._series import Cleaned, as_text, text_of
-from care_etl.standardise.address import clean_address_and_postcode
+from care_etl.standardise.address import clean_address_and_postcode, clean_previous_addresses
 from care_etl.standardise.dates import check_death_after_birth, clean_dates
 from care_etl.standardise.identifiers import clean_nhs_number, clean_ni_number, clean_uprn
 from care_etl.standardise.names import (
@@ -205,9 +211,23 @@ def standardise(
     for name in records.columns:
         if name not in handled:
             columns[name] = records[name].array
+    history = _previous_addresses(records, columns)
     existing = records[QUALITY_ISSUES] if QUALITY_ISSUES in records.columns else None
-    columns[QUALITY_ISSUES] = _joined(existing, found.before, dated.joined(None), found.after)
+    columns[QUALITY_ISSUES] = _joined(
+        existing, found.before, dated.joined(None), found.after, history
+    )
     return pd.DataFrame(columns, index=records.index)
+
+
+def _previous_addresses(records: pd.DataFrame, columns: dict[str, object]) -> np.ndarray:
+    """Former addresses cleaned as the current address is (`columns` gets them); the
+    reasons, as 'previous_addresses: reason' per row (None when none)."""
+    if PREVIOUS_ADDRESSES not in records.columns:
+        return np.full(len(records), None, dtype=object)
+    cleaned = clean_previous_addresses(records[PREVIOUS_ADDRESSES])
+    columns[PREVIOUS_ADDRESSES] = cleaned.value.to_numpy(object)
+    issue = cleaned.issue.to_numpy(object)
+    return np.where(pd.notna(issue), f"{PREVIOUS_ADDRESSES}: " + issue.astype(str), None)
 
 
 def _joined(existing: pd.Series | None, *parts: np.ndarray) -> np.ndarray:

@@ -1,0 +1,97 @@
+"""Chunks compared in worker processes give the levels one process gives, in pair order.
+
+compare() forks one worker per core when the candidate pairs fill two chunks or more; the
+pair cache (care_etl.incremental.pairs) and the model rely on the levels being a function of
+the two records alone, so where a chunk was compared must not show.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from care_etl.linkage import compare as compare_module
+from care_etl.linkage.compare import compare, compared_fields
+from care_etl.linkage.prepare import prepare
+from care_etl_tests.linkage.people import crowd, with_records
+from care_etl_tests.linkage.test_compare_levels import CASES
+
+STREETS = ("MARE STREET", "AMHURST ROAD", "DALSTON LANE", "MACKIE CRESCENT", "HOWIE COURT")
+
+
+def _records() -> pd.DataFrame:
+    """The crowd with addresses (some typed with words joined or split) and the level cases."""
+    rng = np.random.default_rng(3)
+    records = crowd(150, seed=4).drop(columns="person")
+    streets = rng.choice(np.array(STREETS, dtype=object), len(records))
+    numbers = rng.integers(1, 30, len(records)).astype(str)
+    address = pd.Series(numbers, dtype=object) + " " + pd.Series(streets, dtype=object)
+    slips = rng.random(len(records)) < 0.2
+    address[slips] = address[slips].str.replace(" ", "", n=1)
+    records["address"] = address.to_numpy()
+    cases = [record for left, right, _ in CASES for record in (left, right)]
+    extra = [
+        {"source": "cases", "source_record_id": f"C{i:03d}", **record}
+        for i, record in enumerate(cases)
+    ]
+    return with_records(records, extra)
+
+
+def _all_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    left, right = np.triu_indices(n, k=1)
+    return left.astype(np.int64), right.astype(np.int64)
+
+
+def test_workers_give_the_levels_of_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    prepared = prepare(_records())
+    fields = compared_fields(prepared)
+    assert {"given_name", "address", "postcode"} <= set(fields)
+    pairs = _all_pairs(len(prepared))
+    one = compare(prepared, pairs, fields)
+    assert (one["address"] == 2).any() and (one["given_name"] == 1).any()  # the data vary
+    monkeypatch.setattr(compare_module, "CHUNK_PAIRS", 7_001)
+    monkeypatch.setattr(compare_module, "COMPARE_PROCESSES", 2)
+    here: list[int] = []  # chunks compared in this process (the workers append to their copy)
+    original = compare_module._compare_chunk
+    monkeypatch.setattr(compare_module, "_compare_chunk", lambda *a: here.append(1) or original(*a))
+    seen: list[int] = []
+    many = compare(prepared, pairs, fields, progress=lambda done, total: seen.append(done))
+    pd.testing.assert_frame_equal(many, one)
+    total = len(pairs[0])
+    assert seen == [*range(7_001, total, 7_001), total]
+    assert not here
+
+
+def test_one_chunk_is_compared_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small runs (tests, incremental runs) do not pay for starting workers."""
+    prepared = prepare(_records())
+    pairs = _all_pairs(200)
+
+    def no_workers(*args, **kwargs):
+        raise AssertionError("workers started for one chunk")
+
+    monkeypatch.setattr(compare_module, "COMPARE_PROCESSES", 2)
+    monkeypatch.setattr(compare_module, "ProcessPoolExecutor", no_workers)
+    found = compare(prepared, pairs, compared_fields(prepared))
+    assert len(found) == len(pairs[0])
+
+
+def test_one_chunk_of_many_pairs_is_split_between_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model's random pairs fit one chunk: two halves keep both cores busy."""
+    prepared = prepare(_records())
+    fields = compared_fields(prepared)
+    pairs = _all_pairs(len(prepared))
+    one = compare(prepared, pairs, fields)
+    monkeypatch.setattr(compare_module, "COMPARE_PROCESSES", 2)
+    monkeypatch.setattr(compare_module, "SPLIT_PAIRS", 1_000)
+    here: list[int] = []
+    original = compare_module._compare_chunk
+    monkeypatch.setattr(compare_module, "_compare_chunk", lambda *a: here.append(1) or original(*a))
+    seen: list[int] = []
+    halves = compare(prepared, pairs, fields, progress=lambda done, total: seen.append(done))
+    pd.testing.assert_frame_equal(halves, one)
+    total = len(pairs[0])
+    assert seen == [(total + 1) // 2, total] and not here
