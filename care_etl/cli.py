@@ -181,6 +181,11 @@ def _print_mode(facts: dict, *, forced: bool = False) -> None:
         )
     elif facts:
         print(f"run: full ({'--full' if forced else facts.get('run_mode_reason')})")
+    if facts.get("model"):
+        print(
+            f"linkage model {facts.get('model_version', '')}: {facts['model']} "
+            f"({facts.get('model_reason') or 'trained on this run'})"
+        )
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -75,7 +75,8 @@ def _incremental(result: Any) -> dict[str, Any]:
     """What the run reused: records and pairs in linkage, persons in publishing (counts)."""
     names = {
         "link__linked_records": ("run_mode", "run_mode_reason", "records_reused",
-                                 "records_new_or_changed", "pairs_reused", "pairs_compared"),
+                                 "records_new_or_changed", "pairs_reused", "pairs_compared",
+                                 "model", "model_reason", "model_version"),
         "index__person_index": ("publish_mode", "persons_rewritten", "persons_kept"),
     }  # fmt: skip
     found: dict[str, Any] = {}

@@ -35,7 +35,8 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         description="Records linked into persons: deterministic links on a valid NHS number "
         "and a Fellegi-Sunter model; pairs the model is unsure of go to review, not merged. "
         "Reviewers' decisions hold, unless a record changed since: then the pair is queued again. "
-        "Incremental: pairs of records unchanged since the last run keep their comparison.",
+        "Incremental: pairs of records unchanged since the last run keep their comparison, "
+        "and the model trained before is applied until the records drift.",
     )
     def linked_records(
         context: dg.AssetExecutionContext,
@@ -67,8 +68,16 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
                 "decisions_queued_again": outcome.requeued,
                 "decisions_links_not_made": outcome.links_not_made,
                 **run.metadata(),
+                # Which model made the links (model_version above), in full: m, u, weight.
+                "model_parameters": dg.MetadataValue.json(_parameters(result.parameters)),
             }
         )
         return result
 
     return [person_records, linked_records]
+
+
+def _parameters(parameters: pd.DataFrame) -> list[dict]:
+    """The model's m, u and weight per field level, as JSON (no NaN: null)."""
+    rounded = parameters.round(6).astype(object)
+    return rounded.where(parameters.notna(), None).to_dict("records")

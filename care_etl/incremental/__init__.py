@@ -8,7 +8,8 @@ them only for records with those very values, for which they are still right. A 
 contract, of linkage settings or of the code empties it (a full run); so does `--full`.
 
 What is reused: the standardised values of unchanged raw rows, dates excepted (rows.py);
-the comparison levels of record pairs compared before (pairs.py); in the
+the comparison levels of record pairs compared before (pairs.py); the linkage model the
+last training run estimated, until the records drift (kept.py); in the
 index stage, every person's published rows except those of the persons a change can reach
 (their records, households, tenancies, declared relationships, age band: index.py), which
 alone are built and written again; the previous links and issued ids for stable ids.

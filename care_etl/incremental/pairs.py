@@ -7,8 +7,9 @@ wrong way round), so a pair whose two records have the same fingerprint and cont
 last run, in the same left/right order, has the same levels. Blocking still runs over every record (a new
 record can push two old ones out of each other's sorted-names window, or grow a block past
 its size limit), so the candidate pairs are exactly a full run's; only the comparing of
-pairs already compared is saved. The model is estimated again on all levels, so the links,
-review pairs and probabilities are those of a full run on the same records.
+pairs already compared is saved. The model is applied as kept (kept.py) or estimated
+again on all levels, so the links, review pairs and probabilities are those of a full
+recomputation on the same records with the same model.
 
 Stored as flat numpy arrays (`pairs.npz`, read with allow_pickle=False, so loading it can
 never run code): each record's 64-bit fingerprint (the first 64 bits of its review
@@ -105,25 +106,32 @@ class PairCache:
     def compare(
         self,
         prepared: pd.DataFrame,
-        pairs: pd.MultiIndex,
+        pairs: pd.MultiIndex | tuple[np.ndarray, np.ndarray],
         fields: list[str],
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
-        """compare.compare's result, taking the levels of pairs compared before from the cache."""
+        """compare.compare's result, taking the levels of pairs compared before from the cache.
+
+        `pairs` are (left, right) positions, or a MultiIndex whose level values are."""
         from care_etl.linkage.compare import compare, name_context
 
         if len(prepared) != len(self.prints):
             raise ValueError("pair cache: records and prepared records differ in length")
-        # Positions are the level values (a MultiIndex's codes index its sorted levels).
-        left = pairs.get_level_values(0).to_numpy(np.int64)
-        right = pairs.get_level_values(1).to_numpy(np.int64)
-        self._keys = with_context(self.prints, name_context(prepared))
+        if isinstance(pairs, tuple):
+            left, right = (np.asarray(side, dtype=np.int64) for side in pairs)
+        else:  # positions are the level values (a MultiIndex's codes index its levels)
+            left = pairs.get_level_values(0).to_numpy(np.int64)
+            right = pairs.get_level_values(1).to_numpy(np.int64)
+        # Address history and dates are read by comparison but not by the review
+        # fingerprint (a decision should not go stale for them): fold them in here.
+        history = prepared["history_print"].to_numpy(np.uint64)
+        self._keys = with_context(self.prints ^ history, name_context(prepared))
         hit = self._hits(left, right, fields)
         todo = np.flatnonzero(hit < 0)
         fresh = compare(prepared, pd.MultiIndex.from_arrays([left[todo], right[todo]]), fields)
         if len(todo) < len(left) and not self._has_columns(fresh):
             todo = np.arange(len(left))
-            fresh = compare(prepared, pairs, fields)
+            fresh = compare(prepared, (left, right), fields)
         levels = fresh if len(todo) == len(left) else self._assemble(fresh, todo, hit)
         if progress:
             progress(len(left), len(left))

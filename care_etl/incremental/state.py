@@ -46,6 +46,7 @@ COMPARISON_MODULES = (
     "linkage/nicknames.py",
     "standardise/names.py",
     "standardise/identifiers.py",
+    "standardise/dates.py",
     "incremental/pairs.py",
     # The records' fingerprints are the review fingerprints (incremental.pairs.as_numbers).
     "review/store.py",

@@ -8,9 +8,12 @@ links and cannot-link constraints.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -40,7 +43,9 @@ from care_etl.linkage.compare import MISSING, YEAR_GAP, compare, compared_fields
 from care_etl.linkage.explain import evidence
 from care_etl.linkage.model import (
     DERIVED,
+    LATE_LEVELS,
     FellegiSunter,
+    TrainedModel,
     combine_sessions,
     em_session,
     estimate_prior,
@@ -51,7 +56,7 @@ from care_etl.linkage.model import (
     term_frequencies,
 )
 from care_etl.linkage.nicknames import one_forename
-from care_etl.linkage.prepare import prepare
+from care_etl.linkage.prepare import CODE_GROUPS, code_column, prepare
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +173,10 @@ class LinkageResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: Decisions applied: link, no_link, and ignored (naming records not in the input).
     decisions: dict[str, int] = field(default_factory=dict)
+    #: The model that scored the pairs, to keep for later runs (link_records(model=...)).
+    model: TrainedModel | None = None
+    #: Whether the model was estimated on these records (False: a kept model was applied).
+    model_trained: bool = True
 
 
 def _sessions(
@@ -284,6 +293,66 @@ def _exact_values(
         exact = (levels[f].to_numpy() == 0) & ~levels[_ALIAS_FLAG[f]].to_numpy()
         found[f] = np.where(exact, prepared[column].to_numpy()[left], -1).astype(np.int64)
     return found
+
+
+#: The key columns of the names vocabulary (one code per value across them: prepare.py).
+_NAME_KEYS = next(group for group in CODE_GROUPS if "given_key" in group)
+
+
+def _value_hashes(prepared: pd.DataFrame) -> np.ndarray:
+    """Per value code of the names vocabulary, a 64-bit hash of the value: what a kept
+    term-frequency table is keyed by (this run's codes are its own, and the cache keeps
+    no name)."""
+    codes = np.concatenate([prepared[code_column(c)].to_numpy() for c in _NAME_KEYS])
+    values = np.concatenate([prepared[c].to_numpy(dtype=object) for c in _NAME_KEYS])
+    present = codes >= 0
+    unique, first = np.unique(codes[present], return_index=True)
+    hashes = np.zeros(int(codes.max(initial=-1)) + 1, dtype=np.uint64)
+    hashes[unique] = [
+        int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "little")
+        for v in values[present][first]
+    ]
+    return hashes
+
+
+def _to_keep(model: FellegiSunter, prepared: pd.DataFrame, households: Households) -> TrainedModel:
+    """The trained model in a form a later run can apply (model.TrainedModel)."""
+    tables, unseen = {}, {}
+    if model.term_frequencies:
+        hashes = _value_hashes(prepared)
+        for f, shares in model.term_frequencies.items():
+            keys = hashes[: len(shares)]
+            order = np.argsort(keys, kind="stable")
+            tables[f] = (keys[order], shares[order])
+            present = int((prepared[_TF_COLUMNS[f]].to_numpy() >= 0).sum())
+            unseen[f] = 1.0 / max(present, 1)
+    return TrainedModel(
+        replace(model, term_frequencies={}),
+        tables,
+        unseen,
+        (households.observed, households.chance),
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        len(prepared),
+    )
+
+
+def _applied(kept: TrainedModel, prepared: pd.DataFrame, fields: list[str]) -> FellegiSunter | None:
+    """The kept model as this run applies it, before any late field (LATE_LEVELS), with
+    the term frequencies by this run's value codes; None when it was trained on other
+    fields (a source lost or gained one): it cannot score these pairs."""
+    base = [f for f in kept.model.fields if f not in LATE_LEVELS]
+    if base != fields:
+        return None
+    hashes = _value_hashes(prepared) if kept.term_frequencies else None
+    return FellegiSunter(
+        base,
+        {f: kept.model.m[f] for f in base},
+        {f: kept.model.u[f] for f in base},
+        kept.model.prior,
+        kept.model.sessions,
+        {f: kept.shares_by_code(f, hashes) for f in kept.term_frequencies},
+        kept.model.presence,
+    )
 
 
 @dataclass
@@ -536,7 +605,20 @@ def read_decisions(
 def _is_pair_in(
     left: np.ndarray, right: np.ndarray, chosen: tuple[np.ndarray, np.ndarray], n: int
 ) -> np.ndarray:
-    return np.isin(left * n + right, chosen[0] * n + chosen[1])
+    """Per pair, whether it is one of the `chosen` pairs (a few, often none): looked up in
+    the pairs' sorted codes (as _index gives them) rather than a pass of isin over all."""
+    found = np.zeros(len(left), dtype=bool)
+    if not len(chosen[0]) or not len(left):
+        return found
+    codes = left * n + right
+    wanted = chosen[0] * n + chosen[1]
+    if len(codes) > 1 and not (codes[1:] >= codes[:-1]).all():
+        return np.isin(codes, wanted)
+    at = np.searchsorted(codes, wanted)
+    inside = at < len(codes)
+    at, wanted = at[inside], wanted[inside]
+    found[at[codes[at] == wanted]] = True
+    return found
 
 
 #: Pairs that must show a move before the moved_together field is estimated.
@@ -621,6 +703,23 @@ def _with_moves(
     return model.with_field("moved_together", m, u)
 
 
+def _kept_moves(
+    kept: TrainedModel,
+    model: FellegiSunter,
+    prepared: pd.DataFrame,
+    scores: _Scores,
+    pairs: tuple[np.ndarray, np.ndarray],
+    done: _Decided,
+) -> FellegiSunter | None:
+    """The kept model's moved_together, with each pair's level read from this run's first
+    round of links (as in _with_moves), or None when the kept model did not weigh it."""
+    name = "moved_together"
+    if name not in kept.model.fields:
+        return None
+    scores.levels[name] = moved_together(prepared, pairs, done.accepted, done.labels)
+    return model.with_field(name, kept.model.m[name], kept.model.u[name])
+
+
 #: Share of household pairs (two people who share a surname and a home) that are twins, and
 #: that are a parent and child of one name: about one in a hundred each. Only their order of
 #: magnitude matters (see Households).
@@ -688,13 +787,19 @@ def census(levels: pd.DataFrame, model: FellegiSunter, not_nhs: np.ndarray, n: i
     return Households(int(found.sum()), chance)
 
 
+#: one_forename remembered: it costs half a millisecond a pair (a scan of the nickname
+#: tables for a name not in them), and both rounds of a run, and every run in a process,
+#: ask about mostly the same pairs of names.
+_one_forename = functools.lru_cache(maxsize=1 << 18)(one_forename)
+
+
 def _related_forenames(
     names: np.ndarray, left: np.ndarray, right: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
     """Per row of `rows`: whether the two forenames are one name (nicknames.one_forename)."""
     found = np.zeros(len(rows), dtype=bool)
     for i, (a, b) in enumerate(zip(names[left[rows]], names[right[rows]], strict=True)):
-        found[i] = isinstance(a, str) and isinstance(b, str) and one_forename(a, b)
+        found[i] = isinstance(a, str) and isinstance(b, str) and _one_forename(a, b)
     return found
 
 
@@ -881,6 +986,7 @@ def link_records(
     *,
     reuse: Any = None,
     requeue: pd.DataFrame | None = None,
+    model: TrainedModel | None = None,
 ) -> LinkageResult:
     """Link records of any number of sources into persons (see interfaces.md).
 
@@ -890,6 +996,10 @@ def link_records(
     return to review; decisions naming records not in `records` are ignored. `requeue`
     names pairs whose decision went stale (their records changed): they are compared
     whatever blocking says and go to review unless linked automatically.
+
+    `model` (a LinkageResult.model of an earlier run) is applied instead of estimating
+    one: pairs of records that did not change keep their probabilities. It is estimated
+    anyway when it was trained on other fields; `model_trained` in the result says which.
     """
     settings = settings or LinkageSettings()
     settings.check()
@@ -912,20 +1022,31 @@ def link_records(
     keys, left, right = _index(prepared, settings, decided.pairs)
     lap("index")
     # `reuse` (care_etl.incremental.pairs.PairCache) compares only pairs not compared before.
-    levels = (reuse.compare if reuse is not None else compare)(
-        prepared,
-        compare_module.pair_index(left, right, len(prepared)),
-        fields,
-        compare_module.progress_hook,
-    )
-    levels, _ = with_derived(prepared, levels, (left, right), fields)
+    if reuse is not None:
+        levels = reuse.compare(prepared, (left, right), fields, compare_module.progress_hook)
+    else:
+        levels = compare(
+            prepared,
+            compare_module.pair_index(left, right, len(prepared)),
+            fields,
+            compare_module.progress_hook,
+        )
+    levels, model_fields = with_derived(prepared, levels, (left, right), fields)
     lap("compare")
-    model = _fit(prepared, keys, levels, (left, right), fields, settings)
+    kept = model
+    applied = None if kept is None else _applied(kept, prepared, model_fields)
+    if kept is not None and applied is None:
+        log.info("linkage: the kept model was trained on other fields; estimating a new one")
+    nhs = prepared["nhs_code"].to_numpy()
+    if applied is None:
+        fitted = _fit(prepared, keys, levels, (left, right), fields, settings)
+        same_nhs = (nhs[left] >= 0) & (nhs[left] == nhs[right])
+        households = census(levels, fitted, ~same_nhs, len(prepared))
+    else:
+        fitted, households = applied, Households(*kept.households)
+    model = fitted
     scores = _score(model, prepared, levels, left)
     lap("classify")
-    nhs = prepared["nhs_code"].to_numpy()
-    same_nhs = (nhs[left] >= 0) & (nhs[left] == nhs[right])
-    households = census(levels, model, ~same_nhs, len(prepared))
 
     ranks = record_ranks(keys_of_records)  # sorts every key: once, for both rounds and ids
 
@@ -935,7 +1056,10 @@ def link_records(
 
     done = decide(scores)
     # Second round: the homes that the first round's links show people moving between.
-    moved = _with_moves(model, prepared, scores, (left, right), done.accepted, done.labels)
+    if applied is None:
+        moved = _with_moves(model, prepared, scores, (left, right), done.accepted, done.labels)
+    else:
+        moved = _kept_moves(kept, model, prepared, scores, (left, right), done)
     if moved is not None:
         model = moved
         scores = _score_with(model, scores, "moved_together")
@@ -982,6 +1106,8 @@ def link_records(
             "no_link": len(decided.no_link[0]),
             "ignored": decided.ignored,
         },
+        model=_to_keep(model, prepared, households) if applied is None else kept,
+        model_trained=applied is None,
     )
 
 

@@ -299,3 +299,117 @@ def estimate_prior(
     else:
         matches = n_records / 2
     return float(np.clip(matches / max(total_pairs, 1), 1e-12, 0.5))
+
+
+#: Bumped when what a kept model holds, or how it is written, changes.
+MODEL_FORMAT = 1
+
+
+@dataclass
+class TrainedModel:
+    """A model estimated on a full run, kept so that later runs apply it unchanged.
+
+    Everything the probabilities and the hard rules read that is estimated from the whole
+    data: m and u per field level (moved_together, when the run weighed it, last), the
+    prior, the presence of each field, the household census (linker.Households) and the
+    term frequencies. The term-frequency tables are keyed by a 64-bit hash of each name
+    value (never the value), because a run's value codes are its own: every value of the
+    training run's name vocabulary is kept with its share (0 for a value seen only as
+    another name part), and a value the table does not know counts as seen once (share
+    1 / the records that carried the field), the rarest a seen value can be; its bonus is
+    then capped by TF_BOUNDS like any rare name's.
+    """
+
+    model: FellegiSunter
+    #: Per name field: (value hashes, sorted; share of the records carrying each).
+    term_frequencies: dict[str, tuple[np.ndarray, np.ndarray]]
+    #: Per name field: the share of a value the table does not know.
+    unseen_share: dict[str, float]
+    #: Household census at training (linker.Households: observed, chance).
+    households: tuple[int, float]
+    #: When it was trained (UTC, ISO 8601), and on how many records.
+    trained_at: str
+    records: int
+    #: Records added, changed or removed since training, over all runs that kept it.
+    changed: int = 0
+
+    @property
+    def version(self) -> str:
+        """12 hex digits that change with any parameter: which model made a link."""
+        import hashlib
+
+        digest = hashlib.sha256(repr((self.model.fields, self.model.prior)).encode())
+        for f in self.model.fields:
+            digest.update(np.ascontiguousarray(self.model.m[f], dtype=float).tobytes())
+            digest.update(np.ascontiguousarray(self.model.u[f], dtype=float).tobytes())
+        for f in sorted(self.term_frequencies):
+            for part in self.term_frequencies[f]:
+                digest.update(np.ascontiguousarray(part).tobytes())
+        return digest.hexdigest()[:12]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat numpy arrays (read back with allow_pickle=False): a JSON text of the
+        scalars and one array per field's m, u and term-frequency table."""
+        import json
+
+        model = self.model
+        meta = {
+            "format": MODEL_FORMAT,
+            "fields": model.fields,
+            "prior": model.prior,
+            "presence": model.presence,
+            "sessions": [[s.rule, s.pairs, s.match_share, s.iterations] for s in model.sessions],
+            "unseen_share": self.unseen_share,
+            "households": list(self.households),
+            "trained_at": self.trained_at,
+            "records": self.records,
+            "changed": self.changed,
+        }
+        arrays = {"meta": np.array(json.dumps(meta))}
+        for f in model.fields:
+            arrays[f"m:{f}"] = np.asarray(model.m[f], dtype=float)
+            arrays[f"u:{f}"] = np.asarray(model.u[f], dtype=float)
+        for f, (keys, shares) in self.term_frequencies.items():
+            arrays[f"tf_keys:{f}"] = keys.astype(np.uint64)
+            arrays[f"tf_share:{f}"] = shares.astype(float)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TrainedModel:
+        """The model `to_arrays` wrote; ValueError when it is of another format."""
+        import json
+
+        meta = json.loads(str(arrays["meta"]))
+        if meta.get("format") != MODEL_FORMAT:
+            raise ValueError(f"kept model of format {meta.get('format')}, not {MODEL_FORMAT}")
+        fields = list(meta["fields"])
+        sessions = [Session(r, int(p), float(s), {}, {}, int(i)) for r, p, s, i in meta["sessions"]]
+        model = FellegiSunter(
+            fields,
+            {f: arrays[f"m:{f}"] for f in fields},
+            {f: arrays[f"u:{f}"] for f in fields},
+            float(meta["prior"]),
+            sessions,
+            {},
+            {k: float(v) for k, v in meta["presence"].items()},
+        )
+        tables = {
+            f: (arrays[f"tf_keys:{f}"], arrays[f"tf_share:{f}"]) for f in meta["unseen_share"]
+        }
+        observed, chance = meta["households"]
+        return cls(
+            model,
+            tables,
+            {f: float(v) for f, v in meta["unseen_share"].items()},
+            (int(observed), float(chance)),
+            str(meta["trained_at"]),
+            int(meta["records"]),
+            int(meta["changed"]),
+        )
+
+    def shares_by_code(self, field: str, hashes: np.ndarray) -> np.ndarray:
+        """Per value code of this run (its value's hash in `hashes`), the kept share."""
+        keys, shares = self.term_frequencies[field]
+        at = np.minimum(np.searchsorted(keys, hashes), max(len(keys) - 1, 0))
+        known = (keys[at] == hashes) if len(keys) else np.zeros(len(hashes), dtype=bool)
+        return np.where(known, shares[at] if len(keys) else 0.0, self.unseen_share[field])

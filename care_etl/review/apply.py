@@ -43,10 +43,12 @@ def link_with_decisions(
     *,
     reuse=None,
     current: pd.DataFrame | None = None,
+    model=None,
 ) -> DecisionOutcome:
     """Link records holding every still-valid review decision from the index database.
 
     `reuse`: an incremental run's pair cache (care_etl.incremental.pairs), passed to linkage.
+    `model`: a kept model (care_etl.incremental.kept) linkage applies instead of training one.
     `current`: record_fingerprints(records), when the caller has computed them already.
     """
     if current is None:
@@ -65,7 +67,7 @@ def link_with_decisions(
         )
         queued = store.first_queued(conn)
         awaiting = awaiting_review(store.decisions(conn, status=None))
-    result = _link(records, valid, reuse, again=awaiting)
+    result = _link(records, valid, reuse, again=awaiting, model=model)
     review, requeued = queue(result, valid, awaiting, queued, at)
     refused = unjoined(result.assignments, valid)
     log.info(
@@ -138,13 +140,19 @@ def _why_stale(row, prints: dict) -> str | None:
 
 
 def _link(
-    records: pd.DataFrame, valid: pd.DataFrame, reuse=None, again: pd.DataFrame | None = None
+    records: pd.DataFrame,
+    valid: pd.DataFrame,
+    reuse=None,
+    again: pd.DataFrame | None = None,
+    model=None,
 ) -> LinkageResult:
     """Linkage holding the valid decisions; the stale ones' pairs (both records still here)
     are compared and reviewed again whatever the model now says of them."""
     from care_etl.linkage import link_records
 
     extra = {} if reuse is None else {"reuse": reuse}
+    if model is not None:
+        extra["model"] = model
     if again is not None and len(again):
         extra["requeue"] = again[store.PAIR_COLUMNS]
     if valid.empty:

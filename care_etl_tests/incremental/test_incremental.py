@@ -3,7 +3,9 @@
 Scenario: a first (full) run; a reviewer decides a queued pair; the sources change (records
 added, removed and corrected in every source). Then the same changed sources and the same
 first index are run twice: incrementally (reusing the first run's cache) and fully (on a
-copy, without cache). The two indexes must agree: persons, links, ids, review pairs.
+copy, without cache but with the model the first run trained: an incremental run applies
+that kept model, care_etl.incremental.kept, so a full recomputation with it is what it must
+equal). The two indexes must agree: persons, links, ids, probabilities, review pairs.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from care_etl.cli import main
 from care_etl.errors import CareEtlError
+from care_etl.incremental import kept as kept_module
+from care_etl.incremental.kept import MODEL_FILE
 from care_etl.incremental.state import FOLDER
 from care_etl.pipeline import RunOutcome, run_pipeline
 from care_etl.review import store
@@ -60,10 +65,20 @@ def _run(folder: Path, *, full: bool = False, contracts: Path = CONTRACTS_DIR) -
 
 
 def _copy(source: Path, target: Path) -> None:
-    """Sources and index of one working folder into another, without the cache."""
+    """Sources and index of one working folder into another, without the cache but with
+    the kept model: a run there recomputes everything, applying the same model."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source / "sources", target / "sources")
     shutil.copy(source / "index.db", target / "index.db")
+    (target / FOLDER).mkdir()
+    shutil.copy(source / FOLDER / MODEL_FILE, target / FOLDER / MODEL_FILE)
+
+
+def _only_the_model(folder: Path) -> None:
+    """Drop the cache but the kept model: the next run there recomputes everything."""
+    for path in (folder / FOLDER).iterdir():
+        if path.name != MODEL_FILE:
+            path.unlink()
 
 
 def _tables(url: str, whole: tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
@@ -114,8 +129,13 @@ def _decide_first_queued(url: str) -> tuple[tuple[str, str], tuple[str, str]]:
 
 @pytest.fixture(scope="module", autouse=True)
 def pseudonym_key() -> Iterator[None]:
-    """One key for every run, so analyst tables of two runs can be compared."""
-    with lasting_pseudonym_key("incremental-tests-key-not-a-secret"):
+    """One key for every run, so analyst tables of two runs can be compared; and the model
+    kept however much a few hundred records change (change_sources changes at least one
+    record of each kind per file: more than kept.RETRAIN_SHARE of so few), so that the
+    incremental runs here apply a kept model."""
+    key = lasting_pseudonym_key("incremental-tests-key-not-a-secret")
+    with key, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kept_module, "RETRAIN_SHARE", 0.9)
         yield
 
 
@@ -130,7 +150,7 @@ def reruns(tmp_path_factory: pytest.TempPathFactory) -> Reruns:
     decided = _decide_first_queued(_url(inc))
     change_sources(inc / "sources", share=0.05, seed=3)
     _copy(inc, full)
-    return Reruns(_run(inc), _run(full, full=True), _url(inc), _url(full), decided)
+    return Reruns(_run(inc), _run(full), _url(inc), _url(full), decided)
 
 
 def test_the_rerun_is_incremental_and_reuses_most_pairs(reruns: Reruns):
@@ -143,6 +163,11 @@ def test_the_rerun_is_incremental_and_reuses_most_pairs(reruns: Reruns):
     assert 0 < facts["persons_rewritten"] < facts["persons_kept"]
     assert reruns.full.incremental["run_mode"] == "full"
     assert reruns.full.incremental["pairs_reused"] == 0
+    # Both applied the model the first run trained (kept, with the changes counted).
+    for folder in (reruns.inc_url, reruns.full_url):
+        model = Path(folder.removeprefix("sqlite:///")).parent / FOLDER / MODEL_FILE
+        with np.load(model, allow_pickle=False) as stored:
+            assert '"changed": 0' not in str(stored["meta"])
     assert reruns.full.incremental["publish_mode"] == "every table whole"
 
 
@@ -195,9 +220,14 @@ def test_full_flag_and_a_changed_contract_force_a_full_run(tmp_path: Path):
     generate(tmp_path / "sources", people=120, seed=5, scans=0)
     args = ["run", "--sources", str(tmp_path / "sources"), "--database", _url(tmp_path)]
     args += ["--reports", str(tmp_path / "reports")]
-    assert _cli(*args)[1].count("run: full (no previous state)") == 1
-    assert "run: incremental" in _cli(*args)[1]
-    assert "run: full (--full)" in _cli(*args, "--full")[1]
+    first = _cli(*args)[1]
+    assert first.count("run: full (no previous state)") == 1
+    assert ": trained (no kept model)" in first
+    again = _cli(*args)[1]
+    assert "run: incremental" in again
+    assert ": kept (0 records changed" in again  # the same sources: the model is applied
+    forced = _cli(*args, "--full")[1]
+    assert "run: full (--full)" in forced and ": trained (no kept model)" in forced
     assert "run: incremental" in _cli(*args)[1]
     contracts = tmp_path / "contracts"
     shutil.copytree(CONTRACTS_DIR, contracts)
@@ -237,7 +267,7 @@ def test_a_failed_run_leaves_the_index_and_a_cache_the_next_run_can_trust(tmp_pa
     _copy(inc, tmp_path / "full")
     again = _run(inc)
     assert again.incremental["run_mode"] == "incremental"
-    _run(tmp_path / "full", full=True)
+    _run(tmp_path / "full")
     incremental, full = _tables(_url(inc)), _tables(_url(tmp_path / "full"))
     for name in incremental:
         pd.testing.assert_frame_equal(incremental[name], full[name], obj=name)
@@ -261,7 +291,8 @@ def test_an_incremental_run_on_postgresql_matches_a_full_one(postgres_url: str, 
     outcome = run_pg()
     assert outcome.incremental["run_mode"] == "incremental"
     assert outcome.incremental["publish_mode"] == "changed persons only"
-    _run(lite, full=True)
+    _only_the_model(lite)  # a full recomputation applying the model both first runs trained
+    _run(lite)
     whole = ("person_field_value", "household")
     on_pg, on_lite = _tables(postgres_url, whole), _tables(_url(lite), whole)
     for name in ("links", "persons", "review", *whole):
