@@ -103,6 +103,6 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
                 **delta.counts,
             }
         )
-        return PublishedIndex(tables, figures)
+        return PublishedIndex(rows, figures)
 
     return [person_index, coverage_report]

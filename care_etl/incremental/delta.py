@@ -57,14 +57,25 @@ _HASH_KEY = "0123456789123456"
 def row_hashes(frame: pd.DataFrame, columns: list[str], hash_key: str = _HASH_KEY) -> np.ndarray:
     """A 64-bit hash per row of these columns; each distinct value of a column is hashed once.
     Another `hash_key` (16 characters) gives an independent hash."""
-    combined = np.zeros(len(frame), dtype=np.uint64)
+    return np.ascontiguousarray(row_hashes_under(frame, columns, (hash_key,))[:, 0])
+
+
+def row_hashes_under(
+    frame: pd.DataFrame, columns: list[str], hash_keys: tuple[str, ...]
+) -> np.ndarray:
+    """`row_hashes` under each of several hash keys (shape rows x keys), finding each column's
+    distinct values once for all keys."""
+    combined = np.zeros((len(frame), len(hash_keys)), dtype=np.uint64)
     for name in columns:
         if name in frame.columns:
             codes, uniques = _factorize(frame[name])
-            hashed = np.append(_value_hashes(np.asarray(uniques), hash_key), _MISSING)
+            uniques = np.asarray(uniques)
+            hashed = np.stack(
+                [np.append(_value_hashes(uniques, key), _MISSING) for key in hash_keys], axis=1
+            )
             values = hashed[codes]  # code -1 (missing) picks _MISSING
         else:
-            values = np.full(len(frame), _MISSING, dtype=np.uint64)
+            values = np.full((len(frame), len(hash_keys)), _MISSING, dtype=np.uint64)
         with np.errstate(over="ignore"):
             combined = combined * _PRIME ^ values
     return combined

@@ -22,6 +22,16 @@ publish's single transaction. Everyone else's rows stay as published, which is w
 build would give them. The state's previous links and issued ids replace reading the
 previous person_source_link from the database for stable ids.
 
+The two link tables are keyed by record, not person, and change for records of unchanged
+persons too (a removed row renumbers the lineage of the rows after it in its file; a model
+estimated again moves match probabilities): the state keeps a hash of each record's
+person_source_link row and of its analyst row, and only rows whose hash changed are updated,
+new records inserted and removed ones deleted (on SQLite, updating in place was quicker
+than replacing the table even with nine rows in ten changed, measured at 100k records; on
+PostgreSQL a table with most rows changed is replaced whole: care_etl.index.stage). The
+state also keeps each current person's and record's pseudonym (a keyed hash of its id: the
+same under the same key, which the fingerprint covers), so that they are not computed again.
+
 The state is trusted only when the database's latest published run is the one that wrote it,
 with the same index code, trust order and pseudonym key (a fingerprint); else, or when over
 MAX_SHARE of the persons are affected, the run builds and publishes the index whole.
@@ -63,14 +73,25 @@ INDEX_MODULES = (
     "incremental/index.py",
     "incremental/delta.py",
 )
-#: Columns only person_source_link shows: their tables (and the analyst copy) are written
-#: whole, as lineage (row numbers) and match probabilities move for most records every run.
+#: Columns only the link tables show: they are written record by record (LinkChanges), not
+#: with the persons, as lineage (row numbers) and match probabilities move for records of
+#: unchanged persons.
 WHOLE_ONLY = frozenset({"link_type", "match_probability", "lineage", "ocr_confidence",
                         "field_confidence", "quality_issues"})  # fmt: skip
+#: The link tables (keyed by record).
 WHOLE_TABLES = frozenset({"person_source_link", "analyst_person_source_link"})
+#: Each link table's key columns; its other columns are hashed per record (RecordFacts).
+LINK_KEYS = {"person_source_link": ("source", "source_record_id"),
+             "analyst_person_source_link": ("record_key",)}  # fmt: skip
+#: person_source_link's columns besides its keys and those of its analyst copy.
+_LINK_COLUMNS = ("lineage", "ocr_confidence", "field_confidence", "quality_issues")
+_ANALYST_LINK_COLUMNS = ("person_id", "link_type", "match_probability")
+#: The column of a link table's frame naming each row's record as RecordFacts.keys does.
+RECORD = "_record"
 #: Above this share of persons to rebuild, building and publishing whole is as quick.
 MAX_SHARE = 0.2
 _SEP = "\x1f"
+_PRIME = np.uint64(0x100000001B3)
 
 
 def fingerprint(trust: object, key: bytes | None, columns: list[str]) -> str:
@@ -99,6 +120,15 @@ class RecordFacts:
     declared_from: np.ndarray
     declared_to: np.ndarray
     declared: np.ndarray
+    #: Hashes of the record's analyst link row (person, link type, probability) and of the
+    #: rest of its person_source_link row (lineage, confidences, issues).
+    link: np.ndarray
+    analyst_link: np.ndarray
+
+    def link_rows(self) -> np.ndarray:
+        """A hash of the record's whole person_source_link row (bar its keys)."""
+        with np.errstate(over="ignore"):
+            return self.link * _PRIME ^ self.analyst_link
 
     @classmethod
     def of(
@@ -124,14 +154,14 @@ class RecordFacts:
         ).astype(np.uint64)
         declared = declared if declared is not None else pd.DataFrame()
         if len(declared):
-            d_from = _record_keys(declared["source"], declared["source_record_id"])
-            d_to = _record_keys(declared["source"], declared["related_source_record_id"])
+            d_from = record_keys(declared["source"], declared["source_record_id"])
+            d_to = record_keys(declared["source"], declared["related_source_record_id"])
             d_hash = row_hashes(declared, sorted(declared.columns))
         else:
             d_from = d_to = np.array([], dtype=str)
             d_hash = np.array([], dtype=np.uint64)
         return cls(
-            keys=_record_keys(hashed["source"], hashed["source_record_id"]),
+            keys=record_keys(hashed["source"], hashed["source_record_id"]),
             person=hashed["person_id"].to_numpy(str),
             row=row_hashes(hashed, columns),
             address=address_hash,
@@ -139,11 +169,18 @@ class RecordFacts:
             declared_from=d_from,
             declared_to=d_to,
             declared=d_hash,
+            link=row_hashes(hashed, list(_LINK_COLUMNS)),
+            analyst_link=row_hashes(hashed, list(_ANALYST_LINK_COLUMNS)),
         )
 
 
-def _record_keys(source: pd.Series, record_id: pd.Series) -> np.ndarray:
+def record_keys(source: pd.Series, record_id: pd.Series) -> np.ndarray:
     return (source.astype(str) + _SEP + record_id.astype(str)).to_numpy(str)
+
+
+def split_keys(keys: np.ndarray) -> list[tuple[str, str]]:
+    """(source, source_record_id) of each record key."""
+    return [(s, r) for s, _, r in (str(k).partition(_SEP) for k in keys)]
 
 
 @dataclass
@@ -196,6 +233,39 @@ class Plan:
     #: Whether each linked record is read for the build (its person or a neighbour's).
     context: np.ndarray
     counts: dict[str, int] = field(default_factory=dict)
+    #: Per link table: the records (keys as RecordFacts.keys) whose row to update, to insert
+    #: (new records), and the records gone (rows to delete); None to write the table whole.
+    links: dict[str, LinkChanges | None] = field(default_factory=dict)
+
+
+@dataclass
+class LinkChanges:
+    """The rows of one link table that differ from the ones published, by record key."""
+
+    update: np.ndarray
+    insert: np.ndarray
+    delete: np.ndarray
+    #: Of `update`, the records whose row changed only outside its analyst columns (lineage
+    #: mostly, renumbered by a removed row): only those columns are set.
+    update_rest: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))
+
+    @classmethod
+    def of(cls, old_keys: np.ndarray, old_hash: np.ndarray, keys: np.ndarray,
+           hashes: np.ndarray, where: np.ndarray) -> LinkChanges:  # fmt: skip
+        """`where`: each record's position in the old keys (-1: new)."""
+        found = where >= 0
+        differs = found & (old_hash[np.where(found, where, 0)] != hashes)
+        kept = np.zeros(len(old_keys), dtype=bool)
+        kept[where[found]] = True
+        return cls(keys[differs], keys[~found], old_keys[~kept])
+
+
+def _with_rest(whole: LinkChanges, analyst: LinkChanges) -> LinkChanges:
+    """person_source_link's changes, with the updates that leave the analyst columns as they
+    were set apart (cheaper to write: fewer columns)."""
+    rest = ~pd.Series(whole.update, dtype=object).isin(analyst.update).to_numpy()
+    whole.update, whole.update_rest = whole.update[~rest], whole.update[rest]
+    return whole
 
 
 @dataclass
@@ -207,13 +277,17 @@ class IndexState:
     facts: RecordFacts
     issued: np.ndarray
     bands: Bands
+    #: The pseudonym (ASCII bytes) of each record of `facts` and of its person, under the
+    #: fingerprint's key; empty when none were kept.
+    record_pseudonyms: np.ndarray = field(default_factory=lambda: np.array([], dtype="S1"))
+    person_pseudonyms: np.ndarray = field(default_factory=lambda: np.array([], dtype="S1"))
 
     @classmethod
     def fresh(cls, fingerprint: str, issued: set[str]) -> IndexState:
         """A state with nothing published yet (for after() on a whole build)."""
         empty = np.array([], dtype=str)
-        facts = RecordFacts(empty, empty, *(np.array([], dtype=np.uint64),) * 3, empty, empty,
-                            np.array([], dtype=np.uint64))  # fmt: skip
+        none = np.array([], dtype=np.uint64)
+        facts = RecordFacts(empty, empty, none, none, none, empty, empty, none, none, none)
         issued_ids = np.asarray(sorted(issued), dtype=str)
         return cls("", fingerprint, facts, issued_ids, Bands(empty, empty, empty))
 
@@ -244,8 +318,27 @@ class IndexState:
         )
         bands = Bands(**{name: stored[f"bands:{name}"] for name in Bands.__dataclass_fields__})
         return cls(
-            str(stored["run_id"]), str(stored["fingerprint"]), facts, stored["issued"], bands
-        )
+            str(stored["run_id"]), str(stored["fingerprint"]), facts, stored["issued"], bands,
+            stored["record_pseudonyms"], stored["person_pseudonyms"],
+        )  # fmt: skip
+
+    def kept_pseudonyms(self, facts: RecordFacts) -> tuple[np.ndarray, np.ndarray]:
+        """The stored pseudonym of each record of `facts` and of its person (None where this
+        state holds none), found by record key and person id: no id is hashed again."""
+        old = self.facts
+        records = np.full(len(facts.keys), None, dtype=object)
+        persons = np.full(len(facts.keys), None, dtype=object)
+        if len(self.record_pseudonyms) != len(old.keys) or not len(old.keys):
+            return records, persons
+        where = pd.Index(old.keys).get_indexer(facts.keys)
+        found = where >= 0
+        records[found] = self.record_pseudonyms[where[found]].astype(str)
+        first = ~pd.Index(old.person).duplicated()
+        by_person = pd.Index(old.person[first])
+        where = by_person.get_indexer(facts.person)
+        found = where >= 0
+        persons[found] = self.person_pseudonyms[first][where[found]].astype(str)
+        return records, persons
 
     def previous_links(self) -> tuple[pd.DataFrame, set[str]]:
         """As publish.previous_index reads them from the database: the last links and every
@@ -287,7 +380,18 @@ class IndexState:
                 "persons_rebuilt": len(build),
                 "persons_read": len(set(facts.person[context].tolist())),
             },
-        )
+            {
+                "person_source_link": _with_rest(
+                    LinkChanges.of(old.keys, old.link_rows(), facts.keys, facts.link_rows(),
+                                   where),
+                    LinkChanges.of(old.keys, old.analyst_link, facts.keys, facts.analyst_link,
+                                   where),
+                ),
+                "analyst_person_source_link": LinkChanges.of(
+                    old.keys, old.analyst_link, facts.keys, facts.analyst_link, where
+                ),
+            },
+        )  # fmt: skip
 
     def _declared_ends(self, facts: RecordFacts) -> set[str]:
         """Persons (before and now) at either end of a declared relationship added or removed."""
@@ -308,8 +412,10 @@ class IndexState:
         }
 
     def after(self, run_id: str, facts: RecordFacts, bands: Bands, plan: Plan | None,
-              ids: pd.Series) -> IndexState:  # fmt: skip
-        """The state once this run is published: every record's facts, ids issued, bands."""
+              ids: pd.Series,
+              pseudonyms: tuple[np.ndarray, np.ndarray] | None = None) -> IndexState:  # fmt: skip
+        """The state once this run is published: every record's facts, ids issued, bands,
+        and the pseudonyms of each record of `facts` and of its person."""
         issued = np.union1d(self.issued, np.asarray(sorted(ids.dropna().astype(str)), dtype=str))
         if plan is not None:  # unchanged persons keep the bands published before
             keep = ~_isin(self.bands.person, plan.rewrite)
@@ -317,13 +423,19 @@ class IndexState:
                 *(np.concatenate([getattr(self.bands, n)[keep], getattr(bands, n)])
                   for n in ("person", "dob", "band"))
             )  # fmt: skip
-        return IndexState(run_id, self.fingerprint, facts, issued, bands)
+        state = IndexState(run_id, self.fingerprint, facts, issued, bands)
+        if pseudonyms is not None:
+            state.record_pseudonyms = np.asarray(pseudonyms[0]).astype("S")
+            state.person_pseudonyms = np.asarray(pseudonyms[1]).astype("S")
+        return state
 
     def save(self, folder: Path) -> None:
         arrays: dict[str, np.ndarray] = {
             "run_id": np.array(self.run_id),
             "fingerprint": np.array(self.fingerprint),
             "issued": self.issued.astype(str),
+            "record_pseudonyms": self.record_pseudonyms.astype("S"),
+            "person_pseudonyms": self.person_pseudonyms.astype("S"),
         }
         for name in RecordFacts.__dataclass_fields__:
             arrays[f"facts:{name}"] = getattr(self.facts, name)
@@ -373,13 +485,17 @@ def _latest_run(database_url: str) -> str | None:
 class PersonWrite:
     """Handed to publish() as its `delta`: the person-keyed tables hold the rebuilt persons'
     rows (and maybe neighbours' rows, which are not written); their rows, and those of the
-    persons gone, are deleted and the rebuilt ones inserted. Other tables are written whole."""
+    persons gone, are deleted and the rebuilt ones inserted. The link tables are written
+    record by record (LinkChanges): their frames carry each row's record key in `RECORD`.
+    Other tables are written whole."""
 
     plan: Plan
     previous_run: str
     #: The pseudonym of each person id to rewrite, for the analyst tables.
     pseudonyms: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    #: The analyst record key of each record gone (RecordFacts.keys -> record_key).
+    gone_record_keys: dict[str, str] = field(default_factory=dict)
 
     def write(
         self,
@@ -389,7 +505,7 @@ class PersonWrite:
         insert: Callable[[sa.Connection, sa.Table, pd.DataFrame | None], None],
     ) -> bool:
         key = PERSON_KEYS.get(table.name)
-        if key is None or table.name in WHOLE_TABLES:
+        if key is None:
             return False
         from care_etl.index.publish import latest_run
 
@@ -397,6 +513,9 @@ class PersonWrite:
             from care_etl.errors import DatabaseError
 
             raise DatabaseError("the index was published by another run meanwhile: run again")
+        if table.name in WHOLE_TABLES:
+            self._write_links(conn, table, frame, insert)
+            return True
         if key == "person_id":
             stale, built = sorted(self.plan.rewrite), self.plan.build
         else:
@@ -407,6 +526,44 @@ class PersonWrite:
             insert(conn, table, frame[frame[key].isin(built).to_numpy()])
         self.counts["tables_written_by_person"] = self.counts.get("tables_written_by_person", 0) + 1
         return True
+
+    def _write_links(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        frame: pd.DataFrame | None,
+        insert: Callable[[sa.Connection, sa.Table, pd.DataFrame | None], None],
+    ) -> None:
+        """Update the changed records' rows, insert the new ones', delete the gone ones'."""
+        from care_etl.index.publish import delete_rows, update_rows
+
+        changes = self.plan.links[table.name]
+        keys = LINK_KEYS[table.name]
+        if frame is None:  # no pseudonym key: the analyst tables stay empty
+            return
+        if changes is None:  # most rows changed: replaced whole (care_etl.index.stage)
+            conn.execute(table.delete())
+            insert(conn, table, frame)
+            self.counts[f"{table.name}_written_whole"] = 1
+            return
+        if table.name == "person_source_link":
+            pairs = split_keys(changes.delete)
+            gone = pd.DataFrame(pairs, columns=["source", "source_record_id"], dtype=object)
+        else:
+            gone = pd.DataFrame({"record_key": [self.gone_record_keys[k] for k in changes.delete]})
+        delete_rows(conn, table, gone, keys)
+        if RECORD in frame.columns:
+            record = frame[RECORD]
+        else:
+            record = pd.Series(record_keys(frame["source"], frame["source_record_id"]))
+        update_rows(conn, table, frame[record.isin(changes.update).to_numpy()], keys)
+        rest = frame[record.isin(changes.update_rest).to_numpy()]
+        update_rows(conn, table, rest, keys, columns=_LINK_COLUMNS)
+        insert(conn, table, frame[record.isin(changes.insert).to_numpy()])
+        name = "analyst_links" if table.name.startswith("analyst") else "links"
+        self.counts.update({f"{name}_updated": len(changes.update) + len(changes.update_rest),
+                            f"{name}_inserted": len(changes.insert),
+                            f"{name}_deleted": len(changes.delete)})  # fmt: skip
 
     @property
     def used(self) -> bool:

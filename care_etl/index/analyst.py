@@ -63,12 +63,21 @@ def postcode_district(postcode: object) -> str | None:
     return text.split()[0] if " " in text else text[:-3] or None
 
 
-class _Pseudonyms:
-    """One HMAC per distinct id (ids recur across the tables); a missing value as before."""
+class Pseudonyms:
+    """One HMAC per distinct id (ids recur across the tables); a missing value as before.
+
+    `remember` takes pseudonyms computed before under the same key (the incremental index
+    state keeps them), which are then not computed again.
+    """
 
     def __init__(self, key: bytes) -> None:
         self.key = key
         self.done: dict[tuple[str, str], str | None] = {}
+
+    def remember(self, kind: str, values: np.ndarray, pseudonyms: np.ndarray) -> None:
+        """Pseudonyms of these ids, computed before under this key (None: not known)."""
+        known = [(v, p) for v, p in zip(values.tolist(), pseudonyms.tolist(), strict=True) if p]
+        self.done.update(((kind, v), p) for v, p in known)
 
     def one(self, kind: str, value: str) -> str | None:
         if (kind, value) not in self.done:
@@ -86,15 +95,20 @@ class _Pseudonyms:
         return out.tolist()
 
 
-def analyst_links(links: pd.DataFrame, key: bytes | _Pseudonyms) -> pd.DataFrame:
-    """analyst_person_source_link: a row per link (written whole by an incremental run too,
-    as its match probabilities move with every linkage)."""
-    ids = key if isinstance(key, _Pseudonyms) else _Pseudonyms(key)
+def record_names(links: pd.DataFrame) -> pd.Series:
+    """What a record's pseudonym is computed from: its source and id."""
+    return links["source"] + "|" + links["source_record_id"]
+
+
+def analyst_links(links: pd.DataFrame, key: bytes | Pseudonyms) -> pd.DataFrame:
+    """analyst_person_source_link: a row per link (an incremental run passes only the links
+    that changed)."""
+    ids = key if isinstance(key, Pseudonyms) else Pseudonyms(key)
     return pd.DataFrame(
         {
             "person_key": ids(links["person_id"], "person"),
             "source": links["source"].to_numpy(),
-            "record_key": ids(links["source"] + "|" + links["source_record_id"], "record"),
+            "record_key": ids(record_names(links), "record"),
             "link_type": links["link_type"].to_numpy(),
             "match_probability": links["match_probability"].to_numpy(),
         }
@@ -102,11 +116,11 @@ def analyst_links(links: pd.DataFrame, key: bytes | _Pseudonyms) -> pd.DataFrame
 
 
 def analyst_tables(
-    tables: dict[str, pd.DataFrame], key: bytes, today: dt.date
+    tables: dict[str, pd.DataFrame], key: bytes | Pseudonyms, today: dt.date
 ) -> dict[str, pd.DataFrame]:
     """analyst_person, analyst_person_source_link, analyst_household, analyst_relationship."""
 
-    ids = _Pseudonyms(key)
+    ids = key if isinstance(key, Pseudonyms) else Pseudonyms(key)
 
     def each_distinct(values: pd.Series, func) -> list:
         """func per distinct value (dates and postcodes recur across people)."""

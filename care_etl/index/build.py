@@ -100,15 +100,23 @@ class IndexTables:
 
 @dataclass
 class PublishedIndex:
-    """The tables as published, and the coverage figures computed from them."""
+    """Rows per table as published, and the coverage figures: what the report step reads
+    (the tables themselves are in the database; passing them on would only cost Dagster a
+    pickle of every row between the two steps)."""
 
-    tables: dict[str, pd.DataFrame]
+    rows: dict[str, int]
     figures: dict[str, Any]
 
 
 def staged_records(staged: Sequence[StagedSource]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every source's accepted records, and every quarantined row."""
-    records = pd.concat([s.records for s in staged], ignore_index=True)
+    frames = [s.records for s in staged]
+    if frames and all(set(f.columns) == set(frames[0].columns) for f in frames):
+        # the same columns in another order make pandas align them, at twice the cost
+        frames = [
+            f if f.columns.equals(frames[0].columns) else f[frames[0].columns] for f in frames
+        ]
+    records = pd.concat(frames, ignore_index=True)
     rejected = [s.quarantine for s in staged if len(s.quarantine)]
     quarantine = (
         pd.concat(rejected, ignore_index=True)

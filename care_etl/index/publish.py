@@ -437,22 +437,89 @@ def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame | None) ->
 def _insert_sqlite(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """The rows as tuples straight to sqlite3's executemany, each value bound as SQLAlchemy
     binds it for its column type: a dict per row through SQLAlchemy took several seconds
-    per hundred thousand rows (an incremental run rewrites the link tables whole)."""
+    per hundred thousand rows."""
     columns = [c for c in table.columns if not (c.autoincrement is True and c.primary_key)]
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {_sqlite_name(conn, table)} ({', '.join(quote(c.name) for c in columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+    conn.exec_driver_sql(sql, _bound_rows(conn, columns, frame))
+
+
+def _sqlite_name(conn: sa.Connection, table: sa.Table) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    schema = conn.schema_for_object(table)
+    return f"{quote(schema)}.{quote(table.name)}" if schema else quote(table.name)
+
+
+def _bound_rows(conn: sa.Connection, columns: list[sa.Column], frame: pd.DataFrame) -> list:
+    """The frame's rows as tuples of these columns' values, bound as SQLAlchemy binds them."""
     subset = frame.reindex(columns=[c.name for c in columns])
     values = []
     for column in columns:
         plain = _column_values(subset[column.name], column.type)
         bind = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         values.append(plain if bind is None else [None if v is None else bind(v) for v in plain])
-    quote = conn.dialect.identifier_preparer.quote
-    schema = conn.schema_for_object(table)
-    name = f"{quote(schema)}.{quote(table.name)}" if schema else quote(table.name)
-    sql = (
-        f"INSERT INTO {name} ({', '.join(quote(c.name) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)})"
+    return list(zip(*values, strict=True))
+
+
+def update_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    frame: pd.DataFrame | None,
+    keys: Sequence[str],
+    columns: Sequence[str] | None = None,
+) -> None:
+    """Set `columns` (default: every other column) of the rows whose `keys` columns match
+    the frame's rows."""
+    if frame is None or frame.empty:
+        return
+    key_columns = [table.c[k] for k in keys]
+    others = [c for c in table.columns if c.name not in keys]
+    if columns is not None:
+        others = [c for c in others if c.name in columns]
+    if conn.dialect.name == "sqlite":
+        quote = conn.dialect.identifier_preparer.quote
+        sql = (
+            f"UPDATE {_sqlite_name(conn, table)} "
+            f"SET {', '.join(f'{quote(c.name)} = ?' for c in others)} "
+            f"WHERE {' AND '.join(f'{quote(c.name)} = ?' for c in key_columns)}"
+        )
+        conn.exec_driver_sql(sql, _bound_rows(conn, [*others, *key_columns], frame))
+        return
+    statement = (
+        table.update()
+        .where(sa.and_(*(c == sa.bindparam(f"key_{c.name}") for c in key_columns)))
+        .values({c.name: sa.bindparam(f"value_{c.name}") for c in others})
     )
-    conn.exec_driver_sql(sql, list(zip(*values, strict=True)))
+    wanted = {*keys, *(c.name for c in others)}
+    rows = _rows(frame, table)
+    renamed = [
+        {(f"key_{k}" if k in keys else f"value_{k}"): v for k, v in r.items() if k in wanted}
+        for r in rows
+    ]
+    conn.execute(statement, renamed)
+
+
+def delete_rows(
+    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame | None, keys: Sequence[str]
+) -> None:
+    """Delete the rows whose `keys` columns match the frame's rows."""
+    if frame is None or frame.empty:
+        return
+    key_columns = [table.c[k] for k in keys]
+    statement = table.delete().where(
+        sa.and_(*(c == sa.bindparam(f"key_{c.name}") for c in key_columns))
+    )
+    values = [frame[k].astype(object).tolist() for k in keys]
+    conn.execute(
+        statement,
+        [
+            {f"key_{k}": v for k, v in zip(keys, row, strict=True)}
+            for row in zip(*values, strict=True)
+        ],
+    )
 
 
 def _rows(frame: pd.DataFrame, table: sa.Table) -> list[dict[str, object]]:

@@ -17,19 +17,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from care_etl.contracts.model import Contract
 from care_etl.incremental.index import (
     MAX_SHARE,
+    RECORD,
     Bands,
     IndexState,
     PersonWrite,
     Plan,
     RecordFacts,
     fingerprint,
+    split_keys,
 )
-from care_etl.index.analyst import KEY_ENV, analyst_links, analyst_tables, pseudonym, pseudonym_key
+from care_etl.index.analyst import (
+    KEY_ENV,
+    Pseudonyms,
+    analyst_links,
+    analyst_tables,
+    pseudonym_key,
+    record_names,
+)
 from care_etl.index.build import (
     DEFAULT_TRUST,
     IndexTables,
@@ -46,6 +56,10 @@ from care_etl.index.publish import is_production, previous_index, publish
 from care_etl.quality.staging import StagedSource
 
 log = logging.getLogger(__name__)
+
+#: On PostgreSQL, above this share of records whose link row changed, a link table is
+#: written whole (delete and insert) rather than row by row (update, insert, delete).
+LINK_UPDATE_MAX_SHARE = 0.5
 
 
 @dataclass
@@ -86,29 +100,101 @@ def make_index(
     print_ = fingerprint(trust, key if lasting else None, columns)
     # a one-run key changes every pseudonym: nothing published can be kept
     state = IndexState.load(state_dir, database_url, print_) if state_dir and lasting else None
+    pseudonyms = None if key is None else Pseudonyms(key)
     previous, issued = state.previous_links() if state else previous_index(database_url)
     ids = stable_ids(linked.assignments, previous, issued, run_id=run_id, changed_at=now)
     rows = link_records(records, ids.assignments)
     address_keys = record_address_keys(rows)
     facts = RecordFacts.of(rows, address_keys, declared)
+    current = _current_pseudonyms(rows, facts, state, pseudonyms if lasting else None)
     plan = _plan(state, facts, now.date(), int(rows["person_id"].nunique()))
+    if plan is not None:
+        _links_whole_when_most_changed(plan, len(rows), database_url)
     part = rows if plan is None else rows[plan.context].reset_index(drop=True)
     keys = address_keys if plan is None else address_keys[plan.context]
     tables = tables_from_linked(part, linked.review, quarantine, trust, declared, keys)
     tables.person_id_history = ids.history
-    analyst = None if key is None else analyst_tables(tables.as_dict(), key, now.date())
-    if plan is not None:  # the links are written whole: every person's
+    analyst = None if key is None else analyst_tables(tables.as_dict(), pseudonyms, now.date())
+    if plan is not None:  # every person's links, of which only the changed rows are written
         tables.person_source_link = link_table(rows)
         if analyst is not None:
-            analyst["analyst_person_source_link"] = analyst_links(tables.person_source_link, key)
+            analyst["analyst_person_source_link"] = _changed_analyst_links(
+                tables.person_source_link, plan, pseudonyms, rows, facts, current
+            )
     counts = _counts(ids, previous, tables, analyst, whole=plan is None)
     counts["persons"] = int(rows["person_id"].nunique())
     run = IndexRun(tables, analyst, counts, state_dir=state_dir)
     run.state = _next_state(state or IndexState.fresh(print_, issued), facts, plan, tables, ids,
-                            now.date())  # fmt: skip
+                            now.date(), current)  # fmt: skip
     if plan is not None:
-        run.delta = _person_write(plan, state.run_id, key, counts)
+        run.delta = _person_write(plan, state, pseudonyms, counts)
     return run
+
+
+def _links_whole_when_most_changed(plan: Plan, records: int, database_url: str) -> None:
+    """A link table to be written whole instead of row by row (its changes set to None):
+    on PostgreSQL, updating a row took half again as long as inserting it (measured at 100k
+    records), so above LINK_UPDATE_MAX_SHARE of rows changed, replacing the table is quicker;
+    on SQLite updating in place was quicker even with nine rows in ten changed."""
+    if not is_production(database_url):
+        return
+    for name, changes in plan.links.items():
+        changed = sum(map(len, (changes.update, changes.update_rest, changes.insert,
+                                changes.delete)))  # fmt: skip
+        if changed > LINK_UPDATE_MAX_SHARE * max(records, 1):
+            plan.links[name] = None
+
+
+def _changed_analyst_links(
+    links: pd.DataFrame,
+    plan: Plan,
+    ids: Pseudonyms,
+    rows: pd.DataFrame,
+    facts: RecordFacts,
+    current: tuple | None,
+) -> pd.DataFrame:
+    """The analyst rows of the records whose analyst row changed or is new, with their keys
+    (every record's, from the link table, when the table is written whole)."""
+    changes = plan.links["analyst_person_source_link"]
+    if changes is None:  # every row: the pseudonyms the state kept spare most hashing
+        if current is not None:
+            ids.remember("record", record_names(rows).to_numpy(object), current[0])
+            ids.remember("person", rows["person_id"].to_numpy(object), current[1])
+        return analyst_links(links, ids)
+    wanted = pd.Series(facts.keys).isin([*changes.update, *changes.insert]).to_numpy()
+    part = rows[wanted]
+    if current is None:
+        frame = analyst_links(part, ids)
+    else:  # rows are in facts' order, as the pseudonyms found for them are
+        frame = pd.DataFrame(
+            {
+                "person_key": np.asarray(current[1], dtype=object)[wanted],
+                "source": part["source"].to_numpy(),
+                "record_key": np.asarray(current[0], dtype=object)[wanted],
+                "link_type": part["link_type"].to_numpy(),
+                "match_probability": part["match_probability"].to_numpy(),
+            }
+        )
+    frame[RECORD] = facts.keys[wanted]
+    return frame
+
+
+def _current_pseudonyms(
+    rows: pd.DataFrame, facts: RecordFacts, state: IndexState | None, ids: Pseudonyms | None
+):
+    """The pseudonym of every record and of its person, in row order (as RecordFacts.of keeps
+    it), for the next run's state: those the state kept, the others computed. None without a
+    lasting key (a one-run key's are of no later use)."""
+    if ids is None:
+        return None
+    if state is None:
+        return ids(record_names(rows), "record"), ids(rows["person_id"], "person")
+    records, persons = state.kept_pseudonyms(facts)
+    for i in np.flatnonzero(pd.isna(records)):
+        records[i] = ids.one("record", f"{rows['source'].iat[i]}|{rows['source_record_id'].iat[i]}")
+    for i in np.flatnonzero(pd.isna(persons)):
+        persons[i] = ids.one("person", rows["person_id"].iat[i])
+    return records, persons
 
 
 def _analyst_key(database_url: str) -> tuple[bytes | None, bool]:
@@ -137,6 +223,7 @@ def _next_state(
     tables: IndexTables,
     ids: StableIds,
     today: dt.date,
+    pseudonyms: tuple | None = None,
 ) -> IndexState:
     """What the next run reads, once this one is published (its run id set then)."""
     built = tables.person_index
@@ -146,14 +233,23 @@ def _next_state(
     issued = pd.concat(
         [ids.assignments["person_id"], history["old_person_id"], history["new_person_id"]]
     )
-    return base.after("", facts, Bands.of(built, today), plan, issued)
+    return base.after("", facts, Bands.of(built, today), plan, issued, pseudonyms)
 
 
-def _person_write(plan: Plan, previous_run: str, key: bytes | None, counts: dict) -> PersonWrite:
+def _person_write(
+    plan: Plan, state: IndexState, ids: Pseudonyms | None, counts: dict
+) -> PersonWrite:
     """The writer of the rebuilt persons' rows, with the pseudonyms of those to delete."""
     counts.update(plan.counts)
-    pseudonyms = {p: pseudonym(key, "person", p) for p in plan.rewrite} if key else {}
-    write = PersonWrite(plan, previous_run, pseudonyms)
+    write = PersonWrite(plan, state.run_id)
+    if ids is not None:
+        write.pseudonyms = {p: ids.one("person", p) for p in plan.rewrite}
+        changes = plan.links["analyst_person_source_link"]
+        gone = [] if changes is None else changes.delete.astype(str).tolist()
+        write.gone_record_keys = {
+            g: ids.one("record", f"{source}|{record}")
+            for g, (source, record) in zip(gone, split_keys(gone), strict=True)
+        }
     write.counts.update(
         persons_rewritten=len(plan.rewrite), persons_kept=counts["persons"] - len(plan.build)
     )

@@ -82,14 +82,15 @@ def _first() -> list[dict]:
 
 def _inputs(rows: list[dict]) -> tuple[list, SimpleNamespace]:
     frame = pd.DataFrame(rows)
-    records = frame.drop(columns=["person"])
+    probability = frame["probability"] if "probability" in frame.columns else 0.99
+    records = frame.drop(columns=["person", "probability"], errors="ignore")
     assignments = pd.DataFrame(
         {
             "source": frame["source"],
             "source_record_id": frame["source_record_id"],
             "person_id": frame["person"],
             "link_type": "probabilistic",
-            "match_probability": 0.99,
+            "match_probability": probability,
         }
     )
     staged = [SimpleNamespace(records=records, quarantine=pd.DataFrame(), contract_id="any")]
@@ -196,3 +197,85 @@ def test_a_state_written_for_another_publish_is_not_used(tmp_path: Path):
     _publish(url, rows, "run-3", state)
     again = _publish(url, rows, "run-4", state)
     assert again.delta is not None and again.delta.plan.build == set()  # nothing changed
+
+
+def test_link_rows_are_updated_only_where_lineage_or_probability_moved(tmp_path: Path):
+    """A removed row renumbers the lineage of the rows after it, a model estimated again moves
+    probabilities: those rows are updated in place, their persons are not rebuilt."""
+
+    def numbered(rows: list[dict]) -> list[dict]:
+        return [{**r, "lineage": f"gp.csv row {n}", "probability": 0.99}
+                for n, r in enumerate(rows, start=2)]  # fmt: skip
+
+    first, url = numbered(_first()), f"sqlite:///{tmp_path / 'inc.db'}"
+    state = tmp_path / "state"
+    _publish(url, first, "run-1", state)
+    shutil.copy(tmp_path / "inc.db", tmp_path / "full.db")
+    kept = [r for r in _first() if r["source_record_id"] != "B10"]  # renumbers B11..B39
+    changed = numbered([*kept, _record(GP, "B40", "Q40", "Iva40", "40 Yew Road", "E5 5EE")])
+    changed[3] = {**changed[3], "probability": 0.97}  # G1: Ada's GP record, analyst row too
+    run = _publish(url, changed, "run-2", state)
+    _publish(f"sqlite:///{tmp_path / 'full.db'}", changed, "run-2", None)
+    assert run.delta is not None
+    assert not {"Q11", "Q20", "P1"} & run.delta.plan.build  # only their link rows moved
+    counts = run.delta.counts
+    assert (counts["links_updated"], counts["links_inserted"], counts["links_deleted"]) == (
+        30,
+        1,
+        1,
+    )
+    assert (counts["analyst_links_updated"], counts["analyst_links_inserted"]) == (1, 1)
+    # B11..B39 only moved a row: their lineage alone is set; G1's probability moved too
+    psl = run.delta.plan.links["person_source_link"]
+    assert len(psl.update_rest) == 29 and list(psl.update) == [f"{GP}\x1fG1"]
+    assert counts["analyst_links_deleted"] == 1
+    _assert_same(_tables(url), _tables(f"sqlite:///{tmp_path / 'full.db'}"))
+    links = _tables(url)["person_source_link"].set_index("source_record_id")
+    assert (
+        links.loc["B11", "lineage"] == "gp.csv row 23"
+        and links.loc["G1", "match_probability"] == 0.97
+    )
+
+
+def test_pseudonyms_kept_in_the_state_are_those_of_the_current_key(tmp_path: Path):
+    """The state keeps each record's and person's pseudonym; a rerun takes them from there,
+    and under another key the state is not used, so every pseudonym is computed again."""
+    from care_etl.index.analyst import pseudonym
+
+    url, state = f"sqlite:///{tmp_path / 'index.db'}", tmp_path / "state"
+    first = _publish(url, _first(), "run-1", state)
+    records, persons = first.state.kept_pseudonyms(first.state.facts)
+    key = b"index-state-tests-key-not-a-secret"
+    where = list(first.state.facts.keys).index(f"{GP}\x1fG1")
+    assert records[where] == pseudonym(key, "record", f"{GP}|G1")
+    assert persons[where] == pseudonym(key, "person", "P1")
+    rows = _first()
+    rows[2] = {**rows[2], "given_name": "Cyrus"}
+    again = _publish(url, rows, "run-2", state)
+    assert again.delta is not None
+    assert list(again.state.record_pseudonyms) == list(first.state.record_pseudonyms)
+    with lasting_pseudonym_key("another-key-not-a-secret"):
+        run = _publish(url, _first(), "run-3", state)
+    assert run.delta is None  # another key: built whole, every pseudonym computed again
+    records, persons = run.state.kept_pseudonyms(run.state.facts)
+    assert persons[where] == pseudonym(b"another-key-not-a-secret", "person", "P1")
+
+
+def test_link_tables_are_written_whole_on_postgresql_when_most_rows_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """On PostgreSQL updating most rows one by one is slower than replacing the table: the
+    link tables are then written whole, and still hold what a full build gives."""
+    from care_etl.index import stage
+
+    monkeypatch.setattr(stage, "is_production", lambda url: True)  # SQLite standing in
+    monkeypatch.setattr(stage, "LINK_UPDATE_MAX_SHARE", 0.0)  # any change is "most"
+    rows = _first()
+    rows[2] = {**rows[2], "given_name": "Cyrus"}
+    run, incremental, full = _both_ways(tmp_path, rows[:-1])
+    assert run.delta is not None and run.delta.plan.links == {
+        "person_source_link": None,
+        "analyst_person_source_link": None,
+    }
+    assert run.delta.counts["analyst_person_source_link_written_whole"] == 1
+    _assert_same(incremental, full)

@@ -18,7 +18,7 @@ import pytest
 
 from care_etl.contracts.mapping import to_canonical
 from care_etl.contracts.model import Contract, load_contract
-from care_etl.incremental.rows import RowCache
+from care_etl.incremental.rows import RowCache, row_prints
 from care_etl.incremental.state import cache_root, forget
 from care_etl.quality.gate import gate_source
 from care_etl.sources.read import read_source
@@ -141,3 +141,22 @@ def test_gate_reuses_rows_and_full_forgets_them(gp, tmp_path: Path) -> None:
     forget(root)  # what `care-etl run --full` does first
     third = gate_source(raw, contract, database_url=url, run_id="three", cache_dir=root)
     assert third.rows_reused == 0
+
+
+def test_row_prints_are_the_row_hashes_under_each_key() -> None:
+    """Factorising each column once for both keys gives what hashing under each key alone
+    does (caches written before keep their meaning), on text, numbers and nulls alike."""
+    from care_etl.incremental.delta import row_hashes
+    from care_etl.incremental.rows import _HASH_KEYS
+    from care_etl.standardise.frame import UNDATED_FIELDS
+
+    fields = list(UNDATED_FIELDS)
+    texts = pd.DataFrame({name: ["Ada", None, "Ada", "1", 1, 1.0] for name in fields[:3]}).astype(
+        object
+    )
+    prints = row_prints(texts)
+    assert prints.shape == (6, 2)
+    for column, key in enumerate(_HASH_KEYS):
+        assert (prints[:, column] == row_hashes(texts, fields, hash_key=key)).all()
+    assert prints[0, 0] == prints[2, 0] and prints[0, 0] != prints[1, 0]
+    assert prints[3, 0] != prints[4, 0]  # the text "1" and the number 1 differ

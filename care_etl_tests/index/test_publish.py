@@ -250,3 +250,37 @@ def test_an_earlier_release_s_view_is_brought_up_to_date(database, tmp_path, req
         columns = list(conn.execute(sa.text("SELECT * FROM household_members")).keys())
     engine.dispose()
     assert "member_person_id" in columns and "relationship" in columns
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_link_rows_are_updated_and_deleted_by_their_key(database, tmp_path, request):
+    """The record-by-record writer of the link tables (an incremental run's): the rows named
+    by their key are changed or gone, every other row is left as it was."""
+    from care_etl.index.publish import delete_rows, person_source_link, prepare, update_rows
+
+    url = (
+        f"sqlite:///{tmp_path / 'i.db'}"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    tables = small_index(3)
+    publish_small_index(url, tables, "run-1")
+    links = tables["person_source_link"]
+    moved = links.iloc[[0]].assign(lineage="gp.csv row 99", match_probability=0.5)
+    gone = links.iloc[[1]][["source", "source_record_id"]]
+    keys = ("source", "source_record_id")
+    engine = sa.create_engine(url)
+    with engine.begin() as raw:
+        conn = prepare(raw)
+        update_rows(conn, person_source_link, moved, keys)
+        delete_rows(conn, person_source_link, gone, keys)
+    with engine.connect() as conn:
+        after = pd.read_sql(sa.text("SELECT * FROM person_source_link"), conn)
+    engine.dispose()
+    after = after.set_index(list(keys))
+    first = tuple(moved.iloc[0][list(keys)])
+    assert after.loc[first, "lineage"] == "gp.csv row 99"
+    assert after.loc[first, "match_probability"] == 0.5
+    assert tuple(gone.iloc[0]) not in after.index and len(after) == len(links) - 1
+    untouched = links.iloc[2:].set_index(list(keys))
+    assert (after.loc[untouched.index, "person_id"] == untouched["person_id"]).all()
