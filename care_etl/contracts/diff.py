@@ -16,6 +16,7 @@ and needs information governance (IG) review or not. The classes:
 | retention-longer | no | yes |
 | retention-shorter | no | no |
 | roles-changed (who may see the data) | no | yes |
+| history-changed (a lookup's `historyAs`: rows set aside read as a person's history) | no | yes |
 | source-added (a new contract) | no | yes |
 | other (descriptions, quality rules, team, tags, version...) | no | no |
 
@@ -261,6 +262,17 @@ def _schema_change(
         return Change(
             name, path, "column-added", False, False, f"new {level or 'unclassified'} column"
         )
+    if parts[2:] == ["customProperties", "historyAs"]:
+        return Change(
+            name,
+            path,
+            "history-changed",
+            False,
+            True,
+            f"history read {_was(_value(old))} -> {_was(_value(new))}: more or less of a "
+            "person's past in "
+            "processing (data minimisation)",
+        )
     if len(parts) > 4 and parts[2] == "properties":
         key = "/".join(parts[4:])
         if key == "classification":
@@ -336,6 +348,11 @@ def _retention_days(document: dict[str, Any]) -> float | None:
 def _period(document: dict[str, Any]) -> str:
     sla = _retention(document)
     return f"{sla.get('value')} {sla.get('unit', '')}".strip() if sla else "(none)"
+
+
+def _value(item: Any) -> Any:
+    """A custom property's value ({'property': ..., 'value': v} -> v)."""
+    return item.get("value", item) if isinstance(item, dict) else item
 
 
 def _was(value: Any) -> str:

@@ -5,8 +5,9 @@ property `canonical`; the record id is the `primaryKey` columns in `primaryKeyPo
 a date column declares its strptime format in `logicalTypeOptions.format`. Our own additions,
 all custom properties: a schema object's `role` (`person` holds the records; `lookup` is joined
 onto them through an ODCS relationship), `withdrawnWhen` (a boolean column marking
-soft-deleted rows), and a lookup's `rowFilter` (`<column> is null`) and `latestBy` (which row
-wins when several match).
+soft-deleted rows), and a lookup's `rowFilter` (`<column> is null`), `latestBy` (which row
+wins when several match) and `historyAs` (the extended field that carries the rows the
+filter sets aside, such as ended addresses as `previous_addresses`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from care_etl.canonical import CANONICAL_FIELDS, EXTENDED_FIELDS
+from care_etl.canonical import CANONICAL_FIELDS, EXTENDED_FIELDS, PREVIOUS_ADDRESSES
 from care_etl.contracts.schema import schema_errors
 from care_etl.errors import ContractError
 
@@ -268,6 +269,12 @@ def _check_reading(contract: Contract) -> None:
             raise ContractError(
                 f"{where}: schema/{lookup.name}: rowFilter must read '<column> is null' "
                 "or '<column> is not null'"
+            )
+        history = lookup.custom.get("historyAs")
+        if history and (history != PREVIOUS_ADDRESSES or not row_filter):
+            raise ContractError(
+                f"{where}: schema/{lookup.name}: historyAs must be '{PREVIOUS_ADDRESSES}', "
+                "on a lookup with a rowFilter (the rows it sets aside are the history)"
             )
 
 

@@ -94,3 +94,20 @@ def test_yaml_that_does_not_parse_names_the_line(tmp_path):
     path.write_text("id: x\nschema: [\n", encoding="utf-8")
     with pytest.raises(ContractError, match=r"bad.yaml: not valid YAML at line \d+"):
         load_contract(path)
+
+
+@pytest.mark.parametrize(
+    ("history", "drop_filter"), [("previous_names", False), ("previous_addresses", True)]
+)
+def test_a_history_other_than_former_addresses_or_without_a_row_filter_is_refused(
+    tmp_path, history, drop_filter
+):
+    path = CONTRACTS_DIR / "social_care_case_management.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    addresses = next(o for o in doc["schema"] if o["name"] == "addresses")
+    custom = addresses["customProperties"]
+    next(p for p in custom if p["property"] == "historyAs")["value"] = history
+    if drop_filter:
+        custom[:] = [p for p in custom if p["property"] != "rowFilter"]
+    with pytest.raises(ContractError, match="schema/addresses: historyAs must be"):
+        load_contract(_write(tmp_path, doc))

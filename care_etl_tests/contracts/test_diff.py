@@ -127,6 +127,12 @@ def _add_quality_rule(doc):
     ]
 
 
+def _drop_history(doc):
+    addresses = next(o for o in doc["schema"] if o["name"] == "addresses")
+    custom = addresses["customProperties"]
+    custom[:] = [c for c in custom if c["property"] != "historyAs"]
+
+
 # (class, change, breaking, review)
 CASES: list[tuple[str, Callable[[dict], None], bool, bool]] = [
     ("column-removed", _remove_column, True, False),
@@ -144,6 +150,7 @@ CASES: list[tuple[str, Callable[[dict], None], bool, bool]] = [
     ("retention-longer", _longer_retention, False, True),
     ("retention-shorter", _shorter_retention, False, False),
     ("roles-changed", _widen_roles, False, True),
+    ("history-changed", _drop_history, False, True),
     ("column-required", _make_required, True, False),
     ("mapping", _remap, True, False),
     ("server", _change_server, True, False),
