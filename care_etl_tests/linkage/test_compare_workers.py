@@ -43,6 +43,15 @@ def _all_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return left.astype(np.int64), right.astype(np.int64)
 
 
+def _chunks_compared_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one per chunk compared in this process (workers append to their
+    own copy, so it stays empty when they do the work)."""
+    here: list[int] = []
+    original = compare_module._compare_chunk
+    monkeypatch.setattr(compare_module, "_compare_chunk", lambda *a: here.append(1) or original(*a))
+    return here
+
+
 def test_workers_give_the_levels_of_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     prepared = prepare(_records())
     fields = compared_fields(prepared)
@@ -52,9 +61,7 @@ def test_workers_give_the_levels_of_one_process(monkeypatch: pytest.MonkeyPatch)
     assert (one["address"] == 2).any() and (one["given_name"] == 1).any()  # the data vary
     monkeypatch.setattr(compare_module, "CHUNK_PAIRS", 7_001)
     monkeypatch.setattr(compare_module, "COMPARE_PROCESSES", 2)
-    here: list[int] = []  # chunks compared in this process (the workers append to their copy)
-    original = compare_module._compare_chunk
-    monkeypatch.setattr(compare_module, "_compare_chunk", lambda *a: here.append(1) or original(*a))
+    here = _chunks_compared_here(monkeypatch)
     seen: list[int] = []
     many = compare(prepared, pairs, fields, progress=lambda done, total: seen.append(done))
     pd.testing.assert_frame_equal(many, one)
@@ -87,9 +94,7 @@ def test_one_chunk_of_many_pairs_is_split_between_workers(
     one = compare(prepared, pairs, fields)
     monkeypatch.setattr(compare_module, "COMPARE_PROCESSES", 2)
     monkeypatch.setattr(compare_module, "SPLIT_PAIRS", 1_000)
-    here: list[int] = []
-    original = compare_module._compare_chunk
-    monkeypatch.setattr(compare_module, "_compare_chunk", lambda *a: here.append(1) or original(*a))
+    here = _chunks_compared_here(monkeypatch)
     seen: list[int] = []
     halves = compare(prepared, pairs, fields, progress=lambda done, total: seen.append(done))
     pd.testing.assert_frame_equal(halves, one)
