@@ -3,7 +3,8 @@
 A person's index rows are a function of their own records, of the address keys, tenancies
 and declared relationships they share with other persons, and of today's date (analyst age
 bands). So the state of the last publish (`index_state.npz` in the cache folder) keeps, per
-record, a 64-bit hash of the linked row (values, person id, parsed dates), of its address
+record, a 64-bit hash of the linked row (values, person id, parsed dates, and its former
+addresses' keys and periods: a former address takes a UPRN other records give), of its address
 key and of its tenancy, and per person the age band and date of birth it was published with.
 A run then finds:
 
@@ -55,6 +56,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import care_etl
+from care_etl.canonical import PREVIOUS_ADDRESSES
 from care_etl.incremental.delta import PERSON_KEYS, delete_persons, row_hashes
 from care_etl.incremental.state import write_atomic
 
@@ -66,6 +68,7 @@ FORMAT = 1
 #: The code an index row is computed by: a change to any of it forces a whole build.
 INDEX_MODULES = (
     "index/build.py",
+    "index/stage.py",
     "index/golden.py",
     "index/households.py",
     "index/ids.py",
@@ -132,8 +135,14 @@ class RecordFacts:
 
     @classmethod
     def of(
-        cls, linked: pd.DataFrame, address_keys: pd.Series, declared: pd.DataFrame | None
+        cls,
+        linked: pd.DataFrame,
+        address_keys: pd.Series,
+        declared: pd.DataFrame | None,
+        former_keys: pd.Series | None = None,
     ) -> RecordFacts:
+        """`former_keys`: each record's former address keys (record_keys_with_former): they
+        depend on other records' UPRNs, so they are hashed with the record's row."""
         from care_etl.index.golden import parse_dates
         from care_etl.index.households import ADDRESS_FROM, ADDRESS_TO, TENANCY, tenancy_frame
 
@@ -143,6 +152,9 @@ class RecordFacts:
             if name in hashed.columns:
                 hashed[f"{name}:parsed"] = parse_dates(hashed[name]).to_numpy()
                 columns.append(f"{name}:parsed")
+        if former_keys is not None and PREVIOUS_ADDRESSES in hashed.columns:
+            hashed[f"{PREVIOUS_ADDRESSES}:parsed"] = _former_facts(linked, former_keys)
+            columns.append(f"{PREVIOUS_ADDRESSES}:parsed")
         tenancy = tenancy_frame(linked)
         in_one = tenancy["_role"].notna().to_numpy()
         tenancy_hash = np.where(in_one, row_hashes(tenancy, TENANCY) | np.uint64(1), np.uint64(0))
@@ -172,6 +184,24 @@ class RecordFacts:
             link=row_hashes(hashed, list(_LINK_COLUMNS)),
             analyst_link=row_hashes(hashed, list(_ANALYST_LINK_COLUMNS)),
         )
+
+
+def _former_facts(linked: pd.DataFrame, former_keys: pd.Series) -> np.ndarray:
+    """Per record, its former addresses' keys and periods as person_address shows them
+    (dates parsed as of today), as text: None for a record without any."""
+    from care_etl.index.golden import parse_dates
+    from care_etl.index.households import ADDRESS_FROM, ADDRESS_TO, former_frame
+
+    former = former_frame(linked)
+    out = np.full(len(linked), None, dtype=object)
+    if former.empty:
+        return out
+    keys = [k for ks in former_keys if isinstance(ks, tuple) for k in ks]
+    start, end = (parse_dates(former[n]).astype(str).to_numpy() for n in (ADDRESS_FROM, ADDRESS_TO))
+    text = pd.Series(keys, dtype=object).astype(str) + "|" + start + "|" + end
+    joined = text.groupby(former["_record"].to_numpy()).agg(_SEP.join)
+    out[joined.index.to_numpy()] = joined.to_numpy()
+    return out
 
 
 def record_keys(source: pd.Series, record_id: pd.Series) -> np.ndarray:

@@ -176,9 +176,10 @@ def tables_from_linked(
     trust: Trust | Sequence[str] | None = None,
     declared: pd.DataFrame | None = None,
     address_keys: pd.Series | None = None,
+    former_keys: pd.Series | None = None,
 ) -> IndexTables:
-    """The tables of the persons in `linked` (link_records); `address_keys` as in
-    households.build, when `linked` holds only some persons' records."""
+    """The tables of the persons in `linked` (link_records); `address_keys` and `former_keys`
+    as in households.build, when `linked` holds only some persons' records."""
     if not isinstance(trust, Trust):
         trust = Trust(tuple(trust or DEFAULT_TRUST))
     candidates = choose(field_values(linked, PROVENANCE_FIELDS), trust)
@@ -191,7 +192,7 @@ def tables_from_linked(
         source_count=("source", "nunique"), record_count=("source", "size")
     )
     persons = persons.merge(counts, on="person_id", how="left")
-    home = households.build(linked, trust, declared, address_keys)
+    home = households.build(linked, trust, declared, address_keys, former_keys)
     return IndexTables(
         person_index=persons,
         person_source_link=link_table(linked),

@@ -7,18 +7,24 @@ relationships come from the sources (housing's relationship to the lead tenant w
 tenancy; a source's own relationship table, read by declared.py); everyone else in a
 household is related as co-resident.
 
+person_address also holds each record's former addresses (canonical.PREVIOUS_ADDRESSES, an
+address history's ended rows) with their periods, never current: the worker sees where the
+person lived, while households and co-residence are about now and read current rows only.
+
 Relationship rows read "related_person_id is person_id's <relationship>".
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from care_etl.canonical import PREVIOUS_ADDRESSES
 from care_etl.index.golden import RECORDED_ON, Trust, choose, parse_dates, sort_rows
 
 #: Columns a contract may map to give an address its period (e.g. tenancy start and end).
@@ -73,33 +79,46 @@ def build(
     trust: Trust,
     declared: pd.DataFrame | None,
     keys: pd.Series | None = None,
+    former_keys: pd.Series | None = None,
 ) -> Households:
     """The three tables from the linked records (and a source's declared relationships).
 
-    `keys`: the records' address keys, when computed over more records than `linked` (an
-    incremental run builds a few persons, but a key depends on every record's address).
+    `keys`, `former_keys`: the records' address keys and former address keys
+    (record_keys_with_former), when computed over more records than `linked` (an incremental
+    run builds a few persons, but a key depends on every record's address).
     """
-    addresses = person_addresses(linked, trust, keys)
+    addresses = person_addresses(linked, trust, keys, former_keys)
     household = households(addresses)
     relationship = relationships(linked, household, declared)
     return Households(addresses, household, relationship)
 
 
 def person_addresses(
-    linked: pd.DataFrame, trust: Trust, keys: pd.Series | None = None
+    linked: pd.DataFrame,
+    trust: Trust,
+    keys: pd.Series | None = None,
+    former_keys: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Every address a record gives a person, its period where known, the current one flagged.
+    """Every address a record gives a person, its period where known, the current one flagged;
+    then the record's former addresses, never current.
 
-    `keys`: each record's address key (record_address_keys), in the order of `linked`.
+    `keys`, `former_keys`: each record's address key and former address keys
+    (record_keys_with_former), in the order of `linked`.
     """
+    if keys is None or former_keys is None:
+        computed, computed_former = record_keys_with_former(linked)
+        keys = computed if keys is None else keys
+        former_keys = computed_former if former_keys is None else former_keys
+    recorded_on = _recorded_on(linked)
     frame = address_frame(linked)
     frame["from_date"] = _dates(_col(linked, ADDRESS_FROM))
     frame["to_date"] = _dates(_col(linked, ADDRESS_TO))
-    frame["recorded_on"] = _recorded_on(linked)
-    frame["address_key"] = address_keys(frame) if keys is None else np.asarray(keys, dtype=object)
+    frame["recorded_on"] = recorded_on
+    frame["address_key"] = np.asarray(keys, dtype=object)
     frame = frame[frame["address_key"].notna()].reset_index(drop=True)
+    former = _former_rows(linked, former_keys, recorded_on)
     if frame.empty:
-        return pd.DataFrame(columns=ADDRESS_COLUMNS)
+        return former[ADDRESS_COLUMNS] if len(former) else pd.DataFrame(columns=ADDRESS_COLUMNS)
     live = frame[frame["to_date"].isna()]
     recorded = pd.to_datetime(live["from_date"]).fillna(live["recorded_on"])
     values = pd.DataFrame(
@@ -117,7 +136,71 @@ def person_addresses(
     current = pd.MultiIndex.from_arrays([current["person_id"], current["value"]])
     own = pd.MultiIndex.from_arrays([frame["person_id"], frame["address_key"]])
     frame["is_current"] = own.isin(current) & frame["to_date"].isna().to_numpy()
+    if len(former):  # after the current rows: a record's current address sorts first
+        frame = pd.concat([frame[ADDRESS_COLUMNS], former[ADDRESS_COLUMNS]], ignore_index=True)
     return sort_rows(frame[ADDRESS_COLUMNS], ["person_id", "source", "source_record_id"])
+
+
+def _former_rows(
+    linked: pd.DataFrame, former_keys: pd.Series, recorded_on: pd.Series
+) -> pd.DataFrame:
+    """person_address rows of the records' former addresses (is_current False), those with
+    an address key only."""
+    former = former_frame(linked)
+    if former.empty:
+        return former
+    former["address_key"] = [k for ks in former_keys if isinstance(ks, tuple) for k in ks]
+    former["from_date"] = _dates(former.pop(ADDRESS_FROM))
+    former["to_date"] = _dates(former.pop(ADDRESS_TO))
+    former["recorded_on"] = recorded_on.to_numpy()[former.pop("_record").to_numpy()]
+    former["is_current"] = False
+    return former[former["address_key"].notna()].reset_index(drop=True)
+
+
+def former_frame(linked: pd.DataFrame) -> pd.DataFrame:
+    """One row per entry of the records' former addresses (canonical.PREVIOUS_ADDRESSES, as
+    standardised): the record's person_id, source, source_record_id and position in `linked`
+    (`_record`), the entry's address parts and its address_from / address_to as written."""
+    names = ("person_id", "source", "source_record_id", *ADDRESS_PARTS, ADDRESS_FROM, ADDRESS_TO)
+    rows: list[tuple] = []
+    for position, text in enumerate(_col(linked, PREVIOUS_ADDRESSES)):
+        if text is None:
+            continue
+        for entry in _entries(text):
+            rows.append((position, *(entry.get(k) for k in names[3:])))
+    frame = pd.DataFrame(rows, columns=["_record", *names[3:]], dtype=object)
+    frame["_record"] = frame["_record"].astype("int64")
+    at = frame["_record"].to_numpy()
+    for column in reversed(names[:3]):
+        frame.insert(0, column, _col(linked, column).to_numpy()[at])
+    return frame
+
+
+def _entries(text: object) -> list[dict]:
+    """The entries of one record's former addresses (dicts; anything else is skipped)."""
+    try:
+        entries = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def record_keys_with_former(linked: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each linked record's address key (as record_address_keys), and a tuple of its former
+    addresses' keys (None per entry without one; None for a record without any), in the
+    records' order. A former address takes a UPRN its text has elsewhere, but gives none:
+    the current addresses' keys, hence households, are those without any history."""
+    current = address_frame(linked)
+    former = former_frame(linked)
+    if former.empty:
+        return address_keys(current), pd.Series([None] * len(linked), dtype=object)
+    both = pd.concat([current, former[current.columns]], ignore_index=True)
+    teaches = np.arange(len(both)) < len(current)
+    keys = address_keys(both, teaches)
+    now = pd.Series(keys.to_numpy()[: len(current)], index=current.index, dtype=object)
+    by_record = pd.Series(keys.to_numpy()[len(current) :]).groupby(former["_record"].to_numpy())
+    grouped = by_record.agg(tuple).to_dict()
+    return now, pd.Series([grouped.get(i) for i in range(len(linked))], dtype=object)
 
 
 def address_frame(linked: pd.DataFrame) -> pd.DataFrame:
@@ -143,9 +226,11 @@ def tenancy_frame(linked: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def address_keys(frame: pd.DataFrame) -> pd.Series:
+def address_keys(frame: pd.DataFrame, teaches: np.ndarray | None = None) -> pd.Series:
     """'UPRN:<uprn>', else 'ADDR:<postcode>|<numbered parts>'; an address seen elsewhere with a
-    UPRN takes that UPRN, so a record without one still lands in the right household."""
+    UPRN takes that UPRN, so a record without one still lands in the right household.
+
+    `teaches`: the rows whose UPRN other rows may take (default: all)."""
     texts: dict[tuple[object, object], str | None] = {}
     text = []
     for pair in zip(frame["address"], frame["postcode"], strict=True):
@@ -153,7 +238,8 @@ def address_keys(frame: pd.DataFrame) -> pd.Series:
             texts[pair] = _address_text(*pair)
         text.append(texts[pair])
     uprn = frame["uprn"].where(frame["uprn"].notna(), None)
-    known = _known_uprns(pd.DataFrame({"text": text, "uprn": uprn}).dropna())
+    pairs = pd.DataFrame({"text": text, "uprn": uprn})
+    known = _known_uprns((pairs if teaches is None else pairs[teaches]).dropna())
     keys = []
     for t, u in zip(text, uprn, strict=True):
         if u is not None:

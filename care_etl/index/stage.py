@@ -50,7 +50,7 @@ from care_etl.index.build import (
 )
 from care_etl.index.declared import read_declared
 from care_etl.index.golden import Trust, trust_from_contracts
-from care_etl.index.households import record_address_keys
+from care_etl.index.households import record_keys_with_former
 from care_etl.index.ids import StableIds, stable_ids
 from care_etl.index.publish import is_production, previous_index, publish
 from care_etl.quality.staging import StagedSource
@@ -104,15 +104,16 @@ def make_index(
     previous, issued = state.previous_links() if state else previous_index(database_url)
     ids = stable_ids(linked.assignments, previous, issued, run_id=run_id, changed_at=now)
     rows = link_records(records, ids.assignments)
-    address_keys = record_address_keys(rows)
-    facts = RecordFacts.of(rows, address_keys, declared)
+    address_keys, former_keys = record_keys_with_former(rows)
+    facts = RecordFacts.of(rows, address_keys, declared, former_keys)
     current = _current_pseudonyms(rows, facts, state, pseudonyms if lasting else None)
     plan = _plan(state, facts, now.date(), int(rows["person_id"].nunique()))
     if plan is not None:
         _links_whole_when_most_changed(plan, len(rows), database_url)
     part = rows if plan is None else rows[plan.context].reset_index(drop=True)
     keys = address_keys if plan is None else address_keys[plan.context]
-    tables = tables_from_linked(part, linked.review, quarantine, trust, declared, keys)
+    former = former_keys if plan is None else former_keys[plan.context]
+    tables = tables_from_linked(part, linked.review, quarantine, trust, declared, keys, former)
     tables.person_id_history = ids.history
     analyst = None if key is None else analyst_tables(tables.as_dict(), pseudonyms, now.date())
     if plan is not None:  # every person's links, of which only the changed rows are written

@@ -135,10 +135,46 @@ def _social_care(sources: Path, share: float, rng: np.random.Generator, changes:
                 f"SELECT ?, {others} FROM persons WHERE person_id = ?",
                 (top + n, source_id),
             )
+        _social_care_history(conn, sorted(set(ids) - set(picked)), max(correct, 2), rng)
         conn.commit()
     finally:
         conn.close()
     _note(changes, "social_care_case_management", add, remove, correct)
+
+
+def _social_care_history(
+    conn: sqlite3.Connection, ids: list[int], count: int, rng: np.random.Generator
+) -> None:
+    """Change only the address history of `count` persons with an ended address (untouched
+    otherwise): one ended address ends a day earlier, or (every other one) becomes the
+    current address of someone else, whose household it must not join. Counted as
+    corrections of the person's record (previous_addresses changes)."""
+    ended = sorted(
+        {r[0] for r in conn.execute("SELECT person_id FROM addresses WHERE end_date IS NOT NULL")}
+        & set(ids)
+    )
+    homes = conn.execute(
+        "SELECT address_text, postcode, uprn FROM addresses WHERE end_date IS NULL "
+        "ORDER BY address_id"
+    ).fetchall()
+    picked = rng.choice(ended, size=min(count, len(ended)), replace=False)
+    for n, person in enumerate(int(p) for p in picked):
+        row = conn.execute(
+            "SELECT MIN(address_id) FROM addresses WHERE person_id = ? AND end_date IS NOT NULL",
+            (person,),
+        ).fetchone()[0]
+        if n % 2 == 0:
+            conn.execute(
+                "UPDATE addresses SET end_date = date(end_date, '-1 day') WHERE address_id = ?",
+                (row,),
+            )
+        else:
+            text, postcode, uprn = homes[int(rng.integers(len(homes)))]
+            conn.execute(
+                "UPDATE addresses SET address_text = ?, postcode = ?, uprn = ? "
+                "WHERE address_id = ?",
+                (text, postcode, uprn, row),
+            )
 
 
 def _paper(sources: Path, share: float, rng: np.random.Generator, changes: Changes) -> None:

@@ -9,6 +9,7 @@ incrementally and once whole (on a copy of the first index) and compares every t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,11 +113,12 @@ def _tables(url: str) -> dict[str, pd.DataFrame]:
     return {n: f.sort_values(list(f.columns)).reset_index(drop=True) for n, f in found.items()}
 
 
-def _both_ways(tmp_path: Path, changed: list[dict]):
-    """(incremental run, its tables, the tables of a whole build) after `changed`."""
+def _both_ways(tmp_path: Path, changed: list[dict], before: list[dict] | None = None):
+    """(incremental run, its tables, the tables of a whole build) after `changed` (the first
+    publish: `before`, default _first())."""
     inc, full = tmp_path / "inc.db", tmp_path / "full.db"
     state = tmp_path / "state"
-    first = _publish(f"sqlite:///{inc}", _first(), "run-1", state)
+    first = _publish(f"sqlite:///{inc}", before or _first(), "run-1", state)
     assert first.delta is None  # nothing to build on yet: whole
     shutil.copy(inc, full)
     run = _publish(f"sqlite:///{inc}", changed, "run-2", state)
@@ -162,6 +164,50 @@ def test_a_uprn_corrected_on_one_record_moves_another_persons_address_key(tmp_pa
     _assert_same(incremental, full)
     keys = incremental["person_address"].set_index("person_id")["address_key"]
     assert keys.loc["P4"] == "UPRN:201"
+
+
+def _with_history(rows: list[dict], at: int, *entries: dict) -> list[dict]:
+    """rows with the record at `at` given former addresses (previous_addresses)."""
+    rows = [{**r, "previous_addresses": None} for r in rows]
+    rows[at] = {**rows[at], "previous_addresses": json.dumps(list(entries))}
+    return rows
+
+
+OAK_LANE = {"address": "7 Oak Lane", "postcode": "E8 2BB", "address_to": "2020-03-31"}
+
+
+def test_a_change_to_an_address_history_only_rebuilds_the_person(tmp_path: Path):
+    """Hal (G8) once lived at 7 Oak Lane; the history gains an entry: only his rows move, and
+    the former address is listed, not current, and not his household."""
+    before = _with_history(_first(), 8, OAK_LANE)
+    elm = {"address": "9 Elm Street", "postcode": "E8 3CC", "address_from": "2001-02-03"}
+    rows = _with_history(_first(), 8, OAK_LANE, elm)
+    run, incremental, full = _both_ways(tmp_path, rows, before)
+    assert run.delta is not None and "P8" in run.delta.plan.build
+    assert not {"P4", "P5", "P6", "P7"} & run.delta.plan.build  # former: not co-residents
+    _assert_same(incremental, full)
+    hal = incremental["person_address"].set_index("person_id").loc[["P8"]]
+    assert hal["is_current"].astype(bool).tolist().count(True) == 1
+    former = hal[~hal["is_current"].astype(bool)].set_index("address")
+    assert former.loc["7 Oak Lane", "address_key"] == "UPRN:200"  # known from Eve's tenancy
+    assert str(former.loc["7 Oak Lane", "to_date"]) == "2020-03-31"
+    assert str(former.loc["9 Elm Street", "from_date"]) == "2001-02-03"
+    household = incremental["household"].set_index("person_id")
+    assert household.loc["P8", "address"] == "12 Ash Close"
+    assert not (incremental["relationship"]["person_id"] == "P8").any()
+
+
+def test_a_uprn_corrected_elsewhere_moves_a_former_address_key(tmp_path: Path):
+    """Hal's former address takes its UPRN from Eve's tenancy: correcting it there rebuilds
+    Hal (his record unchanged) though he lives elsewhere now."""
+    before = _with_history(_first(), 8, OAK_LANE)
+    rows = _with_history(_first(), 8, OAK_LANE)
+    rows[5] = {**rows[5], "uprn": "201"}
+    run, incremental, full = _both_ways(tmp_path, rows, before)
+    assert run.delta is not None and "P8" in run.delta.plan.build
+    _assert_same(incremental, full)
+    hal = incremental["person_address"].set_index("person_id").loc[["P8"]]
+    assert "UPRN:201" in set(hal.loc[~hal["is_current"].astype(bool), "address_key"])
 
 
 def test_a_merge_of_two_persons_is_rebuilt_under_the_surviving_id(tmp_path: Path):

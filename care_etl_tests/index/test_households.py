@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 
 from care_etl.cli import main
 from care_etl.index.cli import household_members
+from care_etl.index.households import household_id
 from care_etl.pipeline import run_pipeline
 from care_etl.synthetic.population import build_population
 from care_etl_tests.conftest import CONTRACTS_DIR
@@ -133,3 +135,39 @@ def test_the_analyst_tables_hold_no_direct_identifier(index_url):
     }  # fmt: skip
     districts = {p.split()[0] for p in persons["postcode"].dropna()}
     assert set(person["postcode_district"].dropna()) <= districts
+
+
+def test_a_social_care_persons_ended_addresses_are_in_person_address_but_not_their_household(
+    index_url, generated
+):
+    """Social care's ended addresses (previous_addresses) are published with their periods,
+    never current; a household is who lives at the property now, so a former resident is not
+    in it and not a co-resident of the people there."""
+    sc = "social_care_case_management"
+    with sqlite3.connect(generated / "social_care" / "case_management.db") as db:
+        ended = pd.read_sql(
+            "SELECT a.person_id, a.end_date FROM addresses a JOIN persons p USING (person_id) "
+            "WHERE a.end_date IS NOT NULL AND p.is_deleted = 0",
+            db,
+        ).astype(str)
+    assert len(ended)  # the generator writes address histories
+    rows = _read(index_url, f"SELECT * FROM person_address WHERE source = '{sc}'")
+    former = rows[~rows["is_current"].astype(bool)]
+    published = set(zip(former["source_record_id"], former["to_date"].astype(str), strict=True))
+    expected = set(zip(ended["person_id"], ended["end_date"], strict=True))
+    assert expected & published and len(expected & published) >= 0.9 * len(expected)
+    household = _read(index_url, "SELECT household_id, person_id FROM household")
+    related = _read(index_url, "SELECT * FROM relationship WHERE basis = 'co-resident'")
+    co = set(zip(related["person_id"], related["related_person_id"], strict=True))
+    members = household.groupby("household_id")["person_id"].agg(set).to_dict()
+    current = rows[rows["is_current"].astype(bool)]
+    now = set(zip(current["person_id"], current["address_key"], strict=True))
+    checked = 0
+    for person, key in zip(former["person_id"], former["address_key"], strict=True):
+        if (person, key) in now:  # moved back, or a record of theirs still gives it
+            continue
+        others = members.get(household_id(key), set()) - {person}
+        assert person not in members.get(household_id(key), set())
+        assert not {(person, o) for o in others} & co
+        checked += bool(others)
+    assert checked  # some former addresses have people living there now
