@@ -46,7 +46,12 @@ def build_definitions(contracts_dir: Path, settings: CareEtlSettings) -> dg.Defi
     )
 
 
-defs = build_definitions(
-    Path(os.environ.get("CARE_ETL_CONTRACTS_DIR", DEFAULT_CONTRACTS_DIR)),
-    CareEtlSettings.from_environment(),
-)
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Built when Dagster loads the code location, not on import: `care-etl run` imports this
+    module for build_assets and should neither load the default contracts twice nor fail on
+    them when it was given others."""
+    return build_definitions(
+        Path(os.environ.get("CARE_ETL_CONTRACTS_DIR", DEFAULT_CONTRACTS_DIR)),
+        CareEtlSettings.from_environment(),
+    )

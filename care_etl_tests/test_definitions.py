@@ -8,9 +8,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from care_etl.definitions import build_definitions, defs
+from care_etl.definitions import build_definitions
+from care_etl.definitions import defs as load_defs
 from care_etl.resources import CareEtlSettings
 from care_etl_tests.conftest import CONTRACTS_DIR, PROJECT_DIR
+
+defs = load_defs()  # what Dagster builds when it loads the code location
 
 
 def test_definitions_load_with_assets_for_every_source_and_stage():

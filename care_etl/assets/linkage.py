@@ -44,9 +44,10 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         person_records: list[StagedSource],
     ):
         from care_etl.incremental.run import link_incrementally
+        from care_etl.index.build import staged_records
 
-        frames = [s.records for s in person_records if len(s.records)]
-        records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        with_records = [s for s in person_records if len(s.records)]
+        records = staged_records(with_records)[0] if with_records else pd.DataFrame()
         run = link_incrementally(
             records,
             database_url=settings.database_url,
