@@ -4,16 +4,24 @@ Housing workbooks put titles, a generation date and blank rows above the header,
 merged cells, and the number of those rows varies; so the header row is found by looking for
 the expected column names rather than assumed. Excel shows a 12-digit UPRN stored as a number
 as `1.00023E+11`: integral numbers are written back as their digits.
+
+Cells are read with calamine (Rust), several times faster than openpyxl's XML parser on these
+workbooks, which are read whole on every run. The rare workbook that the two would read
+differently is read with openpyxl, as before, so that records and errors stay as they were: one
+calamine cannot open or whose sheet it cannot read (openpyxl names the failure, or tolerates
+it), and one holding an error cell (`#N/A`: calamine gives a blank, openpyxl its text) or an
+`_x000D_` escape (Excel's carriage return: calamine decodes it, openpyxl keeps the text).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +29,39 @@ import pandas as pd
 
 from care_etl.errors import SourceReadError
 
-# What a damaged .xlsx raises from its zip and XML layers (XML errors subclass SyntaxError).
-_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError, SyntaxError)
+# What a damaged .xlsx raises from its zip and XML layers (XML errors subclass SyntaxError;
+# openpyxl's typed XML objects raise TypeError on an attribute they do not know).
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    KeyError,
+    ValueError,
+    OSError,
+    SyntaxError,
+    TypeError,
+)
 HEADER_SEARCH_ROWS = 30
 HEADER_MIN_SHARE = 0.5  # a row holding at least half the expected columns is the header
+#: The workbook types openpyxl opens; calamine would also open .xls and .ods files, and an
+#: .xlsx file under any other name.
+XLSX_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
+#: How a sheet part marks an error cell (`<c r="B7" t="e"><v>#N/A</v></c>`).
+_ERROR_CELL = (b't="e"', b"t='e'")
+_ESCAPE = re.compile(rb"_x[0-9A-Fa-f]{4}_")
+#: A sheet's recorded used range (`<dimension ref="A1:F4139"/>`), its last column's letters.
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension ref="[A-Z]*[0-9]*:?([A-Z]+)[0-9]+"')
+#: calamine holds a sheet as a full grid: a stray value far to the right (column XFD) would
+#: make every row that wide, where openpyxl reads only the cells there are.
+MAX_CALAMINE_COLUMNS = 256
+
+Rows = Sequence[Sequence[Any]]
 
 
 def sheet_names(path: Path) -> list[str]:
     """The workbook's sheet names, in workbook order."""
-    with _workbook(Path(path)) as wb:
-        return list(wb.sheetnames)
+    with _workbook(Path(path)) as (names, _):
+        return names
 
 
 def read_sheet(path: Path, sheet: str, expected_columns: Sequence[str]) -> pd.DataFrame:
@@ -46,31 +77,38 @@ def read_sheet(path: Path, sheet: str, expected_columns: Sequence[str]) -> pd.Da
 def read_sheets(path: Path, sheets: dict[str, Sequence[str]]) -> dict[str, pd.DataFrame]:
     """`read_sheet` for several sheets of one workbook, opening it once (opening reads the
     workbook's whole table of shared strings, a good part of reading a sheet)."""
+    try:
+        return _read_sheets(path, sheets, calamine=True)
+    except _CalamineCannot:
+        return _read_sheets(path, sheets, calamine=False)
+
+
+def _read_sheets(
+    path: Path, sheets: dict[str, Sequence[str]], *, calamine: bool
+) -> dict[str, pd.DataFrame]:
     path_str = str(path)
     path = Path(path)
-    with _workbook(path) as wb:
+    with _workbook(path, calamine=calamine) as (names, rows_of):
         frames = {}
         for sheet, expected_columns in sheets.items():
-            if sheet not in wb.sheetnames:
+            if sheet not in names:
                 raise SourceReadError(
-                    f"{path}: no sheet {sheet!r} (the workbook has "
-                    f"{', '.join(map(repr, wb.sheetnames))})"
+                    f"{path}: no sheet {sheet!r} (the workbook has {', '.join(map(repr, names))})"
                 )
             with _damage(path, sheet):
-                frames[sheet] = _read_open_sheet(wb[sheet], path, path_str, sheet, expected_columns)
+                rows = rows_of(sheet)
+            frames[sheet] = _frame(rows, path, path_str, sheet, expected_columns)
     return frames
 
 
-def _read_open_sheet(
-    ws: Any, path: Path, path_str: str, sheet: str, expected_columns: Sequence[str]
+def _frame(
+    rows: Rows, path: Path, path_str: str, sheet: str, expected_columns: Sequence[str]
 ) -> pd.DataFrame:
-    if hasattr(ws, "reset_dimensions"):
-        ws.reset_dimensions()  # some writers record a wrong used range; read what is there
-    rows = ws.iter_rows(values_only=True)
-    header_row, header_cells = _find_header(rows, expected_columns, path, sheet)
+    """The records below the header; `rows[0]` is sheet row 1."""
+    header_row, header_cells = _find_header(iter(rows), expected_columns, path, sheet)
     columns = _columns(header_cells, path, sheet, header_row)
     records = []
-    for row_number, row in enumerate(rows, start=header_row + 1):
+    for row_number, row in enumerate(rows[header_row:], start=header_row + 1):
         values = [_text(row[i]) if i < len(row) else None for i, _ in columns]
         if any(v is not None for v in values):
             records.append((row_number, values))
@@ -89,6 +127,79 @@ def _read_open_sheet(
     return df
 
 
+class _CalamineCannot(Exception):
+    """calamine cannot read a sheet: the workbook is read with openpyxl instead."""
+
+
+def _calamine_rows(wb: Any) -> Callable[[str], Rows]:
+    from python_calamine import CalamineError
+
+    def rows_of(sheet: str) -> Rows:
+        # skip_empty_area=False keeps the blank rows and columns above and left of the data,
+        # so that rows[0] is sheet row 1 and the lineage row numbers hold. calamine takes the
+        # used range from the cells, not from a (sometimes wrong) recorded dimension.
+        try:
+            rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        except CalamineError as exc:  # a damaged sheet part: openpyxl names it as before
+            raise _CalamineCannot(sheet) from exc
+        rows[:HEADER_SEARCH_ROWS] = [
+            [_as_openpyxl(v) for v in r] for r in rows[:HEADER_SEARCH_ROWS]
+        ]
+        return rows
+
+    return rows_of
+
+
+def _as_openpyxl(value: Any) -> Any:
+    """A cell as openpyxl gives it, so a header cell's name reads as before: calamine gives
+    blanks as "", every number as a float, and a date cell at midnight as a date."""
+    if value == "":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return dt.datetime.combine(value, dt.time())
+    return value
+
+
+def _openpyxl_rows(wb: Any) -> Callable[[str], Rows]:
+    def rows_of(sheet: str) -> Rows:
+        ws = wb[sheet]
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()  # some writers record a wrong used range; read what is there
+        return list(ws.iter_rows(values_only=True))
+
+    return rows_of
+
+
+def _read_differently(path: Path) -> bool:
+    """Whether a part of the workbook may hold a cell calamine reads differently from openpyxl
+    (text that only looks like one costs reading the workbook with openpyxl), or a sheet
+    recorded as too wide for calamine's full grid."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.filename.lower().endswith(".xml"):
+                    data = archive.read(info)
+                    if any(m in data for m in _ERROR_CELL) or (
+                        b"_x" in data and _ESCAPE.search(data)
+                    ):
+                        return True
+                    dimension = _DIMENSION.search(data, 0, 4096)
+                    if dimension and _column_number(dimension[1]) > MAX_CALAMINE_COLUMNS:
+                        return True
+    except _DAMAGE:
+        return False  # calamine has opened it; if it cannot read a sheet, openpyxl will
+    return False
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - ord("A") + 1
+    return number
+
+
 @contextmanager
 def _damage(path: Path, sheet: str) -> Iterator[None]:
     """Read-only mode parses lazily: a damaged sheet part only fails while rows are read."""
@@ -101,7 +212,38 @@ def _damage(path: Path, sheet: str) -> Iterator[None]:
 
 
 @contextmanager
-def _workbook(path: Path, sheet: str | None = None) -> Iterator[Any]:
+def _workbook(
+    path: Path, *, calamine: bool = True
+) -> Iterator[tuple[list[str], Callable[[str], Rows]]]:
+    """The sheet names and a reader of a sheet's rows: calamine's, or openpyxl's for a workbook
+    the two would read differently. Any failure to open is one line naming the file."""
+    with ExitStack() as stack:
+        wb = _calamine_workbook(path) if calamine else None
+        if wb is not None:
+            stack.callback(wb.close)
+        if wb is None or not wb.sheet_names or _read_differently(path):
+            xl = stack.enter_context(_openpyxl_workbook(path))
+            yield list(xl.sheetnames), _openpyxl_rows(xl)
+        else:
+            yield list(wb.sheet_names), _calamine_rows(wb)
+
+
+def _calamine_workbook(path: Path) -> Any | None:
+    """The workbook opened with calamine; None where openpyxl is to open it or refuse it: a
+    file calamine cannot open, or another type (.xls, .ods) that calamine reads and openpyxl
+    refuses."""
+    import python_calamine  # imported here: only the housing source needs it
+
+    if path.suffix.lower() not in XLSX_SUFFIXES:
+        return None
+    try:
+        return python_calamine.load_workbook(path)
+    except (python_calamine.CalamineError, OSError):
+        return None
+
+
+@contextmanager
+def _openpyxl_workbook(path: Path) -> Iterator[Any]:
     """Open read-only (streams large sheets); any failure is one line naming the file."""
     import openpyxl  # imported here: only the housing source needs it
     from openpyxl.utils.exceptions import InvalidFileException
@@ -116,17 +258,13 @@ def _workbook(path: Path, sheet: str | None = None) -> Iterator[Any]:
         ) from exc
     try:
         yield wb
-    except _DAMAGE as exc:
-        # read-only mode parses lazily: a damaged sheet part only fails while rows are read
-        where = f"{path} [{sheet}]" if sheet else str(path)
-        raise SourceReadError(f"{where}: damaged sheet data ({type(exc).__name__})") from exc
     finally:
         wb.close()
 
 
 def _find_header(
-    rows: Iterator[tuple[Any, ...]], expected: Sequence[str], path: Path, sheet: str
-) -> tuple[int, tuple[Any, ...]]:
+    rows: Iterator[Sequence[Any]], expected: Sequence[str], path: Path, sheet: str
+) -> tuple[int, Sequence[Any]]:
     """The first row holding enough of the expected names (the first non-empty row if none given)."""
     wanted = {_key(c) for c in expected}
     needed = max(1, math.ceil(len(wanted) * HEADER_MIN_SHARE))
@@ -142,7 +280,7 @@ def _find_header(
     )
 
 
-def _columns(cells: tuple[Any, ...], path: Path, sheet: str, row: int) -> list[tuple[int, str]]:
+def _columns(cells: Sequence[Any], path: Path, sheet: str, row: int) -> list[tuple[int, str]]:
     """(position, name) of each named header cell; a repeated name is an error."""
     columns = [(i, str(v).strip()) for i, v in enumerate(cells) if _text(v) is not None]
     names = [name for _, name in columns]
@@ -158,6 +296,8 @@ def _key(name: object) -> str:
 
 def _text(value: Any) -> str | None:
     """A cell as the text a person means by it (dates ISO, integral numbers as digits)."""
+    if value.__class__ is str:  # most cells: tested first, as this runs for every cell
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, dt.datetime):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import openpyxl
 import pytest
 
 from care_etl.errors import SourceReadError
-from care_etl.sources.excel_reader import read_sheet, sheet_names
+from care_etl.sources.excel_reader import _read_differently, read_sheet, sheet_names
 
 TENANCY_COLUMNS = [
     "Tenancy Ref",
@@ -189,3 +190,181 @@ def test_non_xlsx_extension_is_refused_with_the_file_named(tmp_path):
 
     with pytest.raises(SourceReadError, match=r"tenancies\.xls: not a readable \.xlsx"):
         read_sheet(path, "Tenancies", TENANCY_COLUMNS)
+
+
+def _rewrite_part(src: Path, dst: Path, part: str, edit) -> Path:
+    """A copy of the workbook with one zip part edited, as another writer might have saved it."""
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as b:
+        for name in a.namelist():
+            data = a.read(name)
+            b.writestr(name, edit(data) if name == part else data)
+    return dst
+
+
+@pytest.fixture
+def offset_workbook(tmp_path: Path) -> Path:
+    """Data starting at C6: blank rows and columns before it, as some extracts are laid out."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Tenancies"
+    for col, name in enumerate(TENANCY_COLUMNS, start=3):
+        ws.cell(6, col, name)
+    ws.cell(7, 3, "T-1")
+    ws.cell(7, 4, 100023000000)
+    ws.cell(9, 3, "T-2")
+    ws.cell(9, 7, dt.date(2021, 5, 6))
+    path = tmp_path / "offset.xlsx"
+    wb.save(path)
+    return path
+
+
+def test_lineage_counts_leading_blank_rows_and_columns(offset_workbook):
+    df = read_sheet(offset_workbook, "Tenancies", TENANCY_COLUMNS)
+
+    assert df.attrs["header_row"] == 6
+    assert df["_row"].tolist() == [7, 9]
+    assert df["Tenancy Ref"].tolist() == ["T-1", "T-2"]
+    assert df["UPRN"].tolist() == ["100023000000", None]
+    assert df["Tenancy Start"].tolist() == [None, "2021-05-06"]
+
+
+@pytest.mark.parametrize("recorded", ["A1:B2", "A1:Z60000", None])
+def test_a_wrong_recorded_used_range_is_ignored(offset_workbook, tmp_path, recorded):
+    """Some writers record a wrong used range (`<dimension>`): the cells are read as they are."""
+    tag = b"" if recorded is None else f'<dimension ref="{recorded}"/>'.encode()
+    path = _rewrite_part(
+        offset_workbook,
+        tmp_path / "dimension.xlsx",
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(rb"<dimension [^>]*/>", tag, xml),
+    )
+
+    df = read_sheet(path, "Tenancies", TENANCY_COLUMNS)
+
+    assert df.attrs["header_row"] == 6
+    assert df["_row"].tolist() == [7, 9]
+    assert df["Tenancy Start"].tolist() == [None, "2021-05-06"]
+
+
+def test_date_time_number_and_boolean_cells_as_text(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Tenancies"
+    ws.append(TENANCY_COLUMNS)
+    ws.append(["T-1", 123456789012345, dt.date(2020, 2, 29), 3.0, dt.time(9, 30), True])
+    ws.append(
+        [
+            "T-2",
+            1.00023456789e11,
+            dt.datetime(2019, 6, 3, 14, 5),
+            12.5,
+            dt.datetime(2023, 1, 31),
+            False,
+        ]
+    )
+    path = tmp_path / "values.xlsx"
+    wb.save(path)
+
+    df = read_sheet(path, "Tenancies", TENANCY_COLUMNS)
+
+    assert df["UPRN"].tolist() == ["123456789012345", "100023456789"]
+    assert df["Property Address"].tolist() == ["2020-02-29", "2019-06-03"]  # a date, a datetime
+    assert df["Postcode"].tolist() == ["3", "12.5"]
+    assert df["Tenancy Start"].tolist() == ["09:30:00", "2023-01-31"]
+    assert df["Tenancy End"].tolist() == ["TRUE", "FALSE"]
+
+
+def test_number_and_date_header_cells_keep_their_names(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Rents"
+    ws.append([])
+    ws.append(["Account", 2024, dt.datetime(2025, 4, 1)])
+    ws.append(["A-1", 10, 20.5])
+    path = tmp_path / "rents.xlsx"
+    wb.save(path)
+
+    df = read_sheet(path, "Rents", [])
+
+    assert df.attrs["header_row"] == 2
+    assert df.attrs["headers"] == ["Account", "2024", "2025-04-01 00:00:00"]
+    assert df.iloc[0, :3].tolist() == ["A-1", "10", "20.5"]
+
+
+def test_error_cells_and_escapes_read_as_their_text(tmp_path):
+    """An error cell (#N/A from a lookup) is its text, not a blank; Excel's `_x000D_` escape
+    for a carriage return stays as written."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Tenancies"
+    ws.append(TENANCY_COLUMNS)
+    ws.append(["T-1", "#N/A", "Flat 1_x000D_\n2 Road", "E8 3QP", dt.date(2020, 1, 2)])
+    path = tmp_path / "errors.xlsx"
+    wb.save(path)
+    assert b't="e"' in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
+
+    df = read_sheet(path, "Tenancies", TENANCY_COLUMNS)
+
+    assert df["UPRN"].tolist() == ["#N/A"]
+    assert df["Property Address"].tolist() == ["Flat 1_x000D_\n2 Road"]
+    assert df["Tenancy Start"].tolist() == ["2020-01-02"]
+
+
+def test_the_fast_reader_serves_plain_workbooks(workbook):
+    """Only workbooks holding error cells or escapes are handed to openpyxl (five times slower)."""
+    assert not _read_differently(workbook)
+
+
+def test_a_stray_value_far_right_is_read_without_a_full_grid(workbook, tmp_path):
+    """calamine would hold every row as wide as the stray cell: such a workbook goes to openpyxl."""
+    wb = openpyxl.load_workbook(workbook)
+    wb["Tenancies"]["XFD2"] = "note"
+    path = tmp_path / "stray.xlsx"
+    wb.save(path)
+
+    assert _read_differently(path)
+    df = read_sheet(path, "Tenancies", TENANCY_COLUMNS)
+    assert df["_row"].tolist() == [5, 7, 8]
+    assert df["UPRN"].tolist() == ["100023000000", "100023456789", "010033445566"]
+
+
+def test_password_protected_or_missing_workbook_is_one_line(tmp_path):
+    protected = tmp_path / "protected.xlsx"  # Excel encrypts into an OLE container, not a zip
+    protected.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2000))
+
+    with pytest.raises(SourceReadError) as err:
+        read_sheet(protected, "Tenancies", TENANCY_COLUMNS)
+    assert str(err.value) == f"{protected}: not a readable .xlsx workbook (BadZipFile)"
+
+    with pytest.raises(SourceReadError) as err:
+        read_sheet(tmp_path / "gone.xlsx", "Tenancies", TENANCY_COLUMNS)
+    assert str(err.value) == f"{tmp_path / 'gone.xlsx'}: file not found"
+
+
+def test_a_workbook_named_as_another_type_is_refused(workbook, tmp_path):
+    """calamine opens a workbook under any name, and .xls and .ods files too: the housing
+    source takes .xlsx only, as before."""
+    path = tmp_path / "tenancies.xlsx.bak"
+    path.write_bytes(workbook.read_bytes())
+
+    with pytest.raises(SourceReadError) as err:
+        read_sheet(path, "Tenancies", TENANCY_COLUMNS)
+    assert str(err.value) == f"{path}: not a readable .xlsx workbook (InvalidFileException)"
+
+
+def test_a_misspelt_attribute_in_a_damaged_sheet_is_one_line(workbook, tmp_path):
+    """calamine cannot read this sheet and hands the workbook to openpyxl, whose typed XML
+    objects raise TypeError on the unknown attribute: still one line naming the file."""
+    path = _rewrite_part(
+        workbook,
+        tmp_path / "misspelt.xlsx",
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b"<sheetFormatPr ", b'<sheetFormatPr rowHeighected="1" ')[
+            : len(xml) // 2
+        ],
+    )
+
+    with pytest.raises(SourceReadError) as err:
+        read_sheet(path, "Tenancies", TENANCY_COLUMNS)
+    assert str(err.value).startswith(f"{path}")
+    assert "\n" not in str(err.value)
