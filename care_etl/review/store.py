@@ -101,8 +101,9 @@ review_record = sa.Table(
     sa.Column("source", sa.String(100), primary_key=True),
     sa.Column("source_record_id", sa.String(200), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
-    #: 64-bit hash (hex) of what a reviewer sees beyond the linkage fields (SHOWN_FIELDS,
-    #: lineage): a change there rewrites the row without making a decision stale.
+    #: 64-bit hash (hex) of the JSON of what a reviewer sees beyond the linkage fields
+    #: (SHOWN_FIELDS): a change there rewrites the row without making a decision stale. The
+    #: lineage is compared on its own (an earlier release hashed it in: such rows rewrite once).
     sa.Column("shown_print", sa.String(16)),
     #: JSON: field -> standardised value (dates ISO), missing fields left out.
     sa.Column("standardised", sa.Text, nullable=False),
@@ -286,92 +287,212 @@ def sync_records(
 
     `current` is fingerprints(records), row for row. As a fingerprint covers the record's key,
     a stored row whose fingerprint and shown print (`shown_prints`: the fields a reviewer
-    sees beyond linkage's, such as a date of death) are among this run's is unchanged, and
-    the rest (changed or gone) are removed; only records with a new fingerprint or shown
-    print are built and written, so a rerun over unchanged sources reads four columns and
-    writes nothing.
+    sees beyond linkage's, such as a date of death) are among this run's holds this run's
+    values. If only its lineage moved (a row removed above it in its file renumbers it), the
+    lineage is updated in place; the rest (changed or gone) are removed, and only records with
+    a new fingerprint or shown print are built and written. A rerun over unchanged sources
+    reads five columns and writes nothing; one that drops a few rows from a file updates the
+    lineage of the rows after them and builds no JSON.
     """
-    current = current.assign(shown_print=shown_prints(records))
-    stored = _stored_prints(conn)
-    now_keys = current["fingerprint"] + current["shown_print"]
-    stored_keys = stored["fingerprint"] + stored["shown_print"].fillna("")
-    gone = ~_among(stored_keys, now_keys)
-    fresh = np.flatnonzero(~_among(now_keys, stored_keys))
-    removed = stored[gone]
-    if len(removed):
-        t = review_record
+    shown = shown_prints(records).to_numpy()
+    fresh, gone, moved = _delta(_stored_rows(conn), current, shown, _lineages(records))
+    _remove(conn, gone)
+    _move(conn, moved, at)
+    if fresh:
         conn.execute(
-            t.delete().where(
-                t.c.source == sa.bindparam("key_source"),
-                t.c.source_record_id == sa.bindparam("key_id"),
-            ),
-            [
-                {"key_source": s, "key_id": i}
-                for s, i in zip(removed["source"], removed["source_record_id"], strict=True)
-            ],
+            review_record.insert(), _new_rows(records.iloc[fresh], current, shown, fresh, at)
         )
-    if len(fresh):
-        conn.execute(review_record.insert(), _new_rows(records.iloc[fresh], current, fresh, at))
-    return len(removed) + len(fresh) - _both(removed, current.iloc[fresh])
+    return len(gone) + len(fresh) + len(moved) - _both(gone, current.iloc[fresh])
 
 
-def _among(values: pd.Series, others: pd.Series) -> np.ndarray:
-    """values.isin(others) for text, through a set (quicker than isin on object columns)."""
-    seen = set(others)
-    return np.fromiter((v in seen for v in values), dtype=bool, count=len(values))
+def _delta(
+    stored: dict[str, tuple], current: pd.DataFrame, shown: np.ndarray, lineages: list[object]
+) -> tuple[list[int], list[tuple[str, str]], list[tuple[str, str, str | None]]]:
+    """What to write (positions into `current`), remove (keys) and move (keys, new lineage).
+
+    `stored` is _stored_rows(); it is emptied. A record with a stored fingerprint but another
+    shown print is removed and written; one with both stored but another lineage, moved.
+    """
+    fresh: list[int] = []
+    gone: list[tuple[str, str]] = []
+    moved: list[tuple[str, str, str | None]] = []
+    for position, (key, shown_print, lineage) in enumerate(
+        zip(current["fingerprint"], shown, lineages, strict=True)
+    ):
+        row = stored.pop(key, None)
+        if row is None or row[1] != shown_print:
+            fresh.append(position)
+            if row is not None:
+                gone.append((row[3], row[4]))
+        elif row[2] != lineage:
+            moved.append((row[3], row[4], lineage))
+    gone += [(row[3], row[4]) for row in stored.values()]
+    return fresh, gone, moved
 
 
-def _both(removed: pd.DataFrame, written: pd.DataFrame) -> int:
+def _lineages(records: pd.DataFrame) -> list[object]:
+    """Each record's lineage as review_record stores it (text or None)."""
+    if "lineage" not in records.columns:
+        return [None] * len(records)
+    values = records["lineage"]
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return _column_values(records, "lineage")  # not plain text: the general way
+    return values.astype(object).where(values.notna(), None).tolist()
+
+
+def _both(gone: list[tuple[str, str]], written: pd.DataFrame) -> int:
     """Records both removed and written (changed), counted once as before."""
-    keys = ["source", "source_record_id"]
-    return len(removed[keys].merge(written[keys], on=keys))
+    keys = zip(written["source"], written["source_record_id"], strict=True)
+    return len(set(gone).intersection(keys))
 
 
-def _stored_prints(conn: sa.Connection) -> pd.DataFrame:
-    """(source, source_record_id, fingerprint) of every stored record, straight off the driver."""
+def _stored_rows(conn: sa.Connection) -> dict[str, tuple]:
+    """fingerprint -> (fingerprint, shown_print, lineage, source, source_record_id) of every
+    stored record, straight off the driver. A fingerprint covers the record's key, so no two
+    rows share one. A row of an earlier release (no shown print, or one that also hashed the
+    lineage) has a shown print no record has now, so it is rewritten once."""
     cursor = conn.connection.cursor()
     try:
         cursor.execute(
-            "SELECT source, source_record_id, fingerprint, shown_print FROM review_record"
+            "SELECT fingerprint, shown_print, lineage, source, source_record_id FROM review_record"
         )
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    columns = ["source", "source_record_id", "fingerprint", "shown_print"]
-    return pd.DataFrame(rows, columns=columns, dtype=object)
+    return {row[0]: row for row in rows}
+
+
+def _remove(conn: sa.Connection, keys: list[tuple[str, str]]) -> None:
+    """Delete these (source, source_record_id) records."""
+    if not keys:
+        return
+    t = review_record
+    conn.execute(
+        t.delete().where(
+            t.c.source == sa.bindparam("key_source"),
+            t.c.source_record_id == sa.bindparam("key_id"),
+        ),
+        [{"key_source": s, "key_id": i} for s, i in keys],
+    )
+
+
+#: Where _move stages (source, source_record_id, lineage) for one UPDATE ... FROM.
+_moved = sa.Table(
+    "review_record_moved",
+    sa.MetaData(),
+    sa.Column("source", sa.String(100)),
+    sa.Column("source_record_id", sa.String(200)),
+    sa.Column("lineage", sa.Text),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _move(conn: sa.Connection, moved: list[tuple[str, str, str | None]], at: dt.datetime) -> None:
+    """Set the lineage (and updated_at, as a rewrite would) of records whose only change is
+    their lineage: staged in a temporary table, then one UPDATE ... FROM."""
+    if not moved:
+        return
+    if conn.dialect.name == "sqlite" and conn.dialect.server_version_info < (3, 33):
+        _move_each(conn, moved, at)  # no UPDATE ... FROM before SQLite 3.33
+        return
+    t, m = review_record, _moved
+    m.create(conn)
+    _stage(conn, moved)
+    conn.execute(
+        t.update()
+        .where(t.c.source == m.c.source, t.c.source_record_id == m.c.source_record_id)
+        .values(lineage=m.c.lineage, updated_at=at)
+    )
+    m.drop(conn)
+
+
+def _move_each(
+    conn: sa.Connection, moved: list[tuple[str, str, str | None]], at: dt.datetime
+) -> None:
+    """_move as one UPDATE per record (executemany), where UPDATE ... FROM is missing."""
+    t = review_record
+    conn.execute(
+        t.update()
+        .where(
+            t.c.source == sa.bindparam("key_source"),
+            t.c.source_record_id == sa.bindparam("key_id"),
+        )
+        .values(lineage=sa.bindparam("new_lineage"), updated_at=at),
+        [{"key_source": s, "key_id": i, "new_lineage": where} for s, i, where in moved],
+    )
+
+
+def _stage(conn: sa.Connection, rows: list[tuple[str, str, str | None]]) -> None:
+    """Fill the staging table straight through the driver: COPY with psycopg 3, one
+    executemany elsewhere (the rows are text, so SQLAlchemy has nothing to convert)."""
+    cursor = conn.connection.cursor()
+    try:
+        if conn.dialect.driver == "psycopg":
+            with cursor.copy(f"COPY {_moved.name} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            cursor.executemany(f"INSERT INTO {_moved.name} VALUES ({mark}, {mark}, {mark})", rows)
+    finally:
+        cursor.close()
+
+
+#: The fields a reviewer sees that linkage does not read.
+_SHOWN_ONLY: tuple[str, ...] = tuple(f for f in SHOWN_FIELDS if f not in LINKAGE_FIELDS)
 
 
 def shown_prints(records: pd.DataFrame) -> pd.Series:
-    """Per record, a 64-bit hash (hex) of the fields shown beyond linkage's and the lineage."""
-    shown = [f for f in (*SHOWN_FIELDS, "lineage") if f not in LINKAGE_FIELDS]
-    frame = pd.DataFrame(
-        {f: records[f].astype(str) if f in records.columns else "" for f in shown},
-        index=records.index,
-    )
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return pd.Series([f"{h:016x}" for h in hashed], index=records.index, dtype=object)
+    """Per record, a 64-bit hash (hex) of the fields shown beyond linkage's, as JSON.
+
+    The JSON text is what `standardised` writes, so a record with the same fingerprint and
+    shown print has the same snapshot but for its lineage, which is compared on its own: a
+    moved row is not a changed record. Each distinct value is encoded and hashed once.
+    """
+    hashed = pd.DataFrame({f: _hashed(records, f) for f in _SHOWN_ONLY})
+    combined = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
+    return pd.Series(_hex(combined), index=records.index, dtype=object)
+
+
+def _hashed(records: pd.DataFrame, field: str) -> np.ndarray:
+    """Each row's value as JSON text ("" when missing), hashed to 64 bits."""
+    if field not in records.columns:
+        return np.full(len(records), pd.util.hash_array(np.array([""], dtype=object))[0])
+    codes, uniques = pd.factorize(records[field], use_na_sentinel=True)
+    table = np.append(_json_texts(uniques), np.array([""], dtype=object))
+    return pd.util.hash_array(table)[codes]
+
+
+def _hex(values: np.ndarray) -> np.ndarray:
+    """Each unsigned 64-bit value as 16 hex digits, f"{v:016x}", formatted in one go."""
+    text = values.astype(">u8").tobytes().hex().encode()
+    return np.frombuffer(text, dtype="S16").astype("U16").astype(object)
 
 
 def _new_rows(
-    records: pd.DataFrame, current: pd.DataFrame, positions: np.ndarray, at: dt.datetime
+    records: pd.DataFrame,
+    current: pd.DataFrame,
+    shown: np.ndarray,
+    positions: list[int],
+    at: dt.datetime,
 ) -> list[dict]:
-    """review_record rows for these records (positions into `current`)."""
+    """review_record rows for these records (positions into `current` and `shown`)."""
     prints = current.iloc[positions]
     return [
         {
             "source": s,
             "source_record_id": i,
             "fingerprint": f,
-            "shown_print": shown,
+            "shown_print": print_,
             "standardised": body,
             "lineage": lineage,
             "updated_at": at,
         }
-        for s, i, f, shown, body, lineage in zip(
+        for s, i, f, print_, body, lineage in zip(
             prints["source"],
             prints["source_record_id"],
             prints["fingerprint"],
-            prints["shown_print"],
+            shown[positions],
             standardised(records),
             _column_values(records, "lineage"),
             strict=True,
