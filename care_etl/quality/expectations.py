@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from care_etl.contracts.model import Contract
+from care_etl.contracts.model import Column, Contract
 from care_etl.quality.checks import CheckPlan
 from care_etl.quality.results import result_row
 from care_etl.sources.read import RawSource
@@ -41,7 +42,7 @@ def validation_frame(raw: RawSource, contract: Contract) -> pd.DataFrame:
     records = raw.records
     if "_withdrawn" in records.columns:
         records = records[~records["_withdrawn"].astype(bool)]
-    columns: dict[str, pd.Series] = {}
+    columns: dict[str, np.ndarray] = {}
     for obj in (contract.person_object, *contract.lookups):
         prefix = "" if obj is contract.person_object else f"{obj.id}."
         for col in obj.columns:
@@ -50,16 +51,28 @@ def validation_frame(raw: RawSource, contract: Contract) -> pd.DataFrame:
                 records[name] if name in records.columns else pd.Series(None, index=records.index)
             )
             text = text_of(values)
-            columns[name] = text
-            if col.logical_type == "date":
-                parses, age = _date_readings(text, col.date_format)
-                columns[name + PARSES] = parses
-                if col.canonical == "date_of_birth":
-                    columns[name + AGE] = age
-            if col.canonical == "nhs_number":
-                columns[name + NHS_VALID] = _nhs_valid(text)
-    frame = pd.DataFrame(columns, index=records.index)
-    return frame.reset_index(drop=True)
+            columns[name] = text.to_numpy(object)
+            columns.update(_readings(col, name, text))
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+
+
+def _readings(col: Column, name: str, text: pd.Series) -> dict[str, np.ndarray]:
+    """The column's standardised readings, by name. Each distinct text is read once, then
+    spread over the rows: most of a feed's values repeat from row to row."""
+    if col.logical_type != "date" and col.canonical != "nhs_number":
+        return {}
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    codes[codes < 0] = len(uniques)
+    distinct = pd.Series([*uniques, None], dtype=object)  # the texts, then a blank
+    readings: dict[str, pd.Series] = {}
+    if col.logical_type == "date":
+        parses, age = _date_readings(distinct, col.date_format)
+        readings[name + PARSES] = parses
+        if col.canonical == "date_of_birth":
+            readings[name + AGE] = age
+    if col.canonical == "nhs_number":
+        readings[name + NHS_VALID] = _nhs_valid(distinct)
+    return {column: reading.to_numpy()[codes] for column, reading in readings.items()}
 
 
 def _date_readings(text: pd.Series, date_format: str | None) -> tuple[pd.Series, pd.Series]:
@@ -85,10 +98,21 @@ def _mentions(issues: pd.Series, phrase: str) -> pd.Series:
     return pd.Series(found[np.where(codes < 0, len(uniques), codes)], index=issues.index)
 
 
+#: How most NHS numbers are written when not as 10 digits: 3, 3 and 4 digits with spaces.
+_SPACED_NHS = re.compile(r"[0-9]{3} [0-9]{3} [0-9]{4}")
+
+
 def _nhs_valid(text: pd.Series) -> pd.Series:
+    """Whether each text is a valid NHS number (None when blank). Spaced numbers are read
+    without their spaces (as clean_nhs_number reads them), so that its quick path, for 10
+    digits, reads them too."""
     from care_etl.standardise.identifiers import clean_nhs_number
 
-    valid = clean_nhs_number(text).value.notna()
+    digits = text.map(
+        lambda t: t.replace(" ", "") if t is not None and _SPACED_NHS.fullmatch(t) else t,
+        na_action="ignore",
+    )
+    valid = clean_nhs_number(digits).value.notna()
     return valid.astype(object).where(text.notna(), None)
 
 

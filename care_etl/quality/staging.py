@@ -110,18 +110,20 @@ def stage(
 def _reject(
     frame: pd.DataFrame, mask: pd.Series, reason: str | None, rejects: list[pd.DataFrame]
 ) -> pd.DataFrame:
-    """Move the masked rows to the rejects with a reason (or their own read_error)."""
-    if mask.any():
-        bad = frame[mask].copy()
-        if reason is None:
-            bad["reason"] = bad["read_error"]
-        else:
-            details = bad.get("quality_issues")
-            bad["reason"] = (
-                reason
-                if details is None
-                else [f"{reason} ({d})" if isinstance(d, str) and d else reason for d in details]
-            )
-        bad["source_record_id"] = bad["source_record_id"].fillna(bad["lineage"])
-        rejects.append(bad[QUARANTINE_COLUMNS])
+    """Move the masked rows to the rejects with a reason (or their own read_error); with
+    none masked, the frame itself (not a copy of every row)."""
+    if not mask.any():
+        return frame
+    bad = frame[mask].copy()
+    if reason is None:
+        bad["reason"] = bad["read_error"]
+    else:
+        details = bad.get("quality_issues")
+        bad["reason"] = (
+            reason
+            if details is None
+            else [f"{reason} ({d})" if isinstance(d, str) and d else reason for d in details]
+        )
+    bad["source_record_id"] = bad["source_record_id"].fillna(bad["lineage"])
+    rejects.append(bad[QUARANTINE_COLUMNS])
     return frame[~mask]

@@ -52,7 +52,6 @@ _DIGIT_FIX = str.maketrans(
 _DIGIT_LIKE = frozenset("0123456789") | {chr(code) for code in _DIGIT_FIX}
 # ... and in place of letters, inside a label.
 _LABEL_FIX = str.maketrans({"0": "o", "1": "l", "5": "s", "8": "b", "|": "l"})
-_SEPARATORS = ":;"
 # Specks and margins come out as punctuation at the ends of a value.
 _EDGE_NOISE = " :;|_~.,'\"`\u2018\u2019\u201c\u201d\u2014\u2013-"
 #: Called with (forms done, forms in all) when read_paper is given no `progress` of its own:
@@ -170,17 +169,18 @@ def parse_form(lines: Sequence[Line], labels: Mapping[str, str]) -> dict[str, _F
     Labels go to lines best match first, so a title misread as `REFERRAL:` cannot take
     `Referrer` from the real `Referrer:` line further down.
     """
+    known = _labels_of(tuple(labels))
     candidates = [
-        (fld.label_score, i, label, fld)
+        (score, i, label, label_words, value)
         for i, line in enumerate(lines)
-        for label, fld in _label_candidates(line, labels)
+        for label, score, label_words, value in _label_candidates(line, known)
     ]
     candidates.sort(key=lambda c: (-c[0], c[1]))  # best match first; the earlier line on a tie
     by_line: dict[int, tuple[str, _Field]] = {}
     taken: set[str] = set()
-    for _, i, label, fld in candidates:
+    for score, i, label, label_words, value in candidates:
         if i not in by_line and label not in taken:
-            by_line[i] = (label, fld)
+            by_line[i] = (label, _field(score, label_words, value))
             taken.add(label)
     fields: dict[str, _Field] = {}
     current: str | None = None
@@ -225,7 +225,29 @@ def _norm_label(text: str) -> str:
 _NOT_LABEL = re.compile(r"[^a-z0-9 ]+")
 
 
-def _label_candidates(line: Line, labels: Sequence[str]) -> list[tuple[str, _Field]]:
+@dataclass(frozen=True, eq=False)  # one per label set (_labels_of): hashed by identity
+class _Labels:
+    """The form's labels, normalised once: every line of every form is matched against them."""
+
+    names: tuple[str, ...]
+    norms: tuple[str, ...]
+    word_counts: tuple[int, ...]
+    max_words: int  # a colon further along than this cannot end a label
+
+
+@lru_cache(maxsize=64)
+def _labels_of(names: tuple[str, ...]) -> _Labels:
+    counts = tuple(len(name.split()) for name in names)
+    norms = tuple(_norm_label(name) for name in names)
+    return _Labels(names, norms, counts, max(counts) + 2)
+
+
+#: A label a line may start with: the label, its score, the line's words that make it up and
+#: the words that would be its value.
+_Candidate = tuple[str, float, Line, Line]
+
+
+def _label_candidates(line: Line, labels: _Labels) -> list[_Candidate]:
     """Every label this line might start with, each with the value words that would follow."""
     if not line:
         return []
@@ -233,41 +255,65 @@ def _label_candidates(line: Line, labels: Sequence[str]) -> list[tuple[str, _Fie
     return found if found else _match_by_words(line, labels)
 
 
-def _match_by_colon(line: Line, labels: Sequence[str]) -> list[tuple[str, _Field]]:
-    max_words = max(len(label.split()) for label in labels) + 2
-    for i, (word, conf) in enumerate(line[:max_words]):
-        cut = next((word.index(s) for s in _SEPARATORS if s in word), None)
-        if cut is None:
+def _match_by_colon(line: Line, labels: _Labels) -> list[_Candidate]:
+    for i, (word, conf) in enumerate(line[: labels.max_words]):
+        if ":" in word:  # ':' wins over an earlier ';' in the same word
+            cut = word.index(":")
+        elif ";" in word:
+            cut = word.index(";")
+        else:
             continue
-        prefix = " ".join([w for w, _ in line[:i]] + [word[:cut]])
-        value = ([(word[cut + 1 :], conf)] if word[cut + 1 :] else []) + list(line[i + 1 :])
-        return [
-            (label, _field(score, line[: i + 1], value))
-            for label, score in _scores(prefix, labels)
-            if score >= COLON_MATCH
-        ]
+        scores = _colon_scores(" ".join([w for w, _ in line[:i]] + [word[:cut]]), labels)
+        if not scores:
+            return []
+        rest = word[cut + 1 :]
+        value = [*([(rest, conf)] if rest else []), *line[i + 1 :]]
+        label_words = line[: i + 1]
+        return [(label, score, label_words, value) for label, score in scores]
     return []
 
 
-def _match_by_words(line: Line, labels: Sequence[str]) -> list[tuple[str, _Field]]:
+@lru_cache(maxsize=1 << 14)  # the same few label texts start most lines of every form
+def _colon_scores(prefix: str, labels: _Labels) -> tuple[tuple[str, float], ...]:
+    """The labels a prefix before a colon may be, with their scores (in label order)."""
+    return tuple((n, s) for n, s in _scores(prefix, labels) if s >= COLON_MATCH)
+
+
+def _match_by_words(line: Line, labels: _Labels) -> list[_Candidate]:
+    words = tuple(w for w, _ in line[: labels.max_words - 1])
+    return [
+        (label, score, line[:take], line[take:])
+        for label, score, take in _word_matches(words, labels)
+    ]
+
+
+@lru_cache(maxsize=1 << 14)
+def _word_matches(words: tuple[str, ...], labels: _Labels) -> tuple[tuple[str, float, int], ...]:
+    """Per label that the first words match well enough: its score and how many words it takes.
+
+    `words` are the line's first words: as many as the longest label has, and one more.
+    """
     found = []
-    for label in labels:
-        n = len(label.split())
+    for label, norm, n in zip(labels.names, labels.norms, labels.word_counts, strict=True):
         best: tuple[float, int] = (0.0, 0)
-        for take in range(max(1, n - 1), min(n + 1, len(line)) + 1):
-            prefix = " ".join(w for w, _ in line[:take])
-            score = _scores(prefix, [label])[0][1]
+        for take in range(max(1, n - 1), min(n + 1, len(words)) + 1):
+            score = _ratio(_norm_label(" ".join(words[:take])), norm)
             if score > best[0]:  # on a tie, the fewer words: the rest is the value
                 best = (score, take)
-        score, take = best
-        if score >= WORDS_MATCH:
-            found.append((label, _field(score, line[:take], list(line[take:]))))
-    return found
+        if best[0] >= WORDS_MATCH:
+            found.append((label, *best))
+    return tuple(found)
 
 
-def _scores(prefix: str, labels: Sequence[str]) -> list[tuple[str, float]]:
+def _scores(prefix: str, labels: _Labels) -> list[tuple[str, float]]:
     norm = _norm_label(prefix)
-    return [(label, fuzz.ratio(norm, _norm_label(label)) if norm else 0.0) for label in labels]
+    return [
+        (name, _ratio(norm, label)) for name, label in zip(labels.names, labels.norms, strict=True)
+    ]
+
+
+def _ratio(norm: str, label: str) -> float:
+    return fuzz.ratio(norm, label) if norm else 0.0
 
 
 def _field(score: float, label_words: Line, value: Line) -> _Field:

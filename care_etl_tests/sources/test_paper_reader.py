@@ -86,6 +86,32 @@ def test_title_misread_as_a_label_does_not_take_it(tmp_path):
     assert row["Referrer"] == "Dr A Patel"
 
 
+def test_a_form_read_again_or_beside_other_labels_reads_alike(tmp_path):
+    """Label matches are remembered per label set: neither a second read nor another form
+    type's labels in between may change what a form gives."""
+    path = _txt(tmp_path, "P4.txt", GARBLED)
+    first = read_paper([path], PAPER_LABELS)
+    other = read_paper([path], {"Name": "text", "Date of Birth": "date", "Postcode": "postcode"})
+    again = read_paper([path], PAPER_LABELS)
+
+    assert first.equals(again)
+    assert other.iloc[0][["Name", "Date of Birth", "Postcode"]].tolist() == [
+        "Zoë O'Brien",
+        "03/07/1948",
+        "E8 3QP",
+    ]
+    assert "NHS No" not in other.columns
+
+
+def test_a_colon_ends_a_label_before_an_earlier_semicolon_in_the_word(tmp_path):
+    text = "Name: Ann Lee\nReferrer;Dr:A Patel\nPostcode; E8 3QP\n"
+
+    row = read_paper([_txt(tmp_path, "P5.txt", text)], PAPER_LABELS).iloc[0]
+
+    assert row["Referrer"] == "A Patel"  # the label is 'Referrer;Dr', misread
+    assert row["Postcode"] == "E8 3QP"  # with no colon, a semicolon ends the label
+
+
 def test_windows_1252_text_file(tmp_path):
     path = _txt(tmp_path, "P3.txt", GARBLED.replace("Zoë", "Seán"), encoding="cp1252")
 
