@@ -140,20 +140,24 @@ class RecordFacts:
         address_keys: pd.Series,
         declared: pd.DataFrame | None,
         former_keys: pd.Series | None = None,
+        former: pd.DataFrame | None = None,
     ) -> RecordFacts:
         """`former_keys`: each record's former address keys (record_keys_with_former): they
-        depend on other records' UPRNs, so they are hashed with the record's row."""
+        depend on other records' UPRNs, so they are hashed with the record's row. `former`:
+        the records' former_frame, when the caller has it (households.keys_and_former)."""
         from care_etl.index.golden import parse_dates
         from care_etl.index.households import ADDRESS_FROM, ADDRESS_TO, TENANCY, tenancy_frame
 
-        hashed = linked.reset_index(drop=True)
+        # a shallow copy (columns are only added): reset_index copied every value
+        plain = isinstance(linked.index, pd.RangeIndex) and linked.index.start == 0
+        hashed = linked.copy(deep=False) if plain else linked.reset_index(drop=True)
         columns = sorted(c for c in hashed.columns if c not in WHOLE_ONLY)
         for name in (ADDRESS_FROM, ADDRESS_TO):  # parsed as of today, as person_address does
             if name in hashed.columns:
                 hashed[f"{name}:parsed"] = parse_dates(hashed[name]).to_numpy()
                 columns.append(f"{name}:parsed")
         if former_keys is not None and PREVIOUS_ADDRESSES in hashed.columns:
-            hashed[f"{PREVIOUS_ADDRESSES}:parsed"] = _former_facts(linked, former_keys)
+            hashed[f"{PREVIOUS_ADDRESSES}:parsed"] = _former_facts(linked, former_keys, former)
             columns.append(f"{PREVIOUS_ADDRESSES}:parsed")
         tenancy = tenancy_frame(linked)
         in_one = tenancy["_role"].notna().to_numpy()
@@ -186,13 +190,15 @@ class RecordFacts:
         )
 
 
-def _former_facts(linked: pd.DataFrame, former_keys: pd.Series) -> np.ndarray:
+def _former_facts(
+    linked: pd.DataFrame, former_keys: pd.Series, former: pd.DataFrame | None = None
+) -> np.ndarray:
     """Per record, its former addresses' keys and periods as person_address shows them
     (dates parsed as of today), as text: None for a record without any."""
     from care_etl.index.golden import parse_dates
     from care_etl.index.households import ADDRESS_FROM, ADDRESS_TO, former_frame
 
-    former = former_frame(linked)
+    former = former_frame(linked) if former is None else former
     out = np.full(len(linked), None, dtype=object)
     if former.empty:
         return out
@@ -210,7 +216,7 @@ def record_keys(source: pd.Series, record_id: pd.Series) -> np.ndarray:
 
 def split_keys(keys: np.ndarray) -> list[tuple[str, str]]:
     """(source, source_record_id) of each record key."""
-    return [(s, r) for s, _, r in (str(k).partition(_SEP) for k in keys)]
+    return [(s, r) for s, _, r in [str(k).partition(_SEP) for k in np.asarray(keys).tolist()]]
 
 
 @dataclass
@@ -248,8 +254,28 @@ def _dob_texts(values: pd.Series) -> np.ndarray:
 
 def _bands(dob: np.ndarray, today: dt.date, age_band: Callable) -> np.ndarray:
     codes, distinct = pd.factorize(dob)
-    bands = [age_band(str(d), today) if d else None for d in distinct]
-    return np.array([b or "" for b in bands], dtype=str)[codes] if len(dob) else dob
+    bands = _iso_bands(np.asarray(distinct, dtype=str), today, age_band)
+    return bands[codes] if len(dob) else dob
+
+
+def _iso_bands(dob: np.ndarray, today: dt.date, age_band: Callable) -> np.ndarray:
+    """age_band of each ISO date text ('' gives ''), by whole arrays: a Timestamp per
+    distinct date took half a second at 100k persons. Other texts go through age_band."""
+    from care_etl.index.analyst import AGE_BANDS, OLDEST_BAND
+
+    texts = dob.tolist()
+    out = np.full(len(texts), "", dtype=object)
+    iso = np.array([len(d) == 10 and d[4] == "-" == d[7] for d in texts], dtype=bool)
+    if iso.any():
+        year, month, day = np.array([d.split("-") for d in dob[iso].tolist()], dtype=np.int64).T
+        ahead = (month > today.month) | ((month == today.month) & (day > today.day))
+        age = today.year - year - ahead  # as age_band counts it
+        labels = np.array([label for _, label in AGE_BANDS] + [OLDEST_BAND], dtype=object)
+        band = labels[np.searchsorted([upper for upper, _ in AGE_BANDS], age, side="right")]
+        out[iso] = np.where(age < 0, "", band)
+    for i in np.flatnonzero(~iso & (dob != "")):
+        out[i] = age_band(texts[i], today) or ""
+    return out.astype(str)
 
 
 @dataclass
@@ -278,6 +304,9 @@ class LinkChanges:
     #: Of `update`, the records whose row changed only outside its analyst columns (lineage
     #: mostly, renumbered by a removed row): only those columns are set.
     update_rest: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))
+    #: Whether each of the run's records (in RecordFacts' order) is in `update`, `update_rest`
+    #: or `insert`.
+    written: np.ndarray | None = None
 
     @classmethod
     def of(cls, old_keys: np.ndarray, old_hash: np.ndarray, keys: np.ndarray,
@@ -287,7 +316,7 @@ class LinkChanges:
         differs = found & (old_hash[np.where(found, where, 0)] != hashes)
         kept = np.zeros(len(old_keys), dtype=bool)
         kept[where[found]] = True
-        return cls(keys[differs], keys[~found], old_keys[~kept])
+        return cls(keys[differs], keys[~found], old_keys[~kept], written=differs | ~found)
 
 
 def _with_rest(whole: LinkChanges, analyst: LinkChanges) -> LinkChanges:
@@ -311,6 +340,15 @@ class IndexState:
     #: fingerprint's key; empty when none were kept.
     record_pseudonyms: np.ndarray = field(default_factory=lambda: np.array([], dtype="S1"))
     person_pseudonyms: np.ndarray = field(default_factory=lambda: np.array([], dtype="S1"))
+    #: The last positions() asked for: (the record keys, their positions).
+    _positions: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def positions(self, facts: RecordFacts) -> np.ndarray:
+        """Each record of `facts` at its position in this state's records (-1: new), found
+        once for kept_pseudonyms and plan alike."""
+        if self._positions is None or self._positions[0] is not facts.keys:
+            self._positions = (facts.keys, pd.Index(self.facts.keys).get_indexer(facts.keys))
+        return self._positions[1]
 
     @classmethod
     def fresh(cls, fingerprint: str, issued: set[str]) -> IndexState:
@@ -360,7 +398,7 @@ class IndexState:
         persons = np.full(len(facts.keys), None, dtype=object)
         if len(self.record_pseudonyms) != len(old.keys) or not len(old.keys):
             return records, persons
-        where = pd.Index(old.keys).get_indexer(facts.keys)
+        where = self.positions(facts)
         found = where >= 0
         records[found] = self.record_pseudonyms[where[found]].astype(str)
         first = ~pd.Index(old.person).duplicated()
@@ -373,17 +411,21 @@ class IndexState:
     def previous_links(self) -> tuple[pd.DataFrame, set[str]]:
         """As publish.previous_index reads them from the database: the last links and every
         id ever issued."""
-        source, _, record = np.char.partition(self.facts.keys.astype(str), _SEP).T
+        parts = [k.partition(_SEP) for k in self.facts.keys.astype(str).tolist()]
         links = pd.DataFrame(
-            {"source": source, "source_record_id": record, "person_id": self.facts.person}
-        ).astype(object)
+            {
+                "source": pd.Series([p[0] for p in parts], dtype=object),
+                "source_record_id": pd.Series([p[2] for p in parts], dtype=object),
+                "person_id": pd.Series(self.facts.person.astype(str).tolist(), dtype=object),
+            }
+        )
         return links, set(self.issued.tolist())
 
     def plan(self, facts: RecordFacts, today: dt.date) -> Plan:
         """The changed persons, then the affected ones, then the records their build reads."""
         old = self.facts
         persons = set(facts.person.tolist())
-        where = pd.Index(old.keys).get_indexer(facts.keys)
+        where = self.positions(facts)
         found = where >= 0
         at = np.where(found, where, 0)
         same = found & (old.row[at] == facts.row) & (old.person[at] == facts.person)
@@ -446,7 +488,9 @@ class IndexState:
               pseudonyms: tuple[np.ndarray, np.ndarray] | None = None) -> IndexState:  # fmt: skip
         """The state once this run is published: every record's facts, ids issued, bands,
         and the pseudonyms of each record of `facts` and of its person."""
-        issued = np.union1d(self.issued, np.asarray(sorted(ids.dropna().astype(str)), dtype=str))
+        # distinct first (by hashing): union1d sorts what it is given
+        new_ids = pd.unique(ids.dropna().astype(str).to_numpy(object))
+        issued = np.union1d(self.issued, np.asarray(new_ids, dtype=str))
         if plan is not None:  # unchanged persons keep the bands published before
             keep = ~_isin(self.bands.person, plan.rewrite)
             bands = Bands(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from care_etl.index import households
@@ -158,10 +159,28 @@ def link_records(records: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFra
     """Each record with its person (and link columns), its date parsed once for all uses."""
     keys = ["source", "source_record_id"]
     extra = [c for c in assignments.columns if c not in records.columns or c in keys]
-    linked = records.merge(assignments[extra], on=keys, how="inner", validate="one_to_one")
+    if _in_step(records, assignments, keys):  # what the join gives, without joining
+        added = assignments[[c for c in extra if c not in keys]].reset_index(drop=True)
+        linked = pd.concat([records, added], axis=1)
+    else:
+        linked = records.merge(assignments[extra], on=keys, how="inner", validate="one_to_one")
     if RECORDED_ON in linked.columns:  # parsed once for golden values and addresses alike
         linked[RECORDED_ON] = parse_dates(linked[RECORDED_ON])
     return linked
+
+
+def _in_step(records: pd.DataFrame, assignments: pd.DataFrame, keys: list[str]) -> bool:
+    """Whether the assignments name the records' keys row for row, each once (linkage keeps
+    the records' order): the join is then a side-by-side copy (half a second at 100k)."""
+    index = records.index
+    if len(records) != len(assignments) or not isinstance(index, pd.RangeIndex):
+        return False
+    if index.start != 0 or index.step != 1:
+        return False
+    for key in keys:
+        if not np.array_equal(records[key].to_numpy(object), assignments[key].to_numpy(object)):
+            return False
+    return not records.duplicated(keys).any()
 
 
 def link_table(linked: pd.DataFrame) -> pd.DataFrame:

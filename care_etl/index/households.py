@@ -47,6 +47,7 @@ INVERSE = {
 }
 CO_RESIDENT = "Co-resident"
 _DIGIT = re.compile(r"\d")
+_has_digit = _DIGIT.search
 ADDRESS_PARTS = ("address", "postcode", "uprn")
 #: One source's records at one address form a tenancy (with a lead tenant, where one is named).
 TENANCY = ["source", "address", "postcode", "uprn"]
@@ -190,17 +191,24 @@ def record_keys_with_former(linked: pd.DataFrame) -> tuple[pd.Series, pd.Series]
     addresses' keys (None per entry without one; None for a record without any), in the
     records' order. A former address takes a UPRN its text has elsewhere, but gives none:
     the current addresses' keys, hence households, are those without any history."""
+    now, former_keys, _ = keys_and_former(linked)
+    return now, former_keys
+
+
+def keys_and_former(linked: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.DataFrame]:
+    """record_keys_with_former's keys and the former_frame they came from, so that a caller
+    needing both parses the records' former addresses (JSON) once."""
     current = address_frame(linked)
     former = former_frame(linked)
     if former.empty:
-        return address_keys(current), pd.Series([None] * len(linked), dtype=object)
+        return address_keys(current), pd.Series([None] * len(linked), dtype=object), former
     both = pd.concat([current, former[current.columns]], ignore_index=True)
     teaches = np.arange(len(both)) < len(current)
     keys = address_keys(both, teaches)
     now = pd.Series(keys.to_numpy()[: len(current)], index=current.index, dtype=object)
     by_record = pd.Series(keys.to_numpy()[len(current) :]).groupby(former["_record"].to_numpy())
     grouped = by_record.agg(tuple).to_dict()
-    return now, pd.Series([grouped.get(i) for i in range(len(linked))], dtype=object)
+    return now, pd.Series([grouped.get(i) for i in range(len(linked))], dtype=object), former
 
 
 def address_frame(linked: pd.DataFrame) -> pd.DataFrame:
@@ -267,8 +275,8 @@ def _address_text(address: object, postcode: object) -> str | None:
     """Postcode and the parts holding a number (flat, house): localities are often left out."""
     if not isinstance(address, str) or not isinstance(postcode, str):
         return None
-    parts = [p.strip() for p in address.split(",") if p.strip()]
-    numbered = [p for p in parts if _DIGIT.search(p)] or parts[:1]
+    parts = [p for p in map(str.strip, address.split(",")) if p]
+    numbered = [p for p in parts if _has_digit(p)] or parts[:1]
     return f"{postcode.replace(' ', '')}|{', '.join(numbered)}" if numbered else None
 
 

@@ -46,20 +46,55 @@ def stable_ids(
     out = assignments.rename(columns={"person_id": "cluster_id"})
     old = previous[[*KEYS, "person_id"]].rename(columns={"person_id": "old_id"})
     joined = out[[*KEYS, "cluster_id"]].merge(old, on=KEYS, how="left")
-    kept = _inherit(joined.dropna(subset=["old_id"]))
+    settled = _settled(joined)
+    kept = dict(zip(joined["cluster_id"][settled], joined["old_id"][settled], strict=True))
+    joined = joined[~settled]
+    kept.update(_inherit(joined.dropna(subset=["old_id"])))
     taken = set(kept.values())
-    forbidden = set(issued) | set(old["old_id"]) | taken
-    clusters = sorted(out["cluster_id"].unique())
-    chosen = {}
-    for cluster in clusters:
-        if cluster in kept:
-            chosen[cluster] = kept[cluster]
-        else:
-            chosen[cluster] = _mint(cluster, forbidden)
-            forbidden.add(chosen[cluster])
-    out["person_id"] = out["cluster_id"].map(chosen)
-    history = _history(joined, chosen, set(old["old_id"]), run_id, changed_at)
+    old_ids = set(old["old_id"])
+    forbidden = set(issued) | old_ids | taken
+    chosen = dict(kept)
+    # minted in cluster order: each new id is forbidden to the next
+    for cluster in sorted(set(out["cluster_id"].unique()).difference(kept)):
+        chosen[cluster] = _mint(cluster, forbidden)
+        forbidden.add(chosen[cluster])
+    out["person_id"] = _mapped(out["cluster_id"], chosen)
+    history = _history(joined, chosen, old_ids, run_id, changed_at)
     return StableIds(out, history)
+
+
+def _settled(joined: pd.DataFrame) -> np.ndarray:
+    """The rows of clusters that hold exactly this run's records of one old id: _inherit
+    would give them that id whatever the other clusters hold, and they make no history, so
+    only the other rows go through both (most clusters, on a rerun).
+    """
+    cluster, _ = pd.factorize(joined["cluster_id"])
+    old, _ = pd.factorize(joined["old_id"])  # -1: a record new to the index
+    if not len(cluster) or (cluster < 0).any():
+        return np.zeros(len(cluster), dtype=bool)
+    width = int(cluster.max()) + 1
+    low = np.full(width, np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(width, -1, dtype=np.int64)
+    np.minimum.at(low, cluster, old)
+    np.maximum.at(high, cluster, old)
+    size = np.bincount(cluster, minlength=width)
+    per_old = np.bincount(old[old >= 0], minlength=int(old.max()) + 1)
+    one = (low == high) & (low >= 0)  # every record of the cluster held one old id
+    settled = np.zeros(width, dtype=bool)
+    settled[one] = per_old[low[one]] == size[one]  # and no other cluster holds any of its
+    return settled[cluster]
+
+
+def _mapped(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    """values.map(mapping) for a mapping of every value, one look-up per distinct value."""
+    codes, distinct = pd.factorize(values)
+    try:
+        looked_up = np.array([mapping[d] for d in distinct], dtype=object)
+    except KeyError:
+        return values.map(mapping)
+    if (codes < 0).any():
+        return values.map(mapping)
+    return pd.Series(looked_up[codes], index=values.index, dtype=object)
 
 
 def _inherit(overlap: pd.DataFrame) -> dict[str, str]:
@@ -113,7 +148,7 @@ def _history(
     A record that moves between two ids that both persist is a correction, not a change of id.
     """
     have = joined.dropna(subset=["old_id"]).copy()
-    have["new_id"] = have["cluster_id"].map(chosen)
+    have["new_id"] = _mapped(have["cluster_id"], chosen)
     moves = have[have["old_id"] != have["new_id"]][["old_id", "new_id"]].drop_duplicates()
     surviving = set(chosen.values())
     rows = []

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 ANALYST_SCHEMA = "analyst"
+#: SQLite's page cache for a publish, in KiB (allocated only as pages are read): with the
+#: default 2 MiB, updating the link tables' rows in key order re-read pages from the file
+#: system half the time (measured at 100k records: about twice as slow).
+SQLITE_CACHE_KIB = 262_144
 
 person_index = sa.Table(
     "person_index",
@@ -266,6 +270,8 @@ def publish(
     engine = engine_for(url)
     try:
         with engine.begin() as raw:
+            if raw.dialect.name == "sqlite":
+                raw.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             conn = prepare(raw)
             for table in INDEX_TABLES:
                 if delta is not None and delta.write(conn, table, tables.get(table.name), _insert):
@@ -532,9 +538,12 @@ def _rows(frame: pd.DataFrame, table: sa.Table) -> list[dict[str, object]]:
 
 
 def _column_values(series: pd.Series, kind: sa.types.TypeEngine) -> list[object]:
-    """A column as plain Python values, None for every kind of missing."""
-    values = series.astype(object).where(series.notna(), None).tolist()
-    if series.dtype == object:
+    """A column as plain Python values, None for every kind of missing (numpy scalars in a
+    column of objects unwrapped: looked for by type first, as most columns hold none)."""
+    array = series.to_numpy(dtype=object, copy=True)
+    array[pd.isna(array)] = None
+    values = array.tolist()
+    if series.dtype == object and any(issubclass(t, np.generic) for t in set(map(type, values))):
         values = [v.item() if isinstance(v, np.generic) else v for v in values]
     convert = _converter(kind)
     if convert is None:

@@ -50,7 +50,7 @@ from care_etl.index.build import (
 )
 from care_etl.index.declared import read_declared
 from care_etl.index.golden import Trust, trust_from_contracts
-from care_etl.index.households import record_keys_with_former
+from care_etl.index.households import keys_and_former
 from care_etl.index.ids import StableIds, stable_ids
 from care_etl.index.publish import is_production, previous_index, publish
 from care_etl.quality.staging import StagedSource
@@ -104,8 +104,8 @@ def make_index(
     previous, issued = state.previous_links() if state else previous_index(database_url)
     ids = stable_ids(linked.assignments, previous, issued, run_id=run_id, changed_at=now)
     rows = link_records(records, ids.assignments)
-    address_keys, former_keys = record_keys_with_former(rows)
-    facts = RecordFacts.of(rows, address_keys, declared, former_keys)
+    address_keys, former_keys, former = keys_and_former(rows)
+    facts = RecordFacts.of(rows, address_keys, declared, former_keys, former)
     current = _current_pseudonyms(rows, facts, state, pseudonyms if lasting else None)
     plan = _plan(state, facts, now.date(), int(rows["person_id"].nunique()))
     if plan is not None:
@@ -162,7 +162,9 @@ def _changed_analyst_links(
             ids.remember("record", record_names(rows).to_numpy(object), current[0])
             ids.remember("person", rows["person_id"].to_numpy(object), current[1])
         return analyst_links(links, ids)
-    wanted = pd.Series(facts.keys).isin([*changes.update, *changes.insert]).to_numpy()
+    wanted = changes.written
+    if wanted is None:
+        wanted = pd.Series(facts.keys).isin([*changes.update, *changes.insert]).to_numpy()
     part = rows[wanted]
     if current is None:
         frame = analyst_links(part, ids)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -325,3 +326,14 @@ def test_link_tables_are_written_whole_on_postgresql_when_most_rows_changed(
     }
     assert run.delta.counts["analyst_person_source_link_written_whole"] == 1
     _assert_same(incremental, full)
+
+
+def test_age_bands_computed_by_whole_arrays_are_those_of_age_band():
+    from care_etl.incremental.index import _bands
+    from care_etl.index.analyst import age_band
+
+    days = pd.date_range("1900-01-01", "2030-12-31", freq="37D")
+    dob = np.array(["", "1984-02-29", "2024-02-29", *(d.date().isoformat() for d in days)])
+    for today in (dt.date(2026, 11, 26), dt.date(2024, 2, 29), dt.date(2025, 2, 28)):
+        want = [(age_band(str(d), today) or "") if d else "" for d in dob]
+        assert _bands(dob, today, age_band).tolist() == want

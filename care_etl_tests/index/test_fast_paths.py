@@ -10,6 +10,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 from pandas.testing import assert_frame_equal
 
 from care_etl.index.analyst import analyst_tables, pseudonym
@@ -124,3 +125,26 @@ def test_analyst_keys_are_one_hmac_per_id_and_missing_stays_missing():
     assert people["postcode_district"].tolist() == ["E8", None]
     records = out["analyst_person_source_link"]["record_key"].tolist()
     assert records == [pseudonym(key, "record", r) for r in ("a|1", "b|1", "a|2")]
+
+
+def test_linking_records_in_step_with_their_assignments_gives_the_join():
+    from care_etl.index.build import link_records
+
+    records = pd.DataFrame(
+        {
+            "source": ["s", "s", "t", "t"],
+            "source_record_id": ["1", "2", "1", None],
+            "given_name": ["Ada", None, "Ben", "Cy"],
+            "recorded_on": ["2024-01-02", "02/03/2024", None, "2024-05-06"],
+        }
+    )
+    assignments = records[["source", "source_record_id"]].assign(
+        person_id=["P1", "P1", "P2", "P3"], match_probability=[0.9, None, 1.0, 0.5]
+    )
+    in_step = link_records(records, assignments.set_axis([7, 8, 9, 10]))
+    joined = link_records(records, assignments.iloc[::-1])  # out of step: merged
+    assert_frame_equal(in_step, joined)
+    assert in_step["person_id"].tolist() == ["P1", "P1", "P2", "P3"]
+    twice = pd.concat([records, records], ignore_index=True)
+    with pytest.raises(pd.errors.MergeError):  # a record twice is still refused
+        link_records(twice, pd.concat([assignments, assignments], ignore_index=True))

@@ -106,3 +106,17 @@ def test_a_chain_of_merges_leads_to_the_current_id():
     history = pd.concat([first.history, second.history], ignore_index=True)
     assert successor(history, "B") == "A"
     assert successor(history, "C") == "A"
+
+
+def test_settled_clusters_among_a_merge_and_a_split_get_what_the_whole_algorithm_gives():
+    # B and C keep exactly their records (settled, skipped by _inherit); A splits, D and E merge
+    previous = _assign({"A": ["1", "2", "3"], "B": ["4", "5"], "C": ["6"], "D": ["7", "8"],
+                        "E": ["9"]})  # fmt: skip
+    now = _assign({"K": ["1", "2"], "L": ["3"], "M": ["4", "5"], "N": ["6"], "O": ["7", "8", "9"],
+                   "P": ["10"]})  # fmt: skip
+    result = stable_ids(now, previous, issued={"A", "B", "C", "D", "E", "L"})
+    ids = _ids(result)
+    assert ids["4"] == ids["5"] == "B" and ids["6"] == "C"
+    assert ids["1"] == ids["2"] == "A" and ids["7"] == ids["8"] == ids["9"] == "D"
+    assert ids["3"] not in {"A", "B", "C", "D", "E", "L"} and ids["10"] == "P"
+    assert _history(result) == {("A", ids["3"], "split"), ("E", "D", "merged")}
