@@ -106,6 +106,9 @@ def read_paper(
         else:
             rows.append(_record(name, path, _read_text(path), labels, ocr=False))
             tick()
+    # the match caches hold the first words of form lines: personal data, kept no longer
+    _colon_scores.cache_clear()
+    _word_matches.cache_clear()
     # dtype=object keeps None as None (pandas would turn a missing confidence into NaN)
     df = pd.DataFrame(rows, columns=[*labels, *LINEAGE_COLUMNS], dtype=object)
     return df.astype({"_row": "int64"})
