@@ -368,7 +368,10 @@ class IndexState:
         try:
             with np.load(path, allow_pickle=False) as stored:
                 state = cls._from_arrays(stored)
-        except (OSError, ValueError, KeyError) as exc:
+        except KeyError as exc:  # an array this release keeps is missing: an older layout
+            log.info("incremental: index state of an older release (no %s); building whole", exc)
+            return None
+        except (OSError, ValueError) as exc:
             log.warning("incremental: index state unreadable (%s); building whole", exc)
             return None
         if state.fingerprint != fingerprint:

@@ -1,5 +1,6 @@
-"""One lasting pseudonym key for a test's runs, as production has: without it each run draws
-its own key, every pseudonym changes, and the index is built whole every time."""
+"""What the incremental tests share: one lasting pseudonym key for a test's runs, as
+production has (without it each run draws its own key, every pseudonym changes, and the index
+is built whole every time), and the tables an index build writes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from care_etl.index.publish import ANALYST_TABLES, INDEX_TABLES
+
 KEY_ENV = "CARE_ETL_PSEUDONYM_KEY"
+#: The tables an index build writes from the linked records, in publishing order
+#: (quarantine and review_queue come straight from staging and linkage).
+BUILT_TABLES = tuple(
+    t.name for t in (*INDEX_TABLES, *ANALYST_TABLES) if t.name not in ("quarantine", "review_queue")
+)
 
 
 @contextmanager

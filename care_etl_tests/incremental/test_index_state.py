@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,22 +21,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from care_etl.incremental.index import Bands
+from care_etl.incremental.index import STATE_FILE, Bands, IndexState
 from care_etl.index.stage import make_index, publish_index
-from care_etl_tests.incremental.environment import lasting_pseudonym_key
+from care_etl_tests.incremental.environment import BUILT_TABLES, lasting_pseudonym_key
 
-TABLES = (
-    "person_index",
-    "person_source_link",
-    "person_field_value",
-    "person_address",
-    "household",
-    "relationship",
-    "analyst_person",
-    "analyst_person_source_link",
-    "analyst_household",
-    "analyst_relationship",
-)
+TABLES = BUILT_TABLES
 HOUSING, GP = "housing_tenancies", "health_gp_registrations"
 
 
@@ -337,3 +327,15 @@ def test_age_bands_computed_by_whole_arrays_are_those_of_age_band():
     for today in (dt.date(2026, 11, 26), dt.date(2024, 2, 29), dt.date(2025, 2, 28)):
         want = [(age_band(str(d), today) or "") if d else "" for d in dob]
         assert _bands(dob, today, age_band).tolist() == want
+
+
+def test_a_state_of_an_older_release_is_set_aside_in_words(tmp_path: Path, caplog) -> None:
+    np.savez(tmp_path / STATE_FILE, run_id=np.array(["r1"]))  # no facts: an older layout
+    with caplog.at_level(logging.INFO, logger="care_etl.incremental.index"):
+        assert IndexState.load(tmp_path, f"sqlite:///{tmp_path / 'i.db'}", "any") is None
+    assert "older release" in caplog.text and "unreadable" not in caplog.text
+
+    (tmp_path / STATE_FILE).write_bytes(b"not a state")  # damaged: a warning
+    with caplog.at_level(logging.INFO, logger="care_etl.incremental.index"):
+        assert IndexState.load(tmp_path, f"sqlite:///{tmp_path / 'i.db'}", "any") is None
+    assert "unreadable" in caplog.text
