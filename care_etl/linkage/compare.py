@@ -845,15 +845,14 @@ def compare(
         del chunk
         if progress:
             progress(stop, len(pairs))
-    if "postcode" in out and "address" in out:
+    if "address" in out:
         # An address that agrees already says "same postcode": counting the postcode as
         # well would double the evidence of one fact and push household members (same
         # surname, same home) towards a match. The postcode speaks only when the address
-        # does not agree.
+        # does not agree. Nor is there a move for the former address or the periods to
+        # explain.
         same_home = np.isin(out["address"], [0, 1, 2])
-        out["postcode"][same_home] = MISSING
-    for moved in ("former_address", "address_periods"):
-        if moved in out and "address" in out:
-            # Where the addresses agree, there is no move for these fields to explain.
-            out[moved][np.isin(out["address"], [0, 1, 2])] = MISSING
+        for silenced in ("postcode", "former_address", "address_periods"):
+            if silenced in out:
+                out[silenced][same_home] = MISSING
     return pd.DataFrame(out, copy=False)
