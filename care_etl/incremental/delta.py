@@ -32,6 +32,10 @@ from care_etl.incremental.state import write_atomic
 
 log = logging.getLogger(__name__)
 
+#: How publish() inserts a table's rows; a writer of deltas (PublishDelta, PersonWrite) is
+#: handed it for the rows it inserts.
+Insert = Callable[[sa.Connection, sa.Table, pd.DataFrame | None], None]
+
 SIGNATURES_FILE = "published.npz"
 #: Tables written person by person, and the column that names the person.
 PERSON_KEYS = {
@@ -169,7 +173,7 @@ class PublishDelta:
         conn: sa.Connection,
         table: sa.Table,
         frame: pd.DataFrame | None,
-        insert: Callable[[sa.Connection, sa.Table, pd.DataFrame | None], None],
+        insert: Insert,
     ) -> bool:
         """Write the table's changed persons; False when it must be replaced whole instead."""
         key = PERSON_KEYS.get(table.name)

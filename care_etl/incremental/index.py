@@ -55,10 +55,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-import care_etl
 from care_etl.canonical import PREVIOUS_ADDRESSES
-from care_etl.incremental.delta import PERSON_KEYS, delete_persons, row_hashes
-from care_etl.incremental.state import write_atomic
+from care_etl.incremental.delta import PERSON_KEYS, Insert, delete_persons, row_hashes
+from care_etl.incremental.state import add_code, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +100,7 @@ def fingerprint(trust: object, key: bytes | None, columns: list[str]) -> str:
     """What every stored hash means: the index code, the trust order, the pseudonym key (as
     an HMAC of a constant, never the key) and the linked records' columns."""
     digest = hashlib.sha256(f"{FORMAT}|{trust!r}|{sorted(columns)!r}".encode())
-    package = Path(care_etl.__file__).parent
-    for name in INDEX_MODULES:
-        digest.update(name.encode())
-        digest.update((package / name).read_bytes())
+    add_code(digest, INDEX_MODULES)
     if key is not None:
         digest.update(hmac.digest(key, b"care_etl index state", hashlib.sha256))
     return digest.hexdigest()
@@ -579,7 +575,7 @@ class PersonWrite:
         conn: sa.Connection,
         table: sa.Table,
         frame: pd.DataFrame | None,
-        insert: Callable[[sa.Connection, sa.Table, pd.DataFrame | None], None],
+        insert: Insert,
     ) -> bool:
         key = PERSON_KEYS.get(table.name)
         if key is None:
@@ -609,7 +605,7 @@ class PersonWrite:
         conn: sa.Connection,
         table: sa.Table,
         frame: pd.DataFrame | None,
-        insert: Callable[[sa.Connection, sa.Table, pd.DataFrame | None], None],
+        insert: Insert,
     ) -> None:
         """Update the changed records' rows, insert the new ones', delete the gone ones'."""
         from care_etl.index.publish import delete_rows, update_rows

@@ -34,8 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-import care_etl
-from care_etl.incremental.state import write_atomic
+from care_etl.incremental.state import add_code, write_atomic
 from care_etl.linkage.model import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -59,11 +58,8 @@ class Choice:
 
 def model_key(state_key: str) -> str:
     """The state key with the model's own code: what a kept model must have been trained under."""
-    package = Path(care_etl.__file__).parent
     digest = hashlib.sha256(state_key.encode())
-    for name in MODEL_MODULES:
-        digest.update(name.encode())
-        digest.update((package / name).read_bytes())
+    add_code(digest, MODEL_MODULES)
     return digest.hexdigest()
 
 

@@ -26,10 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import care_etl
 from care_etl.contracts.model import Contract
 from care_etl.incremental.delta import row_hashes_under
-from care_etl.incremental.state import write_atomic
+from care_etl.incremental.state import add_code, add_libraries, write_atomic
 from care_etl.standardise.frame import (
     UNDATED_FIELDS,
     UNDATED_VALUES,
@@ -53,16 +52,9 @@ _HASH_KEYS = ("care_etl.rows.a0", "care_etl.rows.b1")
 
 def rows_key(contract: Contract) -> str:
     """What a kept row depends on besides its texts: the code, libraries and contract."""
-    from importlib.metadata import version
-
     digest = hashlib.sha256(f"{FORMAT}|{contract.id}|{contract.version}".encode())
-    for library in LIBRARIES:
-        digest.update(f"{library}=={version(library)}".encode())
-    package = Path(care_etl.__file__).parent
-    for pattern in CODE:
-        for path in sorted(package.glob(pattern)):
-            digest.update(path.relative_to(package).as_posix().encode())
-            digest.update(path.read_bytes())
+    add_libraries(digest, LIBRARIES)
+    add_code(digest, CODE)
     if Path(contract.file).is_file():
         digest.update(Path(contract.file).read_bytes())
     return digest.hexdigest()

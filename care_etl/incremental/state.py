@@ -57,16 +57,28 @@ COMPARISON_LIBRARIES = ("rapidfuzz", "recordlinkage", "numpy", "pandas")
 
 def code_version() -> str:
     """A hash of the comparison's code: a change to it forces a full run."""
+    digest = hashlib.sha256(str(FORMAT).encode())
+    add_libraries(digest, COMPARISON_LIBRARIES)
+    add_code(digest, COMPARISON_MODULES)
+    return digest.hexdigest()
+
+
+def add_libraries(digest: Any, libraries: Sequence[str]) -> None:
+    """Fold each library's installed version into a cache key's digest."""
     from importlib.metadata import version
 
-    digest = hashlib.sha256(str(FORMAT).encode())
-    for library in COMPARISON_LIBRARIES:
+    for library in libraries:
         digest.update(f"{library}=={version(library)}".encode())
+
+
+def add_code(digest: Any, modules: Sequence[str]) -> None:
+    """Fold each module of the package (a path under care_etl/, or a glob of them) into a
+    cache key's digest, name and bytes: a change to its code changes the key."""
     package = Path(care_etl.__file__).parent
-    for name in COMPARISON_MODULES:
-        digest.update(name.encode())
-        digest.update((package / name).read_bytes())
-    return digest.hexdigest()
+    for pattern in modules:
+        for path in sorted(package.glob(pattern)):
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
 
 
 def contracts_version(contract_files: Sequence[Path]) -> str:
