@@ -193,8 +193,9 @@ def _current_pseudonyms(
     if state is None:
         return ids(record_names(rows), "record"), ids(rows["person_id"], "person")
     records, persons = state.kept_pseudonyms(facts)
-    for i in np.flatnonzero(pd.isna(records)):
-        records[i] = ids.one("record", f"{rows['source'].iat[i]}|{rows['source_record_id'].iat[i]}")
+    missing = np.flatnonzero(pd.isna(records))
+    for i, name in zip(missing, record_names(rows.iloc[missing]), strict=True):
+        records[i] = ids.one("record", name)
     for i in np.flatnonzero(pd.isna(persons)):
         persons[i] = ids.one("person", rows["person_id"].iat[i])
     return records, persons
