@@ -1,16 +1,19 @@
 """Chunks compared in worker processes give the levels one process gives, in pair order.
 
-compare() forks one worker per core when the candidate pairs fill two chunks or more; the
+compare() forks one worker per usable core when the candidate pairs fill two chunks or more; the
 pair cache (care_etl.incremental.pairs) and the model rely on the levels being a function of
 the two records alone, so where a chunk was compared must not show.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from care_etl.errors import CareEtlError
 from care_etl.linkage import compare as compare_module
 from care_etl.linkage.compare import compare, compared_fields
 from care_etl.linkage.prepare import prepare
@@ -100,3 +103,17 @@ def test_one_chunk_of_many_pairs_is_split_between_workers(
     pd.testing.assert_frame_equal(halves, one)
     total = len(pairs[0])
     assert seen == [(total + 1) // 2, total] and not here
+
+
+def test_the_number_of_workers_follows_the_setting_or_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(compare_module, "COMPARE_PROCESSES", None)
+    monkeypatch.delenv(compare_module.PROCESSES_VARIABLE, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert compare_module.compare_processes() == min(cores, compare_module.MAX_PROCESSES)
+    monkeypatch.setenv(compare_module.PROCESSES_VARIABLE, "1")
+    assert compare_module.compare_processes() == 1
+    monkeypatch.setenv(compare_module.PROCESSES_VARIABLE, "two")
+    with pytest.raises(CareEtlError, match="CARE_ETL_COMPARE_PROCESSES='two' is not a number"):
+        compare_module.compare_processes()
