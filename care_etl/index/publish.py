@@ -464,10 +464,39 @@ def _bound_rows(conn: sa.Connection, columns: list[sa.Column], frame: pd.DataFra
     subset = frame.reindex(columns=[c.name for c in columns])
     values = []
     for column in columns:
-        plain = _column_values(subset[column.name], column.type)
         bind = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        text = _iso_text(subset[column.name], column.type, bind)
+        if text is not None:
+            values.append(text)
+            continue
+        plain = _column_values(subset[column.name], column.type)
         values.append(plain if bind is None else [None if v is None else bind(v) for v in plain])
     return list(zip(*values, strict=True))
+
+
+def _iso_text(
+    series: pd.Series, kind: sa.types.TypeEngine, bind: Callable[[object], object] | None
+) -> list[object] | None:
+    """A column of datetimes as the text SQLite stores for `kind`, formatted by numpy in
+    one call; None where that is not certain to equal what `bind` makes of each value.
+
+    Binding value by value made a Timestamp, a datetime and a string of each (2.7 s of
+    the 24 s a 100k-people index took to write)."""
+    if bind is None or not pd.api.types.is_datetime64_dtype(series.dtype):
+        return None
+    unit = "D" if isinstance(kind, sa.Date) else "us" if isinstance(kind, sa.DateTime) else None
+    if unit is None:
+        return None
+    array = series.to_numpy()
+    text = np.char.replace(np.datetime_as_string(array, unit=unit), "T", " ").astype(object)
+    missing = np.isnat(array)
+    text[missing] = None
+    present = np.flatnonzero(~missing)
+    if len(present):  # the storage format is the dialect's: check it on one value
+        first = _converter(kind)(array[present[0]])
+        if bind(first) != text[present[0]]:
+            return None
+    return text.tolist()
 
 
 def update_rows(

@@ -148,3 +148,35 @@ def test_linking_records_in_step_with_their_assignments_gives_the_join():
     twice = pd.concat([records, records], ignore_index=True)
     with pytest.raises(pd.errors.MergeError):  # a record twice is still refused
         link_records(twice, pd.concat([assignments, assignments], ignore_index=True))
+
+
+def test_datetimes_are_written_to_sqlite_as_sqlalchemy_writes_them(tmp_path) -> None:
+    """Dates and datetimes formatted at once by numpy read back as SQLAlchemy wrote them one
+    by one: microseconds, dates before 1970, midnight and missing values included."""
+    import sqlalchemy as sa
+
+    from care_etl.index.publish import _insert
+
+    stamps = pd.to_datetime(
+        ["1931-02-28 23:59:59.000001", None, "2026-11-26 00:00:00", "1969-12-31 12:30:00"],
+        format="ISO8601",
+    )
+    frame = pd.DataFrame({"id": range(4), "at": stamps, "on": stamps})
+    meta = sa.MetaData()
+    fast = sa.Table("fast", meta, sa.Column("id", sa.Integer), sa.Column("at", sa.DateTime),
+                    sa.Column("on", sa.Date))  # fmt: skip
+    slow = sa.Table("slow", meta, *(c.copy() for c in fast.columns))
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'dates.db'}")
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        _insert(conn, fast, frame)
+        rows = frame.astype({"at": object, "on": object}).to_dict("records")
+        conn.execute(slow.insert(), [{k: (None if pd.isna(v) else v) for k, v in r.items()}
+                                     for r in rows])  # fmt: skip
+        read = {name: conn.exec_driver_sql(f"SELECT * FROM {name} ORDER BY id").all()
+                for name in ("fast", "slow")}  # fmt: skip
+        typed = conn.execute(sa.select(fast).order_by(fast.c.id)).all()
+    assert read["fast"] == read["slow"]
+    assert read["fast"][0][1:] == ("1931-02-28 23:59:59.000001", "1931-02-28")
+    assert read["fast"][1][1:] == (None, None)
+    assert typed[3][1:] == (dt.datetime(1969, 12, 31, 12, 30), dt.date(1969, 12, 31))
