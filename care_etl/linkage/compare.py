@@ -754,6 +754,7 @@ progress_hook: Callable[[int, int], None] | None = None
 #: were 20-40% slower: set CARE_ETL_COMPARE_PROCESSES=1 there.
 COMPARE_PROCESSES: int | None = None
 MAX_PROCESSES = 4
+PROCESSES_VARIABLE = "CARE_ETL_COMPARE_PROCESSES"
 #: Fewer pairs than this are compared in one chunk, here (`_chunks`).
 SPLIT_PAIRS = 400_000
 
@@ -772,9 +773,6 @@ def compare_processes() -> int:
         return int(setting)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(MAX_PROCESSES, usable or 1))
-
-
-PROCESSES_VARIABLE = "CARE_ETL_COMPARE_PROCESSES"
 
 
 def _compare_chunk(
