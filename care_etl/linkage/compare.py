@@ -7,7 +7,7 @@ once more as one signature, so gathering the columns of millions of pairs is a n
 on integers, never on Python strings. Names are compared once per distinct pair of
 signatures in a chunk, and string similarity (rapidfuzz, on both cores) once per distinct
 pair of values: two million pairs of records hold a few hundred thousand pairs of names.
-Chunks of two million pairs go to forked worker processes, one per usable core
+Chunks of up to four million pairs go to forked worker processes, one per usable core
 (`_chunks`, `compare_processes`).
 Each feature returns int8 level codes: 0 is the strongest agreement, and MISSING (-1)
 means a side had no value.
@@ -739,9 +739,11 @@ def comparer(fields: list[str], prepared: pd.DataFrame) -> CodeCompare:
     return CodeCompare([kind(prepared) for kind in kinds])
 
 
-#: Pairs compared at once: bounds the gathered codes and intermediate arrays (a few hundred
-#: MB), and sets how often progress is reported.
-CHUNK_PAIRS = 2_000_000
+#: Most pairs compared at once: bounds the gathered codes and intermediate arrays (a few
+#: hundred MB a worker), and sets how often progress is reported. Larger chunks meet each
+#: pair of names fewer times: at 1M records, chunks of 4M pairs took 19% less CPU than
+#: chunks of 2M (26.6 s against 32.7 s for 35M pairs).
+CHUNK_PAIRS = 4_000_000
 
 #: Called with (pairs compared, candidate pairs) after each chunk of the candidate pairs: the
 #: command line sets it to draw a bar while Dagster runs the linkage asset.
@@ -799,18 +801,17 @@ def _chunks(
 ) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
     """(start, stop, levels) per chunk of the pairs, in order.
 
-    With COMPARE_PROCESSES above 1, chunks are compared in that many forked worker
-    processes, where the system forks (Linux): threads would queue on the GIL, which pandas and rapidfuzz take for every
-    Python string and object they touch. A forked worker reads the parent's tables without
-    copying them and sends back only the levels of its chunk (about 12 bytes a pair).
-    Pairs enough for one chunk (the model's million random pairs) are split in two when
-    there are more than SPLIT_PAIRS: fewer cost less to compare here than to fork for.
+    With `compare_processes()` above 1, chunks are compared in that many forked worker
+    processes, where the system forks (Linux): threads would queue on the GIL, which pandas
+    and rapidfuzz take for every Python string and object they touch. A forked worker reads
+    the parent's tables without copying them and sends back only the levels of its chunk
+    (about 12 bytes a pair). With workers, the pairs are cut into a multiple of their number of chunks of equal size
+    (none above CHUNK_PAIRS), so that no worker is left with the last chunk alone; the
+    model's million random pairs, one chunk, are split between them. SPLIT_PAIRS or fewer
+    are compared here, in one chunk: they cost less to compare than to fork for.
     """
-    size = CHUNK_PAIRS
     processes = compare_processes()
-    if processes > 1 and SPLIT_PAIRS < len(pairs) <= CHUNK_PAIRS:
-        size = (len(pairs) + 1) // 2
-    bounds = [(s, min(s + size, len(pairs))) for s in range(0, len(pairs), size)]
+    bounds = _bounds(len(pairs), processes)
     workers = min(processes, len(bounds))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         for start, stop in bounds:
@@ -825,6 +826,15 @@ def _chunks(
                 yield start, stop, chunk
     finally:
         _FORKED = None
+
+
+def _bounds(pairs: int, processes: int) -> list[tuple[int, int]]:
+    """(start, stop) of each chunk: as few as CHUNK_PAIRS allows, in a multiple of
+    `processes` when there are more than SPLIT_PAIRS pairs."""
+    chunks = -(-pairs // CHUNK_PAIRS)
+    if processes > 1 and pairs > SPLIT_PAIRS:
+        chunks = -(-chunks // processes) * processes
+    return [(i * pairs // chunks, (i + 1) * pairs // chunks) for i in range(chunks)]
 
 
 def _dtype(column: str) -> type:

@@ -69,7 +69,9 @@ def test_workers_give_the_levels_of_one_process(monkeypatch: pytest.MonkeyPatch)
     many = compare(prepared, pairs, fields, progress=lambda done, total: seen.append(done))
     pd.testing.assert_frame_equal(many, one)
     total = len(pairs[0])
-    assert seen == [*range(7_001, total, 7_001), total]
+    steps = np.diff([0, *seen])
+    assert seen[-1] == total and len(seen) == -(-total // 7_001) > 2
+    assert steps.max() <= 7_001 and steps.max() - steps.min() <= 1  # equal chunks
     assert not here
 
 
@@ -117,3 +119,17 @@ def test_the_number_of_workers_follows_the_setting_or_the_cores(
     monkeypatch.setenv(compare_module.PROCESSES_VARIABLE, "two")
     with pytest.raises(CareEtlError, match="CARE_ETL_COMPARE_PROCESSES='two' is not a number"):
         compare_module.compare_processes()
+
+
+def test_chunks_are_equal_and_a_multiple_of_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker is left comparing the last chunk while the others wait."""
+    monkeypatch.setattr(compare_module, "CHUNK_PAIRS", 4_000_000)
+    monkeypatch.setattr(compare_module, "SPLIT_PAIRS", 400_000)
+    bounds = compare_module._bounds(35_308_465, 2)
+    sizes = [stop - start for start, stop in bounds]
+    assert len(bounds) == 10 and max(sizes) <= 4_000_000 and max(sizes) - min(sizes) <= 1
+    assert bounds[0][0] == 0 and bounds[-1][1] == 35_308_465
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    assert len(compare_module._bounds(35_308_465, 1)) == 9
+    assert compare_module._bounds(1_000_000, 2) == [(0, 500_000), (500_000, 1_000_000)]
+    assert compare_module._bounds(300_000, 2) == [(0, 300_000)]
