@@ -757,7 +757,7 @@ progress_hook: Callable[[int, int], None] | None = None
 COMPARE_PROCESSES: int | None = None
 MAX_PROCESSES = 4
 PROCESSES_VARIABLE = "CARE_ETL_COMPARE_PROCESSES"
-#: Fewer pairs than this are compared in one chunk, here (`_chunks`).
+#: This many pairs or fewer are compared in one chunk, here (`_chunks`).
 SPLIT_PAIRS = 400_000
 
 
@@ -805,10 +805,11 @@ def _chunks(
     processes, where the system forks (Linux): threads would queue on the GIL, which pandas
     and rapidfuzz take for every Python string and object they touch. A forked worker reads
     the parent's tables without copying them and sends back only the levels of its chunk
-    (about 12 bytes a pair). With workers, the pairs are cut into a multiple of their number of chunks of equal size
-    (none above CHUNK_PAIRS), so that no worker is left with the last chunk alone; the
-    model's million random pairs, one chunk, are split between them. SPLIT_PAIRS or fewer
-    are compared here, in one chunk: they cost less to compare than to fork for.
+    (about 12 bytes a pair). With workers, the pairs are cut into chunks of equal size
+    (none above CHUNK_PAIRS), as many as a multiple of the workers, so that no worker is left
+    comparing the last chunk alone; the model's million random pairs, one chunk, are split
+    between them. SPLIT_PAIRS or fewer are compared here, in one chunk: they cost less to
+    compare than to fork for.
     """
     processes = compare_processes()
     bounds = _bounds(len(pairs), processes)
