@@ -41,9 +41,11 @@ def run_pipeline(
 
     from care_etl.definitions import build_assets
     from care_etl.incremental.state import cache_root, forget
+    from care_etl.linkage.compare import compare_processes
 
     if not sources_dir.is_dir():
         raise CareEtlError(f"{sources_dir}: sources folder not found")
+    compare_processes()  # a bad setting stops the run now, not after every source is read
     assets = build_assets(contracts_dir)  # loads and checks every contract first
     _prepare_database(database_url)
     settings = CareEtlSettings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,20 @@ def test_cli_missing_sources_folder_is_one_line(tmp_path):
     assert result.stderr.strip().count("\n") == 0
     assert "nowhere: sources folder not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_bad_compare_processes_is_one_line_before_anything_is_read(generated, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "care_etl.cli", "run", "--sources", str(generated),
+         "--database", f"sqlite:///{tmp_path / 'i.db'}", "--reports", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "CARE_ETL_COMPARE_PROCESSES": "two"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "care-etl: error: CARE_ETL_COMPARE_PROCESSES='two' is not a number of processes (1, 2, ...)"
+    )
+    assert not (tmp_path / "i.db").exists(), "stopped before the database was touched"
 
 
 def test_cli_unreachable_database_is_one_line_without_password(generated, tmp_path):
