@@ -145,7 +145,7 @@ class RecordFacts:
         from care_etl.index.households import ADDRESS_FROM, ADDRESS_TO, TENANCY, tenancy_frame
 
         # a shallow copy (columns are only added): reset_index copied every value
-        plain = isinstance(linked.index, pd.RangeIndex) and linked.index.start == 0
+        plain = linked.index.equals(pd.RangeIndex(len(linked)))
         hashed = linked.copy(deep=False) if plain else linked.reset_index(drop=True)
         columns = sorted(c for c in hashed.columns if c not in WHOLE_ONLY)
         for name in (ADDRESS_FROM, ADDRESS_TO):  # parsed as of today, as person_address does
