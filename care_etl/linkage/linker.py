@@ -271,7 +271,7 @@ def with_derived(
     rows = np.flatnonzero(home & (levels["postcode"].to_numpy() == MISSING))
     derived = np.full(len(levels), MISSING, dtype=np.int8)
     if len(rows):
-        sub = pd.MultiIndex.from_arrays([pairs[0][rows], pairs[1][rows]])
+        sub = (pairs[0][rows], pairs[1][rows])
         derived[rows] = compare(prepared, sub, ["postcode"])["postcode"].to_numpy()
     levels["postcode_at_address"] = derived
     return levels, [*fields, "postcode_at_address"]
