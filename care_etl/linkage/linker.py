@@ -39,7 +39,7 @@ from care_etl.linkage.cluster import (
     record_keys,
     record_ranks,
 )
-from care_etl.linkage.compare import MISSING, YEAR_GAP, compare, compared_fields
+from care_etl.linkage.compare import MISSING, YEAR_GAP, among, compare, compared_fields
 from care_etl.linkage.explain import evidence
 from care_etl.linkage.model import (
     DERIVED,
@@ -267,7 +267,7 @@ def with_derived(
     if "postcode" not in fields or "address" not in fields:
         return levels, fields
     address = levels["address"].to_numpy()
-    home = np.isin(address, _SAME_ADDRESS)
+    home = among(address, _SAME_ADDRESS)
     rows = np.flatnonzero(home & (levels["postcode"].to_numpy() == MISSING))
     derived = np.full(len(levels), MISSING, dtype=np.int8)
     if len(rows):
@@ -782,7 +782,7 @@ def census(levels: pd.DataFrame, model: FellegiSunter, not_nhs: np.ndarray, n: i
     found = not_nhs.copy()
     chance = n * (n - 1) / 2
     for f, chosen in _CENSUS.items():
-        found &= np.isin(levels[f].to_numpy(), chosen)
+        found &= among(levels[f].to_numpy(), chosen)
         chance *= model.presence.get(f, 1.0) * float(model.u[f][list(chosen)].sum())
     return Households(int(found.sum()), chance)
 
@@ -821,7 +821,7 @@ def _held(
         return held
     dob = levels["date_of_birth"].to_numpy()
     family = levels["family_name"].to_numpy()
-    same_family = np.isin(family, [0, 1, 2])
+    same_family = among(family, (0, 1, 2))
     if "given_name" not in levels.columns:
         return held
     given = levels["given_name"].to_numpy()
@@ -830,7 +830,7 @@ def _held(
         # A forename found only among the other record's middle names or aliases, with
         # other dates of birth, is a sibling's name as often as a name in use (Ella Zoë and
         # her sister Zoe).
-        sibling_name = levels["given_name_alias"].to_numpy() & np.isin(dob, [4, 5])
+        sibling_name = levels["given_name_alias"].to_numpy() & among(dob, (4, 5))
         twin = ~is_nhs & same_family & (dob != MISSING) & ((given == 4) | sibling_name)
         # A forename that is a short form, or a typo of one, is not another name.
         rows = np.flatnonzero(twin & likely)
@@ -838,9 +838,9 @@ def _held(
         if households.guard(_TWIN_SHARE, int((twin & likely).sum())):
             held["twin"] = twin
     if settings.father_son_years:
-        same_forename = np.isin(given, [0, 1, 2])
+        same_forename = among(given, (0, 1, 2))
         years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
-        generations = np.isin(dob, [4, 5]) & years_apart
+        generations = among(dob, (4, 5)) & years_apart
         junior = ~is_nhs & same_family & same_forename & generations
         if households.guard(_JUNIOR_SHARE, int((junior & likely).sum())):
             held["father_son"] = junior
