@@ -128,7 +128,7 @@ class PairCache:
         self._keys = with_context(self.prints ^ history, name_context(prepared))
         hit = self._hits(left, right, fields)
         todo = np.flatnonzero(hit < 0)
-        fresh = compare(prepared, pd.MultiIndex.from_arrays([left[todo], right[todo]]), fields)
+        fresh = compare(prepared, (left[todo], right[todo]), fields)
         if len(todo) < len(left) and not self._has_columns(fresh):
             todo = np.arange(len(left))
             fresh = compare(prepared, (left, right), fields)
