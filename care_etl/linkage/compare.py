@@ -61,6 +61,8 @@ LEVELS: dict[str, tuple[str, ...]] = {
     # When each record's address was held (AddressPeriodsComparison).
     "address_periods": ("one_after_the_other", "overlapping"),
 }
+#: Address levels that say "same dwelling" (same_uprn, exact, close).
+SAME_ADDRESS = (0, 1, 2)
 #: Jaro-Winkler similarity for "close" and "fuzzy" names (one edit also counts as close).
 NAME_THRESHOLDS = (0.92, 0.80)
 #: Token-sort similarity (0..1) for "close" and "fuzzy" addresses.
@@ -920,7 +922,7 @@ def compare(
         # surname, same home) towards a match. The postcode speaks only when the address
         # does not agree. Nor is there a move for the former address or the periods to
         # explain.
-        same_home = among(out["address"], (0, 1, 2))
+        same_home = among(out["address"], SAME_ADDRESS)
         for silenced in ("postcode", "former_address", "address_periods"):
             if silenced in out:
                 out[silenced][same_home] = MISSING

@@ -39,7 +39,14 @@ from care_etl.linkage.cluster import (
     record_keys,
     record_ranks,
 )
-from care_etl.linkage.compare import MISSING, YEAR_GAP, among, compare, compared_fields
+from care_etl.linkage.compare import (
+    MISSING,
+    SAME_ADDRESS,
+    YEAR_GAP,
+    among,
+    compare,
+    compared_fields,
+)
 from care_etl.linkage.explain import evidence
 from care_etl.linkage.model import (
     DERIVED,
@@ -246,10 +253,6 @@ def _fit(
     return FellegiSunter(fields, m, u, prior, sessions, tf, presence)
 
 
-#: Address levels that say "same dwelling" (same_uprn, exact, close).
-_SAME_ADDRESS = (0, 1, 2)
-
-
 def with_derived(
     prepared: pd.DataFrame,
     levels: pd.DataFrame,
@@ -267,7 +270,7 @@ def with_derived(
     if "postcode" not in fields or "address" not in fields:
         return levels, fields
     address = levels["address"].to_numpy()
-    home = among(address, _SAME_ADDRESS)
+    home = among(address, SAME_ADDRESS)
     rows = np.flatnonzero(home & (levels["postcode"].to_numpy() == MISSING))
     derived = np.full(len(levels), MISSING, dtype=np.int8)
     if len(rows):
