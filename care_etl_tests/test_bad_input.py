@@ -55,9 +55,14 @@ def test_a_damaged_source_is_reported_by_file_and_the_run_completes(damaged, tmp
     assert figures["persons"] > 0
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """care-etl with these arguments, and these variables added to the environment."""
     return subprocess.run(
-        [sys.executable, "-m", "care_etl.cli", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "care_etl.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -70,11 +75,9 @@ def test_cli_missing_sources_folder_is_one_line(tmp_path):
 
 
 def test_cli_bad_compare_processes_is_one_line_before_anything_is_read(generated, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "care_etl.cli", "run", "--sources", str(generated),
-         "--database", f"sqlite:///{tmp_path / 'i.db'}", "--reports", str(tmp_path / "r")],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "CARE_ETL_COMPARE_PROCESSES": "two"},
+    result = _cli(
+        "run", "--sources", str(generated), "--database", f"sqlite:///{tmp_path / 'i.db'}",
+        "--reports", str(tmp_path / "r"), env={"CARE_ETL_COMPARE_PROCESSES": "two"},
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip() == (
