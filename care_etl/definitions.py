@@ -14,6 +14,7 @@ from care_etl.assets.linkage import linkage_assets
 from care_etl.assets.sources import source_assets
 from care_etl.contracts import load_contracts
 from care_etl.contracts.model import Contract
+from care_etl.pipeline import collect_less_often
 from care_etl.resources import DEFAULT_CONTRACTS_DIR, CareEtlSettings
 
 JOB_NAME = "care_etl_job"
@@ -50,7 +51,9 @@ def build_definitions(contracts_dir: Path, settings: CareEtlSettings) -> dg.Defi
 def defs() -> dg.Definitions:
     """Built when Dagster loads the code location, not on import: `care-etl run` imports this
     module for build_assets and should neither load the default contracts twice nor fail on
-    them when it was given others."""
+    them when it was given others. The processes that load it run the flow, so they collect
+    garbage less often (care_etl.pipeline.GC_THRESHOLDS)."""
+    collect_less_often()
     return build_definitions(
         Path(os.environ.get("CARE_ETL_CONTRACTS_DIR", DEFAULT_CONTRACTS_DIR)),
         CareEtlSettings.from_environment(),

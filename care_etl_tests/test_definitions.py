@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from care_etl.definitions import build_definitions
 from care_etl.definitions import defs as load_defs
+from care_etl.pipeline import GC_THRESHOLDS, fewer_collections
 from care_etl.resources import CareEtlSettings
 from care_etl_tests.conftest import CONTRACTS_DIR, PROJECT_DIR
 
@@ -33,6 +36,21 @@ def test_definitions_load_with_assets_for_every_source_and_stage():
         "index/person_index",
         "report/coverage_report",
     } <= keys
+
+
+def test_a_run_process_collects_garbage_less_often_and_care_etl_run_puts_it_back():
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        load_defs()  # a Dagster run process loading the code location
+        assert gc.get_threshold() == GC_THRESHOLDS
+        gc.set_threshold(700, 10, 10)
+        with pytest.raises(RuntimeError), fewer_collections():  # run_pipeline's, failing
+            assert gc.get_threshold() == GC_THRESHOLDS
+            raise RuntimeError
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_every_asset_has_a_description_and_a_group():
