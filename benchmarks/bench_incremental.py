@@ -12,6 +12,10 @@ the same changed sources on top of the same first index three times, each its ow
 - a full recomputation applying the first run's kept model (a copy with only the model
   file in its cache): what the incremental rerun must equal.
 
+After the incremental rerun, the same sources are run once more with nothing changed: the
+floor of an incremental run as it is built (every file is read, every row hashed and
+checked, every record blocked), and a check that such a run changes nothing in the index.
+
 What is compared: the incremental rerun's index against the recomputation with the kept
 model, table for table (persons, links with ids and probabilities, review pairs): must be
 identical. Against the retrained full rerun, persons and links (ids, link types) are
@@ -172,6 +176,10 @@ def main() -> None:
         (work / "kept" / FOLDER).mkdir()
         shutil.copy(work / "inc" / FOLDER / MODEL_FILE, work / "kept" / FOLDER / MODEL_FILE)
         incremental = _run(work, "inc", full=False)
+        before = _tables(work / "inc" / "index.db")
+        unchanged = _run(work, "inc", full=False)
+        after = _tables(work / "inc" / "index.db")
+        still = [k for k in before if not before[k].equals(after[k])]
         full = _run(work, "full", full=True)
         kept = _run(work, "kept", full=False)
         same = _same_index(work / "inc" / "index.db", work / "kept" / "index.db")
@@ -187,13 +195,18 @@ def main() -> None:
         ("rerun, full", full),
         ("rerun, incremental", incremental),
         ("rerun, full, kept model", kept),
+        ("rerun, nothing changed", unchanged),
     ):
         print(f"{label:<26} {r['run_s']:>8} {r['peak_rss_mb']:>8,}")
     print(f"ratio incremental / full: {incremental['run_s'] / full['run_s']:.2f}")
     print(f"incremental run: {incremental['mode']}; model {incremental['model']}")
     print(f"incremental vs full recomputation with the kept model: {same}")
     print(f"incremental vs full rerun (model retrained): {drift}")
-    for label, r in (("full", full), ("incremental", incremental)):
+    print(
+        "rerun with nothing changed: index "
+        + ("unchanged" if not still else "changed in " + ", ".join(still))
+    )
+    for label, r in (("full", full), ("incremental", incremental), ("unchanged", unchanged)):
         steps = sorted(r["steps"].items(), key=lambda kv: -kv[1])
         print(f"steps ({label}): " + ", ".join(f"{k} {v:.1f}s" for k, v in steps))
 
