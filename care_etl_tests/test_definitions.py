@@ -38,7 +38,7 @@ def test_definitions_load_with_assets_for_every_source_and_stage():
     } <= keys
 
 
-def test_a_run_process_collects_garbage_less_often_and_care_etl_run_puts_it_back():
+def test_a_run_process_collects_garbage_less_often_and_a_run_restores_the_callers_setting():
     before = gc.get_threshold()
     try:
         gc.set_threshold(700, 10, 10)
