@@ -3,7 +3,9 @@
 blocking.candidate_codes builds the pairs from sorted keys instead of recordlinkage's
 DataFrame merges (for speed and memory at a million records); the pairs it proposes must
 not change, so they are checked against recordlinkage itself on keys with missing values,
-blocks of many sizes and keys that sort next to each other.
+blocks of many sizes and keys that sort next to each other. A sorted-neighbourhood rule
+with `rare` keeps, of recordlinkage's pairs, those of one key and those where one of the
+two keys is rare (BlockingRule.rare).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 from recordlinkage.index import Block, SortedNeighbourhood
 
-from care_etl.linkage.blocking import RULES, candidate_codes, candidate_pairs
+from care_etl.linkage.blocking import RARE_KEY, RULES, candidate_codes, candidate_pairs
 
 
 def _keys(n: int, seed: int) -> pd.DataFrame:
@@ -35,6 +37,12 @@ def _reference(keys: pd.DataFrame) -> np.ndarray:
             indexer = Block(left_on=rule.name)
         index = indexer.index(keys)
         first, second = index.codes[0].astype(np.int64), index.codes[1].astype(np.int64)
+        if rule.rare:
+            key = keys[rule.name]
+            held = key.map(key.value_counts()).to_numpy()
+            same = key.to_numpy()[first] == key.to_numpy()[second]
+            keep = same | (np.minimum(held[first], held[second]) <= rule.rare)
+            first, second = first[keep], second[keep]
         found.append(np.minimum(first, second) * n + np.maximum(first, second))
     return np.unique(np.concatenate(found))
 
@@ -52,6 +60,21 @@ def test_candidate_pairs_are_positions_left_before_right() -> None:
     index = candidate_pairs(keys)
     codes = index.codes[0].astype(np.int64) * 300 + index.codes[1]
     assert np.array_equal(codes, _reference(keys))
+
+
+def test_two_common_neighbouring_names_are_not_paired_but_a_rare_one_meets_both() -> None:
+    common_a, common_b, rare = [1.0] * (RARE_KEY + 1), [2.0] * (RARE_KEY + 1), [1.5]
+    names = np.array(common_a + common_b + rare)
+    keys = pd.DataFrame({rule.name: np.full(len(names), np.nan) for rule in RULES})
+    keys["sorted_names"] = names
+    codes = candidate_codes(keys)
+    n = len(names)
+    pairs = {(int(c // n), int(c % n)) for c in codes}
+    a, b, typo = range(0, RARE_KEY + 1), range(RARE_KEY + 1, n - 1), n - 1
+    assert not any((i, j) in pairs for i in a for j in b)  # two names, many records each
+    assert all((i, typo) in pairs for i in (*a, *b))  # the rare key meets every neighbour
+    assert all((i, j) in pairs for i in a for j in a if i < j)  # one name: every pair
+    assert len(codes) == len(_reference(keys))
 
 
 def test_no_keys_no_pairs() -> None:
