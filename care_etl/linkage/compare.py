@@ -267,6 +267,18 @@ def _any_shared(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return found
 
 
+def _first_reading(crossed: tuple[np.ndarray, np.ndarray], *codes: np.ndarray) -> np.ndarray:
+    """Where the names do not say which record is swapped: whether to read gc1 and fc2 as
+    the forenames (else fc1 and gc2). The pair that agrees better, then the pair of smaller
+    name codes: the same reading whichever record comes first, so that a pair's levels do
+    not hang on the order of the rows (they did, for 1 pair in 5,000 on FEBRL4)."""
+    gc1, fc1, gc2, fc2 = codes
+    low_a, high_a = np.minimum(gc1, fc2), np.maximum(gc1, fc2)
+    low_b, high_b = np.minimum(fc1, gc2), np.maximum(fc1, gc2)
+    smaller = (low_a < low_b) | ((low_a == low_b) & (high_a <= high_b))
+    return (crossed[0] > crossed[1]) | ((crossed[0] == crossed[1]) & smaller)
+
+
 class NameComparison(BaseCompareFeature):
     """Given and family names, in both orders, with aliases and middle names as alternatives.
 
@@ -313,7 +325,8 @@ class NameComparison(BaseCompareFeature):
         # the wrong way round, else fc1 and gc2: the record whose forename field holds what
         # these data know rather as a surname is the swapped one.
         known = self._forename.astype(np.int8)
-        second = (known[gc1] - known[fc1]) >= (known[gc2] - known[fc2])
+        lean1, lean2 = known[gc1] - known[fc1], known[gc2] - known[fc2]
+        second = (lean1 > lean2) | ((lean1 == lean2) & _first_reading(crossed, gc1, fc1, gc2, fc2))
         given_x = (np.where(second, gc1, fc1), np.where(second, fc2, gc2))
         family_x = (np.where(second, fc1, gc1), np.where(second, gc2, fc2))
         cross_given = np.where(second, crossed[0], crossed[1])
@@ -331,7 +344,7 @@ class NameComparison(BaseCompareFeature):
         # in the surname field, with the surname changed or lost (a marriage, a slip).
         forename_only = (
             (cross_given >= NAME_THRESHOLDS[0])
-            & self._forename[given_x[0]]
+            & self._forename[np.where(second, given_x[1], given_x[0])]  # in a surname field
             & (given_in_order < NAME_THRESHOLDS[1])
         )
         swapped = (
