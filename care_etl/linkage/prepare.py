@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 
 import numpy as np
@@ -18,7 +19,9 @@ from care_etl.errors import CareEtlError
 from care_etl.linkage import nicknames
 from care_etl.standardise.dates import clean_dates
 from care_etl.standardise.identifiers import is_valid_nhs_number
-from care_etl.standardise.names import match_key
+from care_etl.standardise.names import match_key, parse_full_name
+
+log = logging.getLogger(__name__)
 
 #: Input columns linkage reads, besides the keys; any may be absent.
 INPUT_FIELDS: tuple[str, ...] = (
@@ -58,6 +61,8 @@ FORMER_KEYS: tuple[tuple[str, str, str], ...] = tuple(
 
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 _ISO_DATE = r"^\s*(\d{4})-?(\d{1,2})-?(\d{1,2})"
+#: 14/02/1948, 14.02.1948 or 14-02-1948: day and month in an order _date_parts decides.
+_NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b"
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
 _TRUE_TEXT = frozenset({"TRUE", "T", "Y", "YES", "1"})
 
@@ -178,7 +183,25 @@ def _date_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _text(value)
 
     text = pd.Series(_map_unique(values, iso), dtype=object).astype("string")
-    found = text.str.extract(_ISO_DATE)
+    year, month, day = _numbers(text.str.extract(_ISO_DATE))
+    unread = (year < 0) & text.notna().to_numpy()
+    if unread.any():
+        first, second, y = _numbers(text[unread].str.extract(_NUMERIC_DATE))
+        # Day first (the British way) unless the dates show month first: a second number
+        # over 12 somewhere and a first number over 12 nowhere (an American export).
+        month_first = bool((second > 12).any() and not (first > 12).any())
+        year[unread], month[unread], day[unread] = (
+            (y, first, second) if month_first else (y, second, first)
+        )
+        read = int((y > 0).sum())
+        if read:
+            order = "month" if month_first else "day"
+            log.info("linkage: %d dates of birth written as numbers read %s first", read, order)
+    return year, month, day
+
+
+def _numbers(found: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The extracted groups as integers, -1 where there is none."""
     return tuple(  # type: ignore[return-value]
         pd.to_numeric(found[i], errors="coerce").fillna(-1).astype(np.int32).to_numpy()
         for i in range(3)
@@ -330,10 +353,32 @@ def _history_prints(records: pd.DataFrame) -> np.ndarray:
     return prints
 
 
+def _names_from_full_name(col: dict[str, pd.Series], full_name: pd.Series) -> None:
+    """Given, middle and family names split from `full_name` (as standardisation splits it)
+    where a record has neither a given nor a family name: a caller of link() may hold one
+    name field only. care_etl's own sources were split when standardised, so there this
+    changes nothing; `full_name` is not in the review fingerprint (INPUT_FIELDS)."""
+    blank = {f: pd.isna(_map_unique(col[f], _text).astype(object)) for f in _NAME_PARTS}
+    use = blank["given_name"] & blank["family_name"] & ~pd.isna(_map_unique(full_name, _text))
+    if not use.any():
+        return
+    parts, _ = parse_full_name(full_name[use])
+    for name in _NAME_PARTS:
+        filled = col[name].astype(object).copy()
+        take = use & blank[name]
+        filled[take] = parts[name].reindex(filled.index[take]).to_numpy(object)
+        col[name] = filled
+
+
+#: The name fields a full name is split into.
+_NAME_PARTS = ("given_name", "middle_names", "family_name")
+
+
 def prepare(records: pd.DataFrame) -> pd.DataFrame:
     """One row per record (positional index), keys for blocking and comparing."""
     check_keys(records)
     col = {name: _column(records, name) for name in INPUT_FIELDS}
+    _names_from_full_name(col, _column(records, "full_name"))
     out = pd.DataFrame(index=pd.RangeIndex(len(records)))
     out["source"] = records["source"].astype(str).to_numpy()
     out["source_record_id"] = records["source_record_id"].astype(str).to_numpy()

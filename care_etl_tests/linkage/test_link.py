@@ -240,6 +240,35 @@ def test_dates_as_iso_text_link_the_same(records: pd.DataFrame, result: LinkageR
     pd.testing.assert_series_equal(link(as_text)["person_id"], result.assignments["person_id"])
 
 
+@pytest.mark.parametrize("written", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"])
+def test_dates_written_day_or_month_first_link_as_iso_dates(
+    records: pd.DataFrame, result: LinkageResult, written: str
+) -> None:
+    """Numbers with the year last are read day first (British), or month first when the
+    dates show it (a second number over 12, a first never): an American export. One
+    source writes them so, the others in ISO form: its records must read the same dates."""
+    dates, here = records["date_of_birth"], records["source"] == "housing"
+    as_text = records.assign(
+        date_of_birth=dates.dt.strftime(written).where(here, dates.dt.strftime("%Y-%m-%d"))
+    )
+    assert (dates[here].dt.day > 12).any()  # the month-first case shows
+    found = link_records(as_text)
+    pd.testing.assert_series_equal(found.assignments["person_id"], result.assignments["person_id"])
+    pd.testing.assert_frame_equal(_by_pair(found.links), _by_pair(result.links), rtol=1e-9)
+
+
+def test_a_full_name_alone_is_split_into_given_and_family_names(
+    records: pd.DataFrame, result: LinkageResult
+) -> None:
+    """A caller holding one name field per record (as some sources come) gets the links
+    that the split names give: the names are split as standardisation splits them."""
+    one_field = records["source"] == "housing"
+    full = records["given_name"] + " " + records["family_name"]
+    mixed = records.assign(full_name=full.where(one_field))
+    mixed.loc[one_field, ["given_name", "family_name"]] = None
+    pd.testing.assert_series_equal(link(mixed)["person_id"], result.assignments["person_id"])
+
+
 def test_people_are_the_components_of_the_automatic_links(result: LinkageResult) -> None:
     keys = result.assignments["source"] + "|" + result.assignments["source_record_id"]
     parent = {k: k for k in keys}
