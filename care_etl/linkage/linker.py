@@ -312,20 +312,37 @@ def _exact_values(
     left record is the swapped one: a pair's probability hung on the order of the rows.
     """
     left, right = pairs
-    given, family = (prepared[c].to_numpy() for c in _TF_COLUMNS.values())
-    g1, f1, g2, f2 = given[left], family[left], given[right], family[right]
-    from_given = np.where((g1 == g2) | (g1 == f2), g1, -1)  # the left's names that the
-    from_family = np.where((f1 == g2) | (f1 == f2), f1, -1)  # right holds too
+    codes = {f: prepared[c].to_numpy() for f, c in _TF_COLUMNS.items()}
     found = {}
-    for f, own in (("given_name", (g1, g2)), ("family_name", (f1, f2))):
+    for f, own in codes.items():
         if f not in levels.columns:
             continue
         exact = (levels[f].to_numpy() == 0) & ~levels[_ALIAS_FLAG[f]].to_numpy()
-        frequency = model.term_frequencies.get(f, np.zeros(0))
-        crosswise = _more_frequent(from_given, from_family, frequency)
-        shared = np.where(own[0] == own[1], own[0], crosswise)
-        found[f] = np.where(exact & (shared >= 0), shared, -1).astype(np.int64)
+        rows = np.flatnonzero(exact)  # a third of the pairs or fewer: look at those only
+        one, two = own[left[rows]], own[right[rows]]
+        shared = np.where(one == two, one, -1)
+        cross = np.flatnonzero(one != two)
+        if len(cross):
+            shared[cross] = _crosswise(codes, left[rows[cross]], right[rows[cross]], model, f)
+        found[f] = np.full(len(exact), -1, dtype=np.int64)
+        found[f][rows] = shared
     return found
+
+
+def _crosswise(
+    codes: dict[str, np.ndarray],
+    left: np.ndarray,
+    right: np.ndarray,
+    model: FellegiSunter,
+    field_name: str,
+) -> np.ndarray:
+    """The name two records share across their name fields (-1: none)."""
+    g1, f1 = codes["given_name"][left], codes["family_name"][left]
+    g2, f2 = codes["given_name"][right], codes["family_name"][right]
+    from_given = np.where((g1 == g2) | (g1 == f2), g1, -1)  # the left's names that the
+    from_family = np.where((f1 == g2) | (f1 == f2), f1, -1)  # right holds too
+    frequency = model.term_frequencies.get(field_name, np.zeros(0))
+    return _more_frequent(from_given, from_family, frequency)
 
 
 def _more_frequent(one: np.ndarray, other: np.ndarray, frequency: np.ndarray) -> np.ndarray:
