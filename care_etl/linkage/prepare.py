@@ -18,7 +18,6 @@ import pandas as pd
 from care_etl.errors import CareEtlError
 from care_etl.linkage import nicknames
 from care_etl.standardise.dates import clean_dates
-from care_etl.standardise.identifiers import is_valid_nhs_number
 from care_etl.standardise.names import match_key, parse_full_name
 
 log = logging.getLogger(__name__)
@@ -218,24 +217,23 @@ def _flag(values: pd.Series) -> np.ndarray:
     return np.array(_map_unique(values, truthy), dtype=bool) & values.notna().to_numpy()
 
 
-def _nhs(value: object) -> str | None:
-    text = _text(value)
-    digits = text.replace(" ", "") if text else None
-    return digits if digits and is_valid_nhs_number(digits) else None
-
-
 _NHS_WEIGHTS = np.arange(10, 1, -1)
 
 
+#: What separates an NHS number's groups of digits as people write it: spaces and hyphens.
+_NHS_SEPARATORS = r"[\s-]"
+
+
 def _nhs_keys(values: pd.Series) -> np.ndarray:
-    """`_nhs` of each value, the modulus 11 check done with numpy: a million records hold
-    hundreds of thousands of distinct NHS numbers."""
+    """Each value's NHS number (10 digits passing modulus 11, not one digit repeated), or
+    None; the check done with numpy: a million records hold hundreds of thousands of
+    distinct NHS numbers."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if all(isinstance(u, str) for u in uniques):
         text = pd.Series(uniques, dtype=object).str.strip()
     else:
         text = pd.Series([_text(u) for u in uniques], dtype=object)
-    digits = text.str.replace(" ", "", regex=False)
+    digits = text.str.replace(_NHS_SEPARATORS, "", regex=True)
     ten = digits.str.fullmatch(r"[0-9]{10}", na=False).to_numpy(dtype=bool)
     keys = np.full(len(uniques) + 1, None, dtype=object)  # code -1 reads the last
     candidates = digits[ten].to_numpy(dtype=object)
@@ -251,8 +249,14 @@ def _nhs_keys(values: pd.Series) -> np.ndarray:
 
 
 def _sex(value: object) -> str | None:
+    """M, F or X from a code or word; NHS Data Dictionary numbers too (1 male, 2 female)."""
     text = _text(value)
+    if text in _SEX_NUMBERS:
+        return _SEX_NUMBERS[text]
     return text[0].upper() if text and text[0].upper() in "MFX" else None
+
+
+_SEX_NUMBERS = {"1": "M", "2": "F"}
 
 
 def _postcode(value: object) -> str | None:

@@ -269,6 +269,21 @@ def test_a_full_name_alone_is_split_into_given_and_family_names(
     pd.testing.assert_series_equal(link(mixed)["person_id"], result.assignments["person_id"])
 
 
+def test_nhs_numbers_with_hyphens_and_sex_as_nhs_codes_link_the_same(
+    records: pd.DataFrame, result: LinkageResult
+) -> None:
+    here = records["source"] == "housing"
+    nhs = records["nhs_number"].str.replace(r"^(\d{3})(\d{3})(\d{4})$", r"\1-\2-\3", regex=True)
+    sex = records["sex"].map({"M": "1", "F": "2"})
+    written = records.assign(
+        nhs_number=nhs.where(here, records["nhs_number"]), sex=sex.where(here, records["sex"])
+    )
+    assert written.loc[here, "nhs_number"].str.contains("-").any()
+    found = link_records(written)
+    pd.testing.assert_series_equal(found.assignments["person_id"], result.assignments["person_id"])
+    pd.testing.assert_frame_equal(_by_pair(found.links), _by_pair(result.links), rtol=1e-9)
+
+
 def test_people_are_the_components_of_the_automatic_links(result: LinkageResult) -> None:
     keys = result.assignments["source"] + "|" + result.assignments["source_record_id"]
     parent = {k: k for k in keys}
