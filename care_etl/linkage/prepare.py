@@ -362,6 +362,8 @@ def _names_from_full_name(col: dict[str, pd.Series], full_name: pd.Series) -> No
     where a record has neither a given nor a family name: a caller of link() may hold one
     name field only. care_etl's own sources were split when standardised, so there this
     changes nothing; `full_name` is not in the review fingerprint (INPUT_FIELDS)."""
+    if full_name.isna().all():
+        return
     blank = {f: pd.isna(_map_unique(col[f], _text).astype(object)) for f in _NAME_PARTS}
     use = blank["given_name"] & blank["family_name"] & ~pd.isna(_map_unique(full_name, _text))
     if not use.any():
