@@ -9,20 +9,17 @@ record's lineage (its row number) may differ.
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
-from care_etl.index.publish import ANALYST_SCHEMA, ANALYST_TABLES, INDEX_TABLES
+from care_etl.index.publish import ANALYST_TABLES, INDEX_TABLES
 from care_etl.pipeline import run_pipeline
 from care_etl_tests.conftest import CONTRACTS_DIR
-from care_etl_tests.incremental.changes import read_csv_rows
-from care_etl_tests.incremental.environment import lasting_pseudonym_key
+from care_etl_tests.incremental.changes import read_csv_rows, write_csv_rows
+from care_etl_tests.incremental.environment import lasting_pseudonym_key, published_tables
 
 pytestmark = pytest.mark.slow
 
@@ -35,29 +32,9 @@ def _upside_down(sources: Path) -> int:
     turned = 0
     for path in sorted((sources / "health").glob("gp_registrations_*.csv")):
         rows, encoding = read_csv_rows(path)
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows([rows[0], *reversed(rows[1:])])
-        path.write_bytes(out.getvalue().encode(encoding))
+        write_csv_rows(path, [rows[0], *reversed(rows[1:])], encoding)
         turned += len(rows) - 1
     return turned
-
-
-def _index(url: str) -> dict[str, pd.DataFrame]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            conn = conn.execution_options(schema_translate_map={ANALYST_SCHEMA: None})
-            frames = {
-                t.name: pd.read_sql(t.select(), conn) for t in (*INDEX_TABLES, *ANALYST_TABLES)
-            }
-    finally:
-        engine.dispose()
-    out = {}
-    for name, frame in frames.items():
-        kept = frame.drop(columns=[c for c in frame if c in PLACE_AND_TIME])
-        order = kept.astype(str).sort_values(list(kept.columns)).index
-        out[name] = kept.loc[order].reset_index(drop=True)
-    return out
 
 
 def test_rows_in_another_order_give_the_same_index(tmp_path: Path) -> None:
@@ -72,7 +49,8 @@ def test_rows_in_another_order_give_the_same_index(tmp_path: Path) -> None:
             folder = tmp_path / name
             urls[name] = f"sqlite:///{folder / 'index.db'}"
             run_pipeline(folder / "sources", CONTRACTS_DIR, urls[name], folder / "reports")
-    expected, found = _index(urls["in_order"]), _index(urls["turned"])
+    tables = (*INDEX_TABLES, *ANALYST_TABLES)
+    expected, found = (published_tables(urls[n], tables, PLACE_AND_TIME) for n in urls)
     assert len(expected["review_queue"]) and len(expected["household"])
     for name, frame in expected.items():
         pd.testing.assert_frame_equal(found[name], frame, rtol=1e-12, obj=name)

@@ -62,6 +62,13 @@ def read_csv_rows(path: Path) -> tuple[list[list[str]], str]:
     return list(csv.reader(io.StringIO(text, newline=""))), encoding
 
 
+def write_csv_rows(path: Path, rows: list[list[str]], encoding: str) -> None:
+    """Rows written back as read_csv_rows read them: the same encoding, one line each."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_bytes(out.getvalue().encode(encoding))
+
+
 def _health(sources: Path, share: float, rng: np.random.Generator, changes: Changes) -> None:
     for path in sorted((sources / "health").glob("gp_registrations_*.csv")):
         rows, encoding = read_csv_rows(path)
@@ -78,9 +85,7 @@ def _health(sources: Path, share: float, rng: np.random.Generator, changes: Chan
             row[header.index("Surname")] = row[header.index("Surname")] + "son"
         removed = set(picked[:remove].tolist())
         kept = [r for i, r in enumerate(body) if i not in removed]
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows([header, *kept, *new])
-        path.write_bytes(out.getvalue().encode(encoding))
+        write_csv_rows(path, [header, *kept, *new], encoding)
         _note(changes, "health_gp_registrations", add, remove, correct)
 
 

@@ -28,7 +28,6 @@ import sqlalchemy as sa
 from care_etl.incremental.pairs import PAIRS_FILE
 from care_etl.incremental.state import FOLDER
 from care_etl.index.publish import (
-    ANALYST_SCHEMA,
     ANALYST_TABLES,
     INDEX_TABLES,
     person_id_history,
@@ -37,7 +36,11 @@ from care_etl.index.publish import (
 from care_etl.pipeline import run_pipeline
 from care_etl_tests.conftest import CONTRACTS_DIR, fresh_postgres_database
 from care_etl_tests.incremental.changes import change_sources
-from care_etl_tests.incremental.environment import KEY_ENV, lasting_pseudonym_key
+from care_etl_tests.incremental.environment import (
+    KEY_ENV,
+    lasting_pseudonym_key,
+    published_tables,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -79,25 +82,6 @@ def _run(work: Path, url: str) -> None:
     run_pipeline(work / "sources", CONTRACTS_DIR, url, work / "reports")
 
 
-def _published(url: str, *, when: bool = True) -> dict[str, pd.DataFrame]:
-    """Every table a publish writes, as text in one row order (`when`: with the columns
-    that say when a row was written)."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            if conn.dialect.name == "sqlite":  # no schemas: the analyst tables are analyst_*
-                conn = conn.execution_options(schema_translate_map={ANALYST_SCHEMA: None})
-            frames = {t.name: pd.read_sql(t.select(), conn) for t in PUBLISHED}
-    finally:
-        engine.dispose()
-    out = {}
-    for name, frame in frames.items():
-        kept = frame if when else frame.drop(columns=[c for c in frame if c in WHEN])
-        text = kept.astype(str)
-        out[name] = text.sort_values(list(text.columns)).reset_index(drop=True)
-    return out
-
-
 def _kill_while_publishing(work: Path, url: str, publishing: Callable[[], bool]) -> None:
     """`care-etl run` over the changed sources, killed once `publishing()` says its
     publishing transaction is halfway (asked once the link step has saved its cache: no
@@ -136,14 +120,14 @@ def _check_killed_run(
     publishing: Callable[[], bool],
     killed_inside: Callable[[], bool] = lambda: True,
 ) -> None:
-    before = _published(url)
+    before = published_tables(url, PUBLISHED)
     _kill_while_publishing(work, url, publishing)
     assert killed_inside()
-    _same(_published(url), before)  # the killed run changed nothing a reader sees
+    _same(published_tables(url, PUBLISHED), before)  # the killed run changed nothing a reader sees
 
     _run(work, url)  # the next run, on the cache the killed run left
     _run(control, control_url)  # the same sources and first index, never interrupted
-    after, expected = _published(url, when=False), _published(control_url, when=False)
+    after, expected = (published_tables(u, PUBLISHED, WHEN) for u in (url, control_url))
     _same(after, expected)
     assert len(after["pipeline_run"]) == 2, "the killed run left a run behind"
 
@@ -151,7 +135,7 @@ def _check_killed_run(
 def _same(found: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame]) -> None:
     assert found.keys() == expected.keys()
     for name, frame in expected.items():
-        pd.testing.assert_frame_equal(found[name], frame, obj=name)
+        pd.testing.assert_frame_equal(found[name], frame, check_exact=True, obj=name)
 
 
 def test_a_killed_run_leaves_the_last_sqlite_index_whole_and_the_next_run_right(

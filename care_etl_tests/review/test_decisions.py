@@ -8,7 +8,6 @@ tables after each run. A shorter scenario runs on the machine's PostgreSQL.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from contextlib import redirect_stderr, redirect_stdout
@@ -23,7 +22,7 @@ from care_etl.cli import main
 from care_etl.pipeline import run_pipeline
 from care_etl.review import store
 from care_etl_tests.conftest import CONTRACTS_DIR
-from care_etl_tests.incremental.changes import read_csv_rows
+from care_etl_tests.incremental.changes import read_csv_rows, write_csv_rows
 
 TABLES = (
     "person_index",
@@ -134,9 +133,7 @@ def edit_gp_record(sources: Path, record_id: str, column: str, value: str) -> No
     header = rows[0]
     (target,) = [r for r in rows[1:] if r and r[header.index("Patient ID")] == patient]
     target[header.index(column)] = value
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    path.write_bytes(buffer.getvalue().encode(encoding))
+    write_csv_rows(path, rows, encoding)
 
 
 def make_twins(sources: Path, people: int = 4) -> None:
