@@ -17,6 +17,7 @@ import pandas as pd
 
 from care_etl.errors import CareEtlError
 from care_etl.linkage import nicknames
+from care_etl.standardise._series import to_ascii
 from care_etl.standardise.dates import clean_dates
 from care_etl.standardise.names import match_key, parse_full_name
 
@@ -286,7 +287,7 @@ def _address(value: object) -> str | None:
     text = _text(value)
     if text is None:
         return None
-    return _NOT_ALNUM.sub(" ", text.upper()).strip() or None
+    return _NOT_ALNUM.sub(" ", to_ascii(text).upper()).strip() or None
 
 
 def _former_entries(value: object) -> tuple[tuple[str | None, str | None, str | None], ...]:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from anyascii import anyascii
 
 #: A cleaner takes one raw value and returns the clean value and, when it nulled or changed
 #: the value in substance, a reason. Reasons are fixed phrases and never quote the value.
@@ -35,6 +36,14 @@ def as_text(value: object) -> str | None:
         value = repr(value) if not value.is_integer() else str(int(value)) + ".0"
     text = str(value).strip()
     return text or None
+
+
+def to_ascii(text: str) -> str:
+    """Latin letters for the letters of any script, accents dropped ("Zoë" -> "Zoe",
+    "Иван" -> "Ivan", "Γιώργος" -> "Giorgos", "ß" -> "ss"), for matching keys only: a key
+    that kept only A-Z would be empty for a name not written in Latin letters, and such
+    records could then be linked on date of birth and address alone."""
+    return text if text.isascii() else anyascii(text)
 
 
 def _object_array(items: list[object]) -> np.ndarray:

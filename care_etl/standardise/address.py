@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from functools import lru_cache
 
 import pandas as pd
 
-from care_etl.standardise._series import Cleaned, as_text, map_unique
+from care_etl.standardise._series import Cleaned, as_text, map_unique, to_ascii
 from care_etl.standardise.identifiers import _clean_uprn_value
 from care_etl.standardise.postcode import _clean_postcode_value, is_valid_postcode
 
@@ -27,13 +26,6 @@ _ABBREVIATIONS = {
 _TRAILING_POSTCODE = re.compile(r"(?:^|\s)([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$")
 _APOSTROPHES = str.maketrans("", "", "'’‘`")
 _NOT_WORD = re.compile(r"[^A-Z0-9 ]")
-
-
-def _fold(text: str) -> str:
-    if text.isascii():  # nothing to decompose: most addresses, and NFKD costs
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 @lru_cache(maxsize=1 << 16)  # parts repeat (towns, 'Flat 3'): each is cleaned once
@@ -51,7 +43,7 @@ def split_address(value: object) -> tuple[str | None, str | None]:
     text = as_text(value)
     if text is None:
         return None, None
-    parts = [p.strip() for p in _fold(text).upper().replace(";", ",").split(",")]
+    parts = [p.strip() for p in to_ascii(text).upper().replace(";", ",").split(",")]
     parts = [p for p in parts if p]
     postcode = None
     match = _TRAILING_POSTCODE.search(parts[-1]) if parts else None

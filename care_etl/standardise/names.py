@@ -13,15 +13,10 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from care_etl.standardise._series import Cleaned, as_text, map_unique
+from care_etl.standardise._series import Cleaned, as_text, map_unique, to_ascii
 
 _NON_LETTERS = re.compile(r"[^A-Z ]+")
 _SPACES = re.compile(r"\s+")
-# Letters that NFKD does not decompose into a base letter plus an accent.
-_FOLD_EXTRA = str.maketrans(
-    {"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ß": "ss", "ł": "l",
-     "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "ı": "i"}
-)  # fmt: skip
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'", "′": "'"})
 _DASHES = str.maketrans({"‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "−": "-"})
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -62,26 +57,22 @@ _HONORIFICS = frozenset(
 _SUFFIXES = frozenset({"JR", "JNR", "JUNIOR", "SR", "SNR", "SENIOR", "II", "III", "IV"})
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD_EXTRA))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def _key(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    folded = _fold(value.translate(_APOSTROPHES).translate(_DASHES)).upper()
+    folded = to_ascii(value.translate(_APOSTROPHES).translate(_DASHES)).upper()
     folded = folded.replace("-", " ").replace("'", "")
     folded = _SPACES.sub(" ", _NON_LETTERS.sub("", folded)).strip()
     return folded or None
 
 
 def match_key(names: pd.Series) -> pd.Series:
-    """Upper-case, accent-folded, letters and single spaces only; null when nothing is left.
+    """Upper-case, Latin letters and single spaces only; null when nothing is left.
 
     Apostrophes become nothing ("O'Brien" -> "OBRIEN") and hyphens a space ("Smith-Jones" ->
     "SMITH JONES"), so spelling variants of punctuation do not count as disagreement during
-    linkage. Accents fold to the base letter ("Zoë" -> "ZOE", "Seán" -> "SEAN").
+    linkage. Accents fold to the base letter ("Zoë" -> "ZOE", "Seán" -> "SEAN") and other
+    scripts to Latin letters ("Иван" -> "IVAN"), so the same name in two scripts can agree.
     """
     codes, uniques = pd.factorize(names, use_na_sentinel=True)
     keys = pd.Series([_key(u) for u in uniques] + [None], dtype=object)
@@ -175,7 +166,7 @@ def clean_other_names(values: pd.Series) -> Cleaned:
 
 
 def _title_token(text: str) -> str:
-    return re.sub(r"[^A-Z]", "", _fold(text).upper())
+    return re.sub(r"[^A-Z]", "", to_ascii(text).upper())
 
 
 def _clean_title_value(value: object) -> tuple[str | None, str | None]:

@@ -284,6 +284,35 @@ def test_nhs_numbers_with_hyphens_and_sex_as_nhs_codes_link_the_same(
     pd.testing.assert_frame_equal(_by_pair(found.links), _by_pair(result.links), rtol=1e-9)
 
 
+#: Latin letters to Cyrillic ones, to write the same people in another script.
+_CYRILLIC = str.maketrans(
+    "abvgdezijklmnoprstufhcwyxqABVGDEZIJKLMNOPRSTUFHCWYXQ",
+    "абвгдезийклмнопрстуфхцвыксАБВГДЕЗИЙКЛМНОПРСТУФХЦВЫКС",
+)
+
+
+def test_names_in_another_script_link_as_latin_ones_do(
+    records: pd.DataFrame, result: LinkageResult
+) -> None:
+    """Every name written in Cyrillic letters: the same people. Before names were read as
+    Latin letters, they were empty keys, and FEBRL4 so written linked with F1 0.86."""
+    cyrillic = records.assign(
+        **{
+            column: records[column].map(lambda v: v.translate(_CYRILLIC), na_action="ignore")
+            for column in ("given_name", "family_name")
+        }
+    )
+    assert not cyrillic["family_name"].dropna().str.contains("[A-Za-z]").any()
+    found = link_records(cyrillic)
+    pd.testing.assert_series_equal(found.assignments["person_id"], result.assignments["person_id"])
+    # One record in Latin letters, its match in Cyrillic ones, as two services wrote them.
+    mixed = records.copy()
+    clear = mixed["source_record_id"] == "T-clear-2"
+    mixed.loc[clear, ["given_name", "family_name"]] = ["Ада", "Квеннелл"]
+    mixed_result = link_records(mixed)
+    assert _person(mixed_result, "T-clear-1") == _person(mixed_result, "T-clear-2")
+
+
 def test_people_are_the_components_of_the_automatic_links(result: LinkageResult) -> None:
     keys = result.assignments["source"] + "|" + result.assignments["source_record_id"]
     parent = {k: k for k in keys}

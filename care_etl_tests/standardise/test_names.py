@@ -78,6 +78,15 @@ def test_match_key_ignores_punctuation_and_keeps_index() -> None:
     assert match_key(pd.Series(["Søren", "Łukasz"])).tolist() == ["SOREN", "LUKASZ"]
 
 
+def test_match_key_reads_names_in_any_script_as_latin_letters() -> None:
+    """A name kept only as A-Z would be empty for a name written in Cyrillic, Greek or
+    Chinese, and its records would then link on date of birth and address alone."""
+    names = pd.Series(["Иван Петров", "Ivan Petrov", "Γιώργος", "王伟", "Straße", "محمد"])
+    assert match_key(names).tolist() == [
+        "IVAN PETROV", "IVAN PETROV", "GIORGOS", "WANGWEI", "STRASSE", "MHMD",
+    ]  # fmt: skip
+
+
 def test_both_full_name_orders_parse_the_same() -> None:
     parts, issues = parse_full_name(pd.Series(["SMITH, John", "John Smith"]))
     cleaned = {c: clean_name(parts[c]).value.tolist() for c in ("given_name", "family_name")}

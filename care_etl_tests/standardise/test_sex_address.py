@@ -49,6 +49,8 @@ def test_unrecognised_sex_code_is_nulled_with_a_reason() -> None:
         ("St John's Court", "ST JOHNS COURT"),  # ST first is Saint: left alone
         ("12-14  Mill   Lane", "12 14 MILL LANE"),
         ("Café Row", "CAFE ROW"),
+        ("12 Straße der Einheit", "12 STRASSE DER EINHEIT"),
+        ("вул. Шевченка 12, Київ", "VUL SHEVCHENKA 12, KIIV"),  # not just "12"
     ],
 )
 def test_address_lines(raw: str, line: str) -> None:
