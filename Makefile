@@ -33,6 +33,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/bench_pipeline.py
 	$(VENV)/bin/python benchmarks/bench_accuracy.py
 	$(VENV)/bin/python benchmarks/bench_linkage.py
+	$(VENV)/bin/python benchmarks/bench_countries.py
 
 clean:
 	rm -rf demo reports .pytest_cache test-artifacts
