@@ -292,3 +292,39 @@ def random_pairs(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarr
     second = rng.integers(0, n - 1, size=count)
     second = second + (second >= first)
     return np.minimum(first, second), np.maximum(first, second)
+
+
+def pairs_sharing(codes: np.ndarray, count: int, rng: np.random.Generator):
+    """Pairs of distinct positions with the same code (>= 0), left < right: every such pair
+    when there are at most `count`, else `count` drawn uniformly from them (with
+    replacement). Groups are taken in the order of their first position, so the pairs do
+    not depend on how the codes were numbered."""
+    positions = np.flatnonzero(codes >= 0)
+    first = pd.Series(positions).groupby(codes[positions]).transform("min").to_numpy()
+    positions = positions[np.lexsort((positions, first))]
+    grouped = codes[positions]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    sizes = np.diff(np.r_[starts, len(positions)]).astype(np.int64)
+    per_group = sizes * (sizes - 1) // 2
+    ends = np.cumsum(per_group)
+    total = int(ends[-1]) if len(ends) else 0
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    ranks = np.arange(total) if total <= count else rng.integers(0, total, size=count)
+    group = np.searchsorted(ends, ranks, side="right")
+    i, j = _unrank(ranks - (ends - per_group)[group], sizes[group])
+    left, right = positions[starts[group] + i], positions[starts[group] + j]
+    return np.minimum(left, right), np.maximum(left, right)
+
+
+def _unrank(k: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The k-th pair (i < j) of range(size), pairs in the order (0, 1), (0, 2), ..., (1, 2)."""
+    b = 2 * size - 1
+    i = np.floor((b - np.sqrt(b.astype(float) ** 2 - 8 * k)) / 2).astype(np.int64)
+    before = i * (b - i) // 2  # pairs whose first member is below i
+    i = np.where(before > k, i - 1, i)  # float rounding, either way
+    before = i * (b - i) // 2
+    after = (i + 1) * (b - i - 1) // 2
+    i = np.where(after <= k, i + 1, i)
+    before = i * (b - i) // 2
+    return i, k - before + i + 1

@@ -25,6 +25,7 @@ from care_etl.linkage.blocking import (
     RULES,
     blocking_keys,
     candidate_codes,
+    pairs_sharing,
     random_pairs,
     rule_membership,
 )
@@ -58,6 +59,7 @@ from care_etl.linkage.model import (
     estimate_prior,
     estimate_u,
     level_frequencies,
+    level_names,
     non_match_chance,
     probability,
     term_frequencies,
@@ -229,10 +231,14 @@ def _fit(
     u read from the random pairs weighted by their chance of being two people."""
     n = len(prepared)
     rng = np.random.default_rng(settings.seed)
-    r_left, r_right = _records_in_key_order(prepared, random_pairs(n, settings.u_sample_pairs, rng))
-    random_levels = compare(prepared, (r_left, r_right), fields)
-    random_levels, fields = with_derived(prepared, random_levels, (r_left, r_right), fields)
+    order = _key_order(prepared)
+    random = _in_key_order(order, random_pairs(n, settings.u_sample_pairs, rng))
+    random_levels = compare(prepared, random, fields)
+    homes = _homes(prepared, order, random, fields, settings.u_sample_pairs // 4, rng)
+    random_levels, fields = with_derived(prepared, random_levels, random, fields)
     u = estimate_u(random_levels, fields)
+    if homes is not None:
+        u[_AT_ADDRESS] = homes.u(random_levels, np.ones(len(random_levels)), None)
     presence = {f: float((random_levels[f].to_numpy() != MISSING).mean()) for f in fields}
     membership = rule_membership(keys, *pairs)
     total_pairs = n * (n - 1) // 2
@@ -243,7 +249,11 @@ def _fit(
         if prior is None:
             prior = estimate_prior(sessions, m, presence, total_pairs, n)
         strangers = non_match_chance(random_levels, fields, m, u, prior)
+        if homes is not None:
+            apart = non_match_chance(homes.levels, fields, m, u, prior)
         u = estimate_u(random_levels, fields, strangers)
+        if homes is not None:
+            u[_AT_ADDRESS] = homes.u(random_levels, strangers, apart)
     tf = {}
     if settings.term_frequency and n:
         vocabulary = int(max(prepared["given_code"].max(), prepared["family_code"].max())) + 1
@@ -253,16 +263,79 @@ def _fit(
     return FellegiSunter(fields, m, u, prior, sessions, tf, presence)
 
 
-def _records_in_key_order(
-    prepared: pd.DataFrame, drawn: tuple[np.ndarray, np.ndarray]
+def _key_order(prepared: pd.DataFrame) -> np.ndarray:
+    """Row positions in (source, source_record_id) order."""
+    return np.lexsort((prepared["source_record_id"].to_numpy(), prepared["source"].to_numpy()))
+
+
+def _in_key_order(
+    order: np.ndarray, drawn: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drawn positions read as ranks in (source, source_record_id) order, so that the random
-    pairs, and so u, are the same records whatever order the rows come in: a source
-    exported in another row order gave other u for rare levels (a level seen in two random
-    pairs or in none), and on FEBRL4 moved F1 between 0.9936 and 0.9966."""
-    order = np.lexsort((prepared["source_record_id"].to_numpy(), prepared["source"].to_numpy()))
+    """Drawn positions read as ranks in key order (_key_order), so that the pairs that
+    estimate u are the same records whatever order the rows come in: a source exported in
+    another row order gave other u for rare levels (a level seen in two random pairs or in
+    none), and on FEBRL4 moved F1 between 0.9936 and 0.9966."""
     left, right = order[drawn[0]], order[drawn[1]]
     return np.minimum(left, right), np.maximum(left, right)
+
+
+_AT_ADDRESS = "postcode_at_address"
+
+
+@dataclass(frozen=True)
+class _Homes:
+    """Pairs of records that share an address key, to read u of postcode_at_address from.
+
+    That level is defined only where two addresses agree, which among random pairs of
+    strangers is rare: its u rested on a handful of the million random pairs, and another
+    draw of them moved FEBRL4's F1 by 0.0015. So u is read by stratum: the pairs that share
+    an address key from these (thousands, drawn from all such pairs), the other pairs whose
+    addresses agree (a close spelling, one UPRN) from the random pairs, each stratum
+    counted at its share of all pairs.
+    """
+
+    levels: pd.DataFrame
+    #: Which random pairs share an address key: their stratum is read from `levels`.
+    in_random: np.ndarray
+    #: What one of these pairs counts for beside one random pair.
+    weight: float
+
+    def u(
+        self, random_levels: pd.DataFrame, strangers: np.ndarray, apart: np.ndarray | None
+    ) -> np.ndarray:
+        """u of postcode_at_address, each pair counted with its chance of being two people
+        (`strangers` for the random pairs, `apart` for these; None: all 1)."""
+        other = ~self.in_random
+        codes = np.concatenate(
+            [random_levels[_AT_ADDRESS].to_numpy()[other], self.levels[_AT_ADDRESS].to_numpy()]
+        )
+        apart = np.ones(len(self.levels)) if apart is None else apart
+        weights = np.concatenate([strangers[other], apart * self.weight])
+        return level_frequencies(codes, len(level_names(_AT_ADDRESS)), weights)
+
+
+def _homes(
+    prepared: pd.DataFrame,
+    order: np.ndarray,
+    random: tuple[np.ndarray, np.ndarray],
+    fields: list[str],
+    count: int,
+    rng: np.random.Generator,
+) -> _Homes | None:
+    """Up to `count` pairs drawn from those that share an address key (see _Homes)."""
+    if "postcode" not in fields or "address" not in fields:
+        return None
+    codes = prepared["address_code"].to_numpy()
+    pairs = _in_key_order(order, pairs_sharing(codes[order], count, rng))
+    if not len(pairs[0]):
+        return None
+    sizes = np.bincount(codes[codes >= 0]).astype(np.int64)
+    sharing = int((sizes * (sizes - 1) // 2).sum())
+    n = len(prepared)
+    weight = sharing / len(pairs[0]) * len(random[0]) / (n * (n - 1) // 2)
+    in_random = (codes[random[0]] == codes[random[1]]) & (codes[random[0]] >= 0)
+    levels = with_derived(prepared, compare(prepared, pairs, fields), pairs, fields)[0]
+    return _Homes(levels, in_random, weight)
 
 
 def with_derived(

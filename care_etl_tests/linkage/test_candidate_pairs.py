@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 from recordlinkage.index import Block, SortedNeighbourhood
 
-from care_etl.linkage.blocking import RARE_KEY, RULES, candidate_codes, candidate_pairs
+from care_etl.linkage.blocking import (
+    RARE_KEY,
+    RULES,
+    candidate_codes,
+    candidate_pairs,
+    pairs_sharing,
+)
 
 
 def _keys(n: int, seed: int) -> pd.DataFrame:
@@ -81,3 +87,32 @@ def test_no_keys_no_pairs() -> None:
     keys = pd.DataFrame({rule.name: np.full(50, np.nan) for rule in RULES})
     assert len(candidate_codes(keys)) == 0
     assert len(candidate_codes(keys.iloc[:1])) == 0
+
+
+def _sharing(codes: np.ndarray, count: int, seed: int = 0) -> list[tuple[int, int]]:
+    left, right = pairs_sharing(codes, count, np.random.default_rng(seed))
+    return list(zip(left.tolist(), right.tolist(), strict=True))
+
+
+def test_pairs_sharing_a_code_are_every_such_pair_when_few() -> None:
+    """The pairs that estimate u beside an agreeing address: every pair of records with
+    one address code, none with a missing one (-1)."""
+    codes = np.array([3, -1, 3, 7, 7, 7, 3, -1, 9, -1])
+    expected = {(0, 2), (0, 6), (2, 6), (3, 4), (3, 5), (4, 5)}
+    assert sorted(_sharing(codes, 6)) == sorted(expected)
+    assert _sharing(np.array([1, 2, -1, -1]), 10) == []
+    # Numbered otherwise, the same records give the same pairs in the same order.
+    assert _sharing(np.array([0, -1, 0, 5, 5, 5, 0, -1, 2, -1]), 6) == _sharing(codes, 6)
+
+
+def test_pairs_sharing_a_code_are_drawn_uniformly_when_many() -> None:
+    """A group's share of the drawn pairs is its share of all such pairs (a street of 40
+    homes is 780 pairs, a couple one), so u is read from the pairs as they are."""
+    sizes = [40, 2, 2, 10]
+    codes = np.repeat(np.arange(len(sizes)), sizes)
+    drawn = _sharing(codes, 100_000)
+    assert all(codes[a] == codes[b] and a < b for a, b in drawn[:1000])
+    share = np.bincount(codes[[a for a, _ in drawn]], minlength=4) / len(drawn)
+    expected = np.array([780, 1, 1, 45]) / 827
+    assert np.abs(share - expected).max() < 0.01
+    assert len(set(drawn)) == 827  # every pair drawn at least once
