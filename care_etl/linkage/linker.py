@@ -37,6 +37,7 @@ from care_etl.linkage.cluster import (
     record_ranks,
 )
 from care_etl.linkage.compare import (
+    LEVELS,
     MISSING,
     YEAR_GAP,
     among,
@@ -109,9 +110,10 @@ class LinkageSettings:
     em_tolerance: float = 1e-5
     #: The model multiplies evidence as if fields were independent, but in a household they
     #: are not, so two rules stand above it. The twin rule: one surname with different
-    #: forenames (not a short form, not a typo) is never linked automatically, whatever the
-    #: dates of birth say (twins share surname, date of birth and address; siblings born
-    #: close together look like a date typed wrong).
+    #: forenames (not a short form, not a typo; or alike but of a boy and a girl, Michael
+    #: and Mia) is never linked automatically, whatever the dates of birth say (twins
+    #: share surname, date of birth and address; siblings born close together look like
+    #: a date typed wrong).
     twin_rule: bool = True
     #: The father and son rule: one name (forename and surname agree) with dates of birth
     #: that differ (not a typo, swap or estimate) and years at least this many apart is
@@ -756,6 +758,12 @@ def _related_forenames(
     return found
 
 
+def _sexes_differ(levels: pd.DataFrame) -> np.ndarray:
+    if "sex" not in levels.columns:
+        return np.zeros(len(levels), dtype=bool)
+    return levels["sex"].to_numpy() == LEVELS["sex"].index("disagree")
+
+
 def _held(
     scores: _Scores,
     both_nhs: np.ndarray,
@@ -784,7 +792,10 @@ def _held(
         # other dates of birth, is a sibling's name as often as a name in use (Ella Zoë and
         # her sister Zoe).
         sibling_name = levels["given_name_alias"].to_numpy() & among(dob, (4, 5))
-        twin = ~is_nhs & same_family & (dob != MISSING) & ((given == 4) | sibling_name)
+        # Forenames alike, but of a boy and a girl (Michael and Mia): a brother and sister.
+        brother_sister = (given == 3) & _sexes_differ(levels)
+        other_name = (given == 4) | sibling_name | brother_sister
+        twin = ~is_nhs & same_family & (dob != MISSING) & other_name
         # A forename that is a short form, or a typo of one, is not another name.
         rows = np.flatnonzero(twin & likely)
         twin[rows[_related_forenames(*forenames, rows)]] = False

@@ -53,6 +53,13 @@ def _with_homes(people: pd.DataFrame, families: bool, seed: int = 5) -> pd.DataF
     return people
 
 
+def _pair(frame: pd.DataFrame) -> pd.DataFrame:
+    ours = ["T-one-1", "T-one-2"]
+    return frame[
+        frame["left_source_record_id"].isin(ours) & frame["right_source_record_id"].isin(ours)
+    ]
+
+
 def _person(result, record_id: str) -> str:
     return result.assignments.set_index("source_record_id").loc[record_id, "person_id"]
 
@@ -77,10 +84,25 @@ def test_twins_stay_apart_where_the_data_hold_households() -> None:
     records = with_records(people.drop(columns="person"), _ONE_PERSON)
     result = link_records(records)
     assert _person(result, "T-one-1") != _person(result, "T-one-2")
-    review = result.review
-    pair = review[review["left_source_record_id"].isin(["T-one-1", "T-one-2"])
-                  & review["right_source_record_id"].isin(["T-one-1", "T-one-2"])]  # fmt: skip
-    assert json.loads(pair["evidence"].iloc[0])["capped"] == "twin"
+    assert json.loads(_pair(result.review)["evidence"].iloc[0])["capped"] == "twin"
+
+
+def test_a_brother_and_sister_of_like_forenames_stay_apart() -> None:
+    """Michael and Mia: forenames alike enough to be one name mistyped ("fuzzy"), but of
+    a boy and a girl born the same day in one home. Without the twin rule they link."""
+    people = _with_homes(crowd(240, seed=21), families=True)
+    twins = [
+        dict(record, given_name=name, sex=sex)
+        for record, name, sex in zip(_ONE_PERSON, ("Michael", "Mia"), "MF", strict=True)
+    ]
+    records = with_records(people.drop(columns="person"), twins)
+    result = link_records(records)
+    assert _person(result, "T-one-1") != _person(result, "T-one-2")
+    evidence = json.loads(_pair(result.review)["evidence"].iloc[0])
+    assert evidence["fields"]["given_name"]["level"] == "fuzzy"
+    assert evidence["capped"] == "twin"
+    unguarded = link_records(records, LinkageSettings(twin_rule=False))
+    assert _person(unguarded, "T-one-1") == _person(unguarded, "T-one-2")
 
 
 def test_without_households_a_changed_forename_is_the_model_s_call() -> None:
