@@ -42,7 +42,13 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.npz"
 #: The code that estimates and applies the model: a change to it retrains, as a change to
 #: the comparison's code does (state.COMPARISON_MODULES, in the state key).
-MODEL_MODULES = ("linkage/model.py", "linkage/linker.py", "incremental/kept.py")
+MODEL_MODULES = (
+    "linkage/estimate.py",
+    "linkage/blocking.py",
+    "linkage/model.py",
+    "linkage/linker.py",
+    "incremental/kept.py",
+)
 #: Share of the training records that may change (summed over runs) before retraining.
 RETRAIN_SHARE = 0.10
 

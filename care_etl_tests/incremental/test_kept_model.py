@@ -14,7 +14,8 @@ import pytest
 
 from care_etl.incremental import kept as kept_module
 from care_etl.incremental.kept import MODEL_FILE
-from care_etl.incremental.state import FOLDER
+from care_etl.incremental.state import COMPARISON_MODULES, FOLDER
+from care_etl.linkage import estimate
 from care_etl.linkage.model import TrainedModel
 from care_etl.pipeline import RunOutcome, run_pipeline
 from care_etl_tests.conftest import CONTRACTS_DIR
@@ -77,3 +78,18 @@ def test_the_model_is_kept_until_the_records_drift(tmp_path: Path, monkeypatch: 
     _run(tmp_path, full=True)  # --full forgets the cache: trained again, on the same records
     forced, _ = _model(tmp_path)
     assert forced.version == again.version and forced.trained_at >= again.trained_at
+
+
+def test_the_code_that_trains_the_model_is_in_the_kept_model_s_key() -> None:
+    """A kept model is retrained when the code that estimated it changes: every care_etl
+    module whose functions `estimate` calls is in the key (estimation moved out of
+    linker.py into a module the key did not name, so a change to it would have kept a
+    model estimated by other code)."""
+    used = {
+        value.__module__
+        for value in vars(estimate).values()
+        if callable(value) and getattr(value, "__module__", "").startswith("care_etl.")
+    }
+    assert "care_etl.linkage.blocking" in used
+    files = {name.removeprefix("care_etl.").replace(".", "/") + ".py" for name in used}
+    assert files <= set(kept_module.MODEL_MODULES) | set(COMPARISON_MODULES)
