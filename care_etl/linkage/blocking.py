@@ -294,7 +294,9 @@ def random_pairs(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarr
     return np.minimum(first, second), np.maximum(first, second)
 
 
-def pairs_sharing(codes: np.ndarray, count: int, rng: np.random.Generator):
+def pairs_sharing(
+    codes: np.ndarray, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of distinct positions with the same code (>= 0), left < right: every such pair
     when there are at most `count`, else `count` drawn uniformly from them (with
     replacement). Groups are taken in the order of their first position, so the pairs do

@@ -76,8 +76,9 @@ def fit(
     fields: list[str],
     settings: LinkageSettings,
 ) -> FellegiSunter:
-    """u from random pairs, m by EM per blocking rule, then the prior; then once more with
-    u read from the random pairs weighted by their chance of being two people."""
+    """u from random pairs (and, beside an agreeing address, pairs that share one: _Homes),
+    m by EM per blocking rule, then the prior; then once more with u read from those pairs
+    weighted by their chance of being two people."""
     n = len(prepared)
     rng = np.random.default_rng(settings.seed)
     order = _key_order(prepared)

@@ -40,9 +40,9 @@ def as_text(value: object) -> str | None:
 
 def to_ascii(text: str) -> str:
     """Latin letters for the letters of any script, accents dropped ("Zoë" -> "Zoe",
-    "Иван" -> "Ivan", "Γιώργος" -> "Giorgos", "ß" -> "ss"), for matching keys only: a key
-    that kept only A-Z would be empty for a name not written in Latin letters, and such
-    records could then be linked on date of birth and address alone."""
+    "Иван" -> "Ivan", "Γιώργος" -> "Giorgos", "ß" -> "ss"), for what is compared as A-Z
+    (name keys, the normalised address line): kept to A-Z alone, a name not written in
+    Latin letters was an empty key, and its records linked on date of birth and address."""
     return text if text.isascii() else anyascii(text)
 
 
