@@ -10,7 +10,7 @@ one to three records in three sources with the errors sources make: typos in nam
 addresses, day and month swapped, a move, a missing postcode. Records carry no NHS number, so
 everything rests on the names, date of birth, sex and address. Faker (a dev dependency,
 pinned so that the figures repeat) writes the names and addresses in each locale's own
-script: Cyrillic, Greek, Arabic, Devanagari, Chinese characters, Japanese kana and kanji.
+script: Cyrillic, Greek, Arabic, Devanagari, Chinese characters, Japanese kana and kanji, Korean hangul.
 
 Prints per locale: records, pairwise precision, recall and F1, the review queue (pairs and
 the true ones among them) and the twin pairs merged.
@@ -36,7 +36,7 @@ from care_etl.linkage import link_records  # noqa: E402
 
 LOCALES = (
     "en_GB", "de_DE", "fr_FR", "es_ES", "nl_NL", "pl_PL", "tr_TR", "vi_VN",
-    "ru_RU", "el_GR", "ar_SA", "hi_IN", "zh_CN", "ja_JP",
+    "ru_RU", "el_GR", "ar_SA", "hi_IN", "zh_CN", "ja_JP", "ko_KR",
 )  # fmt: skip
 #: Chance of each error on a person's second and third records.
 ERRORS = {"given": 0.10, "family": 0.10, "swap": 0.03, "move": 0.10, "no_postcode": 0.10}

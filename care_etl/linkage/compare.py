@@ -314,13 +314,16 @@ class NameComparison(BaseCompareFeature):
 
     def _compare(self, one: np.ndarray, two: np.ndarray) -> tuple[np.ndarray, ...]:
         """Levels and flags of pairs of names: rows given, family, then the aliases."""
-        gc1, fc1, *alias1 = one
-        gc2, fc2, *alias2 = two
+        gc1, fc1, *alias1, gs1, fs1 = one
+        gc2, fc2, *alias2, gs2, fs2 = two
         all_four = (gc1 >= 0) & (fc1 >= 0) & (gc2 >= 0) & (fc2 >= 0)
-        straight = (self._score(gc1, gc2), self._score(fc1, fc2))
+        straight = (self._score(gc1, gc2, signs=gs1 & gs2), self._score(fc1, fc2, signs=fs1 & fs2))
         # Crosswise only where the names written in order do not both agree closely.
         doubtful = all_four & (np.minimum(straight[0], straight[1]) < NAME_THRESHOLDS[0])
-        crossed = (self._score(gc1, fc2, doubtful), self._score(fc1, gc2, doubtful))
+        crossed = (
+            self._score(gc1, fc2, doubtful, gs1 & fs2),
+            self._score(fc1, gc2, doubtful, fs1 & gs2),
+        )
         # Crosswise, the forenames are gc1 and fc2 when the second record is the one written
         # the wrong way round, else fc1 and gc2: the record whose forename field holds what
         # these data know rather as a surname is the swapped one.
@@ -407,11 +410,15 @@ class NameComparison(BaseCompareFeature):
         names = self._names
         return _name_similarity(names[low], names[high], _may_be_one_edit(self._ends, low, high))
 
-    def _score(self, code1, code2, where=None) -> np.ndarray:
-        """Name similarity of the pairs (in `where`), 1.0 for the same name, 0 if missing."""
+    def _score(self, code1, code2, where=None, signs=None) -> np.ndarray:
+        """Name similarity of the pairs (in `where`), 1.0 for the same name, 0 if missing,
+        and 0 for two different names both written in signs (`signs` > 0: prepare._in_signs),
+        whose Latin letters say nothing of how alike they are."""
         todo = (code1 >= 0) & (code2 >= 0) & (code1 != code2)
         if where is not None:
             todo &= where
+        if signs is not None:
+            todo &= signs == 0
         score = np.zeros(len(code1), dtype=np.float32)
         rows = np.flatnonzero(todo)
         if len(rows):

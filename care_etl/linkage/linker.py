@@ -1014,8 +1014,12 @@ def link_records(
 
     ranks = record_ranks(keys_of_records)  # sorts every key: once, for both rounds and ids
 
+    # A forename written in signs (prepare._in_signs) has no typo or short form to be: a
+    # twin's other name is another name, however near its Latin letters.
+    signs = prepared["given_signs"].to_numpy() > 0
+    given = np.where(signs, None, prepared["given_key"].to_numpy())
+
     def decide(scores: _Scores) -> _Decided:
-        given = prepared["given_key"].to_numpy()
         return _decide(scores, nhs, ranks, (left, right), decided, settings, households, given)
 
     done = decide(scores)

@@ -109,6 +109,25 @@ def _text(value: object) -> str | None:
     return text or None
 
 
+#: Scripts that write a name in a few signs, each a syllable or a word (Chinese characters,
+#: Japanese kana and kanji, Korean hangul).
+_SIGNS = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
+
+
+def _in_signs(values: pd.Series) -> np.ndarray:
+    """1 where a name is written in such signs, else 0. Two such names that differ are two
+    names however alike their Latin letters look (玲 LING and 婷 TING are one letter
+    apart; 千代 QIANDAI and 加奈 JIANAI two), so the comparison reads them as different."""
+
+    def signs(value: object) -> bool:
+        text = _text(value)
+        return text is not None and _SIGNS.search(text) is not None
+
+    return np.array(_map_unique(values, signs), dtype=bool).astype(np.int8)  # None: False
+
+
 def _name_keys(values: pd.Series) -> np.ndarray:
     keys = match_key(values.astype(object).where(values.notna(), None))
     return keys.to_numpy(dtype=object)
@@ -392,6 +411,8 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["nhs_key"] = _nhs_keys(col["nhs_number"])
     out["given_key"] = _name_keys(col["given_name"])
     out["family_key"] = _name_keys(col["family_name"])
+    out["given_signs"] = _in_signs(col["given_name"])
+    out["family_signs"] = _in_signs(col["family_name"])
     for name, values in _short_form_columns(out["given_key"]).items():
         out[name] = values
     for name, values in _alias_tokens(col["other_names"], col["middle_names"]).items():
@@ -445,6 +466,8 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
         "alias_other1_code",
         "alias_other2_code",
         "alias_middle1_code",
+        "given_signs",
+        "family_signs",
     ),
     "dob_signature": ("dob_y", "dob_m", "dob_d", "dob_estimated"),
     "former_signature": tuple(code_column(k) for keys in FORMER_KEYS for k in keys),

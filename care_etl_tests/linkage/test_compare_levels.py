@@ -32,6 +32,19 @@ CASES = [
      {"given_name": "Johnathon", "family_name": "Marshall"}, {"given_name": 3, "family_name": 1}),
     ({"given_name": "Imogen", "family_name": "Lindqvist"},
      {"given_name": "Beatrix", "family_name": "Pemberton"}, {"given_name": 4, "family_name": 4}),
+    # Names in another script compare by their Latin letters ("Иван" is IVAN) ...
+    ({"given_name": "Иван", "family_name": "Петров"},
+     {"given_name": "Ivan", "family_name": "Petrov"}, {"given_name": 0, "family_name": 0}),
+    ({"given_name": "Иван", "family_name": "Петров"},
+     {"given_name": "Иван", "family_name": "Петрова"}, {"given_name": 0, "family_name": 1}),
+    # ... but two names written in Chinese characters, kana or hangul that differ are two
+    # names, however near their letters (玲 LING, 婷 TING; 민준 MINJUN, 민서 MINSEO).
+    ({"given_name": "玲", "family_name": "苏"},
+     {"given_name": "婷", "family_name": "苏"}, {"given_name": 4, "family_name": 0}),
+    ({"given_name": "Ling", "family_name": "Su"},
+     {"given_name": "Ting", "family_name": "Su"}, {"given_name": 2, "family_name": 0}),
+    ({"given_name": "민준", "family_name": "김"},
+     {"given_name": "민서", "family_name": "김"}, {"given_name": 4, "family_name": 0}),
     # Names swapped; a surname moved into the forename; aliases; a double-barrelled part.
     ({"given_name": "Harriet", "family_name": "Pemberton"},
      {"given_name": "Pemberton", "family_name": "Harriet"},

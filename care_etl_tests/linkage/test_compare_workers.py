@@ -107,7 +107,7 @@ def test_one_chunk_of_many_pairs_is_split_between_workers(
     halves = compare(prepared, pairs, fields, progress=lambda done, total: seen.append(done))
     pd.testing.assert_frame_equal(halves, one)
     total = len(pairs[0])
-    assert seen == [(total + 1) // 2, total] and not here
+    assert seen == [total // 2, total] and not here
 
 
 def test_the_number_of_workers_follows_the_setting_or_the_cores(

@@ -53,6 +53,19 @@ def _with_homes(people: pd.DataFrame, families: bool, seed: int = 5) -> pd.DataF
     return people
 
 
+def test_twins_named_in_chinese_characters_stay_apart() -> None:
+    """玲 and 婷 read as LING and TING: one letter apart, which for names in Latin letters
+    is a typo, and a typo is not a twin's other name. In characters they are two names."""
+    people = _with_homes(crowd(240, seed=21), families=True)
+    twins = [
+        dict(record, given_name=name, family_name="苏")
+        for record, name in zip(_ONE_PERSON, ("玲", "婷"), strict=True)
+    ]
+    result = link_records(with_records(people.drop(columns="person"), twins))
+    assert _person(result, "T-one-1") != _person(result, "T-one-2")
+    assert json.loads(_pair(result.review)["evidence"].iloc[0])["capped"] == "twin"
+
+
 def _pair(frame: pd.DataFrame) -> pd.DataFrame:
     ours = ["T-one-1", "T-one-2"]
     return frame[
