@@ -16,10 +16,8 @@ import pandas as pd
 import pytest
 
 from care_etl.index.publish import person_field_value, person_source_link
-from care_etl.pipeline import run_pipeline
-from care_etl_tests.conftest import CONTRACTS_DIR
 from care_etl_tests.incremental.changes import read_csv_rows, write_csv_rows
-from care_etl_tests.incremental.environment import lasting_pseudonym_key, published_tables
+from care_etl_tests.incremental.environment import index_each, published_tables
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +53,8 @@ def test_names_in_cyrillic_link_as_in_latin_letters_and_are_kept(tmp_path: Path)
     shutil.copytree(tmp_path / "latin", tmp_path / "cyrillic")
     written = _in_cyrillic(tmp_path / "cyrillic" / "sources")
     assert len(written) > 100
-    urls = {}
-    with lasting_pseudonym_key("other-scripts-test-key-not-a-secret"):
-        for name in ("latin", "cyrillic"):
-            folder = tmp_path / name
-            urls[name] = f"sqlite:///{folder / 'index.db'}"
-            run_pipeline(folder / "sources", CONTRACTS_DIR, urls[name], folder / "reports")
+    folders = (tmp_path / "latin", tmp_path / "cyrillic")
+    urls = index_each(folders, "other-scripts-test-key-not-a-secret")
     tables = (person_source_link, person_field_value)
     latin, cyrillic = (published_tables(urls[n], tables, set()) for n in ("latin", "cyrillic"))
     links = ["source", "source_record_id", "person_id", "link_type", "match_probability"]

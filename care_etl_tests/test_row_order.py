@@ -16,10 +16,8 @@ import pandas as pd
 import pytest
 
 from care_etl.index.publish import ANALYST_TABLES, INDEX_TABLES
-from care_etl.pipeline import run_pipeline
-from care_etl_tests.conftest import CONTRACTS_DIR
 from care_etl_tests.incremental.changes import read_csv_rows, write_csv_rows
-from care_etl_tests.incremental.environment import lasting_pseudonym_key, published_tables
+from care_etl_tests.incremental.environment import index_each, published_tables
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +41,8 @@ def test_rows_in_another_order_give_the_same_index(tmp_path: Path) -> None:
     generate(tmp_path / "in_order" / "sources", people=600, seed=31, scans=0)
     shutil.copytree(tmp_path / "in_order", tmp_path / "turned")
     assert _upside_down(tmp_path / "turned" / "sources") > 500
-    urls = {}
-    with lasting_pseudonym_key("row-order-test-key-not-a-secret"):
-        for name in ("in_order", "turned"):
-            folder = tmp_path / name
-            urls[name] = f"sqlite:///{folder / 'index.db'}"
-            run_pipeline(folder / "sources", CONTRACTS_DIR, urls[name], folder / "reports")
+    folders = (tmp_path / "in_order", tmp_path / "turned")
+    urls = index_each(folders, "row-order-test-key-not-a-secret")
     tables = (*INDEX_TABLES, *ANALYST_TABLES)
     expected, found = (published_tables(urls[n], tables, PLACE_AND_TIME) for n in urls)
     assert len(expected["review_queue"]) and len(expected["household"])

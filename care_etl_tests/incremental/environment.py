@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -32,6 +33,20 @@ def lasting_pseudonym_key(value: str) -> Iterator[None]:
             os.environ.pop(KEY_ENV, None)
         else:
             os.environ[KEY_ENV] = before
+
+
+def index_each(folders: Iterable[Path], key: str) -> dict[str, str]:
+    """A full run over each folder's `sources` into its own SQLite index, under one
+    pseudonym key; the index URL by folder name."""
+    from care_etl.pipeline import run_pipeline
+    from care_etl_tests.conftest import CONTRACTS_DIR
+
+    urls = {}
+    with lasting_pseudonym_key(key):
+        for folder in folders:
+            urls[folder.name] = f"sqlite:///{folder / 'index.db'}"
+            run_pipeline(folder / "sources", CONTRACTS_DIR, urls[folder.name], folder / "reports")
+    return urls
 
 
 def published_tables(
