@@ -109,11 +109,11 @@ class LinkageSettings:
     em_max_iterations: int = 100
     em_tolerance: float = 1e-5
     #: The model multiplies evidence as if fields were independent, but in a household they
-    #: are not, so two rules stand above it. The twin rule: one surname with different
-    #: forenames (not a short form, not a typo; or alike but of a boy and a girl, Michael
-    #: and Mia) is never linked automatically, whatever the dates of birth say (twins
-    #: share surname, date of birth and address; siblings born close together look like
-    #: a date typed wrong).
+    #: are not, so two rules stand above it. The twin rule: one surname (even typed wrong
+    #: on both records) with different forenames (not a short form, not a typo; or alike
+    #: but of a boy and a girl, Michael and Mia) is never linked automatically, whatever
+    #: the dates of birth say (twins share surname, date of birth and address; siblings
+    #: born close together look like a date typed wrong).
     twin_rule: bool = True
     #: The father and son rule: one name (forename and surname agree) with dates of birth
     #: that differ (not a typo, swap or estimate) and years at least this many apart is
@@ -795,7 +795,9 @@ def _held(
         # Forenames alike, but of a boy and a girl (Michael and Mia): a brother and sister.
         brother_sister = (given == 3) & _sexes_differ(levels)
         other_name = (given == 4) | sibling_name | brother_sister
-        twin = ~is_nhs & same_family & (dob != MISSING) & other_name
+        # A surname typed wrong on each twin's record ("fuzzy") is still one family name.
+        family_like = among(family, (0, 1, 2, 3))
+        twin = ~is_nhs & family_like & (dob != MISSING) & other_name
         # A forename that is a short form, or a typo of one, is not another name.
         rows = np.flatnonzero(twin & likely)
         twin[rows[_related_forenames(*forenames, rows)]] = False

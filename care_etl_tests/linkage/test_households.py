@@ -53,6 +53,22 @@ def _with_homes(people: pd.DataFrame, families: bool, seed: int = 5) -> pd.DataF
     return people
 
 
+def test_twins_whose_surname_each_record_mistypes_stay_apart() -> None:
+    """Cclarke and Claarke: one surname typed wrong twice, two edits apart ("fuzzy"). The
+    forenames differ and the date of birth and home agree: twins, kept apart like twins
+    whose surname was typed right."""
+    people = _with_homes(crowd(240, seed=21), families=True)
+    twins = [
+        dict(record, family_name=surname)
+        for record, surname in zip(_ONE_PERSON, ("Cclarke", "Claarke"), strict=True)
+    ]
+    result = link_records(with_records(people.drop(columns="person"), twins))
+    assert _person(result, "T-one-1") != _person(result, "T-one-2")
+    evidence = json.loads(_pair(result.review)["evidence"].iloc[0])
+    assert evidence["fields"]["family_name"]["level"] == "fuzzy"
+    assert evidence["capped"] == "twin"
+
+
 def test_twins_named_in_chinese_characters_stay_apart() -> None:
     """玲 and 婷 read as LING and TING: one letter apart, which for names in Latin letters
     is a typo, and a typo is not a twin's other name. In characters they are two names."""
