@@ -296,11 +296,11 @@ def random_pairs(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarr
 
 def pairs_sharing(
     codes: np.ndarray, count: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Pairs of distinct positions with the same code (>= 0), left < right: every such pair
     when there are at most `count`, else `count` drawn uniformly from them (with
-    replacement). Groups are taken in the order of their first position, so the pairs do
-    not depend on how the codes were numbered."""
+    replacement); and how many such pairs there are in all. Groups are taken in the order
+    of their first position, so the pairs do not depend on how the codes were numbered."""
     positions = np.flatnonzero(codes >= 0)
     first = pd.Series(positions).groupby(codes[positions]).transform("min").to_numpy()
     positions = positions[np.lexsort((positions, first))]
@@ -311,12 +311,12 @@ def pairs_sharing(
     ends = np.cumsum(per_group)
     total = int(ends[-1]) if len(ends) else 0
     if total == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
     ranks = np.arange(total) if total <= count else rng.integers(0, total, size=count)
     group = np.searchsorted(ends, ranks, side="right")
     i, j = _unrank(ranks - (ends - per_group)[group], sizes[group])
     left, right = positions[starts[group] + i], positions[starts[group] + j]
-    return np.minimum(left, right), np.maximum(left, right)
+    return np.minimum(left, right), np.maximum(left, right), total
 
 
 def _unrank(k: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -88,7 +88,7 @@ def fit(
     random_levels, fields = with_derived(prepared, random_levels, random, fields)
     u = estimate_u(random_levels, fields)
     if homes is not None:
-        u[_AT_ADDRESS] = homes.u(random_levels, np.ones(len(random_levels)), None)
+        u[_AT_ADDRESS] = homes.u(random_levels)
     presence = {f: float((random_levels[f].to_numpy() != MISSING).mean()) for f in fields}
     membership = rule_membership(keys, *pairs)
     total_pairs = n * (n - 1) // 2
@@ -151,7 +151,10 @@ class _Homes:
     weight: float
 
     def u(
-        self, random_levels: pd.DataFrame, strangers: np.ndarray, apart: np.ndarray | None
+        self,
+        random_levels: pd.DataFrame,
+        strangers: np.ndarray | None = None,
+        apart: np.ndarray | None = None,
     ) -> np.ndarray:
         """u of postcode_at_address, each pair counted with its chance of being two people
         (`strangers` for the random pairs, `apart` for these; None: all 1)."""
@@ -159,6 +162,7 @@ class _Homes:
         codes = np.concatenate(
             [random_levels[_AT_ADDRESS].to_numpy()[other], self.levels[_AT_ADDRESS].to_numpy()]
         )
+        strangers = np.ones(len(random_levels)) if strangers is None else strangers
         apart = np.ones(len(self.levels)) if apart is None else apart
         weights = np.concatenate([strangers[other], apart * self.weight])
         return level_frequencies(codes, len(level_names(_AT_ADDRESS)), weights)
@@ -176,11 +180,10 @@ def _homes(
     if "postcode" not in fields or "address" not in fields:
         return None
     codes = prepared["address_code"].to_numpy()
-    pairs = _in_key_order(order, pairs_sharing(codes[order], count, rng))
-    if not len(pairs[0]):
+    left, right, sharing = pairs_sharing(codes[order], count, rng)
+    if not sharing:
         return None
-    sizes = np.bincount(codes[codes >= 0]).astype(np.int64)
-    sharing = int((sizes * (sizes - 1) // 2).sum())
+    pairs = _in_key_order(order, (left, right))
     n = len(prepared)
     weight = sharing / len(pairs[0]) * len(random[0]) / (n * (n - 1) // 2)
     in_random = (codes[random[0]] == codes[random[1]]) & (codes[random[0]] >= 0)

@@ -90,7 +90,9 @@ def test_no_keys_no_pairs() -> None:
 
 
 def _sharing(codes: np.ndarray, count: int, seed: int = 0) -> list[tuple[int, int]]:
-    left, right = pairs_sharing(codes, count, np.random.default_rng(seed))
+    left, right, total = pairs_sharing(codes, count, np.random.default_rng(seed))
+    sizes = np.bincount(codes[codes >= 0])
+    assert total == int((sizes * (sizes - 1) // 2).sum())  # all the pairs, not those drawn
     return list(zip(left.tolist(), right.tolist(), strict=True))
 
 
