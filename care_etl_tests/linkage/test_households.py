@@ -57,29 +57,16 @@ def test_twins_whose_surname_each_record_mistypes_stay_apart() -> None:
     """Cclarke and Claarke: one surname typed wrong twice, two edits apart ("fuzzy"). The
     forenames differ and the date of birth and home agree: twins, kept apart like twins
     whose surname was typed right."""
-    people = _with_homes(crowd(240, seed=21), families=True)
-    twins = [
-        dict(record, family_name=surname)
-        for record, surname in zip(_ONE_PERSON, ("Cclarke", "Claarke"), strict=True)
-    ]
-    result = link_records(with_records(people.drop(columns="person"), twins))
-    assert _person(result, "T-one-1") != _person(result, "T-one-2")
-    evidence = json.loads(_pair(result.review)["evidence"].iloc[0])
+    evidence = _held_as_twins(_in_homes(dict(family_name="Cclarke"), dict(family_name="Claarke")))
     assert evidence["fields"]["family_name"]["level"] == "fuzzy"
-    assert evidence["capped"] == "twin"
 
 
 def test_twins_named_in_chinese_characters_stay_apart() -> None:
     """玲 and 婷 read as LING and TING: one letter apart, which for names in Latin letters
     is a typo, and a typo is not a twin's other name. In characters they are two names."""
-    people = _with_homes(crowd(240, seed=21), families=True)
-    twins = [
-        dict(record, given_name=name, family_name="苏")
-        for record, name in zip(_ONE_PERSON, ("玲", "婷"), strict=True)
-    ]
-    result = link_records(with_records(people.drop(columns="person"), twins))
-    assert _person(result, "T-one-1") != _person(result, "T-one-2")
-    assert json.loads(_pair(result.review)["evidence"].iloc[0])["capped"] == "twin"
+    _held_as_twins(
+        _in_homes(dict(given_name="玲", family_name="苏"), dict(given_name="婷", family_name="苏"))
+    )
 
 
 def _pair(frame: pd.DataFrame) -> pd.DataFrame:
@@ -91,6 +78,23 @@ def _pair(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _person(result, record_id: str) -> str:
     return result.assignments.set_index("source_record_id").loc[record_id, "person_id"]
+
+
+def _in_homes(first: dict, second: dict) -> pd.DataFrame:
+    """The crowd in households, with _ONE_PERSON's two records changed by these values."""
+    people = _with_homes(crowd(240, seed=21), families=True)
+    pairs = zip(_ONE_PERSON, (first, second), strict=True)
+    pair = [dict(record, **values) for record, values in pairs]
+    return with_records(people.drop(columns="person"), pair)
+
+
+def _held_as_twins(records: pd.DataFrame) -> dict:
+    """The evidence of _ONE_PERSON's pair, once checked that the twin rule kept it apart."""
+    result = link_records(records)
+    assert _person(result, "T-one-1") != _person(result, "T-one-2")
+    evidence = json.loads(_pair(result.review)["evidence"].iloc[0])
+    assert evidence["capped"] == "twin"
+    return evidence
 
 
 @pytest.mark.parametrize(
@@ -109,27 +113,15 @@ def test_a_short_form_or_its_typo_is_one_forename(first: str, second: str, same:
 
 
 def test_twins_stay_apart_where_the_data_hold_households() -> None:
-    people = _with_homes(crowd(240, seed=21), families=True)
-    records = with_records(people.drop(columns="person"), _ONE_PERSON)
-    result = link_records(records)
-    assert _person(result, "T-one-1") != _person(result, "T-one-2")
-    assert json.loads(_pair(result.review)["evidence"].iloc[0])["capped"] == "twin"
+    _held_as_twins(_in_homes({}, {}))
 
 
 def test_a_brother_and_sister_of_like_forenames_stay_apart() -> None:
     """Michael and Mia: forenames alike enough to be one name mistyped ("fuzzy"), but of
     a boy and a girl born the same day in one home. Without the twin rule they link."""
-    people = _with_homes(crowd(240, seed=21), families=True)
-    twins = [
-        dict(record, given_name=name, sex=sex)
-        for record, name, sex in zip(_ONE_PERSON, ("Michael", "Mia"), "MF", strict=True)
-    ]
-    records = with_records(people.drop(columns="person"), twins)
-    result = link_records(records)
-    assert _person(result, "T-one-1") != _person(result, "T-one-2")
-    evidence = json.loads(_pair(result.review)["evidence"].iloc[0])
+    records = _in_homes(dict(given_name="Michael", sex="M"), dict(given_name="Mia", sex="F"))
+    evidence = _held_as_twins(records)
     assert evidence["fields"]["given_name"]["level"] == "fuzzy"
-    assert evidence["capped"] == "twin"
     unguarded = link_records(records, LinkageSettings(twin_rule=False))
     assert _person(unguarded, "T-one-1") == _person(unguarded, "T-one-2")
 
@@ -146,14 +138,9 @@ def test_without_households_a_changed_forename_is_the_model_s_call() -> None:
 
 
 def test_a_typed_short_form_is_not_a_twin() -> None:
-    people = _with_homes(crowd(240, seed=21), families=True)
-    pair = [
-        dict(record, given_name=name)
-        for record, name in zip(_ONE_PERSON, ("Thomas", "Tmo"), strict=True)
-    ]
-    for record in pair:
-        record["sex"] = "M"
-    result = link_records(with_records(people.drop(columns="person"), pair))
+    result = link_records(
+        _in_homes(dict(given_name="Thomas", sex="M"), dict(given_name="Tmo", sex="M"))
+    )
     assert _person(result, "T-one-1") == _person(result, "T-one-2")
 
 
