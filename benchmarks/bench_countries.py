@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_countries.py                  # every locale below
     .venv/bin/python benchmarks/bench_countries.py de_DE vi_VN --people 5000
+    .venv/bin/python benchmarks/bench_countries.py --without postcode address  # names, dates
 
 interfaces.md promises that `link()` works on any country's data, and care_etl's own
 generator and FEBRL are British and Australian. Here each locale's people live in households
@@ -113,6 +114,10 @@ def main() -> None:
     parser.add_argument("locales", nargs="*", default=LOCALES)
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--without", nargs="+", default=[], metavar="FIELD",
+        help="fields dropped before linking (sources that do not record them)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(
         f"{'locale':7} {'records':>7} {'P':>6} {'R':>6} {'F1':>6} {'review':>9} {'twins merged':>13}  seconds"
@@ -122,7 +127,7 @@ def main() -> None:
         frame = records(base, locale, args.seed)
         keys = (frame["source"] + "|" + frame["source_record_id"]).to_numpy()
         started = time.perf_counter()
-        result = link_records(frame.drop(columns=["person", "twin_of"]))
+        result = link_records(frame.drop(columns=["person", "twin_of", *args.without]))
         seconds = time.perf_counter() - started
         found = _accuracy(result, keys, _pairs_in_clusters(keys, frame["person"].to_numpy()))
         person_id = pd.Series(result.assignments["person_id"].to_numpy(), index=frame["person"])

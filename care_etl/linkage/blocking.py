@@ -40,6 +40,11 @@ class BlockingRule:
     #: records made most of the candidate pairs of a council's data (20.5M of 26.9M at
     #: 300k people) for links the other rules find.
     rare: int = 0
+    #: Whether EM runs on this rule's pairs for the fields no training rule leaves free,
+    #: and for those only: with neither NHS numbers nor postcodes, every training rule
+    #: holds the date of birth equal, and its m would stay at EM's starting guess (a date
+    #: that differs then all but rules a pair out).
+    fills: bool = False
 
 
 #: Records a key may hold and still count as rare for sorted_names (BlockingRule.rare).
@@ -62,7 +67,7 @@ RULES: tuple[BlockingRule, ...] = (
     BlockingRule("postcode_initial", ("postcode", "given_name", "address")),
     BlockingRule("postcode_family_initial", ("postcode", "family_name", "address"), trains=False),
     BlockingRule("address", ("address", "postcode"), trains=False),
-    BlockingRule("names_sound", ("given_name", "family_name"), trains=False),
+    BlockingRule("names_sound", ("given_name", "family_name"), trains=False, fills=True),
     BlockingRule(
         "sorted_names", ("given_name", "family_name"), trains=False, window=5, rare=RARE_KEY
     ),
@@ -270,10 +275,11 @@ def _pair_codes(order: np.ndarray, first: np.ndarray, count: np.ndarray, n: int)
 
 
 def rule_membership(keys: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
-    """For each pair, which training rules would have proposed it (EM runs on each's pairs)."""
+    """For each pair, which training (or filling) rules would have proposed it (EM runs on
+    each's pairs)."""
     member = {}
     for rule in RULES:
-        if not rule.trains:
+        if not (rule.trains or rule.fills):
             continue
         codes = keys[rule.name].to_numpy()
         codes = np.where(np.isnan(codes), -1, codes).astype(np.int32)  # a quarter the bytes

@@ -9,13 +9,19 @@ chance of being two people. The arithmetic of the model is in `model`; `linker` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from care_etl.linkage.blocking import RULES, pairs_sharing, random_pairs, rule_membership
+from care_etl.linkage.blocking import (
+    RULES,
+    BlockingRule,
+    pairs_sharing,
+    random_pairs,
+    rule_membership,
+)
 from care_etl.linkage.compare import MISSING, SAME_ADDRESS, among, compare
 from care_etl.linkage.model import (
     DERIVED,
@@ -36,6 +42,13 @@ if TYPE_CHECKING:
 #: Name fields with a term-frequency adjustment, and the code column of their value.
 TF_COLUMNS = {"given_name": "given_code", "family_name": "family_code"}
 
+#: A filling session (BlockingRule.fills) runs only when its rule leaves free at least two
+#: fields on which strangers seldom agree (u of the strongest level below TELLING_U, so not
+#: sex). With one, EM can split the pairs any way that fits: on Vietnamese names blocked by
+#: their sounds, with only the date of birth and sex free, it found a "match" class of
+#: namesakes whose dates of birth agreed 7% of the time.
+TELLING_U = 0.25
+
 
 def _sessions(
     levels: pd.DataFrame,
@@ -44,28 +57,51 @@ def _sessions(
     u: dict[str, np.ndarray],
     settings: LinkageSettings,
 ) -> list:
-    """One EM session per training rule with enough pairs, on the fields it leaves free."""
-    sessions = []
+    """One EM session per training rule with enough pairs, on the fields it leaves free;
+    then a filling rule's session for the fields none of those saw (BlockingRule.fills)."""
+    trained = (_session(r, levels, membership, fields, u, settings) for r in RULES if r.trains)
+    sessions = [s for s in trained if s is not None]
     for rule in RULES:
-        if rule.name not in membership.columns:
+        unseen = [f for f in fields if not any(s.seen.get(f, 0) > 0 for s in sessions)]
+        telling = [f for f in _free(rule, fields) if u[f][0] < TELLING_U]
+        if not rule.fills or not _free(rule, unseen) or len(telling) < 2:
             continue
-        chosen = membership[rule.name].to_numpy()
-        active = [
-            f for f in fields if f not in rule.excludes and DERIVED.get(f) not in rule.excludes
-        ]
-        if chosen.sum() < settings.min_session_pairs or not active:
-            continue
-        sessions.append(
-            em_session(
-                rule.name,
-                levels.loc[chosen, active],
-                active,
-                u,
-                settings.em_max_iterations,
-                settings.em_tolerance,
-            )
-        )
+        filled = _session(rule, levels, membership, fields, u, settings)
+        if filled is not None:
+            wanted = _free(rule, unseen)
+            m = {f: filled.m[f] for f in wanted}
+            sessions.append(replace(filled, m=m, seen={f: filled.seen[f] for f in wanted}))
     return sessions
+
+
+def _free(rule: BlockingRule, fields: list[str]) -> list[str]:
+    """The fields a rule's pairs leave free to agree or not."""
+    return [f for f in fields if f not in rule.excludes and DERIVED.get(f) not in rule.excludes]
+
+
+def _session(
+    rule: BlockingRule,
+    levels: pd.DataFrame,
+    membership: pd.DataFrame,
+    fields: list[str],
+    u: dict[str, np.ndarray],
+    settings: LinkageSettings,
+):
+    """EM on a rule's pairs over the fields it leaves free; None with too few pairs."""
+    if rule.name not in membership.columns:
+        return None
+    chosen = membership[rule.name].to_numpy()
+    active = _free(rule, fields)
+    if chosen.sum() < settings.min_session_pairs or not active:
+        return None
+    return em_session(
+        rule.name,
+        levels.loc[chosen, active],
+        active,
+        u,
+        settings.em_max_iterations,
+        settings.em_tolerance,
+    )
 
 
 def fit(

@@ -395,6 +395,26 @@ def test_parameters_are_estimated_per_field_level(result: LinkageResult) -> None
     assert isinstance(result.candidate_pairs, int) and result.candidate_pairs > len(CASES)
 
 
+def test_the_date_of_birth_is_estimated_without_nhs_numbers_or_postcodes(
+    people: pd.DataFrame,
+) -> None:
+    """Every training rule holds the date of birth equal, so without NHS numbers or
+    postcodes its m comes from pairs blocked on the names' sounds; left at EM's starting
+    guess (0.9 for exact), a date typed differently all but ruled a pair out. With
+    nothing but the date of birth (and sex) left free by that rule, EM could split its
+    pairs any way, and the starting guess stays."""
+    crowd = people.drop(columns=["person", "nhs_number"])
+    addresses = crowd.rename(columns={"postcode": "address"})  # 20% of records moved
+    result = link_records(addresses)
+    assert "names_sound" in set(result.training["rule"])
+    m = result.parameters.set_index(["field", "level"])["m"]
+    assert m[("date_of_birth", "exact")] > 0.97  # the crowd's dates of birth never vary
+    assert m[("given_name", "exact")] < 0.97  # the crowd's forenames carry typos
+    assert "names_sound" not in set(link_records(crowd).training["rule"])  # postcodes
+    names_and_dates = crowd.drop(columns="postcode")
+    assert "names_sound" not in set(link_records(names_and_dates).training["rule"])
+
+
 def test_records_from_abroad_go_through(result: LinkageResult) -> None:
     assert _person(result, "T-abroad-1") == _person(result, "T-abroad-2")
     fields = _evidence(result.links, "T-abroad-1", "T-abroad-2")["fields"]
