@@ -51,6 +51,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "estimated",
         "one_typo",
         "one_component",
+        "within_a_year",
         "different",
     ),
     "sex": ("agree", "disagree"),
@@ -453,6 +454,19 @@ def _packed_digits(
     return packed
 
 
+#: Dates of birth this many days apart or fewer are "within_a_year".
+_DAYS_A_YEAR = 366
+
+
+def _day_numbers(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1 March of year 0 of each date, by the proleptic Gregorian calendar
+    (Hinnant's days_from_civil), in integers: no date can be refused as invalid."""
+    y = year.astype(np.int64) - (month <= 2)
+    m = month.astype(np.int64)
+    day_of_year = (153 * np.where(m > 2, m - 3, m + 9) + 2) // 5 + day.astype(np.int64) - 1
+    return y * 365 + y // 4 - y // 100 + y // 400 + day_of_year
+
+
 def _one_digit_typo(digits1: np.ndarray, digits2: np.ndarray) -> np.ndarray:
     """One digit of DDMMYYYY wrong, or two neighbouring digits transposed."""
     differ = digits1 ^ digits2
@@ -490,6 +504,7 @@ class DateOfBirthComparison(BaseCompareFeature):
         self._soft = (flagged > 0) | ((month == 1) & (day == 1))  # estimated or 1 January
         self._digits = _packed_digits(year, month, day)
         self._digits_ymd = _packed_digits(year, month, day, year_first=True)
+        self._days = _day_numbers(year, month, day)
 
     def _compute_vectorized(self, signature1: pd.Series, signature2: pd.Series):
         s1, s2 = _values(signature1), _values(signature2)
@@ -503,8 +518,11 @@ class DateOfBirthComparison(BaseCompareFeature):
             self._digits_ymd[s1], self._digits_ymd[s2]
         )
         one_component = (same_y.astype(np.int8) + same_m + same_d) == 2
+        within_a_year = np.abs(self._days[s1] - self._days[s2]) <= _DAYS_A_YEAR
         present = (y1 >= 0) & (y2 >= 0)
-        levels = _levels([exact, swapped, estimated, one_typo, one_component], present)
+        levels = _levels(
+            [exact, swapped, estimated, one_typo, one_component, within_a_year], present
+        )
         gap = np.where(present, np.abs(y1 - y2), -1).astype(np.int16)
         return levels, gap
 

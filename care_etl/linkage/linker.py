@@ -118,7 +118,8 @@ class LinkageSettings:
     #: The father and son rule: one name (forename and surname agree) with dates of birth
     #: that differ (not a typo, swap or estimate) and years at least this many apart is
     #: never linked automatically (0 turns the rule off). One year already: a namesake in
-    #: the household is likelier than a date typed wholly wrong.
+    #: the household is likelier than a date typed wholly wrong. Dates over a year apart
+    #: settle the pair as two people; within a year, it goes to review.
     father_son_years: int = 1
     #: Term-frequency adjustment of exact name agreements (a common name tells less).
     term_frequency: bool = True
@@ -683,13 +684,22 @@ _JUNIOR_SHARE = 0.01
 #: A rule holds its pairs when the household pairs could explain at least this share of
 #: the pairs it would hold that the model alone finds more likely one person than not.
 _HOUSEHOLD_TOLERANCE = 0.005
+#: Date of birth levels of two people (of a household: siblings, a parent and child): two
+#: components equal, within a year, or different. The father and son rule holds one name
+#: born within a year too, in different years (LinkageSettings.father_son_years), for a
+#: person to decide: two women of one name at one address born ten months apart (Faker's
+#: Japanese households) linked when the rule let "within_a_year" pass.
+_DATES_APART = tuple(
+    LEVELS["date_of_birth"].index(level)
+    for level in ("one_component", "within_a_year", "different")
+)
 #: Levels of the household census: surname exact or close, the same dwelling (UPRN or
-#: address text), forenames different, dates of birth different or two components equal.
+#: address text), forenames different, dates of birth apart.
 _CENSUS = {
     "family_name": (0, 1),
     "address": (0, 1),
     "given_name": (4,),
-    "date_of_birth": (4, 5),
+    "date_of_birth": _DATES_APART,
 }
 
 
@@ -764,6 +774,12 @@ def _sexes_differ(levels: pd.DataFrame) -> np.ndarray:
     return levels["sex"].to_numpy() == LEVELS["sex"].index("disagree")
 
 
+def _within_a_year(levels: pd.DataFrame) -> np.ndarray:
+    if "date_of_birth" not in levels.columns:
+        return np.zeros(len(levels), dtype=bool)
+    return levels["date_of_birth"].to_numpy() == LEVELS["date_of_birth"].index("within_a_year")
+
+
 def _held(
     scores: _Scores,
     both_nhs: np.ndarray,
@@ -791,7 +807,7 @@ def _held(
         # A forename found only among the other record's middle names or aliases, with
         # other dates of birth, is a sibling's name as often as a name in use (Ella Zoë and
         # her sister Zoe).
-        sibling_name = levels["given_name_alias"].to_numpy() & among(dob, (4, 5))
+        sibling_name = levels["given_name_alias"].to_numpy() & among(dob, _DATES_APART)
         # Forenames alike, but of a boy and a girl (Michael and Mia): a brother and sister.
         brother_sister = (given == 3) & _sexes_differ(levels)
         other_name = (given == 4) | sibling_name | brother_sister
@@ -806,7 +822,7 @@ def _held(
     if settings.father_son_years:
         same_forename = among(given, (0, 1, 2))
         years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
-        generations = among(dob, (4, 5)) & years_apart
+        generations = among(dob, _DATES_APART) & years_apart
         junior = ~is_nhs & same_family & same_forename & generations
         if households.guard(_JUNIOR_SHARE, int((junior & likely).sum())):
             held["father_son"] = junior
@@ -929,7 +945,10 @@ def _decide(
     # Two different valid NHS numbers, or one name born years apart, settle the question:
     # such pairs are not reviewed. A pair the twin rule held back is reviewed only when
     # the model alone would have linked it.
-    settled = held["different_nhs_numbers"] | held.get("father_son", False)
+    father_son = held.get("father_son", np.zeros(len(prob), dtype=bool))
+    # One name born within a year, in two calendar years, is not settled: a date written
+    # a few months out looks the same, and a person decides.
+    settled = held["different_nhs_numbers"] | (father_son & ~_within_a_year(scores.levels))
     twin = held.get("twin", np.zeros(len(prob), dtype=bool))
     band = (prob >= settings.review_threshold) & ~twin
     overruled = twin & (prob >= settings.auto_link_threshold)

@@ -94,8 +94,15 @@ CASES = [
      {"date_of_birth": 3, YEAR_GAP: 0}),
     ({"date_of_birth": "1980-05-14"}, {"date_of_birth": "1980-05-28"},
      {"date_of_birth": 4, YEAR_GAP: 0}),
+    # Within a year, no component equal, across the turn of a year (and a leap day).
+    ({"date_of_birth": "2015-10-29"}, {"date_of_birth": "2016-03-01"},
+     {"date_of_birth": 5, YEAR_GAP: 1}),
+    ({"date_of_birth": "1983-05-19"}, {"date_of_birth": "1984-05-18"},
+     {"date_of_birth": 5, YEAR_GAP: 1}),
+    ({"date_of_birth": "1983-05-19"}, {"date_of_birth": "1984-05-20"},
+     {"date_of_birth": 6, YEAR_GAP: 1}),
     ({"date_of_birth": "1950-01-12"}, {"date_of_birth": "1978-06-03"},
-     {"date_of_birth": 5, YEAR_GAP: 28}),
+     {"date_of_birth": 6, YEAR_GAP: 28}),
     ({"date_of_birth": "1950-01-12"}, {}, {}),
     # NHS numbers (an invalid one is missing) and sex.
     ({"nhs_number": NHS_A}, {"nhs_number": NHS_A}, {"nhs_number": 0}),
