@@ -485,7 +485,8 @@ def _one_digit_typo(digits1: np.ndarray, digits2: np.ndarray) -> np.ndarray:
 class DateOfBirthComparison(BaseCompareFeature):
     """Exact; day and month swapped; an estimated date (01/01 or flagged) of the same year;
     one digit wrong or two neighbouring digits transposed, as written DDMMYYYY or YYYYMMDD;
-    two of day, month and year equal; different.
+    two of day, month and year equal; within a year of each other (a date written weeks
+    out: how much that says is the data's to show, through m); different.
 
     The second output is the gap in years, which the father and son rule reads. Each
     distinct date (with its flag) has its parts and packed digits in a table, so a pair
