@@ -62,8 +62,17 @@ LEVELS: dict[str, tuple[str, ...]] = {
     # When each record's address was held (AddressPeriodsComparison).
     "address_periods": ("one_after_the_other", "overlapping"),
 }
-#: Address levels that say "same dwelling" (same_uprn, exact, close).
-SAME_ADDRESS = (0, 1, 2)
+
+
+def codes_of(field: str, *levels: str) -> tuple[int, ...]:
+    """The codes of a field's levels, by name: a rule that names its levels holds when a
+    level is added before them (codes 4 and 5 of the date of birth once meant one thing
+    and then another)."""
+    return tuple(LEVELS[field].index(level) for level in levels)
+
+
+#: Address levels that say "same dwelling".
+SAME_ADDRESS = codes_of("address", "same_uprn", "exact", "close")
 #: Jaro-Winkler similarity for "close" and "fuzzy" names (one edit also counts as close).
 NAME_THRESHOLDS = (0.92, 0.80)
 #: Token-sort similarity (0..1) for "close" and "fuzzy" addresses.

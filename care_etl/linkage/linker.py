@@ -37,10 +37,10 @@ from care_etl.linkage.cluster import (
     record_ranks,
 )
 from care_etl.linkage.compare import (
-    LEVELS,
     MISSING,
     YEAR_GAP,
     among,
+    codes_of,
     compare,
     compared_fields,
 )
@@ -202,7 +202,9 @@ def _exact_values(
     for f, own in codes.items():
         if f not in levels.columns:
             continue
-        exact = (levels[f].to_numpy() == 0) & ~levels[_ALIAS_FLAG[f]].to_numpy()
+        exact = (
+            among(levels[f].to_numpy(), codes_of(f, "exact")) & ~levels[_ALIAS_FLAG[f]].to_numpy()
+        )
         rows = np.flatnonzero(exact)  # a third of the pairs or fewer: look at those only
         one, two = own[left[rows]], own[right[rows]]
         shared = np.where(one == two, one, -1)
@@ -689,16 +691,13 @@ _HOUSEHOLD_TOLERANCE = 0.005
 #: born within a year too, in different years (LinkageSettings.father_son_years), for a
 #: person to decide: two women of one name at one address born ten months apart (Faker's
 #: Japanese households) linked when the rule let "within_a_year" pass.
-_DATES_APART = tuple(
-    LEVELS["date_of_birth"].index(level)
-    for level in ("one_component", "within_a_year", "different")
-)
+_DATES_APART = codes_of("date_of_birth", "one_component", "within_a_year", "different")
 #: Levels of the household census: surname exact or close, the same dwelling (UPRN or
 #: address text), forenames different, dates of birth apart.
 _CENSUS = {
-    "family_name": (0, 1),
-    "address": (0, 1),
-    "given_name": (4,),
+    "family_name": codes_of("family_name", "exact", "close"),
+    "address": codes_of("address", "same_uprn", "exact"),
+    "given_name": codes_of("given_name", "different"),
     "date_of_birth": _DATES_APART,
 }
 
@@ -771,13 +770,13 @@ def _related_forenames(
 def _sexes_differ(levels: pd.DataFrame) -> np.ndarray:
     if "sex" not in levels.columns:
         return np.zeros(len(levels), dtype=bool)
-    return levels["sex"].to_numpy() == LEVELS["sex"].index("disagree")
+    return among(levels["sex"].to_numpy(), codes_of("sex", "disagree"))
 
 
 def _within_a_year(levels: pd.DataFrame) -> np.ndarray:
     if "date_of_birth" not in levels.columns:
         return np.zeros(len(levels), dtype=bool)
-    return levels["date_of_birth"].to_numpy() == LEVELS["date_of_birth"].index("within_a_year")
+    return among(levels["date_of_birth"].to_numpy(), codes_of("date_of_birth", "within_a_year"))
 
 
 def _held(
@@ -798,7 +797,7 @@ def _held(
         return held
     dob = levels["date_of_birth"].to_numpy()
     family = levels["family_name"].to_numpy()
-    same_family = among(family, (0, 1, 2))
+    same_family = among(family, codes_of("family_name", "exact", "close", "part"))
     if "given_name" not in levels.columns:
         return held
     given = levels["given_name"].to_numpy()
@@ -809,10 +808,11 @@ def _held(
         # her sister Zoe).
         sibling_name = levels["given_name_alias"].to_numpy() & among(dob, _DATES_APART)
         # Forenames alike, but of a boy and a girl (Michael and Mia): a brother and sister.
-        brother_sister = (given == 3) & _sexes_differ(levels)
-        other_name = (given == 4) | sibling_name | brother_sister
+        brother_sister = among(given, codes_of("given_name", "fuzzy")) & _sexes_differ(levels)
+        other_name = among(given, codes_of("given_name", "different")) | sibling_name
+        other_name |= brother_sister
         # A surname typed wrong on each twin's record ("fuzzy") is still one family name.
-        family_like = among(family, (0, 1, 2, 3))
+        family_like = among(family, codes_of("family_name", "exact", "close", "part", "fuzzy"))
         twin = ~is_nhs & family_like & (dob != MISSING) & other_name
         # A forename that is a short form, or a typo of one, is not another name.
         rows = np.flatnonzero(twin & likely)
@@ -820,7 +820,7 @@ def _held(
         if households.guard(_TWIN_SHARE, int((twin & likely).sum())):
             held["twin"] = twin
     if settings.father_son_years:
-        same_forename = among(given, (0, 1, 2))
+        same_forename = among(given, codes_of("given_name", "exact", "short_form", "close"))
         years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
         generations = among(dob, _DATES_APART) & years_apart
         junior = ~is_nhs & same_family & same_forename & generations

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from care_etl.linkage.compare import LEVELS, MISSING
+from care_etl.linkage.compare import LEVELS, MISSING, codes_of
 
 #: Pseudo-count added to every level's count, so that no level gets an infinite weight.
 PSEUDO_COUNT = 1.0
@@ -36,6 +36,10 @@ DERIVED = {"postcode_at_address": "postcode"}
 #: Fields the linker adds after a first round of links, with their levels (see
 #: linker.moved_together).
 LATE_LEVELS = {"moved_together": ("yes", "no")}
+
+
+#: Forename levels that keep the initial: the same name, or one a letter or two apart.
+_SAME_INITIAL = codes_of("given_name", "exact", "close")
 
 
 def level_names(field: str) -> tuple[str, ...]:
@@ -280,7 +284,7 @@ def estimate_prior(
     visible = None
     session = by_rule.get("date_of_birth_given_initial")
     if session is not None and "date_of_birth" in m and "given_name" in m:
-        same_initial = m["given_name"][0] + m["given_name"][2]
+        same_initial = m["given_name"][list(_SAME_INITIAL)].sum()
         visible = (
             m["date_of_birth"][0]
             * presence["date_of_birth"]
@@ -290,7 +294,7 @@ def estimate_prior(
     else:
         session = by_rule.get("postcode_initial")
         if session is not None and "postcode" in m and "given_name" in m:
-            same_initial = m["given_name"][0] + m["given_name"][2]
+            same_initial = m["given_name"][list(_SAME_INITIAL)].sum()
             visible = (
                 m["postcode"][0] * presence["postcode"] * same_initial * presence["given_name"]
             )
