@@ -43,10 +43,11 @@ if TYPE_CHECKING:
 TF_COLUMNS = {"given_name": "given_code", "family_name": "family_code"}
 
 #: A filling session (BlockingRule.fills) runs only when its rule leaves free at least two
-#: fields on which strangers seldom agree (u of the strongest level below TELLING_U, so not
-#: sex). With one, EM can split the pairs any way that fits: on Vietnamese names blocked by
-#: their sounds, with only the date of birth and sex free, it found a "match" class of
-#: namesakes whose dates of birth agreed 7% of the time.
+#: fields on which strangers seldom agree (u of every level but the last, "different",
+#: below TELLING_U in all: not sex, which half of strangers share). With one, EM can split
+#: the pairs any way that fits: on Vietnamese names blocked by their sounds, with only the
+#: date of birth and sex free, it found a "match" class of namesakes whose dates of birth
+#: agreed 7% of the time.
 TELLING_U = 0.25
 
 
@@ -63,7 +64,7 @@ def _sessions(
     sessions = [s for s in trained if s is not None]
     for rule in RULES:
         unseen = [f for f in fields if not any(s.seen.get(f, 0) > 0 for s in sessions)]
-        telling = [f for f in _free(rule, fields) if u[f][0] < TELLING_U]
+        telling = [f for f in _free(rule, fields) if u[f][:-1].sum() < TELLING_U]
         if not rule.fills or not _free(rule, unseen) or len(telling) < 2:
             continue
         filled = _session(rule, levels, membership, fields, u, settings)
