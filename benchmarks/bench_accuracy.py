@@ -1,9 +1,9 @@
 """Linkage accuracy of the whole pipeline against the generator's ground truth.
 
 Prints pairwise precision, recall and F1 over every record placed in the index, the review
-queue's size, how many trap pairs (twins, father and son, namesakes) were merged, and the
-blocking's pairs completeness (true pairs among the candidate pairs) with compared pairs per
-second and peak memory.
+queue's size and how many of its pairs are one person, how many trap pairs (twins, father
+and son, namesakes) were merged, and the blocking's pairs completeness (true pairs among the
+candidate pairs) with compared pairs per second and peak memory.
 
     .venv/bin/python benchmarks/bench_accuracy.py [--people 10000] [--seed 7]
 """
@@ -51,8 +51,14 @@ def evaluate(sources: Path, url: str) -> dict[str, float]:
             for a, b in zip(traps["true_person_id_a"], traps["true_person_id_b"], strict=True)
         ]
     ]
+    true_id = truth.set_index(truth["source"] + "|" + truth["source_record_id"])["true_person_id"]
+    sides = [
+        true_id.reindex(review[f"{side}_source"] + "|" + review[f"{side}_source_record_id"])
+        for side in ("left", "right")
+    ]
     return {
         "records": len(links),
+        "review_true": int((sides[0].to_numpy() == sides[1].to_numpy()).sum()),
         "precision": precision,
         "recall": recall,
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
@@ -115,7 +121,10 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"people {args.people:,} seed {args.seed}: {r['records']:,} records indexed")
     print(f"  precision {r['precision']:.4f}  recall {r['recall']:.4f}  F1 {r['f1']:.4f}")
-    print(f"  review pairs {r['review']:,} ({r['review'] / r['records']:.1%} of records)")
+    print(
+        f"  review pairs {r['review']:,} ({r['review'] / r['records']:.1%} of records), "
+        f"{r['review_true']:,} of them one person"
+    )
     print(
         f"  trap pairs {r['traps']}: merged twins {r['merged_twin']}, "
         f"father/son {r['merged_father_son']}, namesakes {r['merged_namesake']}"
