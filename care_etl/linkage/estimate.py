@@ -62,16 +62,17 @@ def _sessions(
     then a filling rule's session for the fields none of those saw (BlockingRule.fills)."""
     trained = (_session(r, levels, membership, fields, u, settings) for r in RULES if r.trains)
     sessions = [s for s in trained if s is not None]
-    for rule in RULES:
+    for rule in (r for r in RULES if r.fills):
         unseen = [f for f in fields if not any(s.seen.get(f, 0) > 0 for s in sessions)]
+        wanted = _free(rule, unseen)
         telling = [f for f in _free(rule, fields) if u[f][:-1].sum() < TELLING_U]
-        if not rule.fills or not _free(rule, unseen) or len(telling) < 2:
+        if not wanted or len(telling) < 2:
             continue
         filled = _session(rule, levels, membership, fields, u, settings)
         if filled is not None:
-            wanted = _free(rule, unseen)
             m = {f: filled.m[f] for f in wanted}
-            sessions.append(replace(filled, m=m, seen={f: filled.seen[f] for f in wanted}))
+            seen = {f: filled.seen[f] for f in wanted}
+            sessions.append(replace(filled, m=m, seen=seen))
     return sessions
 
 

@@ -767,16 +767,11 @@ def _related_forenames(
     return found
 
 
-def _sexes_differ(levels: pd.DataFrame) -> np.ndarray:
-    if "sex" not in levels.columns:
+def _at_level(levels: pd.DataFrame, field: str, *names: str) -> np.ndarray:
+    """Whether each pair's `field` is at one of these levels (never, when not compared)."""
+    if field not in levels.columns:
         return np.zeros(len(levels), dtype=bool)
-    return among(levels["sex"].to_numpy(), codes_of("sex", "disagree"))
-
-
-def _within_a_year(levels: pd.DataFrame) -> np.ndarray:
-    if "date_of_birth" not in levels.columns:
-        return np.zeros(len(levels), dtype=bool)
-    return among(levels["date_of_birth"].to_numpy(), codes_of("date_of_birth", "within_a_year"))
+    return among(levels[field].to_numpy(), codes_of(field, *names))
 
 
 def _held(
@@ -808,7 +803,8 @@ def _held(
         # her sister Zoe).
         sibling_name = levels["given_name_alias"].to_numpy() & among(dob, _DATES_APART)
         # Forenames alike, but of a boy and a girl (Michael and Mia): a brother and sister.
-        brother_sister = among(given, codes_of("given_name", "fuzzy")) & _sexes_differ(levels)
+        brother_sister = among(given, codes_of("given_name", "fuzzy"))
+        brother_sister &= _at_level(levels, "sex", "disagree")
         other_name = among(given, codes_of("given_name", "different")) | sibling_name
         other_name |= brother_sister
         # A surname typed wrong on each twin's record ("fuzzy") is still one family name.
@@ -945,10 +941,10 @@ def _decide(
     # Two different valid NHS numbers, or one name born years apart, settle the question:
     # such pairs are not reviewed. A pair the twin rule held back is reviewed only when
     # the model alone would have linked it.
-    father_son = held.get("father_son", np.zeros(len(prob), dtype=bool))
     # One name born within a year, in two calendar years, is not settled: a date written
     # a few months out looks the same, and a person decides.
-    settled = held["different_nhs_numbers"] | (father_son & ~_within_a_year(scores.levels))
+    near = _at_level(scores.levels, "date_of_birth", "within_a_year")
+    settled = held["different_nhs_numbers"] | (held.get("father_son", False) & ~near)
     twin = held.get("twin", np.zeros(len(prob), dtype=bool))
     band = (prob >= settings.review_threshold) & ~twin
     overruled = twin & (prob >= settings.auto_link_threshold)
