@@ -113,7 +113,10 @@ class LinkageSettings:
     #: on both records) with different forenames (not a short form, not a typo; or alike
     #: but of a boy and a girl, Michael and Mia) is never linked automatically, whatever
     #: the dates of birth say (twins share surname, date of birth and address; siblings
-    #: born close together look like a date typed wrong).
+    #: born close together look like a date typed wrong). With it, a baby registered
+    #: before being named ("Baby", "Twin 1": UNNAMED_FORENAMES) is never linked
+    #: automatically to a record of its surname and date of birth: one baby or twins,
+    #: nothing in the names can tell.
     twin_rule: bool = True
     #: The father and son rule: one name (forename and surname agree) with dates of birth
     #: that differ (not a typo, swap or estimate) and years at least this many apart is
@@ -767,6 +770,25 @@ def _related_forenames(
     return found
 
 
+#: Forenames a birth is recorded under before the baby is named ("Baby", "Baby Girl",
+#: "Twin 1", "Infant of"): one of these words, and nothing but these and the qualifiers.
+#: A forename key has no digits, so "Twin 1" and "Twin 2" are both "TWIN".
+UNNAMED_FORENAMES = frozenset({"BABY", "INFANT", "NEWBORN", "UNNAMED", "TWIN", "TRIPLET"})
+_UNNAMED_QUALIFIERS = frozenset(
+    {"BOY", "GIRL", "MALE", "FEMALE", "OF", "A", "B", "C", "ONE", "TWO", "THREE", "I", "II", "III"}
+)
+
+
+def _unnamed(keys: np.ndarray) -> np.ndarray:
+    """Per forename key: whether it is a newborn's placeholder (UNNAMED_FORENAMES)."""
+    codes, uniques = pd.factorize(keys)
+    words = (set(str(key).split()) for key in uniques)
+    found = [
+        bool(w & UNNAMED_FORENAMES) and w <= UNNAMED_FORENAMES | _UNNAMED_QUALIFIERS for w in words
+    ]
+    return np.array([*found, False], dtype=bool)[codes]  # code -1, no forename: the last
+
+
 def _at_level(levels: pd.DataFrame, field: str, *names: str) -> np.ndarray:
     """Whether each pair's `field` is at one of these levels (never, when not compared)."""
     if field not in levels.columns:
@@ -815,6 +837,14 @@ def _held(
         twin[rows[_related_forenames(*forenames, rows)]] = False
         if households.guard(_TWIN_SHARE, int((twin & likely).sum())):
             held["twin"] = twin
+        # Not guarded by the households: the placeholder itself says a birth, and a person
+        # can tell one baby from twins where the records cannot.
+        names, left, right = forenames
+        unnamed = _unnamed(names)
+        born_together = (dob != MISSING) & ~among(dob, _DATES_APART)
+        held["unnamed_newborn"] = (
+            ~is_nhs & family_like & born_together & (unnamed[left] | unnamed[right])
+        )
     if settings.father_son_years:
         same_forename = among(given, codes_of("given_name", "exact", "short_form", "close"))
         years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years

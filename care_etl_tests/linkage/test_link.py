@@ -14,7 +14,7 @@ from care_etl.errors import CareEtlError
 from care_etl.linkage import LinkageResult, LinkageSettings, link, link_records
 from care_etl_tests.linkage.people import crowd, nhs_numbers, with_records
 
-NHS_A, NHS_B, NHS_C = nhs_numbers(np.random.default_rng(99), 3)
+NHS_A, NHS_B, NHS_C, NHS_D = nhs_numbers(np.random.default_rng(99), 4)
 
 #: The records the tests look at, added to the crowd (ids starting with "T" are ours).
 CASES = [
@@ -56,6 +56,14 @@ CASES = [
          family_name="Lindqvist", date_of_birth="1992-04-04", sex="F", postcode="E8 1AA"),
     dict(source="housing", source_record_id="T-twin-2", given_name="Beatrix",
          family_name="Lindqvist", date_of_birth="1992-04-04", sex="F", postcode="E8 1AA"),
+    # Babies recorded before they were named, of one surname, date of birth and address:
+    # one baby twice, or twins? Two Twin records (the digit is no name), and a Baby.
+    dict(source="health", source_record_id="T-newborn-1", given_name="Twin 1",
+         family_name="Okonkwo", date_of_birth="2025-03-10", sex="F", postcode="E5 0LT"),
+    dict(source="housing", source_record_id="T-newborn-2", given_name="Twin 2",
+         family_name="Okonkwo", date_of_birth="2025-03-10", sex="F", postcode="E5 0LT"),
+    dict(source="social_care", source_record_id="T-newborn-3", given_name="Baby",
+         family_name="Okonkwo", date_of_birth="2025-03-10", sex="F", postcode="E5 0LT"),
     # Father and son of one name at one address, other dates of birth.
     dict(source="health", source_record_id="T-father", given_name="Rupert",
          family_name="Ashdown", date_of_birth="1950-01-12", sex="M", postcode="N1 1AA"),
@@ -220,6 +228,24 @@ def test_twins_and_father_and_son_stay_apart(
     assert _person(unruled, a) == _person(unruled, b)
 
 
+@pytest.mark.parametrize(("a", "b"), combinations(("T-newborn-1", "T-newborn-2", "T-newborn-3"), 2))
+def test_babies_not_yet_named_go_to_a_person(result: LinkageResult, a: str, b: str) -> None:
+    # Records that agree on everything the model reads, yet may be twins.
+    assert _person(result, a) != _person(result, b)
+    assert _pair(result.links, a, b).empty
+    assert _evidence(result.review, a, b)["capped"] == "unnamed_newborn"
+
+
+def test_a_baby_named_since_links_on_its_nhs_number(records: pd.DataFrame) -> None:
+    named = records.copy()
+    babies = named["source_record_id"].isin(["T-newborn-1", "T-newborn-3"])
+    named.loc[babies, "nhs_number"] = NHS_D
+    named.loc[named["source_record_id"] == "T-newborn-3", "given_name"] = "Adaeze"
+    linked = link_records(named)
+    assert _person(linked, "T-newborn-1") == _person(linked, "T-newborn-3")
+    assert _person(linked, "T-newborn-2") != _person(linked, "T-newborn-1")
+
+
 @pytest.mark.parametrize(
     ("a", "b", "field", "level"),
     [
@@ -305,7 +331,11 @@ def test_names_in_another_script_link_as_latin_ones_do(
     )
     assert not cyrillic["family_name"].dropna().str.contains("[A-Za-z]").any()
     found = link_records(cyrillic)
-    pd.testing.assert_series_equal(found.assignments["person_id"], result.assignments["person_id"])
+    # But the unnamed babies: "Twin" so written reads back as "Tvin", a name like any other.
+    named = ~records["source_record_id"].str.startswith("T-newborn")
+    pd.testing.assert_series_equal(
+        found.assignments["person_id"][named], result.assignments["person_id"][named]
+    )
     # One record in Latin letters, its match in Cyrillic ones, as two services wrote them.
     mixed = records.copy()
     clear = mixed["source_record_id"] == "T-clear-2"
