@@ -85,6 +85,12 @@ _REFUSED = {
     CANNOT_LINK: "cannot_link",
     CHAIN: "chain",
 }
+#: Every reason a pair is held back from linking ("capped" in its evidence): the hard rules
+#: (_held, _decide), then the clustering's refusals (_REFUSED).
+CAPPED_REASONS = (
+    "different_nhs_numbers", "twin", "unnamed_newborn", "father_son", "ambiguous",
+    *_REFUSED.values(),
+)  # fmt: skip
 #: Strength of a link when links are applied strongest first.
 _CONFIRMED_STRENGTH, _NHS_STRENGTH = 3.0, 2.0
 

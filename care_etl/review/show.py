@@ -14,6 +14,21 @@ from collections.abc import Sequence
 from care_etl.review.store import SHOWN_FIELDS
 
 _WRAP = 34
+#: Why a rule held a pair back (linker.CAPPED_REASONS), in a caseworker's words;
+#: each ends in a full stop or a question mark.
+HELD = {
+    "different_nhs_numbers": "the two records carry different valid NHS numbers.",
+    "twin": "one surname but other forenames: twins or siblings, or one person's forename "
+    "written two ways?",
+    "unnamed_newborn": "a baby recorded before being named: one baby on two records, or twins?",
+    "father_son": "one name with dates of birth within a year but in different years: a date "
+    "written wrong, or a parent and child?",
+    "ambiguous": "a record without an NHS number that matches records of two different NHS "
+    "numbers about equally well.",
+    "chain": "this link alone would join two groups of records that nothing else joins.",
+    "cannot_link": "a reviewer has kept these records' people apart.",
+    "cluster_nhs_conflict": "linking would put two different valid NHS numbers in one person.",
+}
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: set[int]) -> str:
@@ -150,7 +165,8 @@ def _notes(body: dict) -> list[str]:
     if body.get("rule") == "nhs_number":
         notes.append("Linked on the NHS number whatever the model says.")
     if body.get("capped"):
-        notes.append(f"Held for review: {str(body['capped']).replace('_', ' ')}.")
+        capped = str(body["capped"])
+        notes.append(f"Held for review: {HELD.get(capped, capped.replace('_', ' ') + '.')}")
     if body.get("requeued"):
         notes.append(
             f"Queued again: an earlier '{body.get('stale_decision')}' decision went stale "
