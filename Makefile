@@ -34,6 +34,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/bench_accuracy.py
 	$(VENV)/bin/python benchmarks/bench_linkage.py
 	$(VENV)/bin/python benchmarks/bench_countries.py
+	$(VENV)/bin/python benchmarks/bench_incremental.py
 
 clean:
 	rm -rf demo reports .pytest_cache test-artifacts

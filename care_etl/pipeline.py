@@ -66,15 +66,18 @@ def run_pipeline(
     """`full` forgets the incremental state first, so nothing of the last run is reused."""
     import dagster as dg
 
-    from care_etl.definitions import build_assets
+    from care_etl.contracts import load_contracts
+    from care_etl.definitions import assets_for
     from care_etl.incremental.state import cache_root, forget
     from care_etl.linkage.compare import compare_processes
 
-    if not sources_dir.is_dir():
-        raise CareEtlError(f"{sources_dir}: sources folder not found")
     compare_processes()  # a bad setting stops the run now, not after every source is read
-    assets = build_assets(contracts_dir)  # loads and checks every contract first
+    contracts = load_contracts(contracts_dir)  # loads and checks every contract first
+    # Every mistake the user can see before the run stops it before anything is written.
+    _check_sources(sources_dir, contracts)
+    _check_reports(reports_dir)
     _prepare_database(database_url)
+    assets = assets_for(contracts)
     settings = CareEtlSettings(
         sources_dir=str(sources_dir),
         database_url=database_url,
@@ -120,8 +123,52 @@ def _incremental(result: Any) -> dict[str, Any]:
     return found
 
 
+def _check_sources(sources_dir: Path, contracts: list[Any]) -> None:
+    """A sources folder that holds no source at all is a wrong path (the parent folder, an
+    empty one), not a source that sent nothing: say so, rather than link nothing."""
+    if not sources_dir.is_dir():
+        what = "is a file, not a folder" if sources_dir.exists() else "sources folder not found"
+        raise CareEtlError(f"{sources_dir}: {what}")
+    if contracts and not any(_has_input(c, sources_dir) for c in contracts):
+        expected = ", ".join(sorted({c.location for c in contracts})[:4])
+        raise CareEtlError(f"{sources_dir}: no source files found (expected {expected})")
+
+
+def _has_input(contract: Any, sources_dir: Path) -> bool:
+    """Whether the source has something to read: a file its location matches, or its
+    database (in the environment, or a file under the folder)."""
+    from care_etl.errors import SourceReadError
+    from care_etl.sources.read import database_location
+
+    if contract.format == "sqlite":
+        try:
+            return bool(database_location(contract, sources_dir))
+        except SourceReadError:
+            return False
+    return any(p.is_file() for p in sources_dir.glob(contract.location))
+
+
+def _check_reports(reports_dir: Path) -> None:
+    """Make the reports folder now: a path that cannot be one must not fail the run after
+    the index is published."""
+    try:
+        reports_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise CareEtlError(f"{reports_dir}: reports folder is a file, not a folder") from None
+    except OSError as exc:
+        raise CareEtlError(
+            f"{reports_dir}: cannot make the reports folder ({exc.strerror})"
+        ) from None
+
+
 def _prepare_database(url: str) -> None:
-    """Create a SQLite file's folder, then check the database answers."""
+    """Refuse an index that would vanish, create a SQLite file's folder, then check the
+    database answers."""
+    if url.rstrip("/") in ("sqlite:", "sqlite:/") or url.startswith("sqlite:///:memory:"):
+        raise CareEtlError(
+            f"{url}: an in-memory index would be lost when the run ends; give a file, "
+            "sqlite:///path/care_etl.db"
+        )
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine_for(url).dispose()

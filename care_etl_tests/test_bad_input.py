@@ -74,6 +74,72 @@ def test_cli_missing_sources_folder_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    """The error line, after checking it is the only line and the exit code is 2."""
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    return result.stderr.strip()
+
+
+def test_a_folder_without_any_source_is_one_line_and_writes_nothing(tmp_path):
+    # The common slip: the folder above the sources (or an empty one).
+    (tmp_path / "demo" / "sources").mkdir(parents=True)
+    for folder in (tmp_path / "demo", tmp_path / "demo" / "sources"):
+        line = _one_line(_cli("run", "--sources", str(folder), "--reports", str(tmp_path / "r")))
+        assert line.startswith(f"care-etl: error: {folder}: no source files found (expected ")
+        assert "health/" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    assert not (tmp_path / "care_etl.db").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_file_given_as_sources_folder_is_named_as_a_file(tmp_path):
+    (tmp_path / "sources.csv").write_text("x\n")
+    line = _one_line(_cli("run", "--sources", str(tmp_path / "sources.csv")))
+    assert line.endswith("sources.csv: is a file, not a folder")
+
+
+def test_reports_path_that_is_a_file_stops_the_run_before_the_index(generated, tmp_path):
+    (tmp_path / "afile").write_text("")
+    database = tmp_path / "index.db"
+    result = _cli(
+        "run", "--sources", str(generated), "--reports", str(tmp_path / "afile"),
+        "--database", f"sqlite:///{database}",
+    )  # fmt: skip
+    assert _one_line(result).endswith("afile: reports folder is a file, not a folder")
+    assert not database.exists(), "stopped before the index was written"
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://someone:secret@localhost/db", "its driver (MySQLdb) is not installed"),
+        (
+            "postgresql+psycopg2://someone:secret@127.0.0.1/test",
+            "is not installed (for PostgreSQL write postgresql+psycopg://",
+        ),
+        ("postgres://someone:secret@127.0.0.1/test", "not understood: postgres://someone:***@"),
+        ("sqlite://", "an in-memory index would be lost when the run ends"),
+    ],
+)
+def test_database_urls_people_write_get_one_line_with_what_to_write(
+    generated, tmp_path, url: str, says: str
+):
+    line = _one_line(_cli("run", "--sources", str(generated), "--database", url))
+    assert says in line and "secret" not in line
+
+
+def test_a_file_that_is_not_a_database_is_named_as_the_index(generated, tmp_path):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("garbage\n" * 100)
+    line = _one_line(_cli("run", "--sources", str(generated), "--database", f"sqlite:///{garbage}"))
+    assert (
+        line == f"care-etl: error: cannot use database sqlite:///{garbage}: file is not a database"
+    )
+    line = _one_line(_cli("review", "list", "--database", f"sqlite:///{garbage}"))
+    assert "file is not a database" in line
+    assert garbage.read_text() == "garbage\n" * 100, "left as it was"
+
+
 def test_cli_bad_compare_processes_is_one_line_before_anything_is_read(generated, tmp_path):
     result = _cli(
         "run", "--sources", str(generated), "--database", f"sqlite:///{tmp_path / 'i.db'}",

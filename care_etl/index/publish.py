@@ -239,14 +239,29 @@ def engine_for(url: str) -> sa.Engine:
     """An engine, or a one-line DatabaseError that does not echo the URL's password."""
     try:
         engine = sa.create_engine(url)
-        with engine.connect():
-            pass
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":  # opening a file reads nothing of it: read it
+                conn.exec_driver_sql("PRAGMA schema_version")
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
-        raise DatabaseError(f"database URL not understood: {safe_url(url)}") from None
-    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"database URL not understood: {safe_url(url)}{_hint(url)}") from None
+    except ImportError as exc:  # the URL names a driver that is not installed
+        raise DatabaseError(
+            f"database URL {safe_url(url)}: its driver ({exc.name or 'a module'}) is not "
+            f"installed{_hint(url)}"
+        ) from None
+    except sa.exc.DBAPIError as exc:  # unreachable, or a file that is not a database
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise DatabaseError(f"cannot reach database {safe_url(url)}: {reason}") from None
+        verb = "reach" if isinstance(exc, sa.exc.OperationalError) else "use"
+        raise DatabaseError(f"cannot {verb} database {safe_url(url)}: {reason}") from None
     return engine
+
+
+def _hint(url: str) -> str:
+    """What to write instead, for the URLs people write for PostgreSQL from habit."""
+    scheme = url.partition("://")[0].lower()
+    if scheme.startswith(("postgres", "postgresql")) and scheme != "postgresql+psycopg":
+        return " (for PostgreSQL write postgresql+psycopg://USER@HOST/DATABASE)"
+    return ""
 
 
 def publish(
