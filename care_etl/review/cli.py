@@ -1,7 +1,9 @@
 """`care-etl review list | show | decide`: a person settles the pairs the model is unsure of.
 
-PAIR is a pair key (from `list`), a row number of `list`, or two records written
+PAIR is a pair key (from `list`), a row number of your last `list`, or two records written
 SOURCE/RECORD_ID (to decide about a pair that is not queued, such as one the model linked).
+A row number whose pair has left the queue since you listed is refused, never taken as the
+pair that now stands in that row.
 A decision takes effect on the next run and holds on every run after, until a record it was
 made about changes.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-_PAIR_HELP = "pair key or row number from `review list`, or two records as SOURCE/RECORD_ID"
+_PAIR_HELP = (
+    "pair key or row number from your last `review list`, or two records as SOURCE/RECORD_ID"
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import CareEtlError
-from care_etl.review import show, store
+from care_etl.review import listing, show, store
 
 _PAIR_KEY = re.compile(r"^[0-9a-f]{12}$")
 
@@ -86,6 +86,7 @@ def list_pairs(args: argparse.Namespace) -> int:
         "decided",
     ]
     print(show.table(headers, rows, right={0, 2, 6}))
+    listing.remember(url, [r[1] for r in rows])
     more = len(queue) - len(rows)
     tail = f" (showing {len(rows)}; --limit for more)" if more > 0 else ""
     print(f"\n{len(queue)} pairs awaiting review{tail}. A decision takes effect on the next run.")
@@ -115,7 +116,7 @@ def _resolve(conn: sa.Connection, url: str, tokens: list[str]) -> _Pair:
         if a == b:
             raise ReviewError("a record cannot be paired with itself")
     elif len(tokens) == 1:
-        a, b = _named_pair(conn, queue, tokens[0])
+        a, b = _named_pair(conn, url, queue, tokens[0])
     else:
         raise ReviewError(f"give one PAIR or two SOURCE/RECORD_ID, not {len(tokens)} values")
     (ls, li), (rs, ri) = store.canonical_pair(a, b)
@@ -138,27 +139,42 @@ def _record_ref(token: str) -> tuple[str, str]:
     return source, record_id
 
 
-def _named_pair(conn: sa.Connection, queue: pd.DataFrame, token: str) -> tuple[tuple, tuple]:
-    if token.isdigit():
-        number = int(token)
-        if not 1 <= number <= len(queue):
-            raise ReviewError(f"no row {number}: the review queue has {len(queue)} pairs")
-        row = queue.iloc[number - 1]
-    else:
-        key = token.lower()
-        if not _PAIR_KEY.match(key):
-            raise ReviewError(f"'{token}' is not a pair key, a row number or SOURCE/RECORD_ID")
-        match = queue[queue["pair_key"] == key]
-        if match.empty:
-            match = store.decisions(conn, status=None)
-            match = match[match["pair_key"] == key]
-        if match.empty:
-            raise ReviewError(f"unknown pair {token}: not in the review queue nor decided before")
-        row = match.iloc[-1]
+def _named_pair(
+    conn: sa.Connection, url: str, queue: pd.DataFrame, token: str
+) -> tuple[tuple, tuple]:
+    key = _listed_key(url, queue, int(token)) if token.isdigit() else token.lower()
+    if not _PAIR_KEY.match(key):
+        raise ReviewError(f"'{token}' is not a pair key, a row number or SOURCE/RECORD_ID")
+    match = queue[queue["pair_key"] == key]
+    if match.empty:
+        match = store.decisions(conn, status=None)
+        match = match[match["pair_key"] == key]
+    if match.empty:
+        raise ReviewError(f"unknown pair {token}: not in the review queue nor decided before")
+    row = match.iloc[-1]
     return (
         (row["left_source"], row["left_source_record_id"]),
         (row["right_source"], row["right_source_record_id"]),
     )
+
+
+def _listed_key(url: str, queue: pd.DataFrame, number: int) -> str:
+    """The pair at row `number` of the user's last `review list`, if it is still queued."""
+    listed = listing.recall(url)
+    if listed is None:
+        raise ReviewError(
+            f"row {number}: row numbers are those of your last `care-etl review list` of this "
+            "database, and there is none; list first, or name the pair by its key"
+        )
+    if not 1 <= number <= len(listed):
+        raise ReviewError(f"no row {number}: your last `review list` showed {len(listed)} pairs")
+    key = listed[number - 1]
+    if not (queue["pair_key"] == key).any():
+        raise ReviewError(
+            f"row {number} of your last list was pair {key}, which has left the queue since "
+            "(a run applied its decision, or one of its records changed); list again"
+        )
+    return key
 
 
 def show_pair(args: argparse.Namespace) -> int:

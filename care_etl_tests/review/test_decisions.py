@@ -283,11 +283,44 @@ def test_list_numbers_the_queue_for_decide(scenario: Scenario):
     assert "--limit for more" in out
 
 
+def test_a_row_number_is_the_row_the_reviewer_saw_or_refused(scenario: Scenario, tmp_path):
+    copy = tmp_path / "index.db"
+    copy.write_bytes(Path(scenario.url.removeprefix("sqlite:///")).read_bytes())
+    url = f"sqlite:///{copy}"
+    code, _, err = cli("review", "show", "1", "--database", url)
+    assert code == 2 and "list first, or name the pair by its key" in err
+    code, out, _ = cli("review", "list", "--database", url)
+    first, second = (line.split()[1] for line in out.splitlines()[2:4])
+    # A run takes the first pair out of the queue (its decision applied): the second is
+    # now row 1 of the queue, but row 2 of what the reviewer saw.
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        queue = pd.read_sql_table("review_queue", conn)
+        gone = queue[store.pair_keys(queue) == first].iloc[0]
+        conn.execute(
+            sa.text(
+                "DELETE FROM review_queue WHERE left_source = :s AND left_source_record_id = :r"
+                " AND right_source = :t AND right_source_record_id = :q"
+            ),
+            dict(s=gone["left_source"], r=gone["left_source_record_id"],
+                 t=gone["right_source"], q=gone["right_source_record_id"]),
+        )  # fmt: skip
+    engine.dispose()
+    code, out, _ = cli("review", "show", "2", "--database", url)
+    assert code == 0 and f"Pair {second}" in out
+    code, out, err = cli(
+        "review", "decide", "1", "--link", "--reviewer", "A. Reviewer", "--reason", "r",
+        "--database", url,
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert f"row 1 of your last list was pair {first}, which has left the queue" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["show", "ffffffffffff"], "unknown pair ffffffffffff"),
-        (["show", "9999"], "no row 9999"),
+        (["show", "9999"], "no row 9999: your last `review list` showed"),
         (["show", "nonsense"], "is not a pair key"),
         (["show", "housing_tenancies/NOPE", "paper_referrals/NOPE"], "is not in the index"),
         (["decide", "1", "--link", "--reviewer", "X"], "--reason TEXT is required"),
