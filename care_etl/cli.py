@@ -58,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--database",
         default=None,
-        help="SQLAlchemy URL of the index (default: SQLite file care_etl.db beside "
-        "the sources folder)",
+        help="SQLAlchemy URL of the index (default: $CARE_ETL_DATABASE_URL, else the SQLite "
+        "file care_etl.db beside the sources folder)",
     )
     run.add_argument(
         "--reports",
@@ -151,7 +151,11 @@ def _run(args: argparse.Namespace) -> int:
     from care_etl.report.progress import bars, wanted
     from care_etl.sources import paper_reader
 
-    database = args.database or f"sqlite:///{args.sources.resolve().parent / 'care_etl.db'}"
+    database = (
+        args.database
+        or os.environ.get("CARE_ETL_DATABASE_URL")  # as Dagster and `care-etl review` read it
+        or f"sqlite:///{args.sources.resolve().parent / 'care_etl.db'}"
+    )
     with bars(wanted(args.progress)) as progress:
         paper_reader.progress_hook = progress.counter("reading paper forms (OCR)", "form")
         compare.progress_hook = progress.counter("comparing candidate pairs", "pair")
@@ -253,7 +257,16 @@ def _print_summary(
     for message in problems:
         print(f"care-etl: warning: {message}", file=sys.stderr)
     print(f"index: {safe_url(database)}")
+    if figures["review_queue"] and database != _review_default():
+        print(f"review: care-etl review list --database '{safe_url(database)}'")
     print(f"reports: {reports / 'coverage.html'}, {reports / 'coverage.json'}")
+
+
+def _review_default() -> str:
+    """The index `care-etl review` opens when given no --database."""
+    from care_etl.review.commands import DEFAULT_DATABASE
+
+    return os.environ.get("CARE_ETL_DATABASE_URL") or DEFAULT_DATABASE
 
 
 if __name__ == "__main__":  # pragma: no cover

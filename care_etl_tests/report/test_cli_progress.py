@@ -42,3 +42,6 @@ def test_run_shows_ocr_progress_and_a_summary_that_matches_the_index(report_run:
         assert int(row.group(2).replace(",", "")) == linked
     assert re.search(rf"^total\s+[\d,]+\s+{len(links):,}\s", out, re.M)
     assert f"persons: {len(persons):,} " in out
+    assert f"\nindex: {report_run['url']}\n" in out
+    # The run wrote where `care-etl review` looks by default: no --database to add.
+    assert "review: care-etl review list" not in out
