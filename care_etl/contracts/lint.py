@@ -76,8 +76,39 @@ def contract_files(targets: list[Path]) -> list[Path]:
 
 
 def lint_paths(targets: list[Path]) -> list[Finding]:
-    """Every finding in every contract named (files or folders)."""
-    return [f for path in contract_files(targets) for f in lint_file(path)]
+    """Every finding in every contract named (files or folders), and ids used twice in one
+    folder (a run over it refuses them: one source, two contracts; two files named apart may
+    well be two versions of one contract)."""
+    files = contract_files(targets)
+    folders = [contract_files([t]) for t in targets if t.is_dir()]
+    return [f for path in files for f in lint_file(path)] + [
+        f for folder in folders for f in _same_ids(folder)
+    ]
+
+
+def _same_ids(files: list[Path]) -> list[Finding]:
+    first: dict[str, Path] = {}
+    findings = []
+    for path in files:
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue  # lint_file reports it
+        cid = document.get("id") if isinstance(document, dict) else None
+        if not isinstance(cid, str):
+            continue
+        if cid in first:
+            findings.append(
+                Finding(
+                    str(path),
+                    "id",
+                    "reading",
+                    f"id '{cid}' is also the id of {first[cid]}",
+                    "give each contract its own id, or remove the copy from the folder",
+                )  # fmt: skip
+            )
+        first.setdefault(cid, path)
+    return findings
 
 
 def lint_file(path: Path) -> list[Finding]:

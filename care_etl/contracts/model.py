@@ -193,6 +193,8 @@ def _column(path: Path, object_name: str, raw: dict[str, Any]) -> Column:
             f"{path}: schema/{object_name}/{raw['name']}: unknown canonical field '{canonical}'"
         )
     options = raw.get("logicalTypeOptions") or {}
+    if options.get("format") is not None:
+        _check_date_format(str(options["format"]), f"{path}: schema/{object_name}/{raw['name']}")
     references = None
     for rel in raw.get("relationships") or []:
         references = _reference(str(rel.get("to", "")))
@@ -212,6 +214,28 @@ def _column(path: Path, object_name: str, raw: dict[str, Any]) -> Column:
         quality=tuple(raw.get("quality") or ()),
         trust=_rank(custom.get("trust"), f"{path}: schema/{object_name}/{raw['name']}"),
     )
+
+
+#: strptime's directives for dates (and times, which a date column may carry).
+_DATE_DIRECTIVES = frozenset("aAwdbBmyYHIpMSfzZjUWGuV%")
+_DIRECTIVE = re.compile(r"%(.?)")
+
+
+def _check_date_format(fmt: str, where: str) -> None:
+    """A format strptime would refuse, or that reads no day, month or year, fails here, in
+    one line, not on every row as an unreadable date."""
+    found = _DIRECTIVE.findall(fmt)
+    unknown = sorted({d for d in found if d not in _DATE_DIRECTIVES})
+    if unknown:
+        directives = ", ".join(f"%{d}" if d else "a lone %" for d in unknown)
+        raise ContractError(
+            f"{where}: logicalTypeOptions.format '{fmt}': {directives} is not a strptime "
+            "directive (dates use %d, %m, %b, %Y, %y)"
+        )
+    if not set(found) & set("dmbBYyj"):
+        raise ContractError(
+            f"{where}: logicalTypeOptions.format '{fmt}' reads no day, month or year"
+        )
 
 
 def _rank(value: Any, where: str) -> int | None:

@@ -135,7 +135,10 @@ def _resolve(conn: sa.Connection, url: str, tokens: list[str]) -> _Pair:
 def _record_ref(token: str) -> tuple[str, str]:
     source, slash, record_id = token.partition("/")
     if not slash or not source or not record_id:
-        raise ReviewError(f"'{token}' is not SOURCE/RECORD_ID")
+        raise ReviewError(
+            f"'{token}' is not SOURCE/RECORD_ID: two values name a pair by its two records "
+            "(one value names it by key or row)"
+        )
     return source, record_id
 
 
@@ -143,6 +146,8 @@ def _named_pair(
     conn: sa.Connection, url: str, queue: pd.DataFrame, token: str
 ) -> tuple[tuple, tuple]:
     key = _listed_key(url, queue, int(token)) if token.isdigit() else token.lower()
+    if "/" in token:
+        raise ReviewError(f"'{token}' is one record: name both records of the pair")
     if not _PAIR_KEY.match(key):
         raise ReviewError(f"'{token}' is not a pair key, a row number or SOURCE/RECORD_ID")
     match = queue[queue["pair_key"] == key]

@@ -74,7 +74,8 @@ def reason_held(evidence: str | None) -> str:
     ]
     if differ and not body.get("capped"):
         notes.append("differs: " + ", ".join(differ))
-    return "; ".join(notes)
+    # Nothing disagrees outright: the fields only half agree (a typo, a sector, a year).
+    return "; ".join(notes) or "partly agrees"
 
 
 def age(queued_at: dt.datetime | None, now: dt.datetime) -> str:

@@ -114,9 +114,14 @@ def _text_quality_rule(doc):
     _column(doc, "Surname")["quality"] = [{"type": "text", "description": "looks right"}]
 
 
+def _date_format_strptime_refuses(doc):
+    _column(doc, "Date of Birth")["logicalTypeOptions"]["format"] = "%d/%m/%Q"
+
+
 CASES: list[tuple[str, Callable[[dict], None], str, str]] = [
     ("schema", _break_schema, "(top level)", "ODCS"),
     ("reading", _break_reading, "schema/gp_registration", "primaryKey"),
+    ("reading", _date_format_strptime_refuses, "Date of Birth", "%Q is not a strptime directive"),
     (
         "classification",
         _no_classification,
@@ -216,3 +221,14 @@ def test_cli_missing_file_is_a_one_line_error(tmp_path, capsys):
     assert main(["contracts", "lint", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err.strip()
     assert "nope.yaml" in err and "\n" not in err
+
+
+def test_a_folder_with_two_contracts_of_one_id_is_a_finding(tmp_path):
+    _write(tmp_path, _doc(), "health.yaml")
+    _write(tmp_path, _doc(), "health copy.yaml")
+    (finding,) = [f for f in lint_paths([tmp_path]) if f.path == "id"]
+    assert finding.contract == str(tmp_path / "health.yaml")
+    assert (
+        finding.message
+        == f"id 'health_gp_registrations' is also the id of {tmp_path / 'health copy.yaml'}"
+    )
