@@ -1,11 +1,12 @@
 """Run a source's checks with Great Expectations (GX Core 1.x), offline, analytics off.
 
-GX validates one frame per source: the rows read (withdrawn rows left out) with each contract
-column as text, plus what standardisation makes of them (`<col> (parses as a date)`,
-`<col> (age in years)`, `<col> (valid NHS number)`), so a check reads on the standardised
-values and counts against every row the feed sent. Each run uses a fresh ephemeral context
-(nothing written to disk, nothing fetched). Results keep counts and rates only: GX's lists of
-failing values are dropped as soon as they are read, since they are personal data.
+GX validates one frame per source: the rows read (withdrawn rows and rows with a read error
+left out) with each contract column as text, plus what standardisation makes of them
+(`<col> (parses as a date)`, `<col> (age in years)`, `<col> (valid NHS number)`), so a check
+reads on the standardised values and counts against every row the feed sent that could be
+read. Each run uses a fresh ephemeral context (nothing written to disk, nothing fetched).
+Results keep counts and rates only: GX's lists of failing values are dropped as soon as they
+are read, since they are personal data.
 """
 
 from __future__ import annotations
@@ -36,12 +37,11 @@ _TOO_OLD_AGE = 999.0  # a date before 1890, which standardisation refuses as imp
 
 
 def validation_frame(raw: RawSource, contract: Contract) -> pd.DataFrame:
-    """The rows read (not withdrawn), contract columns as text, plus standardised readings."""
+    """The rows read (not withdrawn, read whole), contract columns as text, plus standardised
+    readings."""
     from care_etl.standardise._series import text_of
 
-    records = raw.records
-    if "_withdrawn" in records.columns:
-        records = records[~records["_withdrawn"].astype(bool)]
+    records = _rows_to_check(raw.records)
     columns: dict[str, np.ndarray] = {}
     for obj in (contract.person_object, *contract.lookups):
         prefix = "" if obj is contract.person_object else f"{obj.id}."
@@ -54,6 +54,18 @@ def validation_frame(raw: RawSource, contract: Contract) -> pd.DataFrame:
             columns[name] = text.to_numpy(object)
             columns.update(_readings(col, name, text))
     return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+
+
+def _rows_to_check(records: pd.DataFrame) -> pd.DataFrame:
+    """Leave out withdrawn rows (only counted) and rows with a read error (an unreadable scan,
+    a ragged CSV row): staging quarantines those with their reason. Counted here, an unreadable
+    file's blank fields would fail the not-null checks: one empty scan would block a small
+    batch of referrals. A feed none of whose rows can be read still fails its row count."""
+    if "_withdrawn" in records.columns:
+        records = records[~records["_withdrawn"].astype(bool)]
+    if "_read_error" in records.columns:
+        records = records[records["_read_error"].isna()]
+    return records
 
 
 def _readings(col: Column, name: str, text: pd.Series) -> dict[str, np.ndarray]:

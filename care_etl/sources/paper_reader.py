@@ -3,7 +3,8 @@
 OCR text is untrustworthy by nature, so the reader tolerates misread labels (fuzzy matching),
 values broken onto the next line and the usual character confusions in dates and numbers, and
 says how sure it is: a confidence per record and per field. A file that cannot be read at all
-still gives a row, with `_read_error` set, so that it is quarantined downstream, never lost.
+still gives a row, with `_read_error` set, so that it is quarantined downstream, never lost; the
+checks leave it out (it has no fields to judge) and `read_errors` names its file in the run.
 """
 
 from __future__ import annotations
@@ -112,6 +113,17 @@ def read_paper(
     # dtype=object keeps None as None (pandas would turn a missing confidence into NaN)
     df = pd.DataFrame(rows, columns=[*labels, *LINEAGE_COLUMNS], dtype=object)
     return df.astype({"_row": "int64"})
+
+
+def read_errors(frame: pd.DataFrame) -> list[str]:
+    """One line per form that could not be read: its file and why, in the reader's fixed words
+    (never a value). Its record is quarantined with that reason; without this line the run
+    would not name the file."""
+    failed = frame[frame["_read_error"].notna()]
+    return [
+        f"{file}: {reason}; quarantined"
+        for file, reason in zip(failed["_file"], failed["_read_error"], strict=True)
+    ]
 
 
 def _read_text(path: Path) -> OcrResult:

@@ -147,7 +147,7 @@ def _read_sql(contract, sources_dir, result, cache_dir, progress) -> list[pd.Dat
 
 
 def _read_paper(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
-    from care_etl.sources.paper_reader import read_paper
+    from care_etl.sources.paper_reader import read_errors, read_paper
 
     files = []
     for path in _files(contract, sources_dir, result):
@@ -170,6 +170,7 @@ def _read_paper(contract, sources_dir, result, cache_dir, progress) -> list[pd.D
     frame[key] = frame["_record_id"]
     frame["_file"] = [_rel(Path(f), sources_dir) for f in frame["_file"]]
     result.files.extend(frame["_file"])
+    result.errors.extend(read_errors(frame))
     return [frame]
 
 

@@ -21,8 +21,12 @@ GP = load_contract(CONTRACTS_DIR / "health_gp_registrations.yaml")
 
 
 def _row_by_row(raw: RawSource, contract: Contract) -> pd.DataFrame:
-    """The frame read row by row, every value on its own: what validation_frame must give."""
-    records = raw.records[~raw.records["_withdrawn"].astype(bool)].reset_index(drop=True)
+    """The frame read row by row, every value on its own: what validation_frame must give.
+    Withdrawn rows and rows with a read error (quarantined by staging) are not checked."""
+    records = raw.records[~raw.records["_withdrawn"].astype(bool)]
+    if "_read_error" in records.columns:
+        records = records[records["_read_error"].isna()]
+    records = records.reset_index(drop=True)
     today = dt.date.today()
     out: dict[str, pd.Series] = {}
     for obj in (contract.person_object, *contract.lookups):
