@@ -246,7 +246,9 @@ def _print_summary(
     print(f"pairs awaiting review: {figures['review_queue']:,}{oldest}")
     for feed in figures.get("blocked_feeds") or []:
         print(
-            f"care-etl: warning: feed {feed['source']} blocked: {feed['reason']}", file=sys.stderr
+            f"care-etl: warning: feed {feed['source']} blocked: "
+            f"{feed['reason'].removeprefix('Feed blocked: ')}",
+            file=sys.stderr,
         )
     if step_seconds:
         slowest = sorted(step_seconds.items(), key=lambda kv: -kv[1])[:3]

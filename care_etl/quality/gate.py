@@ -152,6 +152,8 @@ def _why(result: dict[str, Any], plan: CheckPlan | None, missing: list[str]) -> 
             f"{what.rstrip('.')}, but {result['unexpected_count']} of {result['element_count']} "
             f"({result['unexpected_rate']:.0%}) failed ({name})"
         )
+    if plan and plan.kind == "row_count_floor" and result["observed_value"] == 0:
+        return f"the feed has no rows that could be read ({name})"
     if result["observed_value"] is not None:
         return f"{what.rstrip('.')}, but it has {result['observed_value']:.0f} ({name})"
     return f"{what.rstrip('.')} ({name} could not be evaluated)"

@@ -275,3 +275,20 @@ def test_a_stand_in_gains_the_columns_staging_gives_today(sources, db):
     blocked = _gate(sources, db, "run-2")
     assert blocked.blocked and "uprn" in blocked.records.columns
     assert blocked.records["uprn"].isna().all() and len(blocked.records) == len(good.records)
+
+
+def test_a_feed_with_no_readable_rows_is_told_in_plain_words():
+    from care_etl.quality.gate import blocked_reason
+
+    plans = plan_checks(GP)
+    empty = {
+        "check_name": "row_count_not_collapsed",
+        "unexpected_rate": None,
+        "element_count": None,
+        "observed_value": 0.0,
+    }
+    assert blocked_reason([empty], plans) == (
+        "the feed has no rows that could be read (row_count_not_collapsed)"
+    )
+    shrunk = {**empty, "observed_value": 12.0}
+    assert blocked_reason([shrunk], plans).endswith(", but it has 12 (row_count_not_collapsed)")
