@@ -3,6 +3,9 @@
 GP systems export UTF-8, UTF-8 with a byte-order mark, or Windows-1252 (Zoë, Seán), and
 nobody says which, so the encoding is detected: strict UTF-8 first (the common case and the
 only one that can fail loudly), then Windows-1252, then charset-normalizer for the rare rest.
+A UTF-8 file with a few Windows-1252 lines (a record edited in another program) is decoded
+line by line rather than read whole as Windows-1252, which would garble every UTF-8 name;
+`df.attrs["cp1252_lines"]` lists those lines so that the caller can warn.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -26,11 +30,22 @@ _BOMS = (
 # charset-normalizer guesses a code page for any bytes at all (it called a Windows-1252 file
 # with one bad byte Shift-JIS). Only guesses a UK council's systems could have written count.
 _PLAUSIBLE_FAMILIES = ("utf_16", "utf_32", "iso8859", "latin_1", "cp125", "mac_roman", "cp850")
+#: How the encoding of a file decoded line by line is named: `utf-8+cp1252 lines`.
+MIXED = "+cp1252 lines"
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    text: str
+    encoding: str
+    #: Line numbers (header = 1) decoded as Windows-1252 in an otherwise UTF-8 file.
+    cp1252_lines: tuple[int, ...] = ()
 
 
 def detect_encoding(path: Path) -> str:
-    """The Python codec name that decodes the file: utf-8, utf-8-sig, cp1252, utf-16, ..."""
-    return _detect(_read_bytes(Path(path)), Path(path))
+    """The Python codec name that decodes the file: utf-8, utf-8-sig, cp1252, utf-16, ...;
+    `utf-8+cp1252 lines` (or `utf-8-sig+...`) for a UTF-8 file with some Windows-1252 lines."""
+    return _decode(_read_bytes(Path(path)), Path(path)).encoding
 
 
 def read_csv(path: Path, *, delimiter: str = ",") -> pd.DataFrame:
@@ -43,16 +58,18 @@ def read_csv(path: Path, *, delimiter: str = ",") -> pd.DataFrame:
     """
     path_str = str(path)
     path = Path(path)
-    raw = _read_bytes(path)
-    encoding = _detect(raw, path)
-    text = raw.decode(encoding)
-    header, header_line, records = _parse(text, path, delimiter)
+    decoded = _decode(_read_bytes(path), path)
+    header, header_line, records = _parse(decoded.text, path, delimiter)
     df = pd.DataFrame(
         [values for _, values in records], columns=[*header, "_read_error"], dtype=object
     ).astype(object)
     df["_file"] = path_str
     df["_row"] = pd.Series([line for line, _ in records], dtype="int64")
-    df.attrs.update(encoding=encoding, header_line=header_line)
+    df.attrs.update(
+        encoding=decoded.encoding,
+        header_line=header_line,
+        cp1252_lines=list(decoded.cp1252_lines),
+    )
     return df
 
 
@@ -63,25 +80,69 @@ def _read_bytes(path: Path) -> bytes:
         raise SourceReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
 
 
-def _detect(raw: bytes, path: Path) -> str:
+def _decode(raw: bytes, path: Path) -> _Decoded:
+    """The file's text and how it was decoded. Whole-file strict UTF-8 comes first: it is the
+    common case and fast; the per-line fallback costs a Python loop over every line."""
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
-            return encoding
+            return _decode_marked(raw, encoding, path)
     try:
-        raw.decode("utf-8")
-        return "utf-8"
+        return _Decoded(raw.decode("utf-8"), "utf-8")  # the fast path: most files
     except UnicodeDecodeError as exc:
         bad_byte = exc.start
     if b"\x00" not in raw:  # NULs mean UTF-16/32 without a BOM, which cp1252 would mangle
+        mixed = _by_line(raw, "utf-8")
+        if mixed:
+            return mixed
         try:
-            raw.decode("cp1252")
-            return "cp1252"
+            return _Decoded(raw.decode("cp1252"), "cp1252")
         except UnicodeDecodeError:
             pass
     guess = _charset_normalizer_guess(raw)
     if guess:
-        return guess
+        return _decode_marked(raw, guess, path)
     raise SourceReadError(f"{path}: cannot decode as UTF-8 or Windows-1252 (byte {bad_byte})")
+
+
+def _decode_marked(raw: bytes, encoding: str, path: Path) -> _Decoded:
+    """Decode in the encoding a byte-order mark (or charset-normalizer) names. A BOM'd UTF-8
+    file with a few Windows-1252 lines is decoded line by line; other failures are one line
+    naming the file, never a UnicodeDecodeError that would stop the whole source."""
+    try:
+        return _Decoded(raw.decode(encoding), encoding)
+    except UnicodeDecodeError as exc:
+        bad_byte = exc.start
+    if encoding == "utf-8-sig":
+        mixed = _by_line(raw[len(codecs.BOM_UTF8) :], encoding)
+        if mixed:
+            return mixed
+    raise SourceReadError(f"{path}: cannot decode as {encoding} (byte {bad_byte})")
+
+
+def _by_line(raw: bytes, encoding: str) -> _Decoded | None:
+    """UTF-8 for the lines that are valid UTF-8, Windows-1252 for the others; None unless
+    the file is mostly UTF-8: at least as many lines hold valid multi-byte UTF-8 as need
+    Windows-1252. A Windows-1252 file has hardly any line that happens to be valid UTF-8, so
+    it is still read whole as Windows-1252. Lines split as the csv module counts them."""
+    texts: list[str] = []
+    fallback: list[int] = []
+    multibyte = 0
+    for number, line in enumerate(raw.splitlines(keepends=True), start=1):
+        if line.isascii():
+            texts.append(line.decode("ascii"))
+            continue
+        try:
+            texts.append(line.decode("utf-8"))
+            multibyte += 1
+        except UnicodeDecodeError:
+            try:
+                texts.append(line.decode("cp1252"))
+            except UnicodeDecodeError:
+                return None
+            fallback.append(number)
+    if multibyte < len(fallback):
+        return None
+    return _Decoded("".join(texts), encoding + MIXED, tuple(fallback))
 
 
 def _charset_normalizer_guess(raw: bytes) -> str | None:

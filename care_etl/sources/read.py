@@ -90,9 +90,29 @@ def _read_csv(contract, sources_dir, result, cache_dir, progress) -> list[pd.Dat
     from care_etl.sources.csv_reader import read_csv
 
     def read_one(path: Path, name: str) -> pd.DataFrame:
-        return _conform(read_csv(path).assign(_file=name), contract.person_object, name, result)
+        frame = read_csv(path)
+        _warn_mixed_encoding(frame.attrs.get("cp1252_lines"), name, result)
+        return _conform(frame.assign(_file=name), contract.person_object, name, result)
 
     return _each_file(contract, sources_dir, result, read_one)
+
+
+#: How many line numbers a warning names; the rest are counted.
+MAX_LINES_NAMED = 10
+
+
+def _warn_mixed_encoding(lines: list[int] | None, name: str, result: RawSource) -> None:
+    """A UTF-8 file some of whose lines were read as Windows-1252: a guess per line that a
+    person should check, so it is named (lines only: a value is personal data)."""
+    if not lines:
+        return
+    named = ", ".join(map(str, lines[:MAX_LINES_NAMED]))
+    more = f" and {len(lines) - MAX_LINES_NAMED} more" if len(lines) > MAX_LINES_NAMED else ""
+    which = f"lines {named}{more} are" if len(lines) > 1 else f"line {named} is"
+    result.warnings.append(
+        f"{name}: {which} not UTF-8 like the rest of the file; read as Windows-1252 "
+        "(check the accented letters of those records)"
+    )
 
 
 def _read_xlsx(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,52 @@ def test_a_file_without_header_is_an_error(tmp_path, content):
 def test_missing_file_is_a_source_read_error(tmp_path):
     with pytest.raises(SourceReadError, match="nope.csv"):
         read_csv(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize(("bom", "label"), [(b"", "utf-8"), (b"\xef\xbb\xbf", "utf-8-sig")])
+def test_a_utf8_file_with_a_windows_1252_line_is_decoded_line_by_line(tmp_path, bom, label):
+    """One record edited in a Windows-1252 program must not garble every UTF-8 name."""
+    utf8 = [
+        "P0000001,,Małgorzata,Dąbrowska,13/03/1982,E8 3QP",
+        "P0000003,,Büşra,Özdemir,23/03/2009,N16 7XY",
+    ]
+    path = tmp_path / "gp_mixed.csv"
+    path.write_bytes(
+        bom
+        + "\r\n".join([HEADER, utf8[0], ""]).encode("utf-8")
+        + "P0000002,,Renée,Li,01/01/1950,E8 3QP\r\n".encode("cp1252")
+        + "\r\n".join([*utf8[1:], ROWS[0], ""]).encode("utf-8")
+    )
+
+    df = read_csv(path)
+
+    assert df["Forename"].tolist() == ["Małgorzata", "Renée", "Büşra", "Zoë"]
+    assert df["Surname"].tolist() == ["Dąbrowska", "Li", "Özdemir", "O'Brien"]
+    assert df.attrs["encoding"] == detect_encoding(path) == f"{label}+cp1252 lines"
+    assert df.attrs["cp1252_lines"] == [3]  # the line a person sees, as `_row` counts
+    assert df["_row"].tolist() == [2, 3, 4, 5]
+    assert df["Patient ID"].tolist()[0] == "P0000001"  # no BOM in the first value's column
+
+
+def test_a_windows_1252_file_is_read_whole_even_where_a_line_looks_like_utf8(tmp_path):
+    """'Ã©' in Windows-1252 is a valid UTF-8 'é': one such line among the file's Windows-1252
+    lines is a coincidence, not a UTF-8 file, so nothing is decoded line by line."""
+    rows = [*ROWS, "P0000003,,Ã©ric,Søren,01/01/1950,E8 3QP"]
+    path = _write(tmp_path, "\n".join([HEADER, *rows]) + "\n", "cp1252")
+
+    df = read_csv(path)
+
+    assert df.attrs["encoding"] == "cp1252" and df.attrs["cp1252_lines"] == []
+    assert df["Forename"].tolist() == ["Zoë", "Seán", "Ã©ric"]
+
+
+def test_a_bom_file_that_does_not_decode_is_a_one_line_error(tmp_path):
+    """A UTF-8 byte-order mark over Windows-1252 text: named, never a UnicodeDecodeError
+    that would stop every other file of the source."""
+    path = tmp_path / "gp_bom.csv"
+    path.write_bytes(codecs.BOM_UTF8 + "\n".join([HEADER, *ROWS]).encode("cp1252"))
+
+    with pytest.raises(SourceReadError) as err:
+        read_csv(path)
+
+    assert str(err.value).startswith(f"{path}: cannot decode as utf-8-sig (byte ")

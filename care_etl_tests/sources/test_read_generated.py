@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -17,6 +18,21 @@ from care_etl_tests.conftest import CONTRACTS_DIR
 def _read(source: str, generated: Path, tmp_path: Path | None = None):
     contract = load_contract(CONTRACTS_DIR / f"{source}.yaml")
     return read_source(contract, generated, cache_dir=tmp_path)
+
+
+def _copy(generated: Path, tmp_path: Path, folder: str) -> Path:
+    """A copy of one source's folder to break, leaving the shared generated sources alone."""
+    shutil.copytree(generated / folder, tmp_path / "sources" / folder)
+    return tmp_path / "sources"
+
+
+def _utf8_gp_file(sources: Path) -> Path:
+    """A GP file the generator wrote in UTF-8 (no BOM) with non-ASCII names in it."""
+    return next(
+        f
+        for f in sorted((sources / "health").glob("*.csv"))
+        if detect_encoding(f) == "utf-8" and not f.read_bytes().isascii()
+    )
 
 
 def _truth(generated: Path, source: str) -> pd.DataFrame:
@@ -82,3 +98,30 @@ def test_paper_reads_scans_with_ocr_and_text_forms_as_they_are(generated, tmp_pa
     assert records.loc[~scanned, "_ocr_confidence"].isna().all()
     assert records["Form ID"].notna().all()
     assert list(tmp_path.glob("*")), "the OCR results were cached"
+
+
+def test_a_windows_1252_line_in_a_utf8_gp_file_is_read_as_such_and_named(generated, tmp_path):
+    sources = _copy(generated, tmp_path, "health")
+    path = _utf8_gp_file(sources)
+    lines = path.read_bytes().splitlines(keepends=True)
+    number = next(n for n, line in enumerate(lines[1:], start=2) if line.isascii())
+    fields = lines[number - 1].split(b",")
+    fields[3] = "Renée".encode("cp1252")  # Forename: Patient ID, NHS Number, Title come first
+    lines[number - 1] = b",".join(fields)
+    path.write_bytes(b"".join(lines))
+    name = f"health/{path.name}"
+
+    raw = _read("health_gp_registrations", sources)
+    before = _read("health_gp_registrations", generated).records
+
+    assert raw.errors == []
+    assert raw.warnings == [
+        f"{name}: line {number} is not UTF-8 like the rest of the file; read as "
+        "Windows-1252 (check the accented letters of those records)"
+    ]
+    mine, theirs = (r[r["_file"] == name].set_index("_row") for r in (raw.records, before))
+    assert mine.loc[number, "Forename"] == "Renée"
+    others = mine.drop(index=number)
+    names = others[["Forename", "Middle Names", "Surname"]].stack()
+    assert names.str.contains("[^\x00-\x7f]").any(), "the file's UTF-8 names are compared"
+    pd.testing.assert_frame_equal(others, theirs.drop(index=number))  # no name garbled
