@@ -235,8 +235,9 @@ def _conform(
     optional_missing = [c for c in missing if c not in required_missing]
     if optional_missing:
         result.warnings.append(
-            f"{where}: missing column(s) {_names(optional_missing)}; read as blank "
-            f"(or remove them from schema/{obj.name}/properties in the contract)"
+            f"{where}: missing column(s) {_names(optional_missing)} declared in the contract; "
+            f"the field is empty for all {len(frame):,} records read from it (restore the "
+            f"column(s) in the extract, or remove them from schema/{obj.name}/properties)"
         )
     unexpected = [c for c in seen if not c.startswith("_") and c not in expected]
     if unexpected:

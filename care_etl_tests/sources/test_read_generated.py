@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import sqlite3
 from pathlib import Path
@@ -125,3 +127,52 @@ def test_a_windows_1252_line_in_a_utf8_gp_file_is_read_as_such_and_named(generat
     names = others[["Forename", "Middle Names", "Surname"]].stack()
     assert names.str.contains("[^\x00-\x7f]").any(), "the file's UTF-8 names are compared"
     pd.testing.assert_frame_equal(others, theirs.drop(index=number))  # no name garbled
+
+
+def _rewrite_csv(path: Path, delimiter: str = ",", drop: str | None = None) -> None:
+    """The GP file rewritten, in its own encoding, with another separator or a column less."""
+    encoding = detect_encoding(path)
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode(encoding), newline="")))
+    keep = [i for i, column in enumerate(rows[0]) if column != drop]
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter).writerows([[r[i] for i in keep] for r in rows])
+    path.write_bytes(out.getvalue().encode(encoding))
+
+
+def test_a_gp_file_without_its_nhs_number_column_says_so(generated, tmp_path):
+    """NHS Number is declared but optional: the file is read, and the gap is named."""
+    sources = _copy(generated, tmp_path, "health")
+    path = sorted((sources / "health").glob("*.csv"))[0]
+    _rewrite_csv(path, drop="NHS Number")
+    name = f"health/{path.name}"
+
+    raw = _read("health_gp_registrations", sources)
+
+    assert raw.errors == [] and raw.missing_required == []
+    records = raw.records[raw.records["_file"] == name]
+    assert len(records) and records["NHS Number"].isna().all()
+    assert raw.records.loc[raw.records["_file"] != name, "NHS Number"].notna().any()
+    assert raw.warnings == [
+        f"{name}: missing column(s) 'NHS Number' declared in the contract; the field is "
+        f"empty for all {len(records)} records read from it (restore the column(s) in the "
+        "extract, or remove them from schema/gp_registration/properties)"
+    ]
+
+
+def test_a_renamed_social_care_column_says_which_declared_one_is_missing(generated, tmp_path):
+    sources = _copy(generated, tmp_path, "social_care")
+    with sqlite3.connect(sources / "social_care/case_management.db") as db:
+        db.execute("ALTER TABLE persons RENAME COLUMN surname TO last_name")
+        rows = db.execute("SELECT count(*) FROM persons").fetchone()[0]
+    db.close()
+
+    raw = _read("social_care_case_management", sources)
+
+    assert raw.errors == [] and raw.records["surname"].isna().all()
+    where = "social_care/case_management.db: table persons"
+    assert (
+        f"{where}: missing column(s) 'surname' declared in the contract; the field is "
+        in (raw.warnings[0])
+    )
+    assert f"empty for all {rows} records read from it" in raw.warnings[0]
+    assert raw.warnings[1].startswith(f"{where}: unexpected column(s) 'last_name'; not read")
