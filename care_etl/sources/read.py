@@ -250,21 +250,40 @@ def _conform(
             + " and have the change reviewed (care-etl contracts diff)"
         )
     if required_missing:
-        _missing_required(required_missing, obj, where, result)
+        hint = _separator_hint(seen, required_missing)
+        _missing_required(required_missing, obj, where, result, hint)
     for col in missing:
         frame[col] = None
     lineage = [c for c in frame.columns if c.startswith("_")]
     return frame[[*expected, *lineage]]
 
 
-def _missing_required(missing: list[str], obj: SourceObject, where: str, result: RawSource) -> None:
+def _missing_required(
+    missing: list[str], obj: SourceObject, where: str, result: RawSource, hint: str = ""
+) -> None:
     """Record the columns (the source is then blocked) and skip this file."""
     result.missing_required.extend(c for c in missing if c not in result.missing_required)
     raise SourceReadError(
-        f"{where}: missing required column(s) {', '.join(missing)}; the source is stopped and "
-        "its last accepted version stands in (restore the column in the extract, or make it "
-        f"optional in the contract's schema/{obj.name} with information governance approval)"
+        f"{where}: missing required column(s) {', '.join(missing)}{hint}; the source is "
+        "stopped and its last accepted version stands in (restore the column in the extract, "
+        f"or make it optional in the contract's schema/{obj.name} with information governance "
+        "approval)"
     )
+
+
+#: Separators an extract may use instead of a comma, as a message names them.
+_OTHER_SEPARATORS = {";": "';'", "\t": "a tab"}
+
+
+def _separator_hint(seen: list[str], missing: list[str]) -> str:
+    """Why the columns may be missing: a file separated by ';' (a spreadsheet saved in a
+    European locale) or tabs is read as one column, whose name is the whole header line.
+    The hint is given only when the header, split that way, holds the missing columns."""
+    line = ",".join(c for c in seen if not c.startswith("_"))
+    for separator, name in _OTHER_SEPARATORS.items():
+        if set(missing) <= {part.strip() for part in line.split(separator)}:
+            return f" (the file seems to be separated by {name})"
+    return ""
 
 
 def _names(columns: list[str]) -> str:

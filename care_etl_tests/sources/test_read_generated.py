@@ -176,3 +176,25 @@ def test_a_renamed_social_care_column_says_which_declared_one_is_missing(generat
     )
     assert f"empty for all {rows} records read from it" in raw.warnings[0]
     assert raw.warnings[1].startswith(f"{where}: unexpected column(s) 'last_name'; not read")
+
+
+@pytest.mark.parametrize(("delimiter", "named"), [(";", "';'"), ("\t", "a tab"), (",", None)])
+def test_missing_required_columns_hint_at_the_separator(generated, tmp_path, delimiter, named):
+    """A file saved with ';' (a European spreadsheet locale) or tabs reads as one column."""
+    sources = _copy(generated, tmp_path, "health")
+    path = sorted((sources / "health").glob("*.csv"))[0]
+    _rewrite_csv(path, delimiter, drop="Patient ID" if delimiter == "," else None)
+
+    raw = _read("health_gp_registrations", sources)
+
+    [error] = raw.errors
+    assert "\n" not in error
+    if named:
+        required = "Patient ID, Forename, Surname, Date of Birth, Practice Code"
+        hint = f" (the file seems to be separated by {named})"
+    else:
+        required, hint = "Patient ID", ""
+    assert error.startswith(
+        f"health/{path.name}: missing required column(s) {required}{hint}; the source is stopped"
+    )
+    assert ("separated" in error) == bool(named)
