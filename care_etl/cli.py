@@ -255,7 +255,11 @@ def _print_summary(
         total = sum(step_seconds.values())
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in slowest)
         print(f"time: {total:.1f} s in steps (slowest: {steps})")
-    problems = [m for f in figures["sources"].values() for m in f["errors"]]
+    # What could not be read, then what was read but with a loss (a declared column missing,
+    # lines in another encoding): both name the file, never a value.
+    problems = [
+        m for f in figures["sources"].values() for m in (*f["errors"], *f.get("warnings", ()))
+    ]
     for message in problems:
         print(f"care-etl: warning: {message}", file=sys.stderr)
     print(f"index: {safe_url(database)}")

@@ -43,5 +43,11 @@ def test_run_shows_ocr_progress_and_a_summary_that_matches_the_index(report_run:
     assert re.search(rf"^total\s+[\d,]+\s+{len(links):,}\s", out, re.M)
     assert f"persons: {len(persons):,} " in out
     assert f"\nindex: {report_run['url']}\n" in out
+    # Every file the run could not read, or read with a loss, is named on stderr.
+    said = report_run["stderr"].splitlines()
+    notes = [m for f in report_run["figures"]["sources"].values() for m in f["warnings"]]
+    assert notes, "the generated workbooks hold household members of no tenancy"
+    for message in notes:
+        assert f"care-etl: warning: {message}" in said
     # The run wrote where `care-etl review` looks by default: no --database to add.
     assert "review: care-etl review list" not in out
