@@ -228,6 +228,8 @@ def _conform(
     `seen` lists the columns the file or table has when only the contract's were read.
     """
     expected = obj.column_names
+    if seen is None:
+        frame = _declared_names(frame, expected)
     seen = list(frame.columns) if seen is None else seen
     present = set(seen)
     missing = [c for c in expected if c not in present]
@@ -256,6 +258,22 @@ def _conform(
         frame[col] = None
     lineage = [c for c in frame.columns if c.startswith("_")]
     return frame[[*expected, *lineage]]
+
+
+def _header_key(name: object) -> str:
+    return " ".join(str(name).split()).casefold()
+
+
+def _declared_names(frame: pd.DataFrame, expected: list[str]) -> pd.DataFrame:
+    """A header written in other capitals or spacing ("SURNAME", "Date of  birth") is the
+    declared column, renamed to its declared name; one written exactly wins."""
+    wanted = {_header_key(c): c for c in expected if c not in frame.columns}
+    renames: dict[str, str] = {}
+    for column in frame.columns:
+        target = wanted.get(_header_key(column)) if column not in expected else None
+        if target is not None and target not in renames.values():
+            renames[column] = target
+    return frame.rename(columns=renames) if renames else frame
 
 
 def _missing_required(

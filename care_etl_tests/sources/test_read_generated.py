@@ -159,6 +159,23 @@ def test_a_gp_file_without_its_nhs_number_column_says_so(generated, tmp_path):
     ]
 
 
+def test_headers_in_other_capitals_or_spacing_are_the_declared_columns(generated, tmp_path):
+    sources = _copy(generated, tmp_path, "health")
+    path = sorted((sources / "health").glob("*.csv"))[0]
+    encoding = detect_encoding(path)
+    text = path.read_bytes().decode(encoding)
+    header, _, body = text.partition("\n")
+    assert "Surname" in header and "Date of Birth" in header
+    header = header.replace("Surname", "SURNAME").replace("Date of Birth", " date of  birth")
+    path.write_bytes(f"{header}\n{body}".encode(encoding))
+    before = _read("health_gp_registrations", _copy(generated, tmp_path / "before", "health"))
+
+    raw = _read("health_gp_registrations", sources)
+
+    assert raw.errors == [] and raw.warnings == [] and raw.missing_required == []
+    pd.testing.assert_frame_equal(raw.records, before.records)
+
+
 def test_a_renamed_social_care_column_says_which_declared_one_is_missing(generated, tmp_path):
     sources = _copy(generated, tmp_path, "social_care")
     with sqlite3.connect(sources / "social_care/case_management.db") as db:
