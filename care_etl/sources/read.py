@@ -23,7 +23,9 @@ from care_etl.errors import SourceReadError
 
 #: The column a lookup's history (`historyAs`) is joined as: `<lookup id>.<HISTORY_COLUMN>`.
 HISTORY_COLUMN = "_history"
-PAPER_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".txt"}
+#: What the paper reader reads: ocr.IMAGE_SUFFIXES and PDF_SUFFIXES (kept in step by a test), and
+#: a bureau's OCR text.
+PAPER_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".txt"}
 _TRUE = {"1", "true", "t", "yes", "y"}
 
 

@@ -192,3 +192,10 @@ def test_unparseable_date_is_kept_raw_with_low_confidence():
 
     assert parsed == "about 1950"
     assert factor <= 0.5
+
+
+def test_every_scan_the_ocr_reads_is_taken_as_a_paper_form():
+    from care_etl.sources.ocr import IMAGE_SUFFIXES, PDF_SUFFIXES
+    from care_etl.sources.read import PAPER_SUFFIXES
+
+    assert IMAGE_SUFFIXES | PDF_SUFFIXES | {".txt"} == PAPER_SUFFIXES
