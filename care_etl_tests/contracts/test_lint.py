@@ -232,3 +232,12 @@ def test_a_folder_with_two_contracts_of_one_id_is_a_finding(tmp_path):
         finding.message
         == f"id 'health_gp_registrations' is also the id of {tmp_path / 'health copy.yaml'}"
     )
+
+
+def test_a_misspelt_key_is_one_finding_with_the_key_meant(tmp_path):
+    doc = _doc()
+    column = _column(doc, "Patient ID")
+    column["primarykey"] = column.pop("primaryKey")
+    findings = [f for f in lint_file(_write(tmp_path, doc)) if f.rule == "schema"]
+    assert len(findings) == 1
+    assert "'primarykey' was unexpected) (did you mean 'primaryKey'?)" in findings[0].message
