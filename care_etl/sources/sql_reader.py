@@ -31,6 +31,11 @@ def read_table(url: str, table: str, columns: Sequence[str], *, label: str) -> p
             rows = conn.execute(sa.select(*selected.c)).all()
     except sa.exc.NoSuchTableError:
         raise SourceReadError(f"{label}: table {table} not found") from None
+    except sa.exc.OperationalError as exc:
+        # The driver's first line says why (no such database, refused, password): never a
+        # value, as a failed connection or statement has read no row.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise SourceReadError(f"{label}: cannot read table {table}: {reason}") from None
     except sa.exc.SQLAlchemyError as exc:
         raise SourceReadError(f"{label}: cannot read table {table}: {type(exc).__name__}") from None
     finally:

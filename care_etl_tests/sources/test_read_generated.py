@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from care_etl.contracts import load_contract
 from care_etl.sources.csv_reader import detect_encoding
@@ -215,3 +216,16 @@ def test_missing_required_columns_hint_at_the_separator(generated, tmp_path, del
         f"health/{path.name}: missing required column(s) {required}{hint}; the source is stopped"
     )
     assert ("separated" in error) == bool(named)
+
+
+@pytest.mark.postgres
+def test_a_social_care_database_that_cannot_be_reached_says_why(generated, monkeypatch):
+    from care_etl_tests.conftest import PG_ADMIN_URL
+
+    missing = sa.engine.make_url(PG_ADMIN_URL).set(database="care_etl_no_such_database")
+    monkeypatch.setenv("CARE_ETL_SOCIAL_CARE_URL", missing.render_as_string(hide_password=False))
+    raw = _read("social_care_case_management", generated)
+    assert raw.records.empty
+    (error,) = raw.errors
+    assert error.startswith("$CARE_ETL_SOCIAL_CARE_URL: cannot read table persons: ")
+    assert 'database "care_etl_no_such_database" does not exist' in error
