@@ -161,29 +161,50 @@ def _parse(
 
     A row with the wrong number of fields is still a record: it keeps what fits and carries
     a read error, so that it is quarantined with its reason and the rest of the file is read.
+    So is a line the csv module cannot parse (a quote opened and never closed, which would
+    swallow the rest of the file): the reading goes on from the next line.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     header_line = 0
     records: list[tuple[int, list[str | None]]] = []
-    end_of_previous = 0
-    try:
-        for fields in reader:
-            start, end_of_previous = end_of_previous + 1, reader.line_num
-            values = [v.strip() or None for v in fields]  # _clean, inlined: the hot loop
-            if not any(values):
-                continue
+    lines: list[str] | None = None  # the physical lines, split only when a line is malformed
+    offset, rest = 0, text  # `rest` is `text` from line offset + 1
+    while True:
+        reader = csv.reader(io.StringIO(rest, newline=""), delimiter=delimiter, strict=True)
+        end_of_previous = 0
+        try:
+            for fields in reader:
+                start, end_of_previous = offset + end_of_previous + 1, reader.line_num
+                values = [v.strip() or None for v in fields]  # _clean, inlined: the hot loop
+                if not any(values):
+                    continue
+                if header is None:
+                    header, header_line = _header(fields, path, start), start
+                elif len(fields) != len(header):
+                    records.append((start, _ragged(values, len(header))))
+                else:
+                    records.append((start, [*values, None]))
+            break
+        except csv.Error as exc:
+            start = offset + end_of_previous + 1
             if header is None:
-                header, header_line = _header(fields, path, start), start
-            elif len(fields) != len(header):
-                records.append((start, _ragged(values, len(header))))
-            else:
-                records.append((start, [*values, None]))
-    except csv.Error as exc:
-        raise SourceReadError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from exc
+                raise SourceReadError(f"{path}: line {start}: malformed CSV ({exc})") from exc
+            lines = lines or io.StringIO(text, newline="").readlines()
+            records.append((start, _malformed(lines[start - 1], delimiter, len(header), exc)))
+            offset, rest = start, "".join(lines[start:])
     if header is None:
         raise SourceReadError(f"{path}: line 1: no header line (the file is empty)")
     return header, header_line, records
+
+
+def _malformed(line: str, delimiter: str, width: int, exc: csv.Error) -> list[str | None]:
+    """The fields a lenient reading of the one line finds (its record id, for the quarantine's
+    lineage), with why the line is malformed as its read error."""
+    fields = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+    values = [v.strip() or None for v in fields][:width]
+    unclosed = "end of data" in str(exc) or "EOF" in str(exc)
+    reason = "a quote opened on this line is never closed" if unclosed else f"malformed CSV ({exc})"
+    return [*values, *[None] * (width - len(values)), reason]
 
 
 def _ragged(values: list[str | None], width: int) -> list[str | None]:

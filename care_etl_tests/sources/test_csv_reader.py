@@ -120,6 +120,21 @@ def test_a_ragged_row_is_kept_with_its_reason_and_the_rest_is_read(tmp_path):
     assert df.loc[1, "Forename"] == "Zoë"
 
 
+def test_a_quote_never_closed_costs_its_own_line_only(tmp_path):
+    # Read strictly, the open quote would swallow the rest of the file.
+    first, second = ROWS[0], ROWS[1]
+    broken = second.replace(",", ',"', 1)  # a quote opened in the second field, never closed
+    path = _write(tmp_path, f"{HEADER}\n{first}\n{broken}\n{first}\n{second}\n", "utf-8")
+
+    df = read_csv(path)
+
+    assert list(df["_row"]) == [2, 3, 4, 5]
+    assert df.loc[1, "_read_error"] == "a quote opened on this line is never closed"
+    assert df.loc[1, "Patient ID"] == second.split(",")[0], "its id, for the quarantine"
+    assert df["_read_error"].drop(index=1).isna().all()
+    assert list(df.loc[[2, 3], "Forename"]) == ["Zoë", "Seán"]
+
+
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
 def test_a_file_without_header_is_an_error(tmp_path, content):
     path = tmp_path / "empty.csv"
