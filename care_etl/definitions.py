@@ -20,10 +20,6 @@ from care_etl.resources import DEFAULT_CONTRACTS_DIR, CareEtlSettings
 JOB_NAME = "care_etl_job"
 
 
-def build_assets(contracts_dir: Path) -> list[dg.AssetsDefinition]:
-    return assets_for(load_contracts(contracts_dir))
-
-
 def assets_for(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
     per_source = [a for c in contracts for a in source_assets(c)]
     return [*per_source, *linkage_assets(contracts), *index_assets(contracts)]
@@ -50,7 +46,7 @@ def build_definitions(contracts_dir: Path, settings: CareEtlSettings) -> dg.Defi
 @dg.definitions
 def defs() -> dg.Definitions:
     """Built when Dagster loads the code location, not on import: `care-etl run` imports this
-    module for build_assets and should neither load the default contracts twice nor fail on
+    module for assets_for and should neither load the default contracts twice nor fail on
     them when it was given others. The processes that load it run the flow, so they collect
     garbage less often (care_etl.pipeline.GC_THRESHOLDS)."""
     collect_less_often()
