@@ -100,7 +100,12 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
                 **{name: dg.MetadataValue.int(n) for name, n in rows.items()},
                 **made.counts,
                 "publish_mode": "changed persons only" if delta.used else "every table whole",
-                **delta.counts,
+                # written whole, every person was written again and none kept
+                **(
+                    delta.counts
+                    if delta.used
+                    else {"persons_rewritten": rows.get("person_index", 0), "persons_kept": 0}
+                ),
             }
         )
         return PublishedIndex(rows, figures)

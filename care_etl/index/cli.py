@@ -55,7 +55,7 @@ def _url(args: argparse.Namespace) -> str:
 def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
     """The person's current id (after merges) and the members of their household."""
     from care_etl.index.ids import successor
-    from care_etl.index.publish import engine_for
+    from care_etl.index.publish import engine_for, why
 
     engine = engine_for(url)
     try:
@@ -73,7 +73,7 @@ def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
                 params={"p": current},
             )
     except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"reading {_safe(url)} failed: {type(exc).__name__}") from None
+        raise DatabaseError(f"reading {_safe(url)} failed: {why(exc)}") from None
     finally:
         engine.dispose()
     return current, members
@@ -117,7 +117,7 @@ def _household(args: argparse.Namespace) -> int:
 
 def create_roles(url: str) -> None:
     """Create (or bring up to date) the two roles and their grants; safe to run again."""
-    from care_etl.index.publish import ANALYST_SCHEMA, engine_for, is_production, prepare
+    from care_etl.index.publish import ANALYST_SCHEMA, engine_for, is_production, prepare, why
 
     if not is_production(url):
         raise CareEtlError("roles need PostgreSQL: pass --database postgresql+psycopg://...")
@@ -125,6 +125,13 @@ def create_roles(url: str) -> None:
     database = sa.engine.make_url(url).database
     try:
         with engine.begin() as conn:
+            # Grants apply to the tables there are, and the account that runs the pipeline
+            # must own them: tables made here would belong to whoever creates the roles.
+            if not sa.inspect(conn).has_table("pipeline_run"):
+                raise CareEtlError(
+                    f"{_safe(url)} holds no index yet: run care-etl run into it first, as the "
+                    "account that will own it, then create the roles"
+                )
             prepare(conn)
             for role in (ANALYST_ROLE, ENGINEER_ROLE):
                 conn.execute(sa.text(_CREATE_ROLE.format(role=role)))
@@ -132,9 +139,7 @@ def create_roles(url: str) -> None:
             for statement in _grants(ANALYST_SCHEMA):
                 conn.execute(sa.text(statement))
     except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"creating roles in {_safe(url)} failed: {type(exc).__name__}"
-        ) from None
+        raise DatabaseError(f"creating roles in {_safe(url)} failed: {why(exc)}") from None
     finally:
         engine.dispose()
 

@@ -256,6 +256,18 @@ def engine_for(url: str) -> sa.Engine:
     return engine
 
 
+def why(exc: BaseException) -> str:
+    """A database error in words fit for a log: the driver's first line where it names no
+    value (permission denied, no such table, cannot connect: ProgrammingError and
+    OperationalError), else the error's class (a DataError may quote the value it refused)."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None and isinstance(exc, sa.exc.ProgrammingError | sa.exc.OperationalError):
+        lines = str(orig).strip().splitlines()
+        if lines:
+            return f"{lines[0]} ({type(exc).__name__})"
+    return type(exc).__name__
+
+
 def _hint(url: str) -> str:
     """What to write instead, for the URLs people write for PostgreSQL from habit."""
     scheme = url.partition("://")[0].lower()
@@ -312,9 +324,7 @@ def publish(
                 ],
             )
     except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"writing the index to {safe_url(url)} failed: {type(exc).__name__}"
-        ) from None
+        raise DatabaseError(f"writing the index to {safe_url(url)} failed: {why(exc)}") from None
     finally:
         engine.dispose()
 
@@ -413,7 +423,7 @@ def previous_index(url: str) -> tuple[pd.DataFrame, set[str]]:
                     issued.update(i for i in (old, new) if i)
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(
-            f"reading the previous index from {safe_url(url)} failed: {type(exc).__name__}"
+            f"reading the previous index from {safe_url(url)} failed: {why(exc)}"
         ) from None
     finally:
         engine.dispose()

@@ -27,7 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import DatabaseError
-from care_etl.index.publish import add_missing_columns, engine_for, safe_url
+from care_etl.index.publish import add_missing_columns, engine_for, safe_url, why
 
 # The fields linkage reads: a change to any of them changes the record's fingerprint.
 from care_etl.linkage.prepare import INPUT_FIELDS as LINKAGE_FIELDS
@@ -127,7 +127,7 @@ def connect(url: str) -> Iterator[sa.Connection]:
             add_missing_columns(conn, metadata)
             yield conn
     except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"review tables in {safe_url(url)}: {type(exc).__name__}") from None
+        raise DatabaseError(f"review tables in {safe_url(url)}: {why(exc)}") from None
     finally:
         engine.dispose()
 

@@ -10,6 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import SourceReadError
+from care_etl.index.publish import why
 
 
 def read_table(url: str, table: str, columns: Sequence[str], *, label: str) -> pd.DataFrame:
@@ -31,13 +32,8 @@ def read_table(url: str, table: str, columns: Sequence[str], *, label: str) -> p
             rows = conn.execute(sa.select(*selected.c)).all()
     except sa.exc.NoSuchTableError:
         raise SourceReadError(f"{label}: table {table} not found") from None
-    except sa.exc.OperationalError as exc:
-        # The driver's first line says why (no such database, refused, password): never a
-        # value, as a failed connection or statement has read no row.
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise SourceReadError(f"{label}: cannot read table {table}: {reason}") from None
-    except sa.exc.SQLAlchemyError as exc:
-        raise SourceReadError(f"{label}: cannot read table {table}: {type(exc).__name__}") from None
+    except sa.exc.SQLAlchemyError as exc:  # why() names no value
+        raise SourceReadError(f"{label}: cannot read table {table}: {why(exc)}") from None
     finally:
         engine.dispose()
     frame = pd.DataFrame(

@@ -155,6 +155,12 @@ def test_the_rerun_is_incremental_and_reuses_most_pairs(reruns: Reruns):
     assert 0 < facts["persons_rewritten"] < facts["persons_kept"]
     assert reruns.full.incremental["run_mode"] == "full"
     assert reruns.full.incremental["pairs_reused"] == 0
+    whole = reruns.full.incremental  # no publish signatures in its cache: written whole
+    assert whole["publish_mode"] == "every table whole"
+    assert (whole["persons_rewritten"], whole["persons_kept"]) == (
+        reruns.full.figures["persons"],
+        0,
+    )
     # Both applied the model the first run trained (kept, with the changes counted).
     for folder in (reruns.inc_url, reruns.full_url):
         model = Path(folder.removeprefix("sqlite:///")).parent / FOLDER / MODEL_FILE
