@@ -257,18 +257,15 @@ def _bands(dob: np.ndarray, today: dt.date, age_band: Callable) -> np.ndarray:
 def _iso_bands(dob: np.ndarray, today: dt.date, age_band: Callable) -> np.ndarray:
     """age_band of each ISO date text ('' gives ''), by whole arrays: a Timestamp per
     distinct date took half a second at 100k persons. Other texts go through age_band."""
-    from care_etl.index.analyst import AGE_BANDS, OLDEST_BAND
+    from care_etl.index.analyst import bands_of_ages
 
     texts = dob.tolist()
     out = np.full(len(texts), "", dtype=object)
     iso = np.array([len(d) == 10 and d[4] == "-" == d[7] for d in texts], dtype=bool)
     if iso.any():
         year, month, day = np.array([d.split("-") for d in dob[iso].tolist()], dtype=np.int64).T
-        ahead = (month > today.month) | ((month == today.month) & (day > today.day))
-        age = today.year - year - ahead  # as age_band counts it
-        labels = np.array([label for _, label in AGE_BANDS] + [OLDEST_BAND], dtype=object)
-        band = labels[np.searchsorted([upper for upper, _ in AGE_BANDS], age, side="right")]
-        out[iso] = np.where(age < 0, "", band)
+        band, born = bands_of_ages(year, month, day, today)
+        out[iso] = np.where(born, band, "")
     for i in np.flatnonzero(~iso & (dob != "")):
         out[i] = age_band(texts[i], today) or ""
     return out.astype(str)

@@ -45,6 +45,19 @@ def pseudonym(key: bytes, kind: str, value: object) -> str | None:
     return f"{kind[0]}{digest[:20]}"
 
 
+def bands_of_ages(
+    year: np.ndarray, month: np.ndarray, day: np.ndarray, on: dt.date
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per date of birth (as whole arrays): its age band on `on`, as age_band gives it, and
+    whether it has one (a birthday after `on` has none). The coverage report's bands are
+    these too, so that an analyst can reproduce its figures from analyst_person."""
+    ahead = (month > on.month) | ((month == on.month) & (day > on.day))
+    age = on.year - year - ahead
+    labels = np.array([label for _, label in AGE_BANDS] + [OLDEST_BAND], dtype=object)
+    band = labels[np.searchsorted([upper for upper, _ in AGE_BANDS], age, side="right")]
+    return band, age >= 0
+
+
 def age_band(dob: object, on: dt.date) -> str | None:
     if dob is None or pd.isna(dob):
         return None

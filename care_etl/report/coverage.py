@@ -16,20 +16,11 @@ import numpy as np
 import pandas as pd
 
 from care_etl.canonical import STANDARDISED_FIELDS
+from care_etl.index.analyst import AGE_BANDS, OLDEST_BAND, bands_of_ages
 from care_etl.quality.staging import StagedSource
 
 #: Fields whose completeness is reported per source (ethnicity travels for the bias report).
 COMPLETENESS_FIELDS: tuple[str, ...] = (*STANDARDISED_FIELDS, "ethnicity")
-#: Upper bounds (exclusive) of the age bands, in years at the report date.
-AGE_BANDS: tuple[tuple[str, float], ...] = (
-    ("0-17", 18),
-    ("18-24", 25),
-    ("25-34", 35),
-    ("35-49", 50),
-    ("50-64", 65),
-    ("65-79", 80),
-    ("80+", 200),
-)
 NOT_RECORDED = "not recorded"
 #: Review queue age buckets: label, upper bound in days (exclusive).
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
@@ -213,6 +204,20 @@ def _group_rates(records: pd.DataFrame, groups: pd.Series, order: list[str]) -> 
     ]
 
 
+def _age_bands(dates: pd.Series, today: dt.date) -> pd.Series:
+    """Each record's age band on the report date, as analyst_person.age_band gives it."""
+    dob = pd.to_datetime(dates, errors="coerce")
+    known = dob.notna().to_numpy()
+    bands = np.full(len(dob), NOT_RECORDED, dtype=object)
+    if known.any():
+        d = dob[known]
+        band, born = bands_of_ages(
+            d.dt.year.to_numpy(), d.dt.month.to_numpy(), d.dt.day.to_numpy(), today
+        )
+        bands[known] = np.where(born, band, NOT_RECORDED)
+    return pd.Series(bands, index=dates.index, dtype=object)
+
+
 def _linkage_bias(records: pd.DataFrame, now: dt.datetime) -> dict[str, Any]:
     """Linkage rate by age band, sex and ethnic group, where the source records them."""
     if records.empty:
@@ -223,14 +228,7 @@ def _linkage_bias(records: pd.DataFrame, now: dt.datetime) -> dict[str, Any]:
             "ethnicity": [],
             "ethnicity_sources": [],
         }
-    dob = pd.to_datetime(records["date_of_birth"], errors="coerce")
-    today = pd.Timestamp(now.date())
-    years = (today - dob).dt.days / 365.25
-    bands = pd.Series(NOT_RECORDED, index=records.index, dtype=object)
-    lower = -np.inf
-    for label, upper in AGE_BANDS:
-        bands[(years >= lower) & (years < upper)] = label
-        lower = upper
+    bands = _age_bands(records["date_of_birth"], now.date())
     sex = records["sex"].where(records["sex"].notna(), NOT_RECORDED).astype(str)
     # Ethnicity only over the sources that record it: elsewhere its absence says nothing.
     recording = records.groupby("source")["ethnicity"].transform(lambda s: s.map(_present).any())
@@ -238,7 +236,7 @@ def _linkage_bias(records: pd.DataFrame, now: dt.datetime) -> dict[str, Any]:
     ethnic = with_ethnicity["ethnicity"].map(
         lambda v: str(v).split(" - ")[0].strip() or NOT_RECORDED if _present(v) else NOT_RECORDED
     )
-    band_order = [label for label, _ in AGE_BANDS] + [NOT_RECORDED]
+    band_order = [label for _, label in AGE_BANDS] + [OLDEST_BAND, NOT_RECORDED]
     return {
         "definition": LINKED_MEANS,
         "age_band": _group_rates(records, bands, band_order),

@@ -8,6 +8,7 @@ import json
 import dagster as dg
 import pandas as pd
 
+from care_etl.index.analyst import AGE_BANDS, OLDEST_BAND
 from care_etl.quality.staging import QUARANTINE_COLUMNS, StagedSource
 from care_etl.report.coverage import coverage, write_reports
 from care_etl.report.metadata import coverage_metadata, markdown_summary
@@ -102,7 +103,8 @@ def test_linkage_bias_counts_records_linked_to_another_by_group():
     ages = {g["group"]: g for g in bias["age_band"]}
     # g1 and c1 (21 years old) are one person; g2 (76) and c2 (no date) stand alone
     assert ages["18-24"] == {"group": "18-24", "records": 2, "linked": 2, "rate": 1.0}
-    assert ages["65-79"]["linked"] == 0 and ages["not recorded"]["records"] == 1
+    assert ages["75-84"]["linked"] == 0 and ages["not recorded"]["records"] == 1
+    assert list(ages) == ["18-24", "75-84", "not recorded"]
     sexes = {g["group"]: (g["records"], g["linked"]) for g in bias["sex"]}
     assert sexes == {"M": (2, 2), "F": (1, 0), "not recorded": (1, 0)}
     # ethnicity only over the source that records it, grouped by its broad category
@@ -110,6 +112,20 @@ def test_linkage_bias_counts_records_linked_to_another_by_group():
     ethnic = {g["group"]: (g["records"], g["linked"]) for g in bias["ethnicity"]}
     assert ethnic == {"Asian or Asian British": (1, 1), "not recorded": (1, 0)}
     assert _run()["linkage_rate"] == 0.5
+
+
+def test_the_report_bands_ages_as_analyst_person_does():
+    import datetime as dt
+
+    from care_etl.index.analyst import age_band
+    from care_etl.report.coverage import _age_bands
+
+    today = dt.date(2026, 11, 27)
+    born = ["2008-11-27", "2008-11-28", "1941-11-27", "1941-11-28", None, "2027-01-01"]
+    bands = _age_bands(pd.Series(born), today).tolist()
+    assert bands == ["18-24", "0-17", OLDEST_BAND, "75-84", "not recorded", "not recorded"]
+    assert bands[:4] == [age_band(d, today) for d in born[:4]]
+    assert set(bands) - {"not recorded"} <= {label for _, label in AGE_BANDS} | {OLDEST_BAND}
 
 
 def test_quality_results_keep_counts_and_drop_values():
