@@ -3,6 +3,11 @@
 The sensor watches the files the contracts' servers name (their `path` globs under the
 sources folder) and keeps, as its cursor, each file's size and modification time: a new,
 changed or removed file starts one run of the whole job; nothing changed, no run.
+
+Each run it asks for is keyed by the count of changes seen so far (kept in the cursor), so
+the key is new for every change, even one that puts the files back as they were, yet the
+same when the daemon evaluates one tick twice (it stores the cursor only once the run has
+started), so that one change never starts two runs.
 """
 
 from __future__ import annotations
@@ -61,6 +66,34 @@ def changes(before: dict[str, list[int]], after: dict[str, list[int]]) -> dict[s
     }
 
 
+def read_cursor(cursor: str | None) -> tuple[int, dict[str, list[int]]]:
+    """The number of changes seen so far and the files as they were at the last one.
+
+    A cursor written before changes were counted is the bare snapshot: its count is 0.
+    """
+    if not cursor:
+        return 0, {}
+    saved = json.loads(cursor)
+    if isinstance(saved.get("files"), dict):
+        return int(saved["change"]), saved["files"]
+    return 0, saved
+
+
+def write_cursor(change: int, files: dict[str, list[int]]) -> str:
+    """The cursor for the `change`-th change, which left the files as `files`."""
+    return json.dumps({"change": change, "files": files}, sort_keys=True)
+
+
+def run_key(change: int, files: dict[str, list[int]]) -> str:
+    """Unique per change, as Dagster skips a request whose key an earlier run had.
+
+    The files alone would not do: putting back a removed file returns to an earlier set,
+    and its run would be skipped. The count makes it new; the digest says which files.
+    """
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return f"{change}-{digest[:16]}"
+
+
 def source_files_sensor(
     contracts: list[Contract], job: dg.UnresolvedAssetJobDefinition
 ) -> dg.SensorDefinition:
@@ -77,18 +110,17 @@ def source_files_sensor(
         sources_dir = Path(settings.sources_dir)
         if not sources_dir.is_dir():
             return dg.SkipReason(f"sources folder {sources_dir} not found")
-        before = json.loads(context.cursor) if context.cursor else {}
+        seen, before = read_cursor(context.cursor)
         after = source_snapshot(contracts, sources_dir)
         diff = changes(before, after)
         if not any(diff.values()):
             return dg.SkipReason(f"no source file changed ({len(after)} files watched)")
-        cursor = json.dumps(after, sort_keys=True)
         summary = ", ".join(f"{len(v)} {k}" for k, v in diff.items() if v)
         request = dg.RunRequest(
-            run_key=hashlib.sha256(cursor.encode()).hexdigest()[:16],
+            run_key=run_key(seen + 1, after),
             tags={"trigger": "source_files", "source_files": summary},
         )
         context.log.info(f"source files: {summary}: {', '.join(sum(diff.values(), [])[:10])}")
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
+        return dg.SensorResult(run_requests=[request], cursor=write_cursor(seen + 1, after))
 
     return watch_sources

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from care_etl.assets.automation import read_cursor
 from care_etl.definitions import JOB_NAME, build_definitions
 from care_etl.errors import SourceReadError
 from care_etl.pipeline import _failure
@@ -35,9 +37,13 @@ def _defs(sources_dir: Path, tmp_path: Path) -> tuple[dg.Definitions, CareEtlSet
 
 
 def _tick(defs: dg.Definitions, settings: CareEtlSettings, cursor: str | None):
+    """One evaluation of the sensor, as the daemon makes it: with an instance and a cursor."""
     sensor = defs.resolve_sensor_def("care_etl_source_files")
-    context = dg.build_sensor_context(cursor=cursor, resources={"settings": settings})
-    return sensor(context)
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"settings": settings}
+        )
+        return sensor(context)
 
 
 def test_the_daily_schedule_targets_the_job(tmp_path: Path):
@@ -79,6 +85,51 @@ def test_the_sensor_sees_a_changed_file(sources: Path, tmp_path: Path):
     changed = _tick(defs, settings, cursor)
     assert isinstance(changed, dg.SensorResult)
     assert changed.run_requests[0].tags["source_files"] == "1 changed"
+
+
+def test_a_file_that_comes_back_starts_a_run_with_a_key_never_used_before(
+    sources: Path, tmp_path: Path
+):
+    # Dagster drops a run request whose key an earlier run of the sensor had: a key made from
+    # the files alone came round again when a removed file was put back, and no run started
+    defs, settings = _defs(sources, tmp_path)
+    first = _tick(defs, settings, None)
+    practice = next((sources / "health").glob("gp_registrations_*.csv"))
+    aside = tmp_path / practice.name
+    shutil.move(practice, aside)  # shutil.move keeps the modification time
+    removed = _tick(defs, settings, first.cursor)
+    assert removed.run_requests[0].tags["source_files"] == "1 removed"
+    shutil.move(aside, practice)
+    restored = _tick(defs, settings, removed.cursor)
+    assert isinstance(restored, dg.SensorResult) and len(restored.run_requests) == 1
+    assert restored.run_requests[0].tags["source_files"] == "1 new"
+    keys = [r.run_requests[0].run_key for r in (first, removed, restored)]
+    assert len(set(keys)) == 3
+    assert isinstance(_tick(defs, settings, restored.cursor), dg.SkipReason)
+
+
+def test_a_tick_evaluated_twice_asks_for_the_same_run(sources: Path, tmp_path: Path):
+    # the daemon stores the cursor only after the runs start: a tick it evaluates again (the
+    # daemon stopped in between) must ask for the same run key, so Dagster starts it once
+    defs, settings = _defs(sources, tmp_path)
+    cursor = _tick(defs, settings, None).cursor
+    next((sources / "housing").glob("*.xlsx")).unlink()
+    again = [_tick(defs, settings, cursor) for _ in range(2)]
+    assert again[0].run_requests[0].run_key == again[1].run_requests[0].run_key
+    assert again[0].cursor == again[1].cursor
+
+
+def test_a_cursor_from_before_changes_were_counted_still_reads(sources: Path, tmp_path: Path):
+    # a running sensor keeps its cursor across an upgrade: the bare snapshot it held then
+    # must neither start a run for files that did not change nor lose the files it names
+    defs, settings = _defs(sources, tmp_path)
+    files = read_cursor(_tick(defs, settings, None).cursor)[1]
+    old = json.dumps(files, sort_keys=True)
+    assert isinstance(_tick(defs, settings, old), dg.SkipReason)
+    next((sources / "paper").glob("*.txt")).unlink()
+    removed = _tick(defs, settings, old)
+    assert removed.run_requests[0].tags["source_files"] == "1 removed"
+    assert read_cursor(removed.cursor)[0] == 1
 
 
 def _materialise_failing(body) -> dg.ExecuteInProcessResult:
