@@ -20,25 +20,42 @@ from pathlib import Path
 import dagster as dg
 
 from care_etl.contracts.model import Contract
+from care_etl.errors import CareEtlError
 from care_etl.resources import CareEtlSettings
 
 SCHEDULE_NAME = "care_etl_daily"
 SENSOR_NAME = "care_etl_source_files"
 #: 06:00 London time, before the working day; CARE_ETL_SCHEDULE_CRON overrides it.
 DEFAULT_CRON = "0 6 * * *"
+CRON_VARIABLE = "CARE_ETL_SCHEDULE_CRON"
 TIMEZONE = "Europe/London"
 
 
 def daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
-        name=SCHEDULE_NAME,
-        job=job,
-        cron_schedule=os.environ.get("CARE_ETL_SCHEDULE_CRON", DEFAULT_CRON),
-        execution_timezone=TIMEZONE,
-        description="Runs the whole job every morning, so the index is never more than a day "
-        "old even when no file changed (a source database is read on every run).",
-        tags={"trigger": "schedule"},
-    )
+    """The morning schedule, at CARE_ETL_SCHEDULE_CRON if set.
+
+    A cron Dagster rejects is the operator's to put right, so it is told in one line naming
+    the variable, not as a Dagster traceback that stops the whole code location loading.
+    """
+    cron = os.environ.get(CRON_VARIABLE)
+    try:
+        return dg.ScheduleDefinition(
+            name=SCHEDULE_NAME,
+            job=job,
+            cron_schedule=DEFAULT_CRON if cron is None else cron,
+            execution_timezone=TIMEZONE,
+            description="Runs the whole job every morning, so the index is never more than a "
+            "day old even when no file changed (a source database is read on every run).",
+            tags={"trigger": "schedule"},
+        )
+    except dg.DagsterInvalidDefinitionError:
+        if cron is None:  # the default is valid: not the operator's mistake
+            raise
+        raise CareEtlError(
+            f"{CRON_VARIABLE}={cron!r} is not a cron schedule: give five fields, minute hour "
+            "day-of-month month day-of-week, in London time, e.g. '0 6 * * *' (06:00 every "
+            "day, the default) or '30 5 * * 1-5' (05:30 on weekdays)"
+        ) from None
 
 
 def source_snapshot(contracts: list[Contract], sources_dir: Path) -> dict[str, list[int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -12,7 +13,8 @@ import pytest
 
 from care_etl.assets.automation import read_cursor
 from care_etl.definitions import JOB_NAME, build_definitions
-from care_etl.errors import SourceReadError
+from care_etl.definitions import defs as load_defs
+from care_etl.errors import CareEtlError, SourceReadError
 from care_etl.pipeline import _failure
 from care_etl.resources import CareEtlSettings
 from care_etl_tests.conftest import CONTRACTS_DIR
@@ -46,13 +48,34 @@ def _tick(defs: dg.Definitions, settings: CareEtlSettings, cursor: str | None):
         return sensor(context)
 
 
-def test_the_daily_schedule_targets_the_job(tmp_path: Path):
+def test_the_daily_schedule_targets_the_job(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("CARE_ETL_SCHEDULE_CRON", raising=False)
     defs, _ = _defs(tmp_path, tmp_path)
     schedule = defs.resolve_schedule_def("care_etl_daily")
     assert schedule.job_name == JOB_NAME
     assert schedule.cron_schedule == "0 6 * * *"
     assert schedule.execution_timezone == "Europe/London"
     assert defs.resolve_sensor_def("care_etl_source_files").job_name == JOB_NAME
+
+
+@pytest.mark.parametrize("cron", ["bogus", "0 6 * *", ""])
+def test_a_bad_schedule_cron_is_one_line_naming_the_variable(cron: str, monkeypatch):
+    monkeypatch.setenv("CARE_ETL_SCHEDULE_CRON", cron)
+    thresholds = gc.get_threshold()  # loading the code location sets the run process's
+    try:
+        with pytest.raises(CareEtlError) as raised:
+            load_defs()  # as `dagster definitions validate` and the daemon load it
+    finally:
+        gc.set_threshold(*thresholds)
+    message = str(raised.value)
+    assert message.startswith(f"CARE_ETL_SCHEDULE_CRON={cron!r} is not a cron schedule: ")
+    assert "'0 6 * * *'" in message and "\n" not in message
+
+
+def test_the_schedule_cron_comes_from_the_environment(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("CARE_ETL_SCHEDULE_CRON", "30 5 * * 1-5")
+    defs, _ = _defs(tmp_path, tmp_path)
+    assert defs.resolve_schedule_def("care_etl_daily").cron_schedule == "30 5 * * 1-5"
 
 
 def test_the_sensor_starts_a_run_when_a_source_file_is_dropped_in(sources: Path, tmp_path: Path):
