@@ -9,7 +9,8 @@ and needs information governance (IG) review or not. The classes:
 | column-retyped (logicalType, physicalType, date format) | yes | no |
 | column-required (made required), primary-key, mapping (canonical field), server, id | yes | no |
 | column-added-special-category, column-added-personal | no | yes |
-| column-added (public or internal), object-added with no personal column | no | no |
+| column-added-unclassified (no classification, or not one of the four) | no | yes |
+| column-added (public or internal), object-added with no personal or unclassified column | no | no |
 | classification-raised, classification-lowered | no | yes |
 | purpose-changed, usage-changed | no | yes |
 | lawful-basis-changed, special-category-condition-changed | no | yes |
@@ -226,21 +227,21 @@ def _schema_change(
             return Change(
                 name, path, "object-removed", True, False, "a table or sheet is no longer read"
             )
-        personal = [
-            p for p in (new.get("properties") or {}).values() if p.get("classification") in PERSONAL
-        ]
-        return Change(
-            name,
-            path,
-            "object-added",
-            False,
-            bool(personal),
-            f"new table or sheet with {len(personal)} personal column(s)",
-        )
+        return _object_added(name, path, new)
     if len(parts) == 4 and parts[2] == "properties":  # a whole column
         if removed:
             return Change(name, path, "column-removed", True, False, "column removed")
         level = (new or {}).get("classification")
+        if not _classified(level):
+            return Change(
+                name,
+                path,
+                "column-added-unclassified",
+                False,
+                True,
+                f"new column with no valid classification ({'(none)' if level is None else level})"
+                ": it may be personal data until classified",
+            )
         if level == "special-category":
             return Change(
                 name,
@@ -259,9 +260,7 @@ def _schema_change(
                 True,
                 "new personal column: check it is needed (data minimisation)",
             )
-        return Change(
-            name, path, "column-added", False, False, f"new {level or 'unclassified'} column"
-        )
+        return Change(name, path, "column-added", False, False, f"new {level} column")
     if parts[2:] == ["customProperties", "historyAs"]:
         return Change(
             name,
@@ -299,6 +298,33 @@ def _schema_change(
                 "column made required: feeds without it will be blocked",
             )
     return Change(name, path, "other", False, False, _summary(old, new))
+
+
+def _object_added(name: str, path: str, new: Any) -> Change:
+    """A new table needs review when any column is personal or unclassified (it may be personal)."""
+    levels = [p.get("classification") for p in _items((new or {}).get("properties"))]
+    personal = sum(level in PERSONAL for level in levels)
+    unclassified = sum(not _classified(level) for level in levels)
+    return Change(
+        name,
+        path,
+        "object-added",
+        False,
+        bool(personal or unclassified),
+        f"new table or sheet with {personal} personal column(s)"
+        + (f" and {unclassified} unclassified" if unclassified else ""),
+    )
+
+
+def _classified(level: Any) -> bool:
+    """Every column must be one of the four levels; anything else may be personal data."""
+    return isinstance(level, str) and level in RANK
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    """The items of a keyed list (a mapping by name) or of a list left as it was."""
+    items = value.values() if isinstance(value, dict) else value or []
+    return [i for i in items if isinstance(i, dict)]
 
 
 def _merge_retention(

@@ -15,10 +15,11 @@ from care_etl.contracts.diff import diff_documents, diff_paths
 from care_etl_tests.conftest import CONTRACTS_DIR
 
 SOCIAL = CONTRACTS_DIR / "social_care_case_management.yaml"
+GP = CONTRACTS_DIR / "health_gp_registrations.yaml"
 
 
-def _doc() -> dict[str, Any]:
-    return yaml.safe_load(SOCIAL.read_text(encoding="utf-8"))
+def _doc(path: Path = SOCIAL) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def _props(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,6 +66,26 @@ def _add_special_column(doc):
 
 def _add_personal_column(doc):
     _props(doc).append({"name": "email", "logicalType": "string", "classification": "personal"})
+
+
+def _add_unclassified_column(doc):
+    _props(doc).append({"name": "Email", "id": "email", "logicalType": "string"})
+
+
+def _add_misclassified_column(doc):
+    _props(doc).append({"name": "Email", "logicalType": "string", "classification": "Personal"})
+
+
+def _add_object_with_unclassified_column(doc):
+    doc["schema"].append(
+        {
+            "name": "gp_contacts",
+            "properties": [
+                {"name": "Practice Code", "classification": "internal"},
+                {"name": "Contact", "logicalType": "string"},
+            ],
+        }
+    )
 
 
 def _add_internal_column(doc):
@@ -169,6 +190,48 @@ def test_each_class_of_change(kind, change, breaking, review):
     assert [c.kind for c in changes] == [kind]
     assert (changes[0].breaking, changes[0].review) == (breaking, review)
     assert changes[0].contract == "social_care_case_management"
+
+
+# Gaps a tester found editing the GP contract by hand: (class, change, breaking, review, message)
+GP_CASES: list[tuple[str, Callable[[dict], None], bool, bool, str]] = [
+    (
+        "column-added-unclassified",
+        _add_unclassified_column,
+        False,
+        True,
+        "new column with no valid classification ((none)): it may be personal data until "
+        "classified",
+    ),
+    (
+        "column-added-unclassified",
+        _add_misclassified_column,
+        False,
+        True,
+        "new column with no valid classification (Personal): it may be personal data until "
+        "classified",
+    ),
+    (
+        "object-added",
+        _add_object_with_unclassified_column,
+        False,
+        True,
+        "new table or sheet with 0 personal column(s) and 1 unclassified",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "breaking", "review", "message"),
+    GP_CASES,
+    ids=[c[1].__name__ for c in GP_CASES],
+)
+def test_each_gap_found_on_the_gp_contract(kind, change, breaking, review, message):
+    old, new = _doc(GP), _doc(GP)
+    change(new)
+    changes = diff_documents(old, new)
+    assert [(c.kind, c.breaking, c.review, c.message) for c in changes] == [
+        (kind, breaking, review, message)
+    ]
 
 
 def test_retention_in_other_units_is_compared_as_a_period():
