@@ -12,6 +12,7 @@ and needs information governance (IG) review or not. The classes:
 | column-added-unclassified (no classification, or not one of the four) | no | yes |
 | column-added (public or internal), object-added with no personal or unclassified column | no | no |
 | classification-raised, classification-lowered | no | yes |
+| classification-removed (a column left unclassified), classification-added | no | yes |
 | purpose-changed, usage-changed | no | yes |
 | lawful-basis-changed, special-category-condition-changed | no | yes |
 | retention-longer | no | yes |
@@ -275,15 +276,7 @@ def _schema_change(
     if len(parts) > 4 and parts[2] == "properties":
         key = "/".join(parts[4:])
         if key == "classification":
-            up = RANK.get(str(new), 4) > RANK.get(str(old), -1)
-            return Change(
-                name,
-                path,
-                "classification-raised" if up else "classification-lowered",
-                False,
-                True,
-                f"classification {_was(old)} -> {_was(new)}",
-            )
+            return _classification_change(name, path, old, new)
         if key in _BREAKING_COLUMN_KEYS:
             return Change(
                 name, path, _BREAKING_COLUMN_KEYS[key], True, False, f"{_was(old)} -> {_was(new)}"
@@ -298,6 +291,25 @@ def _schema_change(
                 "column made required: feeds without it will be blocked",
             )
     return Change(name, path, "other", False, False, _summary(old, new))
+
+
+def _classification_change(name: str, path: str, old: Any, new: Any) -> Change:
+    """Any change of level needs review; a column left with none may now be personal data
+    that nothing says is, so that is its own kind, not a 'raise'."""
+    if _unset(new):
+        kind = "classification-removed"
+    elif _unset(old):
+        kind = "classification-added"
+    elif RANK.get(str(new), 4) > RANK.get(str(old), -1):
+        kind = "classification-raised"
+    else:
+        kind = "classification-lowered"
+    shown = [_was(_MISSING if _unset(v) else v) for v in (old, new)]
+    return Change(name, path, kind, False, True, f"classification {shown[0]} -> {shown[1]}")
+
+
+def _unset(value: Any) -> bool:
+    return value is _MISSING or value is None or str(value).strip() == ""
 
 
 def _object_added(name: str, path: str, new: Any) -> Change:

@@ -88,6 +88,14 @@ def _add_object_with_unclassified_column(doc):
     )
 
 
+def _unclassify_column(doc):
+    del _column(doc, "Surname")["classification"]
+
+
+def _blank_classification(doc):
+    _column(doc, "Surname")["classification"] = None
+
+
 def _add_internal_column(doc):
     _props(doc).append({"name": "batch", "logicalType": "string", "classification": "internal"})
 
@@ -217,6 +225,20 @@ GP_CASES: list[tuple[str, Callable[[dict], None], bool, bool, str]] = [
         True,
         "new table or sheet with 0 personal column(s) and 1 unclassified",
     ),
+    (
+        "classification-removed",
+        _unclassify_column,
+        False,
+        True,
+        "classification personal -> (none)",
+    ),
+    (
+        "classification-removed",
+        _blank_classification,
+        False,
+        True,
+        "classification personal -> (none)",
+    ),
 ]
 
 
@@ -232,6 +254,14 @@ def test_each_gap_found_on_the_gp_contract(kind, change, breaking, review, messa
     assert [(c.kind, c.breaking, c.review, c.message) for c in changes] == [
         (kind, breaking, review, message)
     ]
+
+
+def test_classifying_an_unclassified_column_is_its_own_kind_needing_review():
+    old, new = _doc(GP), _doc(GP)
+    _unclassify_column(old)
+    [change] = diff_documents(old, new)
+    assert (change.kind, change.review) == ("classification-added", True)
+    assert change.message == "classification (none) -> personal"
 
 
 def test_retention_in_other_units_is_compared_as_a_period():
