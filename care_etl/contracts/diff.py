@@ -193,7 +193,7 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
             "lawful-basis-changed",
             False,
             True,
-            f"lawful basis {_was(old)} -> {_was(new)}",
+            f"lawful basis {_was(_value(old))} -> {_was(_value(new))}",
         )
     if path.startswith("customProperties/specialCategoryCondition"):
         return Change(

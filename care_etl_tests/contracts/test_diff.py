@@ -96,6 +96,10 @@ def _blank_classification(doc):
     _column(doc, "Surname")["classification"] = None
 
 
+def _remove_lawful_basis(doc):
+    doc["customProperties"] = [c for c in doc["customProperties"] if c["property"] != "lawfulBasis"]
+
+
 def _add_internal_column(doc):
     _props(doc).append({"name": "batch", "logicalType": "string", "classification": "internal"})
 
@@ -238,6 +242,13 @@ GP_CASES: list[tuple[str, Callable[[dict], None], bool, bool, str]] = [
         False,
         True,
         "classification personal -> (none)",
+    ),
+    (
+        "lawful-basis-changed",
+        _remove_lawful_basis,
+        False,
+        True,
+        "lawful basis Art 6(1)(e) public task -> (none)",
     ),
 ]
 
