@@ -15,6 +15,7 @@ and needs information governance (IG) review or not. The classes:
 | classification-removed (a column left unclassified), classification-added | no | yes |
 | purpose-changed, usage-changed | no | yes |
 | lawful-basis-changed, special-category-condition-changed | no | yes |
+| sharing-agreement-changed (the `dataSharingAgreement` custom property) | no | yes |
 | retention-longer | no | yes |
 | retention-shorter | no | no |
 | roles-changed (who may see the data) | no | yes |
@@ -193,7 +194,7 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
             "lawful-basis-changed",
             False,
             True,
-            f"lawful basis {_was(_value(old))} -> {_was(_value(new))}",
+            f"lawful basis {_text(_value(old))} -> {_text(_value(new))}",
         )
     if path.startswith("customProperties/specialCategoryCondition"):
         return Change(
@@ -203,6 +204,16 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
             False,
             True,
             "the Article 9 / Schedule 1 condition changed",
+        )
+    if top == "customProperties/dataSharingAgreement":
+        return Change(
+            name,
+            path,
+            "sharing-agreement-changed",
+            False,
+            True,
+            f"data sharing agreement {_text(_value(old))} -> {_text(_value(new))}: "
+            "who the data is shared with, on what terms",
         )
     if path.startswith("slaProperties/retention"):
         return Change(name, path, "retention", False, False, "retention changed")
@@ -398,6 +409,12 @@ def _was(value: Any) -> str:
         return "(none)"
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(value: Any) -> str:
+    """A governance value in full (IG signs the words, and an agreement's reference is at its
+    end), on one line."""
+    return "(none)" if value is _MISSING else " ".join(str(value).split())
 
 
 def _summary(old: Any, new: Any) -> str:

@@ -100,6 +100,18 @@ def _remove_lawful_basis(doc):
     doc["customProperties"] = [c for c in doc["customProperties"] if c["property"] != "lawfulBasis"]
 
 
+def _change_sharing_agreement(doc):
+    _custom(doc, "dataSharingAgreement")["value"] = (
+        "Health and social care information sharing agreement (ISA-2025-02)"
+    )
+
+
+def _drop_sharing_agreement(doc):
+    doc["customProperties"] = [
+        c for c in doc["customProperties"] if c["property"] != "dataSharingAgreement"
+    ]
+
+
 def _add_internal_column(doc):
     _props(doc).append({"name": "batch", "logicalType": "string", "classification": "internal"})
 
@@ -249,6 +261,23 @@ GP_CASES: list[tuple[str, Callable[[dict], None], bool, bool, str]] = [
         False,
         True,
         "lawful basis Art 6(1)(e) public task -> (none)",
+    ),
+    (
+        "sharing-agreement-changed",
+        _change_sharing_agreement,
+        False,
+        True,
+        "data sharing agreement Health and social care information sharing agreement "
+        "(ISA-2024-07) -> Health and social care information sharing agreement (ISA-2025-02): "
+        "who the data is shared with, on what terms",
+    ),
+    (
+        "sharing-agreement-changed",
+        _drop_sharing_agreement,
+        False,
+        True,
+        "data sharing agreement Health and social care information sharing agreement "
+        "(ISA-2024-07) -> (none): who the data is shared with, on what terms",
     ),
 ]
 
