@@ -7,7 +7,9 @@ and needs information governance (IG) review or not. The classes:
 | --- | --- | --- |
 | column-removed, object-removed, source-removed | yes | no |
 | column-retyped (logicalType, physicalType, date format) | yes | no |
-| column-required (made required), primary-key, mapping (canonical field), server, id | yes | no |
+| column-required (made required), primary-key, mapping (canonical field), id | yes | no |
+| server (removed, narrower path, format, description) | yes | no |
+| server-location-changed (a new server, wider or other path, host, database, type...) | yes | yes |
 | column-added-special-category, column-added-personal | no | yes |
 | column-added-unclassified (no classification, or not one of the four) | no | yes |
 | column-added (public or internal), object-added with no personal or unclassified column | no | no |
@@ -30,6 +32,7 @@ change needs IG review; 2 = the contracts could not be compared (a one-line erro
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,7 @@ _DAYS = {
     "years": 365,
 }
 _KEYS = ("name", "property", "role", "username", "server")  # what identifies a list item
+_SERVER_NOT_WHERE = ("description", "environment", "format", "delimiter")  # say nothing of where
 _BREAKING_COLUMN_KEYS = {
     "logicalType": "column-retyped",
     "physicalType": "column-retyped",
@@ -219,6 +223,17 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
         return Change(name, path, "retention", False, False, "retention changed")
     if parts[0] == "roles":
         return Change(name, path, "roles-changed", False, True, "who may see the data changed")
+    if parts[0] == "servers" and not _reads_no_more(parts, old, new):
+        return Change(
+            name,
+            path,
+            "server-location-changed",
+            True,
+            True,
+            f"{_was(old) if not isinstance(old, dict) else '(server)'} -> "
+            f"{_was(new) if not isinstance(new, dict) else '(server)'}: "
+            "may read files or tables not read before (new data)",
+        )
     if parts[0] == "servers" or parts[0] in ("id", "kind"):
         return Change(
             name,
@@ -229,6 +244,29 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
             f"{_was(old)} -> {_was(new)}" if not isinstance(old, dict) else "changed",
         )
     return Change(name, path, "other", False, False, _summary(old, new))
+
+
+def _reads_no_more(parts: list[str], old: Any, new: Any) -> bool:
+    """Whether a server change surely brings in no data not read before: a server or setting
+    removed, a description or format, or a path matching only files the old one matched.
+    Anything else (a host, database, type, a wider or other path, a new server) may."""
+    key = "/".join(parts[2:])
+    if new is _MISSING or key in _SERVER_NOT_WHERE:
+        return True
+    return key == "path" and _glob_within(new, old)
+
+
+def _glob_within(new: Any, old: Any) -> bool:
+    """Whether every file the pattern `new` finds (as Path.glob reads it), `old` finds too.
+
+    Sure only for patterns of plain text and `*`, compared segment by segment (`*` stops at
+    `/`): then each `*` of `new` lies in a `*` of `old`. `?`, `[...]` and `**` count as wider.
+    """
+    if not (isinstance(new, str) and isinstance(old, str)):
+        return False
+    news, olds = new.split("/"), old.split("/")
+    plain = all(not set("?[]") & set(s) and "**" not in s for s in [*news, *olds])
+    return plain and len(news) == len(olds) and all(map(fnmatchcase, news, olds))
 
 
 def _schema_change(

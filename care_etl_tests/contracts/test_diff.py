@@ -112,6 +112,24 @@ def _drop_sharing_agreement(doc):
     ]
 
 
+def _widen_path(doc):
+    doc["servers"][0]["path"] = "health/*.csv"
+
+
+def _narrow_path(doc):
+    doc["servers"][0]["path"] = "health/gp_registrations_A*.csv"
+
+
+def _path_into_subfolders(doc):
+    doc["servers"][0]["path"] = "health/**/gp_registrations_*.csv"
+
+
+def _add_server(doc):
+    doc["servers"].append(
+        {"server": "gp_extract_sftp", "type": "sftp", "location": "sftp://gp.example/out"}
+    )
+
+
 def _add_internal_column(doc):
     _props(doc).append({"name": "batch", "logicalType": "string", "classification": "internal"})
 
@@ -162,6 +180,14 @@ def _change_server(doc):
     doc["servers"][0]["path"] = "social_care/other.db"
 
 
+def _move_database(doc):
+    doc["servers"][1]["host"] = "casemgmt-copy.council.example"
+
+
+def _describe_server(doc):
+    doc["servers"][0]["description"] = "A SQLite copy for the demo."
+
+
 def _describe(doc):
     _column(doc, "surname")["description"] = "Family name as recorded."
 
@@ -198,7 +224,9 @@ CASES: list[tuple[str, Callable[[dict], None], bool, bool]] = [
     ("history-changed", _drop_history, False, True),
     ("column-required", _make_required, True, False),
     ("mapping", _remap, True, False),
-    ("server", _change_server, True, False),
+    ("server-location-changed", _change_server, True, True),
+    ("server-location-changed", _move_database, True, True),
+    ("server", _describe_server, True, False),
     ("other", _describe, False, False),
     ("other", _add_quality_rule, False, False),
 ]
@@ -279,6 +307,36 @@ GP_CASES: list[tuple[str, Callable[[dict], None], bool, bool, str]] = [
         "data sharing agreement Health and social care information sharing agreement "
         "(ISA-2024-07) -> (none): who the data is shared with, on what terms",
     ),
+    (
+        "server-location-changed",
+        _widen_path,
+        True,
+        True,
+        "health/gp_registrations_*.csv -> health/*.csv: may read files or tables not read "
+        "before (new data)",
+    ),
+    (
+        "server-location-changed",
+        _path_into_subfolders,
+        True,
+        True,
+        "health/gp_registrations_*.csv -> health/**/gp_registrations_*.csv: may read files or "
+        "tables not read before (new data)",
+    ),
+    (
+        "server-location-changed",
+        _add_server,
+        True,
+        True,
+        "(none) -> (server): may read files or tables not read before (new data)",
+    ),
+    (
+        "server",
+        _narrow_path,
+        True,
+        False,
+        "health/gp_registrations_*.csv -> health/gp_registrations_A*.csv",
+    ),
 ]
 
 
@@ -330,10 +388,12 @@ def test_folders_pair_contracts_by_id_and_see_sources_come_and_go(tmp_path):
     assert kinds == {("health_gp_registrations", "source-removed", True)}
 
 
-def _files(tmp_path: Path, change: Callable[[dict], None]) -> tuple[str, str]:
+def _files(
+    tmp_path: Path, change: Callable[[dict], None], source: Path = SOCIAL
+) -> tuple[str, str]:
     old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
-    old.write_text(SOCIAL.read_text())
-    doc = _doc()
+    old.write_text(source.read_text())
+    doc = _doc(source)
     change(doc)
     new.write_text(yaml.safe_dump(doc, sort_keys=False))
     return str(old), str(new)
@@ -350,6 +410,18 @@ def test_exit_code_says_whether_review_is_needed(tmp_path, capsys):
     assert report["review_needed"] is True
     assert report["changes"][0]["path"] == "customProperties/lawfulBasis/value"
     assert main(["contracts", "diff", str(SOCIAL), str(SOCIAL)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "breaking", "review", "message"),
+    GP_CASES,
+    ids=[c[1].__name__ for c in GP_CASES],
+)
+def test_the_gp_gaps_as_the_tester_ran_them(
+    tmp_path, capsys, kind, change, breaking, review, message
+):
+    assert main(["contracts", "diff", *_files(tmp_path, change, GP)]) == int(review)
+    assert f": {kind}: {message}" in capsys.readouterr().out
 
 
 def test_unreadable_contract_exits_2_with_one_line(tmp_path, capsys):
