@@ -22,8 +22,9 @@ and needs information governance (IG) review or not. The classes:
 | retention-shorter | no | no |
 | roles-changed (who may see the data) | no | yes |
 | history-changed (a lookup's `historyAs`: rows set aside read as a person's history) | no | yes |
+| approver-changed (the IG approver in `team.members` named, removed, demoted or edited) | no | yes |
 | source-added (a new contract) | no | yes |
-| other (descriptions, quality rules, team, tags, version...) | no | no |
+| other (descriptions, quality rules, other team members, tags, version...) | no | no |
 
 Exit codes (so CI can require a sign-off): 0 = no change needs IG review; 1 = at least one
 change needs IG review; 2 = the contracts could not be compared (a one-line error).
@@ -38,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from care_etl.contracts.lint import APPROVER_ROLE
 from care_etl.errors import ContractError
 
 EXIT_NO_REVIEW = 0
@@ -148,8 +150,13 @@ def _diff_folders(old: Path, new: Path) -> list[Change]:
 def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     """Every difference between two contract documents, each classified."""
     name = str(new.get("id") or old.get("id") or "(contract)")
-    raw = list(_walk(_keyed(old), _keyed(new), ""))
-    changes = [_classify(name, path, a, b) for path, a, b in raw]
+    before, after = _keyed(old), _keyed(new)
+    changes = [
+        _team_change(name, path, a, b, before, after)
+        if path.split("/")[0] == "team"
+        else _classify(name, path, a, b)
+        for path, a, b in _walk(before, after, "")
+    ]
     return _merge_retention(name, changes, old, new)
 
 
@@ -267,6 +274,48 @@ def _glob_within(new: Any, old: Any) -> bool:
     news, olds = new.split("/"), old.split("/")
     plain = all(not set("?[]") & set(s) and "**" not in s for s in [*news, *olds])
     return plain and len(news) == len(olds) and all(map(fnmatchcase, news, olds))
+
+
+def _team_change(name: str, path: str, old: Any, new: Any, before: Any, after: Any) -> Change:
+    """The IG approver signs off the processing: naming another, or none, or editing their
+    entry needs review. Other team changes do not."""
+    parts = path.split("/")
+    if len(parts) > 3:  # inside one member's entry: whose, before or after?
+        touched = any(_approvers(_at(d, parts[:3])) for d in (before, after))
+    else:
+        touched = _approvers(old) != _approvers(new)
+    if touched:
+        return Change(
+            name,
+            path,
+            "approver-changed",
+            False,
+            True,
+            f"information governance approver changed: {_summary(old, new)}",
+        )
+    return Change(name, path, "other", False, False, _summary(old, new))
+
+
+def _approvers(value: Any) -> list[str]:
+    """The team members in `value` with the IG approver role, as text to compare."""
+    if isinstance(value, list):
+        return sorted(a for v in value for a in _approvers(v))
+    if not isinstance(value, dict):
+        return []
+    mine = [repr(sorted(value.items(), key=str))] if _role(value) == APPROVER_ROLE else []
+    return sorted(mine + [a for v in value.values() for a in _approvers(v)])
+
+
+def _role(member: dict[str, Any]) -> str:
+    return str(member.get("role", "")).strip().lower()
+
+
+def _at(document: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(document, dict) or part not in document:
+            return _MISSING
+        document = document[part]
+    return document
 
 
 def _schema_change(

@@ -130,6 +130,28 @@ def _add_server(doc):
     )
 
 
+def _approver(doc):
+    return next(m for m in doc["team"]["members"] if m["username"] == "ig@council.example")
+
+
+def _demote_approver(doc):
+    _approver(doc)["role"] = "reviewer"
+
+
+def _remove_approver(doc):
+    doc["team"]["members"].remove(_approver(doc))
+
+
+def _replace_approver_email(doc):
+    _approver(doc)["username"] = "someone.else@council.example"
+
+
+def _add_team_member(doc):
+    doc["team"]["members"].append(
+        {"username": "analyst@council.example", "name": "Analyst", "role": "reader"}
+    )
+
+
 def _add_internal_column(doc):
     _props(doc).append({"name": "batch", "logicalType": "string", "classification": "internal"})
 
@@ -337,6 +359,29 @@ GP_CASES: list[tuple[str, Callable[[dict], None], bool, bool, str]] = [
         False,
         "health/gp_registrations_*.csv -> health/gp_registrations_A*.csv",
     ),
+    (
+        "approver-changed",
+        _demote_approver,
+        False,
+        True,
+        "information governance approver changed: information governance approver -> reviewer",
+    ),
+    (
+        "approver-changed",
+        _remove_approver,
+        False,
+        True,
+        "information governance approver changed: removed",
+    ),
+    (
+        "approver-changed",
+        _replace_approver_email,
+        False,
+        True,
+        "information governance approver changed: ig@council.example -> "
+        "someone.else@council.example",
+    ),
+    ("other", _add_team_member, False, False, "added"),
 ]
 
 
