@@ -10,6 +10,7 @@ bytes, so a change to the register shows only what changed in the contracts.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from care_etl.contracts.lint import APPROVER_ROLE, OWNER_ROLE, PERSONAL, contrac
 from care_etl.errors import ContractError
 
 GOVERNANCE_PROPERTIES = ("lawfulBasis", "specialCategoryCondition")
+LABELS = {"dataSharingAgreement": "Data sharing agreement"}
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,16 @@ def _retention(document: dict[str, Any]) -> str:
     return "NOT SET"
 
 
+def label(key: str) -> str:
+    """A custom property as a reader names it: IG reads the register, not the YAML
+    ('dataSharingAgreement' -> 'Data sharing agreement'; an unknown camelCase key is split)."""
+    if key in LABELS:
+        return LABELS[key]
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", key)
+    text = " ".join(w if w.isupper() else w.lower() for w in spaced.replace("_", " ").split())
+    return text[:1].upper() + text[1:] if text else key
+
+
 def _text(value: Any) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
@@ -205,7 +217,7 @@ def _md_entry(e: Entry) -> list[str]:
         f"- **Owner**: {_md(e.owner)}",
         f"- **Information governance approver**: {_md(e.approver)}",
     ]
-    lines += [f"- **{_md(k)}**: {_md(v)}" for k, v in e.other.items()]
+    lines += [f"- **{_md(label(k))}**: {_md(v)}" for k, v in e.other.items()]
     lines += [
         "",
         "### Roles",
@@ -300,7 +312,7 @@ def _html_entry(e: Entry) -> str:
         ("Retention", e.retention),
         ("Owner", e.owner),
         ("Information governance approver", e.approver),
-        *e.other.items(),
+        *((label(k), v) for k, v in e.other.items()),
     ]
     roles = _table(
         ["role", "access", "who", "approved by"],

@@ -71,3 +71,24 @@ def test_register_is_the_same_bytes_for_the_same_contracts(tmp_path):
     main(["contracts", "register", "--out", str(tmp_path / "b"), str(CONTRACTS_DIR)])
     for name in ("register.md", "register.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_register_names_the_data_sharing_agreement_as_a_reader_would(tmp_path):
+    main(["contracts", "register", "--out", str(tmp_path)])
+    md = (tmp_path / "register.md").read_text(encoding="utf-8")
+    page = (tmp_path / "register.html").read_text(encoding="utf-8")
+    gp = md.split("(`health_gp_registrations`)")[1].split("\n## ")[0]
+    agreement = "Health and social care information sharing agreement (ISA-2024-07)"
+    assert f"- **Data sharing agreement**: {agreement}" in gp
+    assert f"<dt>Data sharing agreement</dt><dd>{agreement}</dd>" in page
+    assert "dataSharingAgreement" not in md + page
+
+
+def test_register_labels_a_custom_property_it_does_not_know_by_splitting_its_key(tmp_path):
+    doc = yaml.safe_load((CONTRACTS_DIR / "health_gp_registrations.yaml").read_text())
+    doc["customProperties"].append({"property": "dpiaReference", "value": "DPIA-2024-11"})
+    contract = tmp_path / "gp.yaml"
+    contract.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    main(["contracts", "register", "--out", str(tmp_path / "out"), str(contract)])
+    md = (tmp_path / "out" / "register.md").read_text(encoding="utf-8")
+    assert "- **Dpia reference**: DPIA-2024-11" in md
