@@ -26,6 +26,9 @@ and needs information governance (IG) review or not. The classes:
 | source-added (a new contract) | no | yes |
 | other (descriptions, quality rules, other team members, tags, version...) | no | no |
 
+A block removed or added whole (`description`, `customProperties`, `slaProperties`, `team`) is
+compared item by item, so deleting `customProperties` is seen as deleting the lawful basis.
+
 Exit codes (so CI can require a sign-off): 0 = no change needs IG review; 1 = at least one
 change needs IG review; 2 = the contracts could not be compared (a one-line error).
 """
@@ -62,6 +65,7 @@ _DAYS = {
     "years": 365,
 }
 _KEYS = ("name", "property", "role", "username", "server")  # what identifies a list item
+_GOVERNED_BLOCKS = ("description", "customProperties", "slaProperties", "team")
 _SERVER_NOT_WHERE = ("description", "environment", "format", "delimiter")  # say nothing of where
 _BREAKING_COLUMN_KEYS = {
     "logicalType": "column-retyped",
@@ -150,7 +154,7 @@ def _diff_folders(old: Path, new: Path) -> list[Change]:
 def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     """Every difference between two contract documents, each classified."""
     name = str(new.get("id") or old.get("id") or "(contract)")
-    before, after = _keyed(old), _keyed(new)
+    before, after = _opened(_keyed(old)), _opened(_keyed(new))
     changes = [
         _team_change(name, path, a, b, before, after)
         if path.split("/")[0] == "team"
@@ -158,6 +162,13 @@ def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         for path, a, b in _walk(before, after, "")
     ]
     return _merge_retention(name, changes, old, new)
+
+
+def _opened(document: dict[str, Any]) -> dict[str, Any]:
+    """A governed block removed or added whole is compared item by item: deleting
+    `customProperties` deletes the lawful basis (review), it is not one 'other' change."""
+    empty = {k: {} for k in _GOVERNED_BLOCKS if not document.get(k)}
+    return {**document, **empty}
 
 
 def _keyed(value: Any) -> Any:

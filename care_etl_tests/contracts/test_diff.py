@@ -407,6 +407,30 @@ def test_classifying_an_unclassified_column_is_its_own_kind_needing_review():
     assert change.message == "classification (none) -> personal"
 
 
+@pytest.mark.parametrize(
+    ("block", "kinds"),
+    [
+        (
+            "customProperties",
+            {
+                "lawful-basis-changed",
+                "special-category-condition-changed",
+                "sharing-agreement-changed",
+            },
+        ),
+        ("description", {"purpose-changed", "usage-changed", "other"}),
+        ("slaProperties", {"retention-longer", "other"}),
+    ],
+)
+def test_a_governed_block_removed_whole_is_each_thing_in_it_removed(block, kinds):
+    old, new = _doc(GP), _doc(GP)
+    del new[block]
+    changes = diff_documents(old, new)
+    assert {c.kind for c in changes} == kinds
+    assert any(c.review for c in changes)
+    assert {c.kind for c in diff_documents(new, old)} == kinds  # and added whole
+
+
 def test_retention_in_other_units_is_compared_as_a_period():
     old, new = _doc(), _doc()
     _longer_retention_by_unit(new)  # 75 years -> 900 months (27,000 days < 27,375)
