@@ -225,7 +225,8 @@ def _print_summary(
         f"{'source':<32} {'read':>9} {'linked':>9} {'quarant.':>9} {'withdrawn':>9} {'to other':>8}"
     )
     for source, f in figures["sources"].items():
-        blocked = "  BLOCKED" if f.get("blocked") else ""
+        held = f.get("records_held_back", 0)
+        blocked = f"  BLOCKED ({held:,} read this run, held back)" if f.get("blocked") else ""
         print(
             f"{source:<32} {f['records_read']:>9,} {f['records_linked']:>9,} "
             f"{f['records_quarantined']:>9,} {f['records_withdrawn']:>9,} "

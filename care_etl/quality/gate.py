@@ -120,6 +120,7 @@ def _blocked(
     stand_in.blocked = f"Feed blocked: {reason}. {standing[0].upper()}{standing[1:]}."
     stand_in.dq_results = results
     stand_in.errors, stand_in.warnings = list(new.errors), list(new.warnings)
+    stand_in.held_back = new.read
     return stand_in
 
 

@@ -38,6 +38,9 @@ class StagedSource:
     dq_results: list[dict] = field(default_factory=list)
     #: Why the feed was blocked, in plain words, when its last accepted version stands in.
     blocked: str | None = None
+    #: Rows this run read of a blocked feed: held back, in neither the index nor quarantine
+    #: (the counts above are the stand-in's), until a version passes its checks.
+    held_back: int = 0
     #: When (UTC, ISO 8601) this version of the source passed its checks and was accepted.
     accepted_at: str | None = None
     #: Rows whose standardised values were taken from the last run (None: no cache used).

@@ -65,6 +65,7 @@ def coverage(
             "linkage_rate": _rate(int(own["linked"].sum()), len(own)),
             "completeness": _completeness(s.records),
             "blocked": getattr(s, "blocked", None),
+            "records_held_back": getattr(s, "held_back", 0),
             "data_quality": {
                 "checks": len(dq),
                 "passed": sum(1 for r in dq if r["success"]),

@@ -75,6 +75,10 @@ def test_a_broken_feed_is_blocked_its_last_accepted_version_stands_in_and_others
     for source in (GP, HOUSING):  # the index was built from the last accepted version
         assert _links(url, source) == linked_before[source]
         assert second["sources"][source]["records_read"] == first["sources"][source]["records_read"]
+    # What this run read of them is held back, and said so: in neither index nor quarantine.
+    assert health["records_held_back"] == first["sources"][GP]["records_read"]
+    assert housing["records_held_back"] == 0  # a required column missing: no row was read
+    assert all(second["sources"][s]["records_held_back"] == 0 for s in OTHERS)
     for source in OTHERS:
         assert second["sources"][source]["blocked"] is None
         assert second["sources"][source]["records_linked"] > 0
