@@ -83,6 +83,19 @@ def check_keys(records: pd.DataFrame) -> None:
             f"linkage input: {int(duplicated.sum())} repeated (source, source_record_id) keys, "
             f"first at row {row}"
         )
+    # Records are keyed as text, "source|source_record_id" (cluster.record_keys), and a
+    # person's id is the hash of its smallest key: two records with one text key would
+    # give two people one id.
+    texts = pd.Series(records["source"].to_numpy().astype(str), dtype=object)
+    texts = texts + "|" + records["source_record_id"].to_numpy().astype(str)
+    same_text = texts.duplicated().to_numpy()
+    if same_text.any():
+        row = int(np.flatnonzero(same_text)[0])
+        raise CareEtlError(
+            f"linkage input: {int(same_text.sum())} records whose source|source_record_id reads "
+            f"as another's, first at row {row} (a '|' in a source name, or one id written "
+            "both as a number and as text)"
+        )
 
 
 def _column(records: pd.DataFrame, name: str) -> pd.Series:

@@ -622,6 +622,20 @@ def test_bad_input_is_refused_without_values() -> None:
         LinkageSettings(auto_link_threshold=0.4, review_threshold=0.5).check()
 
 
+@pytest.mark.parametrize(
+    ("sources", "ids"),
+    [(["a|b", "a"], ["c", "b|c"]), (["a", "a"], pd.Series([1, "1"], dtype=object))],
+    ids=["bar in a source", "one id as number and text"],
+)
+def test_keys_that_read_alike_as_text_are_refused(sources, ids) -> None:
+    # Records are keyed as "source|source_record_id": these two would share a person id.
+    records = pd.DataFrame({"source": sources, "source_record_id": ids})
+    records["given_name"], records["family_name"] = ["John", "Mary"], ["Smith", "Jones"]
+    with pytest.raises(CareEtlError, match="reads as another's, first at row 1") as caught:
+        link(records)
+    assert "Smith" not in str(caught.value) and "\n" not in str(caught.value)
+
+
 def _same_person_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
     groups = pd.Series(np.arange(len(labels))).groupby(labels).agg(list)
     return {pair for members in groups for pair in combinations(members, 2)}
