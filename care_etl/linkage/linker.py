@@ -816,9 +816,16 @@ def _held(
     """
     levels = scores.levels
     held = {"different_nhs_numbers": both_nhs & ~is_nhs}
-    if "date_of_birth" not in levels.columns or "family_name" not in levels.columns:
+    if "family_name" not in levels.columns:
         return held
-    dob = levels["date_of_birth"].to_numpy()
+    # Without dates of birth (a housing extract) every pair's date is missing: the rules
+    # that ask for one stand aside, but the twin rule holds, as nothing else tells the
+    # members of a household apart.
+    dob = (
+        levels["date_of_birth"].to_numpy()
+        if "date_of_birth" in levels.columns
+        else np.full(len(levels), MISSING, dtype=np.int8)
+    )
     family = levels["family_name"].to_numpy()
     same_family = among(family, codes_of("family_name", "exact", "close", "part"))
     if "given_name" not in levels.columns:
@@ -837,7 +844,8 @@ def _held(
         other_name |= brother_sister
         # A surname typed wrong on each twin's record ("fuzzy") is still one family name.
         family_like = among(family, codes_of("family_name", "exact", "close", "part", "fuzzy"))
-        twin = ~is_nhs & family_like & (dob != MISSING) & other_name
+        # A date missing on either record (or in the data) says nothing against two people.
+        twin = ~is_nhs & family_like & other_name
         # A forename that is a short form, or a typo of one, is not another name.
         rows = np.flatnonzero(twin & likely)
         twin[rows[_related_forenames(*forenames, rows)]] = False
@@ -851,7 +859,7 @@ def _held(
         held["unnamed_newborn"] = (
             ~is_nhs & family_like & born_together & (unnamed[left] | unnamed[right])
         )
-    if settings.father_son_years:
+    if settings.father_son_years and YEAR_GAP in levels.columns:
         same_forename = among(given, codes_of("given_name", "exact", "short_form", "close"))
         years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
         generations = among(dob, _DATES_APART) & years_apart

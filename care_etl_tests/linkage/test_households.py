@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from rapidfuzz.distance import JaroWinkler
 
 from care_etl.linkage import LinkageSettings, link_records
 from care_etl.linkage.nicknames import one_forename
@@ -200,3 +201,31 @@ def test_u_of_the_postcode_beside_an_agreeing_address_does_not_hang_on_the_draw(
     assert moved < 1e-5  # 2e-3 when they came from the random pairs
     assert u[1]["postcode_at_address"]["exact"] > 0.5  # household members share a postcode
     assert not u[1]["given_name"].equals(u[2]["given_name"])
+
+
+def test_without_dates_of_birth_a_household_stays_its_members() -> None:
+    """A housing extract has no dates of birth: a household's members share a surname, an
+    address and a postcode and differ only in forename. The model, with nothing else to
+    weigh, took them for one person (a probe's 4,000 people came back as 1,000 persons);
+    the twin rule keeps them apart, as it does where dates of birth are known."""
+    people = _with_homes(crowd(240, seed=21), families=True).drop(columns="date_of_birth")
+    records = people.drop(columns="person")
+    truth, given = people["person"].to_numpy(), people["given_name"].str.upper().to_numpy()
+
+    def merged(settings: LinkageSettings) -> list[tuple[str, str]]:
+        labels = link_records(records, settings).assignments["person_id"].to_numpy()
+        return [
+            (given[i], given[j])
+            for i in range(len(truth))
+            for j in range(i + 1, len(truth))
+            if labels[i] == labels[j] and truth[i] != truth[j]
+        ]
+
+    def alike(a: str, b: str) -> bool:  # one name, or a typo of it for all the model knows
+        return a == b or one_forename(a, b) or JaroWinkler.similarity(a, b) >= 0.8
+
+    # Only what nothing here can tell apart merges: two Rubys of one family, Evie and Evelyn.
+    kept = merged(LinkageSettings())
+    assert all(alike(a, b) for a, b in kept)
+    unruled = merged(LinkageSettings(twin_rule=False))
+    assert sum(not alike(a, b) for a, b in unruled) > 20
