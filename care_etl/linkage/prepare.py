@@ -69,6 +69,11 @@ _TRUE_TEXT = frozenset({"TRUE", "T", "Y", "YES", "1"})
 
 def check_keys(records: pd.DataFrame) -> None:
     """Linkage needs one row per (source, source_record_id): anything else is an input error."""
+    if not isinstance(records, pd.DataFrame):
+        raise CareEtlError(f"linkage input: a pandas DataFrame, not {type(records).__name__}")
+    repeated = records.columns[records.columns.duplicated()]
+    if len(repeated):
+        raise CareEtlError(f"linkage input: column '{repeated[0]}' appears more than once")
     for column in ("source", "source_record_id"):
         if column not in records.columns:
             raise CareEtlError(f"linkage input: column '{column}' is missing")

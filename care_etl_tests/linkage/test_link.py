@@ -618,6 +618,11 @@ def test_bad_input_is_refused_without_values() -> None:
     assert "Ann" not in str(caught.value)
     with pytest.raises(CareEtlError, match="source_record_id"):
         link(pd.DataFrame({"source": ["a"]}))
+    with pytest.raises(CareEtlError, match="a pandas DataFrame, not NoneType"):
+        link(None)  # type: ignore[arg-type]
+    doubled = pd.DataFrame([["a", "1", "Ann", "Ann"]], columns=["source", "source_record_id"] * 2)
+    with pytest.raises(CareEtlError, match="column 'source' appears more than once"):
+        link(doubled)
     with pytest.raises(CareEtlError, match="threshold"):
         LinkageSettings(auto_link_threshold=0.4, review_threshold=0.5).check()
 
