@@ -419,7 +419,37 @@ _NAME_PARTS = ("given_name", "middle_names", "family_name")
 
 
 def prepare(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per record (positional index), keys for blocking and comparing."""
+    """One row per record (positional index), keys for blocking and comparing; a cell
+    holding a list or a mapping, where a value belongs, is a one-line input error."""
+    try:
+        return _prepare(records)
+    except TypeError:
+        found = _first_container(records)
+        if found is None:
+            raise
+        column, row = found
+        raise CareEtlError(
+            f"linkage input: column '{column}' holds a list or mapping at row {row}, where "
+            "one value belongs"
+        ) from None
+
+
+def _first_container(records: pd.DataFrame) -> tuple[str, int] | None:
+    """The first (column, row) holding a list, set, tuple or mapping (only looked for once
+    linkage has failed on one: a pass over every value costs time on every run)."""
+    if not isinstance(records, pd.DataFrame):
+        return None
+    for column in records.columns:
+        values = records[column].to_numpy()
+        if values.dtype != object:
+            continue
+        for row, value in enumerate(values):
+            if isinstance(value, list | set | tuple | dict):
+                return str(column), row
+    return None
+
+
+def _prepare(records: pd.DataFrame) -> pd.DataFrame:
     check_keys(records)
     col = {name: _column(records, name) for name in INPUT_FIELDS}
     _names_from_full_name(col, _column(records, "full_name"))

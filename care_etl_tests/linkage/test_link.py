@@ -623,6 +623,14 @@ def test_bad_input_is_refused_without_values() -> None:
     doubled = pd.DataFrame([["a", "1", "Ann", "Ann"]], columns=["source", "source_record_id"] * 2)
     with pytest.raises(CareEtlError, match="column 'source' appears more than once"):
         link(doubled)
+    for column in ("source_record_id", "given_name", "date_of_birth"):
+        listed = pd.DataFrame({"source": ["a", "a"], "source_record_id": ["1", "2"]})
+        listed["given_name"], listed["date_of_birth"] = ["Ann", "Bo"], ["1970-01-01"] * 2
+        listed[column] = pd.Series([listed[column].iloc[0], ["x", "y"]], dtype=object)
+        with pytest.raises(
+            CareEtlError, match=f"column '{column}' holds a list or mapping at row 1"
+        ):
+            link(listed)
     with pytest.raises(CareEtlError, match="threshold"):
         LinkageSettings(auto_link_threshold=0.4, review_threshold=0.5).check()
 
