@@ -47,7 +47,11 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         from care_etl.index.build import staged_records
 
         with_records = [s for s in person_records if len(s.records)]
-        records = staged_records(with_records)[0] if with_records else pd.DataFrame()
+        records = (
+            staged_records(with_records)[0]
+            if with_records
+            else pd.DataFrame(columns=["source", "source_record_id"])  # every feed blocked or empty
+        )
         run = link_incrementally(
             records,
             database_url=settings.database_url,

@@ -101,6 +101,27 @@ def test_a_broken_feed_is_blocked_its_last_accepted_version_stands_in_and_others
     assert not [f for f in failed if f[0] in OTHERS]
 
 
+def test_a_first_run_whose_every_feed_is_blocked_completes_with_an_empty_index(
+    clean_sources, tmp_path
+):
+    """A new contract's first day, its one feed failing a check: nothing to link is not an
+    error (linkage was handed a frame without columns and failed, and nothing was written,
+    not even the check results)."""
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    shutil.copy(CONTRACTS_DIR / f"{GP}.yaml", contracts)
+    sources = tmp_path / "sources"
+    shutil.copytree(clean_sources / "health", sources / "health")
+    half_dates_unparseable(sources)
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    figures = run_pipeline(sources, contracts, url, tmp_path / "r").figures
+    assert figures["persons"] == 0
+    gp = figures["sources"][GP]
+    assert "date_parses__date_of_birth" in gp["blocked"] and gp["records_held_back"] > 0
+    assert _query(url, "select count(*) from person_index") == [(0,)]
+    assert _query(url, f"select count(*) from dq_result where source = '{GP}'")[0][0] > 0
+
+
 def test_checks_are_dagster_asset_checks_with_counts_only_and_warnings_visible(
     clean_sources, tmp_path
 ):
