@@ -264,9 +264,16 @@ def _print_summary(
     for message in problems:
         print(f"care-etl: warning: {message}", file=sys.stderr)
     print(f"index: {safe_url(database)}")
-    if figures["review_queue"] and database != _review_default():
+    if figures["review_queue"] and _where(database) != _where(_review_default()):
         print(f"review: care-etl review list --database '{safe_url(database)}'")
     print(f"reports: {reports / 'coverage.html'}, {reports / 'coverage.json'}")
+
+
+def _where(url: str) -> str:
+    """A SQLite URL as its absolute file, so that demo/care_etl.db and its full path agree."""
+    if url.startswith("sqlite:///"):
+        return str(Path(url.removeprefix("sqlite:///")).resolve())
+    return url
 
 
 def _review_default() -> str:

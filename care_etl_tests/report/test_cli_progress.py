@@ -51,3 +51,14 @@ def test_run_shows_ocr_progress_and_a_summary_that_matches_the_index(report_run:
         assert f"care-etl: warning: {message}" in said
     # The run wrote where `care-etl review` looks by default: no --database to add.
     assert "review: care-etl review list" not in out
+
+
+def test_the_review_hint_reads_sqlite_urls_as_the_files_they_name(tmp_path, monkeypatch):
+    """The demo writes demo/care_etl.db by its full path, where `care-etl review` looks by
+    default: that is one file, and the summary adds no review command for it."""
+    from care_etl.cli import _review_default, _where
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CARE_ETL_DATABASE_URL", raising=False)
+    assert _where(f"sqlite:///{tmp_path / 'demo' / 'care_etl.db'}") == _where(_review_default())
+    assert _where(f"sqlite:///{tmp_path / 'care_etl.db'}") != _where(_review_default())
