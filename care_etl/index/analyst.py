@@ -68,6 +68,18 @@ def age_band(dob: object, on: dt.date) -> str | None:
     return next((label for upper, label in AGE_BANDS if age < upper), OLDEST_BAND)
 
 
+def coded_relationship(text: object) -> str | None:
+    """A relationship as one of the index's own words (Partner, Son, Parent, Co-resident,
+    ...), else "Other": the sources' free text may name a person ("Niece of ...")."""
+    from care_etl.index.households import CO_RESIDENT, INVERSE
+
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return None
+    words = {w.lower(): w for w in (*INVERSE.values(), CO_RESIDENT)}
+    words.update({w: w.capitalize() for w in INVERSE})
+    return words.get(str(text).strip().lower(), "Other")
+
+
 def postcode_district(postcode: object) -> str | None:
     """The outward code: 'E8 3QP' -> 'E8'."""
     if not isinstance(postcode, str) or not postcode.strip():
@@ -169,7 +181,9 @@ def analyst_tables(
             {
                 "person_key": ids(related["person_id"], "person"),
                 "related_person_key": ids(related["related_person_id"], "person"),
-                "relationship": related.get("relationship", pd.Series(dtype=object)).to_numpy(),
+                "relationship": each_distinct(
+                    related.get("relationship", pd.Series(dtype=object)), coded_relationship
+                ),
                 "basis": related.get("basis", pd.Series(dtype=object)).to_numpy(),
             }
         ),

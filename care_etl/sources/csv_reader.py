@@ -217,12 +217,26 @@ def _header(fields: list[str], path: Path, line: int) -> list[str]:
     for i, name in enumerate(names, start=1):
         if not name:
             raise SourceReadError(f"{path}: line {line}: header column {i} has no name")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise SourceReadError(f"{path}: line {line}: duplicate header column {duplicates[0]!r}")
+    first, again = repeated_position(names)
+    if again:
+        # By position, not name: a file without its header line has a record there.
+        raise SourceReadError(
+            f"{path}: line {line}: header columns {first} and {again} have the same name"
+        )
     return names
 
 
 def _clean(value: str) -> str | None:
     value = value.strip()
     return value or None
+
+
+def repeated_position(names: list[str]) -> tuple[int, int]:
+    """The 1-based positions of the first name that comes twice, its first and second; (0, 0)
+    when none does."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in seen:
+            return seen[name], position
+        seen[name] = position
+    return 0, 0

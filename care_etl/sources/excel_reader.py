@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from care_etl.errors import SourceReadError
+from care_etl.sources.csv_reader import repeated_position
 
 # What a damaged .xlsx raises from its zip and XML layers (XML errors subclass SyntaxError;
 # openpyxl's typed XML objects raise TypeError on an attribute they do not know).
@@ -284,9 +285,11 @@ def _columns(cells: Sequence[Any], path: Path, sheet: str, row: int) -> list[tup
     """(position, name) of each named header cell; a repeated name is an error."""
     columns = [(i, str(v).strip()) for i, v in enumerate(cells) if _text(v) is not None]
     names = [name for _, name in columns]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise SourceReadError(f"{path} [{sheet}]: row {row}: duplicate column {duplicates[0]!r}")
+    first, again = repeated_position(names)
+    if again:  # by position: a sheet without its header row has a record there
+        raise SourceReadError(
+            f"{path} [{sheet}]: row {row}: header cells {first} and {again} have the same name"
+        )
     return columns
 
 

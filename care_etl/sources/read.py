@@ -244,7 +244,15 @@ def _conform(
             f"column(s) in the extract, or remove them from schema/{obj.name}/properties)"
         )
     unexpected = [c for c in seen if not c.startswith("_") and c not in expected]
-    if unexpected:
+    if unexpected and 2 * (len(expected) - len(missing)) < len(expected):
+        # Too few of the contract's names: the "header" may be a record (its line missing),
+        # whose values must not go to a log.
+        result.warnings.append(
+            f"{where}: {len(unexpected)} column(s) the contract does not declare, and only "
+            f"{len(expected) - len(missing)} of its {len(expected)}: is the header line "
+            "missing? (their names are not shown: they may be a record's values)"
+        )
+    elif unexpected:
         result.warnings.append(
             f"{where}: unexpected column(s) {_names(unexpected)}; not read. To use them, add "
             f"to the contract's schema/{obj.name}/properties "

@@ -284,3 +284,13 @@ def test_link_rows_are_updated_and_deleted_by_their_key(database, tmp_path, requ
     assert tuple(gone.iloc[0]) not in after.index and len(after) == len(links) - 1
     untouched = links.iloc[2:].set_index(list(keys))
     assert (after.loc[untouched.index, "person_id"] == untouched["person_id"]).all()
+
+
+def test_analyst_relationships_are_the_index_s_own_words():
+    from care_etl.index.analyst import coded_relationship
+
+    assert [coded_relationship(r) for r in ("Son", "parent", "Co-resident", None)] == [
+        "Son", "Parent", "Co-resident", None,
+    ]  # fmt: skip
+    # A source's free text can name a person: analysts get "Other", the full table the text.
+    assert coded_relationship("Niece of Ann Example") == "Other"

@@ -196,3 +196,13 @@ def test_a_bom_file_that_does_not_decode_is_a_one_line_error(tmp_path):
         read_csv(path)
 
     assert str(err.value).startswith(f"{path}: cannot decode as utf-8-sig (byte ")
+
+
+def test_a_repeated_header_name_is_told_by_position(tmp_path):
+    # Without its header line, a file's first record is read as one, and a date of birth
+    # equal to the date of registration repeats: the message must not quote it.
+    path = _write(tmp_path, "P1,14/07/1933,Ann,14/07/1933\nP2,01/01/1990,Bo,02/02/2000\n", "utf-8")
+    with pytest.raises(SourceReadError) as caught:
+        read_csv(path)
+    assert str(caught.value).endswith("line 1: header columns 2 and 4 have the same name")
+    assert "1933" not in str(caught.value)

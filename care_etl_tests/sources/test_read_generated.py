@@ -229,3 +229,23 @@ def test_a_social_care_database_that_cannot_be_reached_says_why(generated, monke
     (error,) = raw.errors
     assert error.startswith("$CARE_ETL_SOCIAL_CARE_URL: cannot read table persons: ")
     assert 'database "care_etl_no_such_database" does not exist' in error
+
+
+def test_a_file_without_its_header_line_names_no_value(generated, tmp_path):
+    """The first record is read as the header: its values must not reach a message."""
+    sources = _copy(generated, tmp_path, "health")
+    path = sorted((sources / "health").glob("*.csv"))[0]
+    encoding = detect_encoding(path)
+    lines = path.read_bytes().decode(encoding).splitlines(keepends=True)[1:]
+    # Every field of the first record filled (an empty one is a nameless header column).
+    first = [value or f"Filled{i}" for i, value in enumerate(next(csv.reader([lines[0]])))]
+    out = io.StringIO()
+    csv.writer(out).writerow(first)
+    path.write_bytes((out.getvalue() + "".join(lines[1:])).encode(encoding))
+
+    raw = _read("health_gp_registrations", sources)
+
+    said = " ".join(raw.errors + raw.warnings)
+    assert "is the header line missing?" in said
+    shown = said.replace(path.name, "")  # the practice code is in the file's name
+    assert not [v for v in first if len(v) > 3 and v in shown]
