@@ -17,6 +17,7 @@ import pandas as pd
 
 from care_etl.errors import CareEtlError
 from care_etl.linkage import nicknames
+from care_etl.linkage.cluster import record_keys
 from care_etl.standardise._series import to_ascii
 from care_etl.standardise.dates import clean_dates
 from care_etl.standardise.names import match_key, parse_full_name
@@ -88,12 +89,10 @@ def check_keys(records: pd.DataFrame) -> None:
             f"linkage input: {int(duplicated.sum())} repeated (source, source_record_id) keys, "
             f"first at row {row}"
         )
-    # Records are keyed as text, "source|source_record_id" (cluster.record_keys), and a
-    # person's id is the hash of its smallest key: two records with one text key would
-    # give two people one id.
-    texts = pd.Series(records["source"].to_numpy().astype(str), dtype=object)
-    texts = texts + "|" + records["source_record_id"].to_numpy().astype(str)
-    same_text = texts.duplicated().to_numpy()
+    # Records are keyed as text (cluster.record_keys), and a person's id is the hash of its
+    # smallest key: two records with one text key would give two people one id.
+    keys = record_keys(records["source"].to_numpy(), records["source_record_id"].to_numpy())
+    same_text = keys.duplicated().to_numpy()
     if same_text.any():
         row = int(np.flatnonzero(same_text)[0])
         raise CareEtlError(
