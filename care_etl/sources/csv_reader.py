@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from care_etl.errors import SourceReadError
+from care_etl.sources.headers import repeated_position
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
@@ -229,14 +230,3 @@ def _header(fields: list[str], path: Path, line: int) -> list[str]:
 def _clean(value: str) -> str | None:
     value = value.strip()
     return value or None
-
-
-def repeated_position(names: list[str]) -> tuple[int, int]:
-    """The 1-based positions of the first name that comes twice, its first and second; (0, 0)
-    when none does."""
-    seen: dict[str, int] = {}
-    for position, name in enumerate(names, start=1):
-        if name in seen:
-            return seen[name], position
-        seen[name] = position
-    return 0, 0

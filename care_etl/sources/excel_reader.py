@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from care_etl.errors import SourceReadError
-from care_etl.sources.csv_reader import repeated_position
+from care_etl.sources.headers import header_key, repeated_position
 
 # What a damaged .xlsx raises from its zip and XML layers (XML errors subclass SyntaxError;
 # openpyxl's typed XML objects raise TypeError on an attribute they do not know).
@@ -118,12 +118,12 @@ def _frame(
     df["_file"] = path_str
     df["_sheet"] = sheet
     df["_row"] = pd.Series([n for n, _ in records], dtype="int64")
-    found = {_key(n) for n in names}
+    found = {header_key(n) for n in names}
     df.attrs.update(
         sheet=sheet,
         header_row=header_row,
         headers=names,
-        missing_columns=[c for c in expected_columns if _key(c) not in found],
+        missing_columns=[c for c in expected_columns if header_key(c) not in found],
     )
     return df
 
@@ -267,12 +267,12 @@ def _find_header(
     rows: Iterator[Sequence[Any]], expected: Sequence[str], path: Path, sheet: str
 ) -> tuple[int, Sequence[Any]]:
     """The first row holding enough of the expected names (the first non-empty row if none given)."""
-    wanted = {_key(c) for c in expected}
+    wanted = {header_key(c) for c in expected}
     needed = max(1, math.ceil(len(wanted) * HEADER_MIN_SHARE))
     for number, row in enumerate(rows, start=1):
         if number > HEADER_SEARCH_ROWS:
             break
-        keys = {_key(v) for v in row if isinstance(v, str)}
+        keys = {header_key(v) for v in row if isinstance(v, str)}
         if (wanted and len(wanted & keys) >= needed) or (not wanted and any(_text(v) for v in row)):
             return number, row
     raise SourceReadError(
@@ -291,10 +291,6 @@ def _columns(cells: Sequence[Any], path: Path, sheet: str, row: int) -> list[tup
             f"{path} [{sheet}]: row {row}: header cells {first} and {again} have the same name"
         )
     return columns
-
-
-def _key(name: object) -> str:
-    return " ".join(str(name).split()).casefold()
 
 
 def _text(value: Any) -> str | None:

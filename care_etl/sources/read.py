@@ -20,6 +20,7 @@ import pandas as pd
 from care_etl.canonical import ADDRESS_HISTORY_KEYS
 from care_etl.contracts.model import Contract, SourceObject, parse_row_filter
 from care_etl.errors import SourceReadError
+from care_etl.sources.headers import header_key
 
 #: The column a lookup's history (`historyAs`) is joined as: `<lookup id>.<HISTORY_COLUMN>`.
 HISTORY_COLUMN = "_history"
@@ -270,17 +271,13 @@ def _conform(
     return frame[[*expected, *lineage]]
 
 
-def _header_key(name: object) -> str:
-    return " ".join(str(name).split()).casefold()
-
-
 def _declared_names(frame: pd.DataFrame, expected: list[str]) -> pd.DataFrame:
     """A header written in other capitals or spacing ("SURNAME", "Date of  birth") is the
     declared column, renamed to its declared name; one written exactly wins."""
-    wanted = {_header_key(c): c for c in expected if c not in frame.columns}
+    wanted = {header_key(c): c for c in expected if c not in frame.columns}
     renames: dict[str, str] = {}
     for column in frame.columns:
-        target = wanted.get(_header_key(column)) if column not in expected else None
+        target = wanted.get(header_key(column)) if column not in expected else None
         if target is not None and target not in renames.values():
             renames[column] = target
     return frame.rename(columns=renames) if renames else frame
