@@ -21,6 +21,8 @@ import secrets
 import numpy as np
 import pandas as pd
 
+from care_etl.index.households import CO_RESIDENT, INVERSE
+
 KEY_ENV = "CARE_ETL_PSEUDONYM_KEY"
 #: Upper bound (exclusive) of each age band, and its label; the last band is open.
 AGE_BANDS = ((18, "0-17"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"),
@@ -68,16 +70,20 @@ def age_band(dob: object, on: dt.date) -> str | None:
     return next((label for upper, label in AGE_BANDS if age < upper), OLDEST_BAND)
 
 
+#: The index's own relationship words (households.INVERSE's roles and their inverses,
+#: Co-resident), by their lower case.
+_RELATIONSHIP_WORDS = {
+    **{w.lower(): w for w in (*INVERSE.values(), CO_RESIDENT)},
+    **{w: w.capitalize() for w in INVERSE},
+}
+
+
 def coded_relationship(text: object) -> str | None:
     """A relationship as one of the index's own words (Partner, Son, Parent, Co-resident,
     ...), else "Other": the sources' free text may name a person ("Niece of ...")."""
-    from care_etl.index.households import CO_RESIDENT, INVERSE
-
     if text is None or (isinstance(text, float) and pd.isna(text)):
         return None
-    words = {w.lower(): w for w in (*INVERSE.values(), CO_RESIDENT)}
-    words.update({w: w.capitalize() for w in INVERSE})
-    return words.get(str(text).strip().lower(), "Other")
+    return _RELATIONSHIP_WORDS.get(str(text).strip().lower(), "Other")
 
 
 def postcode_district(postcode: object) -> str | None:

@@ -145,9 +145,9 @@ def _record_ref(token: str) -> tuple[str, str]:
 def _named_pair(
     conn: sa.Connection, url: str, queue: pd.DataFrame, token: str
 ) -> tuple[tuple, tuple]:
-    key = _listed_key(url, queue, int(token)) if token.isdigit() else token.lower()
     if "/" in token:
         raise ReviewError(f"'{token}' is one record: name both records of the pair")
+    key = _listed_key(url, queue, int(token)) if token.isdigit() else token.lower()
     if not _PAIR_KEY.match(key):
         raise ReviewError(f"'{token}' is not a pair key, a row number or SOURCE/RECORD_ID")
     match = queue[queue["pair_key"] == key]
