@@ -216,6 +216,7 @@ def _print_summary(
 ) -> None:
     """The run's summary table: per source, then persons, review, time and where things went."""
     from care_etl.index.publish import safe_url
+    from care_etl.review.commands import default_url
 
     def rate(value: float | None) -> str:
         return "–" if value is None else f"{value:.0%}"
@@ -264,7 +265,7 @@ def _print_summary(
     for message in problems:
         print(f"care-etl: warning: {message}", file=sys.stderr)
     print(f"index: {safe_url(database)}")
-    if figures["review_queue"] and _where(database) != _where(_review_default()):
+    if figures["review_queue"] and _where(database) != _where(default_url()):
         print(f"review: care-etl review list --database '{safe_url(database)}'")
     print(f"reports: {reports / 'coverage.html'}, {reports / 'coverage.json'}")
 
@@ -274,13 +275,6 @@ def _where(url: str) -> str:
     if url.startswith("sqlite:///"):
         return str(Path(url.removeprefix("sqlite:///")).resolve())
     return url
-
-
-def _review_default() -> str:
-    """The index `care-etl review` opens when given no --database."""
-    from care_etl.review.commands import DEFAULT_DATABASE
-
-    return os.environ.get("CARE_ETL_DATABASE_URL") or DEFAULT_DATABASE
 
 
 if __name__ == "__main__":  # pragma: no cover

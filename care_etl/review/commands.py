@@ -24,8 +24,13 @@ class ReviewError(CareEtlError):
 DEFAULT_DATABASE = "sqlite:///demo/care_etl.db"
 
 
+def default_url() -> str:
+    """The index the review commands open when given no --database."""
+    return os.environ.get("CARE_ETL_DATABASE_URL") or DEFAULT_DATABASE
+
+
 def _url(args: argparse.Namespace) -> str:
-    url = args.database or os.environ.get("CARE_ETL_DATABASE_URL") or DEFAULT_DATABASE
+    url = args.database or default_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise ReviewError(f"no index database at {url.removeprefix('sqlite:///')}")
     return url

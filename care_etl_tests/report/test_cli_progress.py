@@ -56,9 +56,10 @@ def test_run_shows_ocr_progress_and_a_summary_that_matches_the_index(report_run:
 def test_the_review_hint_reads_sqlite_urls_as_the_files_they_name(tmp_path, monkeypatch):
     """The demo writes demo/care_etl.db by its full path, where `care-etl review` looks by
     default: that is one file, and the summary adds no review command for it."""
-    from care_etl.cli import _review_default, _where
+    from care_etl.cli import _where
+    from care_etl.review.commands import default_url
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CARE_ETL_DATABASE_URL", raising=False)
-    assert _where(f"sqlite:///{tmp_path / 'demo' / 'care_etl.db'}") == _where(_review_default())
-    assert _where(f"sqlite:///{tmp_path / 'care_etl.db'}") != _where(_review_default())
+    assert _where(f"sqlite:///{tmp_path / 'demo' / 'care_etl.db'}") == _where(default_url())
+    assert _where(f"sqlite:///{tmp_path / 'care_etl.db'}") != _where(default_url())
