@@ -46,6 +46,8 @@ MODEL_MODULES = (
     "linkage/estimate.py",
     "linkage/blocking.py",
     "linkage/model.py",
+    "linkage/reference.py",
+    "linkage/reference_model.json",
     "linkage/linker.py",
     "incremental/kept.py",
 )

@@ -147,7 +147,8 @@ def fit(
         vocabulary = int(max(prepared["given_code"].max(), prepared["family_code"].max())) + 1
         for f, column in TF_COLUMNS.items():
             if f in fields:
-                tf[f] = term_frequencies(prepared[column].to_numpy(), max(vocabulary, 1))
+                codes = prepared[column].to_numpy()
+                tf[f] = term_frequencies(codes, max(vocabulary, 1), float(u[f][0]))
     return FellegiSunter(fields, m, u, prior, sessions, tf, presence)
 
 
@@ -203,6 +204,7 @@ class _Homes:
         strangers = np.ones(len(random_levels)) if strangers is None else strangers
         apart = np.ones(len(self.levels)) if apart is None else apart
         weights = np.concatenate([strangers[other], apart * self.weight])
+        # No reference here: these pairs were drawn for this one field, enough of them.
         return level_frequencies(codes, len(level_names(_AT_ADDRESS)), weights)
 
 

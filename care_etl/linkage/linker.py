@@ -52,6 +52,7 @@ from care_etl.linkage.model import (
     TrainedModel,
     level_frequencies,
     probability,
+    unseen_share,
 )
 from care_etl.linkage.nicknames import one_forename
 from care_etl.linkage.prepare import CODE_GROUPS, code_column, prepare
@@ -282,7 +283,7 @@ def _to_keep(model: FellegiSunter, prepared: pd.DataFrame, households: Household
             order = np.argsort(keys, kind="stable")
             tables[f] = (keys[order], shares[order])
             present = int((prepared[TF_COLUMNS[f]].to_numpy() >= 0).sum())
-            unseen[f] = 1.0 / max(present, 1)
+            unseen[f] = unseen_share(present, float(model.u[f][0]))
     return TrainedModel(
         replace(model, term_frequencies={}),
         tables,
@@ -695,6 +696,10 @@ _JUNIOR_SHARE = 0.01
 #: A rule holds its pairs when the household pairs could explain at least this share of
 #: the pairs it would hold that the model alone finds more likely one person than not.
 _HOUSEHOLD_TOLERANCE = 0.005
+#: Fewer records than this are too few to count households in: the rules hold. A few
+#: hundred records of one family and its neighbours show no household pairs beyond
+#: chance only because chance itself is a fraction of a pair.
+_CENSUS_RECORDS = 500
 #: Date of birth levels of two people (of a household: siblings, a parent and child): two
 #: components equal, within a year, or different. The father and son rule holds one name
 #: born within a year too, in different years (LinkageSettings.father_son_years), for a
@@ -725,7 +730,8 @@ class Households:
     household pairs beyond chance could account for more than the auto-link threshold
     allows of them: otherwise a pair that looks like twins is one person's record with a
     forename written differently, and the model decides. Without surnames, addresses,
-    forenames and dates of birth to count, the rules always hold.
+    forenames and dates of birth to count, or with too few records (_CENSUS_RECORDS), the
+    rules always hold.
     """
 
     #: Candidate pairs of the census levels (_CENSUS), the same NHS number excepted; -1
@@ -750,7 +756,9 @@ class Households:
 
 def census(levels: pd.DataFrame, model: FellegiSunter, not_nhs: np.ndarray, n: int) -> Households:
     """Count the census pairs and the number chance gives (see Households)."""
-    if any(f not in levels.columns or f not in model.fields for f in _CENSUS):
+    if n < _CENSUS_RECORDS or any(
+        f not in levels.columns or f not in model.fields for f in _CENSUS
+    ):
         return Households()
     found = not_nhs.copy()
     chance = n * (n - 1) / 2

@@ -18,6 +18,14 @@ import numpy as np
 import pandas as pd
 
 from care_etl.linkage.compare import LEVELS, MISSING, codes_of
+from care_etl.linkage.reference import (
+    REFERENCE_MATCHES,
+    REFERENCE_PAIRS,
+    REFERENCE_RECORDS,
+    reference_m,
+    reference_prior,
+    reference_u,
+)
 
 #: Pseudo-count added to every level's count, so that no level gets an infinite weight.
 PSEUDO_COUNT = 1.0
@@ -57,8 +65,15 @@ def initial_m(levels: int) -> np.ndarray:
     return np.concatenate([[0.9], 0.1 * rest / rest.sum()])
 
 
-def level_frequencies(codes: np.ndarray, levels: int, weights: np.ndarray | None = None):
-    """Smoothed share of each level among the pairs where the field is not missing."""
+def level_frequencies(
+    codes: np.ndarray,
+    levels: int,
+    weights: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    strength: float = 0.0,
+):
+    """Smoothed share of each level among the pairs where the field is not missing, the
+    `reference` shares counted as `strength` pairs more (care_etl.linkage.reference)."""
     present = codes != MISSING
     counts = np.bincount(
         codes[present].astype(np.int64),
@@ -66,14 +81,23 @@ def level_frequencies(codes: np.ndarray, levels: int, weights: np.ndarray | None
         minlength=levels,
     )[:levels].astype(float)
     counts += PSEUDO_COUNT / levels
+    if reference is not None:
+        counts += strength * reference
     return counts / counts.sum()
 
 
-def term_frequencies(codes: np.ndarray, vocabulary: int) -> np.ndarray:
-    """Share of the records with a value that carry each value code."""
+def term_frequencies(codes: np.ndarray, vocabulary: int, typical: float) -> np.ndarray:
+    """Share of the records with a value that carry each value code, with REFERENCE_RECORDS
+    more records whose share is `typical` (u of exact agreement, the share of the name a
+    random record carries, on average): in a few records every name looks common."""
     present = codes[codes >= 0]
     counts = np.bincount(present, minlength=vocabulary).astype(float)
-    return counts / max(len(present), 1)
+    return (counts + REFERENCE_RECORDS * typical) / (len(present) + REFERENCE_RECORDS)
+
+
+def unseen_share(present: int, typical: float) -> float:
+    """`term_frequencies`' share of a value seen once among `present` records."""
+    return (1.0 + REFERENCE_RECORDS * typical) / (present + REFERENCE_RECORDS)
 
 
 def estimate_u(
@@ -81,10 +105,18 @@ def estimate_u(
 ) -> dict[str, np.ndarray]:
     """u per field level from pairs of records drawn at random, each counted with its
     `weight` (the chance that it is two people; all 1 at first)."""
-    return {
-        f: level_frequencies(random_levels[f].to_numpy(), len(level_names(f)), weights)
-        for f in fields
-    }
+    return {f: field_u(random_levels[f].to_numpy(), f, weights) for f in fields}
+
+
+def field_u(codes: np.ndarray, field: str, weights: np.ndarray | None = None) -> np.ndarray:
+    """u of one field from its levels in pairs of (mostly) two people, from the reference on.
+
+    The reference counts as REFERENCE_PAIRS pairs in a sample of as many or fewer, and
+    fades as the sample grows (one pair in a million): the data's own rare agreements
+    (postcodes of another country) must not be swamped by the reference's common ones."""
+    names = level_names(field)
+    strength = REFERENCE_PAIRS * min(1.0, REFERENCE_PAIRS / max(len(codes), 1)) ** 2
+    return level_frequencies(codes, len(names), weights, reference_u(field, names), strength)
 
 
 def non_match_chance(
@@ -154,7 +186,7 @@ def em_session(
             logit += _log_ratios(m[f], u[f])[codes[f]]
         p = 1.0 / (1.0 + np.exp(-np.clip(logit, -700.0, 700.0)))
         matches = p * count
-        new_m = {f: level_frequencies(codes[f], len(level_names(f)), matches) for f in fields}
+        new_m = {f: _field_m(codes[f], f, matches) for f in fields}
         new_share = float(np.clip(matches.sum() / max(total, 1.0), _P_FLOOR, 1 - 1e-9))
         change = max([abs(new_share - share)] + [np.abs(new_m[f] - m[f]).max() for f in fields])
         m, share = new_m, new_share
@@ -162,6 +194,13 @@ def em_session(
             break
     seen = {f: float(matches[codes[f] != MISSING].sum()) for f in fields}
     return Session(rule, len(levels), share, m, seen, iterations)
+
+
+def _field_m(codes: np.ndarray, field: str, matches: np.ndarray) -> np.ndarray:
+    names = level_names(field)
+    return level_frequencies(
+        codes, len(names), matches, reference_m(field, names), REFERENCE_MATCHES
+    )
 
 
 def level_patterns(levels: pd.DataFrame, fields: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -189,7 +228,8 @@ def combine_sessions(sessions: list[Session], fields: list[str]) -> dict[str, np
         if total > 0:
             m[f] = sum(w * v for w, v in found) / total
         else:
-            m[f] = initial_m(len(level_names(f)))
+            known = reference_m(f, level_names(f))
+            m[f] = initial_m(len(level_names(f))) if known is None else known
     return m
 
 
@@ -278,7 +318,8 @@ def estimate_prior(
     matching pairs that the rule can see (for the date of birth and forename initial rule:
     both dates present and equal, both forenames present with one initial), so dividing by
     that share counts all matching pairs. With no such session it
-    assumes each record has one other record of the same person.
+    assumes each record has one other record of the same person, or the reference's
+    chance when that is less (two records alone are not even odds of one person).
     """
     by_rule = {s.rule: s for s in sessions}
     visible = None
@@ -301,7 +342,8 @@ def estimate_prior(
     if session is not None and visible:
         matches = session.expected_matches / visible
     else:
-        matches = n_records / 2
+        alone = n_records / 2 / max(total_pairs, 1)
+        return float(np.clip(min(alone, reference_prior()), 1e-12, 0.5))
     return float(np.clip(matches / max(total_pairs, 1), 1e-12, 0.5))
 
 

@@ -102,6 +102,42 @@ def check_keys(records: pd.DataFrame) -> None:
         )
 
 
+#: Names callers give the fields linkage reads, and the field each means.
+_FIELD_ALIASES = {
+    **dict.fromkeys(
+        ("forename", "first_name", "firstname", "given", "christian_name"), "given_name"
+    ),
+    **dict.fromkeys(("surname", "last_name", "lastname", "family"), "family_name"),
+    **dict.fromkeys(("dob", "birth_date", "birthdate", "born"), "date_of_birth"),
+    **dict.fromkeys(("gender",), "sex"),
+    **dict.fromkeys(("post_code", "zip", "zip_code", "postal_code"), "postcode"),
+    **dict.fromkeys(("nhs", "nhs_no", "nhsnumber"), "nhs_number"),
+    **dict.fromkeys(("address_1", "address_line_1", "address1", "street", "addr"), "address"),
+    **dict.fromkeys(("name", "fullname"), "full_name"),
+}
+_READ = frozenset((*INPUT_FIELDS, "full_name", "previous_addresses"))
+
+
+def check_fields(records: pd.DataFrame) -> None:
+    """A column that looks like a field linkage reads but is not named as one is left unread,
+    so say so: an error when linkage reads no other column (every record would stand
+    alone), else a warning (column names only, never a value). Keys alone are no mistake."""
+    unread = {}
+    for column in map(str, records.columns):
+        key = re.sub(r"[\s\-]+", "_", column.strip().lower())
+        field = _FIELD_ALIASES.get(key, key if key in _READ and column not in _READ else None)
+        if field is not None and field not in records.columns:
+            unread[column] = field
+    hints = ", ".join(f"'{c}' (did you mean '{f}'?)" for c, f in unread.items())
+    if hints and not _READ & set(records.columns):
+        raise CareEtlError(
+            "linkage input: no column linkage reads (given_name, family_name, date_of_birth, "
+            f"postcode, address, nhs_number, ...); not read: {hints}"
+        )
+    if hints:
+        log.warning("linkage input: not read: %s", hints)
+
+
 def _column(records: pd.DataFrame, name: str) -> pd.Series:
     if name in records.columns:
         return records[name].reset_index(drop=True)
@@ -450,6 +486,7 @@ def _first_container(records: pd.DataFrame) -> tuple[str, int] | None:
 
 def _prepare(records: pd.DataFrame) -> pd.DataFrame:
     check_keys(records)
+    check_fields(records)
     col = {name: _column(records, name) for name in INPUT_FIELDS}
     _names_from_full_name(col, _column(records, "full_name"))
     out = pd.DataFrame(index=pd.RangeIndex(len(records)))

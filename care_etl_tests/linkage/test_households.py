@@ -207,25 +207,25 @@ def test_without_dates_of_birth_a_household_stays_its_members() -> None:
     """A housing extract has no dates of birth: a household's members share a surname, an
     address and a postcode and differ only in forename. The model, with nothing else to
     weigh, took them for one person (a probe's 4,000 people came back as 1,000 persons);
-    the twin rule keeps them apart, as it does where dates of birth are known."""
+    the twin rule keeps them apart, as it does where dates of birth are known. On these 500
+    records EM also took households for matches (prior 0.5) and sent 906 pairs to review;
+    starting m from the reference (care_etl.linkage.reference) keeps it from that."""
     people = _with_homes(crowd(240, seed=21), families=True).drop(columns="date_of_birth")
     records = people.drop(columns="person")
     truth, given = people["person"].to_numpy(), people["given_name"].str.upper().to_numpy()
-
-    def merged(settings: LinkageSettings) -> list[tuple[str, str]]:
-        labels = link_records(records, settings).assignments["person_id"].to_numpy()
-        return [
-            (given[i], given[j])
-            for i in range(len(truth))
-            for j in range(i + 1, len(truth))
-            if labels[i] == labels[j] and truth[i] != truth[j]
-        ]
+    result = link_records(records, LinkageSettings())
+    labels = result.assignments["person_id"].to_numpy()
+    merged = [
+        (given[i], given[j])
+        for i in range(len(truth))
+        for j in range(i + 1, len(truth))
+        if labels[i] == labels[j] and truth[i] != truth[j]
+    ]
 
     def alike(a: str, b: str) -> bool:  # one name, or a typo of it for all the model knows
         return a == b or one_forename(a, b) or JaroWinkler.similarity(a, b) >= 0.8
 
     # Only what nothing here can tell apart merges: two Rubys of one family, Evie and Evelyn.
-    kept = merged(LinkageSettings())
-    assert all(alike(a, b) for a, b in kept)
-    unruled = merged(LinkageSettings(twin_rule=False))
-    assert sum(not alike(a, b) for a, b in unruled) > 20
+    assert all(alike(a, b) for a, b in merged)
+    assert len(result.review) < 0.1 * len(records)
+    assert result.model.model.prior < 0.05

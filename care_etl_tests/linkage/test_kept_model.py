@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from care_etl.linkage import link_records
-from care_etl.linkage.model import TrainedModel
+from care_etl.linkage.model import TrainedModel, unseen_share
 from care_etl_tests.linkage.people import crowd
 
 PAIR_KEY = ["left_source", "left_source_record_id", "right_source", "right_source_record_id"]
@@ -93,7 +93,10 @@ def test_a_name_the_kept_table_does_not_know_counts_as_seen_once(records, traine
     found = model.shares_by_code("family_name", np.concatenate([keys[:3], unknown]))
     np.testing.assert_array_equal(found[:3], shares[:3])
     present = int(records["family_name"].notna().sum())
-    assert found[3] == 1.0 / present
+    typical = float(model.model.u["family_name"][0])
+    assert found[3] == pytest.approx(unseen_share(present, typical))
+    # Seen once is rarer than the typical name, yet not as rare as 1 in the records alone.
+    assert 1.0 / present < found[3] < typical
 
 
 def test_a_model_of_other_fields_is_trained_again(records, trained):
