@@ -87,17 +87,27 @@ def level_frequencies(
 
 
 def term_frequencies(codes: np.ndarray, vocabulary: int, typical: float) -> np.ndarray:
-    """Share of the records with a value that carry each value code, with REFERENCE_RECORDS
-    more records whose share is `typical` (u of exact agreement, the share of the name a
-    random record carries, on average): in a few records every name looks common."""
+    """Share of the records with a value that carry each value code, with a few records more
+    (`_reference_strength`) whose share is `typical` (u of exact agreement, the share of the
+    name a random record carries, on average): in a few records every name looks common."""
     present = codes[codes >= 0]
     counts = np.bincount(present, minlength=vocabulary).astype(float)
-    return (counts + REFERENCE_RECORDS * typical) / (len(present) + REFERENCE_RECORDS)
+    extra = _reference_strength(REFERENCE_RECORDS, len(present))
+    return (counts + extra * typical) / (len(present) + extra)
 
 
 def unseen_share(present: int, typical: float) -> float:
     """`term_frequencies`' share of a value seen once among `present` records."""
-    return (1.0 + REFERENCE_RECORDS * typical) / (present + REFERENCE_RECORDS)
+    extra = _reference_strength(REFERENCE_RECORDS, present)
+    return (1.0 + extra * typical) / (present + extra)
+
+
+def _reference_strength(full: float, sample: int) -> float:
+    """How many observations the reference counts for beside `sample` of the data's own:
+    `full` in a sample of as many or fewer, fading with the square of the sample beyond
+    (a thousandth of `full` in a sample a thousand times `full`'s size, where the data's own
+    rare agreements, another country's postcodes or a rare name, must not be swamped)."""
+    return full * min(1.0, full / max(sample, 1)) ** 2
 
 
 def estimate_u(
@@ -109,13 +119,9 @@ def estimate_u(
 
 
 def field_u(codes: np.ndarray, field: str, weights: np.ndarray | None = None) -> np.ndarray:
-    """u of one field from its levels in pairs of (mostly) two people, from the reference on.
-
-    The reference counts as REFERENCE_PAIRS pairs in a sample of as many or fewer, and
-    fades as the sample grows (one pair in a million): the data's own rare agreements
-    (postcodes of another country) must not be swamped by the reference's common ones."""
+    """u of one field from its levels in pairs of (mostly) two people, from the reference on."""
     names = level_names(field)
-    strength = REFERENCE_PAIRS * min(1.0, REFERENCE_PAIRS / max(len(codes), 1)) ** 2
+    strength = _reference_strength(REFERENCE_PAIRS, len(codes))
     return level_frequencies(codes, len(names), weights, reference_u(field, names), strength)
 
 

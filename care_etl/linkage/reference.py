@@ -3,10 +3,10 @@
 m and u per field level as estimated on generated council data (`reference_model.json`,
 written by scripts/make_reference_model.py). The data decide (estimate.fit); each of their
 estimates counts the reference as a few observations only: REFERENCE_MATCHES matching pairs
-for m, REFERENCE_RECORDS records for how common a name is, and REFERENCE_PAIRS random pairs
-for u in a sample of as many or fewer, fading with the square of the sample beyond (model.
-field_u): on a million random pairs it is a thousandth of one, on the handful of pairs of a
-few records nearly all there is. Without it, four records could not say how rarely
+for m; REFERENCE_PAIRS random pairs for u and REFERENCE_RECORDS records for how common a name
+is, each in a sample of as many or fewer, fading with the square of the sample beyond
+(model._reference_strength): on a million random pairs a thousandth of one, on the handful
+of pairs of a few records nearly all there is. Without it, four records could not say how rarely
 strangers share a date of birth, and nothing linked, not even two identical records.
 """
 
