@@ -4,7 +4,7 @@ A pair's levels depend only on the two records' linkage fields and on their name
 (compare.name_context: whether each of their names is used more as a forename than as a
 surname across all records, which decides which record of a crosswise pair was written the
 wrong way round), so a pair whose two records have the same fingerprint and context as
-last run, in the same left/right order, has the same levels. Blocking still runs over every record (a new
+last run, in either order (the comparison is symmetric), has the same levels. Blocking still runs over every record (a new
 record can push two old ones out of each other's sorted-names window, or grow a block past
 its size limit), so the candidate pairs are exactly a full run's; only the comparing of
 pairs already compared is saved. The model is applied as kept (kept.py) or estimated
@@ -164,12 +164,17 @@ class PairCache:
         a, b = now[old["left"]], now[old["right"]]
         usable = np.flatnonzero((a >= 0) & (b >= 0))
         n = len(self._keys)
-        cached = a[usable]
+        # A pair is found whichever of its records now comes first: its levels do not
+        # depend on the order (compare.py compares both ways; test_pairs.py checks it), and
+        # a file exported in another order turns many pairs round.
+        a, b = a[usable], b[usable]
+        cached = np.minimum(a, b)
         cached *= n
-        cached += b[usable]
+        cached += np.maximum(a, b)
         del a, b
-        codes = left * n
-        codes += right
+        codes = np.minimum(left, right)
+        codes *= n
+        codes += np.maximum(left, right)
         # Blocking gives the pairs sorted: no need to sort them again. The last run's come
         # sorted too when the records kept their order, and searching sorted needles runs
         # through memory in order, several times quicker than shuffled ones.

@@ -55,7 +55,7 @@ def test_reordered_and_changed_records_get_a_fresh_comparisons_levels() -> None:
     cached, fresh = _levels(again, cache)
     pd.testing.assert_frame_equal(cached, fresh)
     assert cache.counts["records_new_or_changed"] == 5
-    # Every pair compared last run between two unchanged records, in the same order, is
+    # Every pair compared last run between two unchanged records, in either order, is
     # found again (and none other).
     old = _saved(first)
     was = {(int(a), int(b)) for a, b in zip(old["left"], old["right"], strict=True)}
@@ -65,11 +65,27 @@ def test_reordered_and_changed_records_get_a_fresh_comparisons_levels() -> None:
     unchanged = np.ones(len(again), dtype=bool)
     unchanged[changed] = False
     expected = sum(
-        unchanged[a] and unchanged[b] and (position[a], position[b]) in was
+        unchanged[a]
+        and unchanged[b]
+        and bool({(position[a], position[b]), (position[b], position[a])} & was)
         for a, b in zip(now["left"], now["right"], strict=True)
     )
     assert expected > 0
     assert cache.counts["pairs_reused"] == expected
+
+
+def test_unchanged_records_in_reverse_order_reuse_every_pair() -> None:
+    """A file exported the other way round turns every pair round: the levels are the same
+    (the comparison is symmetric), so none is compared again."""
+    records = _records()
+    first = PairCache(records)
+    _levels(records, first)
+    backwards = records.iloc[::-1].reset_index(drop=True)
+    cache = PairCache(backwards, _saved(first))
+    cached, fresh = _levels(backwards, cache)
+    pd.testing.assert_frame_equal(cached, fresh)
+    assert cache.counts["pairs_compared"] == 0
+    assert cache.counts["pairs_reused"] == len(fresh) > 0
 
 
 def test_unchanged_records_in_the_same_order_reuse_every_pair() -> None:
