@@ -122,6 +122,8 @@ def person_addresses(
         return former[ADDRESS_COLUMNS] if len(former) else pd.DataFrame(columns=ADDRESS_COLUMNS)
     live = frame[frame["to_date"].isna()]
     recorded = pd.to_datetime(live["from_date"]).fillna(live["recorded_on"])
+    left = _left_since(live, recorded, [frame, former])
+    live, recorded = live[~left], recorded[~left]
     values = pd.DataFrame(
         {
             "person_id": live["person_id"],
@@ -140,6 +142,38 @@ def person_addresses(
     if len(former):  # after the current rows: a record's current address sorts first
         frame = pd.concat([frame[ADDRESS_COLUMNS], former[ADDRESS_COLUMNS]], ignore_index=True)
     return sort_rows(frame[ADDRESS_COLUMNS], ["person_id", "source", "source_record_id"])
+
+
+def _left_since(live: pd.DataFrame, since: pd.Series, periods: list[pd.DataFrame]) -> np.ndarray:
+    """Per live row (no end date), whether another record of the person ended that very
+    address after the row's date (`since`: its from_date, else the record's date) or the
+    row has no date at all.
+
+    A GP record is rarely updated when someone moves: it keeps naming the flat whose tenancy
+    housing ended years ago. Taken as current, it seats the person in the new occupants'
+    household, and a worker is told a stranger lives there. The ended period is the later
+    word; a record dated after it (they moved back, or registered there since) still counts.
+    """
+    ended = pd.concat(
+        [
+            p.loc[p["to_date"].notna(), ["person_id", "address_key", "to_date"]]
+            for p in periods
+            if {"address_key", "to_date"} <= set(p.columns)
+        ],
+        ignore_index=True,
+    )
+    ended = ended[ended["address_key"].notna()]
+    if ended.empty or live.empty:
+        return np.zeros(len(live), dtype=bool)
+    until = (
+        pd.to_datetime(ended["to_date"])
+        .groupby([ended["person_id"].to_numpy(), ended["address_key"].to_numpy()])
+        .max()
+    )
+    row = pd.MultiIndex.from_arrays([live["person_id"], live["address_key"]])
+    until = until.reindex(row).to_numpy()
+    since = pd.to_datetime(since).to_numpy()
+    return ~pd.isna(until) & (pd.isna(since) | (since <= until))
 
 
 def _former_rows(

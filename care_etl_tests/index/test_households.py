@@ -171,3 +171,23 @@ def test_a_social_care_persons_ended_addresses_are_in_person_address_but_not_the
         assert not {(person, o) for o in others} & co
         checked += bool(others)
     assert checked  # some former addresses have people living there now
+
+
+def test_an_address_a_person_is_known_to_have_left_is_not_their_current_one(index_url):
+    """A GP record still naming the flat whose tenancy housing ended (or that social care's
+    history closed) does not seat the person in the household living there now, unless a
+    record of theirs there is dated after they left (they moved back)."""
+    rows = _read(index_url, "SELECT * FROM person_address")
+    ended = rows[rows["to_date"].notna()]
+    until = pd.to_datetime(ended["to_date"])
+    left = until.groupby([ended["person_id"], ended["address_key"]]).max()
+    current = rows[rows["is_current"].astype(bool)]
+    started = pd.to_datetime(current["from_date"])
+    since = started.groupby([current["person_id"], current["address_key"]]).max()
+    assert len(left) and len(since)
+    stale = [
+        key
+        for key, start in since.items()
+        if key in left.index and (pd.isna(start) or start <= left[key])
+    ]
+    assert not stale, stale[:5]
