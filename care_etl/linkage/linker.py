@@ -432,8 +432,11 @@ def _explained_pairs(
     outcome = done.outcome[rows]
     for code, reason in _REFUSED.items():
         notes[outcome == code] = f', "capped": "{reason}"'
-    notes[nhs] = _RULE_NOTES["nhs_number"]
-    notes[confirmed] = _RULE_NOTES["confirmed"]
+    # A rule's note only where the clustering made the link: a same-NHS pair it refused (a
+    # reviewer's no-link elsewhere keeps the records apart) is held, and must say so.
+    made = ~np.isin(outcome, list(_REFUSED))
+    notes[nhs & made] = _RULE_NOTES["nhs_number"]
+    notes[confirmed & made] = _RULE_NOTES["confirmed"]
     left, right = pairs[0][rows], pairs[1][rows]
     weight, prob = scores.weight[rows], scores.prob[rows]
     explained = np.empty(len(rows), dtype=object)
