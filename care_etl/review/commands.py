@@ -113,8 +113,11 @@ class _Pair:
     queue_row: dict | None
 
 
-def _resolve(conn: sa.Connection, url: str, tokens: list[str]) -> _Pair:
-    """The pair a user named, with both records as the last run saw them."""
+def _resolve(conn: sa.Connection, url: str, tokens: list[str], *, gone_ok: bool = False) -> _Pair:
+    """The pair a user named, with both records as the last run saw them.
+
+    `gone_ok`: a decided pair whose record has left the index since (removed at source) is
+    still resolved, the record standing as gone, so that its decisions can be read back."""
     queue = _queue(conn, url)
     if len(tokens) == 2:
         a, b = (_record_ref(t) for t in tokens)
@@ -126,15 +129,24 @@ def _resolve(conn: sa.Connection, url: str, tokens: list[str]) -> _Pair:
         raise ReviewError(f"give one PAIR or two SOURCE/RECORD_ID, not {len(tokens)} values")
     (ls, li), (rs, ri) = store.canonical_pair(a, b)
     found = store.records_by_key(conn, [(ls, li), (rs, ri)])
+    key = store.pair_key(a, b)
     for ref in ((ls, li), (rs, ri)):
         if ref not in found:
-            raise ReviewError(f"record {ref[0]}/{ref[1]} is not in the index (as of the last run)")
-    key = store.pair_key(a, b)
+            if not gone_ok or not store.history(conn, key):
+                raise ReviewError(
+                    f"record {ref[0]}/{ref[1]} is not in the index (as of the last run)"
+                )
+            found[ref] = _gone(ref)
     match = queue[queue["pair_key"] == key]
     row = match.iloc[0].to_dict() if len(match) else None
     if row is not None:
         row["queued_at"] = _stamp(row["queued_at"])
     return _Pair(key, found[(ls, li)], found[(rs, ri)], row)
+
+
+def _gone(ref: tuple[str, str]) -> dict:
+    """A decided pair's record that the last run no longer indexed: its key, no values."""
+    return {"source": ref[0], "source_record_id": ref[1], "standardised": "{}", "gone": True}
 
 
 def _record_ref(token: str) -> tuple[str, str]:
@@ -190,10 +202,10 @@ def _listed_key(url: str, queue: pd.DataFrame, number: int) -> str:
 def show_pair(args: argparse.Namespace) -> int:
     url = _url(args)
     with store.connect(url) as conn:
-        pair = _resolve(conn, url, args.pair)
+        pair = _resolve(conn, url, args.pair, gone_ok=True)
         decisions = store.history(conn, pair.key)
         for record in (pair.left, pair.right):
-            record["person_id"] = _person_id(conn, record)
+            record["person_id"] = None if record.get("gone") else _person_id(conn, record)
     print(show.pair_view(pair.key, pair.left, pair.right, pair.queue_row, decisions))
     return 0
 

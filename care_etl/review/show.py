@@ -121,7 +121,7 @@ def pair_view(
         rows.append(["total", "", "", "", _weight(body.get("total_weight"))])
         rows.append(["probability", "", "", "", f"{body.get('match_probability', 0):.3f}"])
     lines = [" · ".join(head), "", _side_by_side(rows)]
-    notes = _notes(body)
+    notes = _gone_notes(left, right) + _notes(body)
     if notes:
         lines += ["", *notes]
     lines += ["", *_history(decisions)]
@@ -159,6 +159,16 @@ def _side_by_side(rows: list[list[object]]) -> str:
                 ]
             )
     return table(["field", "left", "right", "level", "weight"], wrapped, right={4})
+
+
+def _gone_notes(left: dict, right: dict) -> list[str]:
+    """A record the last run no longer indexed: why its column is empty."""
+    return [
+        f"The {side} record ({r['source']} {r['source_record_id']}) is no longer in the "
+        "index: removed at source, or quarantined, since the decision."
+        for side, r in (("left", left), ("right", right))
+        if r.get("gone")
+    ]
 
 
 def _notes(body: dict) -> list[str]:
