@@ -98,20 +98,73 @@ def _current_id(conn: sa.Connection, person_id: str, names: set[str], successor)
     raise CareEtlError(f"person {person_id} is not in the index")
 
 
+def person_home(url: str, person_id: str) -> tuple[str, str, str | None]:
+    """The person's name, "(born <date>)", and where they live now in words: None when no
+    record gives a current address (moved away, or never known), which is not living alone."""
+    from care_etl.index.publish import engine_for, why
+
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            person = conn.execute(
+                sa.text(
+                    "SELECT given_name, family_name, date_of_birth FROM person_index "
+                    "WHERE person_id = :p"
+                ),
+                {"p": person_id},
+            ).first()
+            home = conn.execute(
+                sa.text(
+                    "SELECT household_id, address, postcode FROM household WHERE person_id = :p"
+                ),
+                {"p": person_id},
+            ).first()
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"reading {_safe(url)} failed: {why(exc)}") from None
+    finally:
+        engine.dispose()
+    name, born = (_name(person[0], person[1]), _born(person[2])) if person else ("", "")
+    if home is None:
+        return name, born, None
+    where = ", ".join(str(v) for v in (home[1], home[2]) if v)
+    return name, born, f"{where} (household {home[0]})"
+
+
+def _name(given: object, family: object) -> str:
+    return " ".join(str(v) for v in (given, family) if v)
+
+
+def _born(value: object) -> str:
+    return "" if value is None or pd.isna(value) else f"(born {str(value)[:10]})"
+
+
+def _relation(relationship: str, basis: str) -> str:
+    """How a member is related, in words: a source's declaration, or only the address."""
+    if basis == "declared":
+        return f"{relationship} (declared by a source)"
+    return "lives there too; no relationship recorded"
+
+
 def _household(args: argparse.Namespace) -> int:
-    current, members = household_members(_url(args), args.person_id)
+    url = _url(args)
+    current, members = household_members(url, args.person_id)
     if current != args.person_id:
         print(f"{args.person_id} was merged into {current}; showing {current}")
-    if members.empty:
-        print(f"{current}: no one else is known to live at their current address")
+    name, born, where = person_home(url, current)
+    who = " ".join(v for v in (current, name, born) if v)
+    if where is None:
+        print(f"{who}: no current address is known, so no household to show")
         return 0
-    first = members.iloc[0]
-    where = ", ".join(str(v) for v in (first["address"], first["postcode"]) if v)
-    print(f"{current} lives at {where} (household {first['household_id']}) with:")
+    if members.empty:
+        print(f"{who} lives at {where}: no one else is known to live there")
+        return 0
+    print(f"{who} lives at {where} with:")
     for row in members.itertuples(index=False):
-        name = " ".join(str(v) for v in (row.given_name, row.family_name) if v)
-        born = "" if row.date_of_birth is None else str(row.date_of_birth)[:10]
-        print(f"  {row.member_person_id}  {name:<30} {born:<10}  {row.relationship} ({row.basis})")
+        member = _name(row.given_name, row.family_name)
+        day = "" if row.date_of_birth is None else str(row.date_of_birth)[:10]
+        relation = _relation(row.relationship, row.basis)
+        print(f"  {row.member_person_id}  {member:<30} {day:<10}  {relation}")
+    print(f"A declared relationship is what that person is to {name or current}.")
     return 0
 
 

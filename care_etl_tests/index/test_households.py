@@ -191,3 +191,27 @@ def test_an_address_a_person_is_known_to_have_left_is_not_their_current_one(inde
         if key in left.index and (pd.isna(start) or start <= left[key])
     ]
     assert not stale, stale[:5]
+
+
+def test_the_household_command_tells_no_address_from_living_alone(index_url, capsys):
+    """A person with no current address is not said to live alone, and the worker reads
+    how each member is related in words, with the direction of a declared relationship."""
+    persons = _read(index_url, "SELECT person_id FROM person_index")["person_id"]
+    housed = _read(index_url, "SELECT person_id, household_id FROM household")
+    (homeless, *_) = sorted(set(persons) - set(housed["person_id"]))
+    assert main(["household", homeless, "--database", index_url]) == 0
+    out = capsys.readouterr().out
+    assert "no current address is known" in out and "live there" not in out
+    sizes = housed.groupby("household_id")["person_id"].transform("size")
+    alone = housed.loc[sizes == 1, "person_id"].iloc[0]
+    assert main(["household", alone, "--database", index_url]) == 0
+    assert "no one else is known to live there" in capsys.readouterr().out
+    mixed = _read(
+        index_url,
+        "SELECT person_id FROM household_members GROUP BY person_id "
+        "HAVING COUNT(DISTINCT basis) = 2",
+    )["person_id"].iloc[0]
+    assert main(["household", mixed, "--database", index_url]) == 0
+    out = capsys.readouterr().out
+    assert "(declared by a source)" in out and "lives there too; no relationship recorded" in out
+    assert "(co-resident)" not in out and "A declared relationship is what that person is to" in out
