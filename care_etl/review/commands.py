@@ -65,7 +65,10 @@ def list_pairs(args: argparse.Namespace) -> int:
     if queue.empty:
         print("No pairs are awaiting review.")
         return 0
-    decided = {r.pair_key: f"{r.decision} ({r.reviewer})" for r in pending.itertuples(index=False)}
+    decided = {
+        r.pair_key: f"{show.decision_words(r.decision)} ({r.reviewer})"
+        for r in pending.itertuples(index=False)
+    }
     at = store.now()
     rows = [
         [

@@ -31,6 +31,42 @@ HELD = {
 }
 
 
+#: Field names as a caseworker says them; a field not here reads with spaces for "_".
+LABELS = {
+    "given_name": "given name",
+    "middle_names": "middle names",
+    "family_name": "family name",
+    "other_names": "other names",
+    "date_of_birth": "date of birth",
+    "dob_estimated": "birth date estimated",
+    "nhs_number": "NHS number",
+    "ni_number": "NI number",
+    "uprn": "UPRN",
+    "date_of_death": "date of death",
+    "relationship_to_head": "relation to tenant",
+    "former_address": "former address",
+    "address_periods": "address dates",
+    "moved_together": "moved with family",
+}
+DECISIONS = {"link": "link", "no_link": "no link"}
+
+
+def label(field: str) -> str:
+    """A field's name in words (evidence and records use the column names)."""
+    return LABELS.get(field, field.replace("_", " "))
+
+
+def decision_words(decision: str) -> str:
+    return DECISIONS.get(decision, decision.replace("_", " "))
+
+
+def _shown(field: str, value: object) -> object:
+    """A record's value as read: a yes/no flag in words rather than 1 or 0."""
+    if field == "dob_estimated" and value is not None:
+        return "yes" if value in (1, True, "1", "true", "True") else "no"
+    return value
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: set[int]) -> str:
     """Columns as wide as their widest cell; `right` holds the numeric columns' positions."""
     cells = [[_cell(v) for v in row] for row in rows]
@@ -64,7 +100,7 @@ def reason_held(evidence: str | None) -> str:
     body = json.loads(evidence)
     notes = []
     if body.get("requeued"):
-        notes.append(f"stale {body.get('stale_decision', 'decision')}")
+        notes.append(f"stale {decision_words(str(body.get('stale_decision', 'decision')))}")
     if body.get("capped"):
         notes.append(str(body["capped"]).replace("_", " "))
     differ = [
@@ -73,7 +109,7 @@ def reason_held(evidence: str | None) -> str:
         if item.get("level") in ("different", "disagree")
     ]
     if differ and not body.get("capped"):
-        notes.append("differs: " + ", ".join(differ))
+        notes.append("differs: " + ", ".join(map(label, differ)))
     # Nothing disagrees outright: the fields only half agree (a typo, a sector, a year).
     return "; ".join(notes) or "partly agrees"
 
@@ -115,7 +151,8 @@ def pair_view(
         level = _level(item)
         if level == "missing" and lv.get(field) is not None and rv.get(field) is not None:
             level = "not counted"  # linkage let another field speak for it (address)
-        rows.append([field, lv.get(field), rv.get(field), level, _weight(item.get("weight"))])
+        left_value, right_value = _shown(field, lv.get(field)), _shown(field, rv.get(field))
+        rows.append([label(field), left_value, right_value, level, _weight(item.get("weight"))])
     if body:
         rows.append(["prior", "", "", "", _weight(body.get("prior_weight"))])
         rows.append(["total", "", "", "", _weight(body.get("total_weight"))])
@@ -180,7 +217,8 @@ def _notes(body: dict) -> list[str]:
         notes.append(f"Held for review: {HELD.get(capped, capped.replace('_', ' ') + '.')}")
     if body.get("requeued"):
         notes.append(
-            f"Queued again: an earlier '{body.get('stale_decision')}' decision went stale "
+            f"Queued again: an earlier '{decision_words(str(body.get('stale_decision')))}' "
+            "decision went stale "
             "because a record changed or went."
         )
     return notes
@@ -192,7 +230,7 @@ def _history(decisions: Sequence[dict]) -> list[str]:
     lines = ["Decisions:"]
     for d in decisions:
         lines.append(
-            f"  #{d['decision_id']} {d['decision']} by {d['reviewer']} at "
+            f"  #{d['decision_id']} {decision_words(d['decision'])} by {d['reviewer']} at "
             f"{_cell(d['decided_at'])} [{d['status']}]: {d['reason']}"
         )
         for e in d.get("events", []):

@@ -269,7 +269,7 @@ def test_decide_and_show_speak_to_a_caseworker(scenario: Scenario):
     a, b = scenario.linked
     assert f"Pair {key(scenario.linked)}" in shown
     assert a[1] in shown and b[1] in shown
-    for label in ("lineage", "family_name", "date_of_birth", "prior", "total", "probability"):
+    for label in ("lineage", "family name", "date of birth", "prior", "total", "probability"):
         assert label in shown
     assert "A. Reviewer" in shown and "[active]" in shown
 
