@@ -9,6 +9,7 @@ and writes everything.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -98,9 +99,21 @@ def _current_id(conn: sa.Connection, person_id: str, names: set[str], successor)
     raise CareEtlError(f"person {person_id} is not in the index")
 
 
-def person_home(url: str, person_id: str) -> tuple[str, str, str | None]:
-    """The person's name, "(born <date>)", and where they live now in words: None when no
-    record gives a current address (moved away, or never known), which is not living alone."""
+@dataclass
+class Home:
+    """Who a person is and where they live now, in words."""
+
+    name: str
+    #: "(born <date>; died <date>)", the parts known.
+    dates: str
+    #: None when no record gives a current address (moved away, or never known), which is
+    #: not the same as living alone.
+    where: str | None
+    dead: bool
+
+
+def person_home(url: str, person_id: str) -> Home:
+    """The person's name, dates, current address and household, from the index."""
     from care_etl.index.publish import engine_for, why
 
     engine = engine_for(url)
@@ -113,6 +126,13 @@ def person_home(url: str, person_id: str) -> tuple[str, str, str | None]:
                 ),
                 {"p": person_id},
             ).first()
+            death = conn.execute(
+                sa.text(
+                    "SELECT MIN(value) FROM person_field_value WHERE person_id = :p "
+                    "AND field = 'date_of_death' AND is_golden"
+                ),
+                {"p": person_id},
+            ).scalar()
             home = conn.execute(
                 sa.text(
                     "SELECT household_id, address, postcode FROM household WHERE person_id = :p"
@@ -123,26 +143,33 @@ def person_home(url: str, person_id: str) -> tuple[str, str, str | None]:
         raise DatabaseError(f"reading {_safe(url)} failed: {why(exc)}") from None
     finally:
         engine.dispose()
-    name, born = (_name(person[0], person[1]), _born(person[2])) if person else ("", "")
+    name, dates = (_name(person[0], person[1]), _born(person[2], death)) if person else ("", "")
     if home is None:
-        return name, born, None
+        return Home(name, dates, None, bool(death))
     where = ", ".join(str(v) for v in (home[1], home[2]) if v)
-    return name, born, f"{where} (household {home[0]})"
+    return Home(name, dates, f"{where} (household {home[0]})", bool(death))
 
 
 def _name(given: object, family: object) -> str:
     return " ".join(str(v) for v in (given, family) if v)
 
 
-def _born(value: object) -> str:
-    return "" if value is None or pd.isna(value) else f"(born {str(value)[:10]})"
+def _born(value: object, death: object = None) -> str:
+    """The dates in parentheses: born, and died where a source records a death."""
+    dates = [] if value is None or pd.isna(value) else [f"born {str(value)[:10]}"]
+    dates += [f"died {str(death)[:10]}"] if death else []
+    return f"({'; '.join(dates)})" if dates else ""
 
 
-def _relation(relationship: str, basis: str) -> str:
+def _relation(member: dict) -> str:
     """How a member is related, in words: a source's declaration, or only the address."""
-    if basis == "declared":
-        return f"{relationship} (declared by a source)"
-    return "lives there too; no relationship recorded"
+    declared = member["basis"] == "declared"
+    said = f"{member['relationship']} (declared by a source)"
+    if member.get("date_of_death"):
+        return f"died {str(member['date_of_death'])[:10]}; " + (
+            said if declared else "no relationship recorded"
+        )
+    return said if declared else "lives there too; no relationship recorded"
 
 
 def _household(args: argparse.Namespace) -> int:
@@ -150,22 +177,40 @@ def _household(args: argparse.Namespace) -> int:
     current, members = household_members(url, args.person_id)
     if current != args.person_id:
         print(f"{args.person_id} was merged into {current}; showing {current}")
-    name, born, where = person_home(url, current)
-    who = " ".join(v for v in (current, name, born) if v)
-    if where is None:
+    home = person_home(url, current)
+    who = " ".join(v for v in (current, home.name, home.dates) if v)
+    if home.where is None:
         print(f"{who}: no current address is known, so no household to show")
         return 0
-    if members.empty:
-        print(f"{who} lives at {where}: no one else is known to live there")
-        return 0
-    print(f"{who} lives at {where} with:")
-    for row in members.itertuples(index=False):
-        member = _name(row.given_name, row.family_name)
-        day = "" if row.date_of_birth is None else str(row.date_of_birth)[:10]
-        relation = _relation(row.relationship, row.basis)
-        print(f"  {row.member_person_id}  {member:<30} {day:<10}  {relation}")
-    print(f"A declared relationship is what that person is to {name or current}.")
+    at = f"{who} {'was last recorded' if home.dead else 'lives'} at {home.where}"
+    died = _died(members)
+    living, dead = members[~died], members[died]
+    if living.empty:
+        print(f"{at}: no one else is known to live there")
+    else:
+        print(f"{at} with:")
+        _print_members(living)
+    if len(dead):
+        print("Recorded at this address, but a source records their death (not there now):")
+        _print_members(dead)
+    if len(members):
+        print(f"A declared relationship is what that person is to {home.name or current}.")
     return 0
+
+
+def _died(members: pd.DataFrame) -> pd.Series:
+    """Members a source records as dead (a view of an earlier release has no such column)."""
+    if "date_of_death" not in members.columns:
+        return pd.Series(False, index=members.index)
+    return members["date_of_death"].notna()
+
+
+def _print_members(members: pd.DataFrame) -> None:
+    for member in members.to_dict("records"):
+        name = _name(member["given_name"], member["family_name"])
+        born = member["date_of_birth"]
+        day = "" if born is None or pd.isna(born) else str(born)[:10]
+        print(f"  {member['member_person_id']}  {name:<30} {day:<10}  {_relation(member)}")
 
 
 def create_roles(url: str) -> None:

@@ -214,6 +214,8 @@ ANALYST_TABLES = (
 )
 
 #: "Who lives with person X, and how are they related" (relationship: what the member is to X).
+#: date_of_death (text, ISO) is set for a member a source records as having died: their
+#: address has not been updated, but they do not live there; a worker must not expect them.
 HOUSEHOLD_MEMBERS_VIEW = """
 CREATE VIEW household_members AS
 SELECT h.person_id, h.household_id, h.address, h.postcode, h.uprn,
@@ -227,7 +229,10 @@ SELECT h.person_id, h.household_id, h.address, h.postcode, h.uprn,
        CASE WHEN EXISTS (SELECT 1 FROM relationship r
                          WHERE r.person_id = h.person_id AND r.related_person_id = m.person_id
                            AND r.basis = 'declared')
-            THEN 'declared' ELSE 'co-resident' END AS basis
+            THEN 'declared' ELSE 'co-resident' END AS basis,
+       (SELECT MIN(d.value) FROM person_field_value d
+        WHERE d.person_id = m.person_id AND d.field = 'date_of_death' AND d.is_golden)
+         AS date_of_death
 FROM household h
 JOIN household m ON m.household_id = h.household_id AND m.person_id <> h.person_id
 JOIN person_index p ON p.person_id = m.person_id

@@ -215,3 +215,35 @@ def test_the_household_command_tells_no_address_from_living_alone(index_url, cap
     out = capsys.readouterr().out
     assert "(declared by a source)" in out and "lives there too; no relationship recorded" in out
     assert "(co-resident)" not in out and "A declared relationship is what that person is to" in out
+
+
+@pytest.mark.postgres
+def test_a_member_a_source_records_as_dead_is_not_listed_as_living_there(
+    postgres_url, tmp_path, capsys
+):
+    """A GP record keeps the address of a patient who died: the view gives the member's date
+    of death, and the command lists them apart from the people living there."""
+    from care_etl.synthetic.generate import generate
+
+    sources = tmp_path / "sources"
+    generate(sources, people=400, seed=4, scans=0)  # two of its people have died
+    run_pipeline(sources, CONTRACTS_DIR, postgres_url, tmp_path / "reports")
+    truth = pd.read_csv(sources / "ground_truth.csv", dtype=str)
+    links = _read(
+        postgres_url, "SELECT source, source_record_id, person_id FROM person_source_link"
+    )
+    true_id = truth.merge(links).groupby("person_id")["true_person_id"].first()
+    died = {p.person_id: p.date_of_death for p in build_population(400, 4).persons}
+    rows = _read(postgres_url, "SELECT * FROM household_members")
+    dead = rows[rows["date_of_death"].notna()]
+    assert len(dead)
+    for row in dead.itertuples(index=False):
+        assert str(died[true_id[row.member_person_id]]) == row.date_of_death
+    alive = rows[rows["date_of_death"].isna()]
+    assert all(died[true_id[m]] is None for m in alive["member_person_id"] if m in true_id.index)
+    row = dead.iloc[0]
+    assert main(["household", row["person_id"], "--database", postgres_url]) == 0
+    out = capsys.readouterr().out
+    living, _, gone = out.partition("a source records their death (not there now):")
+    assert row["member_person_id"] not in living
+    assert f"{row['member_person_id']}" in gone and f"died {row['date_of_death']}" in gone
