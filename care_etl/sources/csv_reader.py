@@ -33,6 +33,10 @@ _BOMS = (
 _PLAUSIBLE_FAMILIES = ("utf_16", "utf_32", "iso8859", "latin_1", "cp125", "mac_roman", "cp850")
 #: How the encoding of a file decoded line by line is named: `utf-8+cp1252 lines`.
 MIXED = "+cp1252 lines"
+#: The longest field read. The csv module's own limit (131,072 characters) raised an error
+#: that stopped the whole run at one long free-text value; the file is in memory already,
+#: so the field is read whole instead (2**31 - 1 is the largest limit every platform takes).
+FIELD_SIZE_LIMIT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ def _parse(
     So is a line the csv module cannot parse (a quote opened and never closed, which would
     swallow the rest of the file): the reading goes on from the next line.
     """
+    _allow_long_fields()
     header: list[str] | None = None
     header_line = 0
     records: list[tuple[int, list[str | None]]] = []
@@ -196,6 +201,12 @@ def _parse(
     if header is None:
         raise SourceReadError(f"{path}: line 1: no header line (the file is empty)")
     return header, header_line, records
+
+
+def _allow_long_fields() -> None:
+    """Raise the csv module's field limit (a setting of the whole process) to FIELD_SIZE_LIMIT."""
+    if csv.field_size_limit() < FIELD_SIZE_LIMIT:
+        csv.field_size_limit(FIELD_SIZE_LIMIT)
 
 
 def _malformed(line: str, delimiter: str, width: int, exc: csv.Error) -> list[str | None]:

@@ -135,6 +135,20 @@ def test_a_quote_never_closed_costs_its_own_line_only(tmp_path):
     assert list(df.loc[[2, 3], "Forename"]) == ["Zoë", "Seán"]
 
 
+def test_a_field_longer_than_the_csv_module_limit_is_read_whole(tmp_path):
+    # The csv module stops at 131,072 characters a field by default: that error stopped
+    # the whole run, not just the file.
+    long_name = "A" * 200_000
+    path = _write(
+        tmp_path, f"{HEADER}\nP0000001,,{long_name},Li,01/01/1950,E8 3QP\n{ROWS[0]}\n", "utf-8"
+    )
+
+    df = read_csv(path)
+
+    assert df["Forename"].tolist() == [long_name, "Zoë"]
+    assert df["_read_error"].isna().all()
+
+
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
 def test_a_file_without_header_is_an_error(tmp_path, content):
     path = tmp_path / "empty.csv"
