@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,12 +168,15 @@ def _parse(
     A row with the wrong number of fields is still a record: it keeps what fits and carries
     a read error, so that it is quarantined with its reason and the rest of the file is read.
     So is a line the csv module cannot parse (a quote opened and never closed, which would
-    swallow the rest of the file): the reading goes on from the next line.
+    swallow the rest of the file): the reading goes on from the next line. A separator at
+    the end of every line (an empty last column) is not a wrong number of fields: see
+    `_settle_uneven`.
     """
     _allow_long_fields()
     header: list[str] | None = None
-    header_line = 0
+    header_line = width = 0
     records: list[tuple[int, list[str | None]]] = []
+    uneven: list[int] = []  # records whose number of fields differs from the header line's
     lines: list[str] | None = None  # the physical lines, split only when a line is malformed
     offset, rest = 0, text  # `rest` is `text` from line offset + 1
     while True:
@@ -186,8 +190,10 @@ def _parse(
                     continue
                 if header is None:
                     header, header_line = _header(fields, path, start), start
-                elif len(fields) != len(header):
-                    records.append((start, _ragged(values, len(header))))
+                    width = len(fields)
+                elif len(fields) != width or len(header) != width:
+                    uneven.append(len(records))
+                    records.append((start, values))
                 else:
                     records.append((start, [*values, None]))
             break
@@ -200,7 +206,47 @@ def _parse(
             offset, rest = start, "".join(lines[start:])
     if header is None:
         raise SourceReadError(f"{path}: line 1: no header line (the file is empty)")
+    _settle_uneven(records, uneven, len(header), width)
     return header, header_line, records
+
+
+def _settle_uneven(
+    records: list[tuple[int, list[str | None]]], uneven: list[int], named: int, width: int
+) -> None:
+    """Give each uneven record its values and read error, in place.
+
+    Some exports end every line with a separator: the header line, the records, or both
+    have an empty last field. A record is read as if the separator were not there when its
+    fields beyond the header's names are empty and it has as many fields as the header's
+    names, or as the header line, or as more than half of the file's records have. Any
+    other length is a ragged row (a shifted row, say, whose last field is empty too, is one
+    of few, so it is never read as a trailing separator).
+    """
+    if not uneven:
+        return
+    lengths = {named, width, _trailing_length(records, uneven, named)}
+    for i in uneven:
+        start, values = records[i]
+        if len(values) in lengths and not any(values[named:]):
+            records[i] = (start, [*values[:named], None])
+        else:
+            records[i] = (start, _ragged(values, width, named))
+
+
+def _trailing_length(
+    records: list[tuple[int, list[str | None]]], uneven: list[int], named: int
+) -> int | None:
+    """The length of most uneven records, when their fields past the header's names are
+    empty and they are more than half of all records; else None."""
+    lengths = Counter(
+        len(records[i][1])
+        for i in uneven
+        if len(records[i][1]) >= named and not any(records[i][1][named:])
+    )
+    if not lengths:
+        return None
+    length, count = lengths.most_common(1)[0]
+    return length if 2 * count > len(records) else None
 
 
 def _allow_long_fields() -> None:
@@ -219,13 +265,22 @@ def _malformed(line: str, delimiter: str, width: int, exc: csv.Error) -> list[st
     return [*values, *[None] * (width - len(values)), reason]
 
 
-def _ragged(values: list[str | None], width: int) -> list[str | None]:
-    reason = f"{len(values)} fields where the header has {width}"
-    return [*values[:width], *[None] * (width - len(values)), reason]
+def _ragged(values: list[str | None], width: int, named: int) -> list[str | None]:
+    """What fits under the header's `named` columns, and why the row is ragged: its fields
+    against the `width` of the header line."""
+    if len(values) == width:  # as many fields as the header line, one under no name
+        column = next(i for i, v in enumerate(values[named:], start=named + 1) if v)
+        reason = f"a value in column {column}, which the header does not name"
+    else:
+        reason = f"{len(values)} fields where the header has {width}"
+    return [*values[:named], *[None] * (named - len(values)), reason]
 
 
 def _header(fields: list[str], path: Path, line: int) -> list[str]:
+    """The header's names; empty ones at the end (a separator ending the line) are left out."""
     names = [name.strip() for name in fields]
+    while names and not names[-1]:
+        names.pop()
     for i, name in enumerate(names, start=1):
         if not name:
             raise SourceReadError(f"{path}: line {line}: header column {i} has no name")

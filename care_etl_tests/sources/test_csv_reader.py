@@ -220,3 +220,31 @@ def test_a_repeated_header_name_is_told_by_position(tmp_path):
         read_csv(path)
     assert str(caught.value).endswith("line 1: header columns 2 and 4 have the same name")
     assert "1933" not in str(caught.value)
+
+
+@pytest.mark.parametrize("header_too", [True, False], ids=["header-too", "records-only"])
+def test_a_separator_ending_every_line_is_not_an_extra_column(tmp_path, header_too):
+    # Some exports end every line with a comma: the header then had a column without a name
+    # (the whole file was skipped), and the records one field too many (all quarantined).
+    header = f"{HEADER}," if header_too else HEADER
+    path = _write(tmp_path, "\n".join([header, *(f"{r}," for r in ROWS)]) + "\n", "utf-8")
+
+    df = read_csv(path)
+
+    assert list(df.columns) == [*HEADER.split(","), "_read_error", "_file", "_row"]
+    assert df["_read_error"].isna().all()
+    assert df["Forename"].tolist() == ["Zoë", "Seán"]
+    assert df["Postcode"].tolist() == ["e83qp", "E8 3QP"]
+
+
+def test_a_value_past_a_trailing_separator_or_a_shifted_row_is_still_ragged(tmp_path):
+    shifted = ROWS[0].replace("O'Brien", "O'Brien,Jr") + ","  # an extra field, then the comma
+    lines = [f"{HEADER},", f"{ROWS[1]},", f"{ROWS[0]},", f"{ROWS[0]},oops", shifted]
+    df = read_csv(_write(tmp_path, "\n".join(lines) + "\n", "utf-8"))
+
+    assert df["_read_error"].tolist() == [
+        None,
+        None,
+        "a value in column 7, which the header does not name",
+        "8 fields where the header has 7",
+    ]
