@@ -92,14 +92,25 @@ def _read_sheets(
     with _workbook(path, calamine=calamine) as (names, rows_of):
         frames = {}
         for sheet, expected_columns in sheets.items():
-            if sheet not in names:
-                raise SourceReadError(
-                    f"{path}: no sheet {sheet!r} (the workbook has {', '.join(map(repr, names))})"
-                )
-            with _damage(path, sheet):
-                rows = rows_of(sheet)
-            frames[sheet] = _frame(rows, path, path_str, sheet, expected_columns)
+            found = _sheet_named(sheet, names, path)
+            with _damage(path, found):
+                rows = rows_of(found)
+            frames[sheet] = _frame(rows, path, path_str, found, expected_columns)
     return frames
+
+
+def _sheet_named(sheet: str, names: list[str], path: Path) -> str:
+    """The workbook's name for `sheet`: written exactly, else in other capitals or spacing
+    ("household members", "Tenancies "), as header names are matched; a workbook saved by
+    hand renames sheets more often than it drops them."""
+    if sheet in names:
+        return sheet
+    alike = [name for name in names if header_key(name) == header_key(sheet)]
+    if len(alike) == 1:
+        return alike[0]
+    raise SourceReadError(
+        f"{path}: no sheet {sheet!r} (the workbook has {', '.join(map(repr, names))})"
+    )
 
 
 def _frame(

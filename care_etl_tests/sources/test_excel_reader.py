@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 from care_etl.errors import SourceReadError
-from care_etl.sources.excel_reader import _read_differently, read_sheet, sheet_names
+from care_etl.sources.excel_reader import _read_differently, read_sheet, read_sheets, sheet_names
 
 TENANCY_COLUMNS = [
     "Tenancy Ref",
@@ -149,6 +149,20 @@ def test_sheet_names_and_missing_sheet(workbook):
     with pytest.raises(SourceReadError) as err:
         read_sheet(workbook, "Tenants", TENANCY_COLUMNS)
     assert str(err.value).startswith(f"{workbook}: no sheet 'Tenants'")
+
+
+def test_a_sheet_renamed_in_other_capitals_or_spacing_is_still_read(workbook, tmp_path):
+    # A workbook saved by hand as "household  members" and "Tenancies " was skipped whole.
+    wb = openpyxl.load_workbook(workbook)
+    wb["Household Members"].title = "household  members"
+    wb["Tenancies"].title = "Tenancies "
+    path = tmp_path / "renamed.xlsx"
+    wb.save(path)
+
+    read = read_sheets(path, {"Tenancies": TENANCY_COLUMNS, "Household Members": MEMBER_COLUMNS})
+
+    assert read["Tenancies"]["Tenancy Ref"].tolist() == ["T-004512", "T-004513", "T-004514"]
+    assert read["Household Members"]["_sheet"].tolist() == ["household  members"] * 4
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "csv_renamed"])
