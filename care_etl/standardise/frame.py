@@ -199,6 +199,7 @@ def standardise(
     missing = [c for c in KEY_COLUMNS if c not in records.columns]
     if missing:
         raise ValueError(f"records to standardise lack the key column(s) {', '.join(missing)}")
+    records, spreadsheet_errors = _without_spreadsheet_errors(records)
     found = (undated or standardise_undated)(undated_texts(records))
     dated = _Issues(len(records))
     values = {**found.values, **_dates(records, date_formats or {}, dated, today)}
@@ -214,9 +215,39 @@ def standardise(
     history = _previous_addresses(records, columns)
     existing = records[QUALITY_ISSUES] if QUALITY_ISSUES in records.columns else None
     columns[QUALITY_ISSUES] = _joined(
-        existing, found.before, dated.joined(None), found.after, history
+        existing, spreadsheet_errors, found.before, dated.joined(None), found.after, history
     )
     return pd.DataFrame(columns, index=records.index)
+
+
+#: What a spreadsheet shows in a cell whose formula failed (openpyxl.utils.ERROR_CODES, and
+#: the newer dynamic-array errors); an export or a CSV saved from the sheet carries the text.
+SPREADSHEET_ERRORS = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#SPILL!", "#CALC!"}
+)
+
+
+def _without_spreadsheet_errors(records: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The records with every canonical value that is a spreadsheet error (`#REF!`, `#N/A`)
+    nulled, and the reasons, as 'field: a spreadsheet error (#REF!), not a value' per row.
+
+    Read as text, `#REF!` in a name cell was the family name "Ref" and linked as one."""
+    reasons = _Issues(len(records))
+    nulled: dict[str, pd.Series] = {}
+    for field in CANONICAL_FIELDS:
+        if field not in records.columns or records[field].dtype != object:
+            continue
+        values = records[field]  # the readers strip every value: an exact match will do
+        found = values.isin(SPREADSHEET_ERRORS).to_numpy(bool)
+        if found.any():
+            reason = values.where(found, "").map(
+                lambda e: f"a spreadsheet error ({e}), not a value"
+            )
+            reasons.add(field, reason, found)
+            nulled[field] = values.where(~found, None)
+    if nulled:
+        records = records.assign(**nulled)
+    return records, reasons.joined(None)
 
 
 def _previous_addresses(records: pd.DataFrame, columns: dict[str, object]) -> np.ndarray:
