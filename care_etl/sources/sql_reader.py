@@ -63,5 +63,17 @@ def _text(value: object) -> str | None:
         return value.isoformat()
     if isinstance(value, float | Decimal) and value == int(value):
         return str(int(value))
+    if isinstance(value, bytes | bytearray | memoryview):
+        value = _decoded(bytes(value))
     text = str(value).strip()
     return text or None
+
+
+def _decoded(raw: bytes) -> str:
+    """Text a system stored as bytes (a BLOB in SQLite, bytea in PostgreSQL): UTF-8, else
+    Windows-1252, as the CSV reader reads a file. `str()` gave the repr, and a forename
+    stored so was indexed as "b'Christopher'"."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")

@@ -196,6 +196,23 @@ def test_a_renamed_social_care_column_says_which_declared_one_is_missing(generat
     assert raw.warnings[1].startswith(f"{where}: unexpected column(s) 'last_name'; not read")
 
 
+def test_a_social_care_value_stored_as_bytes_is_read_as_its_text(generated, tmp_path):
+    # A BLOB forename was read as Python's repr of bytes: "b'Christopher'".
+    sources = _copy(generated, tmp_path, "social_care")
+    with sqlite3.connect(sources / "social_care/case_management.db") as db:
+        first, second = (r[0] for r in db.execute("SELECT person_id FROM persons LIMIT 2"))
+        db.execute("UPDATE persons SET forename = ? WHERE person_id = ?", ("Zoë".encode(), first))
+        db.execute(
+            "UPDATE persons SET forename = ? WHERE person_id = ?", ("Seán".encode("cp1252"), second)
+        )
+    db.close()
+
+    raw = _read("social_care_case_management", sources)
+
+    names = raw.records.set_index("person_id")["forename"]
+    assert (names[str(first)], names[str(second)]) == ("Zoë", "Seán")
+
+
 @pytest.mark.parametrize(("delimiter", "named"), [(";", "';'"), ("\t", "a tab"), (",", None)])
 def test_missing_required_columns_hint_at_the_separator(generated, tmp_path, delimiter, named):
     """A file saved with ';' (a European spreadsheet locale) or tabs reads as one column."""
