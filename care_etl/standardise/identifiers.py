@@ -47,6 +47,10 @@ def _clean_nhs_value(value: object) -> tuple[str | None, str | None]:
     if not _TEN_DIGITS.fullmatch(text):
         if match := _FLOAT_TEXT.fullmatch(text):
             text = match.group(1)  # 9434765919.0 from a numeric spreadsheet cell
+        elif match := _SCIENTIFIC.fullmatch(text.upper()):  # 9.434765919E+09, as UPRNs
+            text = _from_scientific(match.group(1), match.group(2) or "", int(match.group(3)))
+            if text is None:
+                return None, "stored in scientific notation, digits lost"
         text = _NHS_SEPARATORS.sub("", text.upper())
     if not _TEN_DIGITS.fullmatch(text):
         fixed = text.translate(_OCR_DIGITS)

@@ -55,6 +55,14 @@ def test_numeric_spreadsheet_cell_is_accepted() -> None:
     assert clean_nhs_number(pd.Series(["9434765919.0"])).value.tolist() == ["9434765919"]
 
 
+def test_scientific_notation_is_read_only_when_every_digit_is_there() -> None:
+    # A number cell a spreadsheet wrote as 9.434765919E+09: read as "not 10 digits" before,
+    # enough of a file's numbers so to block the feed.
+    result = clean_nhs_number(pd.Series(["9.434765919E+09", "9.434765919e9", "9.43477E+09"]))
+    assert result.value.tolist() == ["9434765919", "9434765919", None]
+    assert result.issue.tolist() == [None, None, "stored in scientific notation, digits lost"]
+
+
 @pytest.mark.parametrize(
     ("raw", "clean"),
     [
