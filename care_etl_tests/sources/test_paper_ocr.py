@@ -196,3 +196,20 @@ def test_missing_tesseract_is_one_line_saying_what_to_install(tmp_path, monkeypa
     message = str(err.value)
     assert message.startswith(str(path))
     assert "tesseract-ocr" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("angle", [90, 180])
+def test_a_form_scanned_on_its_side_or_upside_down_is_read(scans, tmp_path, angle):
+    """A form fed into the scanner the wrong way round was "no text recognised" (on its side)
+    or "no form labels found" (upside down): the page is turned upright and read."""
+    from PIL import Image
+
+    upright = scans["files"][0]  # R0001.png
+    turned = tmp_path / f"R0001_{angle}.png"
+    Image.open(upright).rotate(angle, expand=True, fillcolor=255).save(turned)
+    row = read_paper([turned], PAPER_LABELS, workers=1).iloc[0]
+    values = FORMS["R0001.png"][1]
+    assert row["_read_error"] is None
+    assert row["Date of Birth"] == values["Date of Birth"]
+    assert row["NHS No"] == values["NHS No"].replace(" ", "")
+    assert _fold(row["Name"]) == _fold(values["Name"])
