@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from care_etl.incremental.state import write_atomic
+from care_etl.incremental.state import UNREADABLE, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class PublishDelta:
                         delta.previous[name] = pd.Series(
                             stored[f"{name}:sums"], index=stored[f"{name}:keys"]
                         )
-        except (OSError, ValueError, KeyError) as exc:
+        except (*UNREADABLE, KeyError) as exc:
             log.warning("incremental: publish signatures unreadable (%s); writing whole", exc)
             delta.previous, delta.previous_run = {}, None
         return delta

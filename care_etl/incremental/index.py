@@ -57,7 +57,7 @@ import sqlalchemy as sa
 
 from care_etl.canonical import PREVIOUS_ADDRESSES
 from care_etl.incremental.delta import PERSON_KEYS, Insert, delete_persons, row_hashes
-from care_etl.incremental.state import add_code, write_atomic
+from care_etl.incremental.state import UNREADABLE, add_code, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ class IndexState:
         except KeyError as exc:  # an array this release keeps is missing: an older layout
             log.info("incremental: index state of an older release (no %s); building whole", exc)
             return None
-        except (OSError, ValueError) as exc:
+        except UNREADABLE as exc:
             log.warning("incremental: index state unreadable (%s); building whole", exc)
             return None
         if state.fingerprint != fingerprint:

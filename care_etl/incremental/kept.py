@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from care_etl.incremental.state import add_code, write_atomic
+from care_etl.incremental.state import UNREADABLE, add_code, write_atomic
 from care_etl.linkage.model import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def read(root: Path, key: str) -> tuple[TrainedModel | None, np.ndarray | None, 
             return None, None, "code, contracts or linkage settings changed since training"
         prints = arrays.pop("prints")
         return TrainedModel.from_arrays(arrays), prints, ""
-    except (OSError, ValueError, KeyError) as exc:
+    except (*UNREADABLE, KeyError) as exc:
         log.warning("incremental: kept model unreadable (%s); training one", exc)
         return None, None, "kept model unreadable"
 

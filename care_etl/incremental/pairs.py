@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from care_etl.incremental.state import write_atomic
+from care_etl.incremental.state import UNREADABLE, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class PairCache:
             try:
                 with np.load(folder / PAIRS_FILE, allow_pickle=False) as stored:
                     previous = {name: stored[name] for name in stored.files}
-            except (OSError, ValueError) as exc:
+            except UNREADABLE as exc:
                 log.warning("incremental: pair cache unreadable (%s); comparing every pair", exc)
         return cls(records, previous, prints=prints)
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from care_etl.contracts.model import Contract
 from care_etl.incremental.delta import row_hashes_under
-from care_etl.incremental.state import add_code, add_libraries, write_atomic
+from care_etl.incremental.state import UNREADABLE, add_code, add_libraries, write_atomic
 from care_etl.standardise.frame import (
     UNDATED_FIELDS,
     UNDATED_VALUES,
@@ -121,7 +121,7 @@ class RowCache:
                     name: _decode(stored[f"text:{name}"], stored[f"null:{name}"])
                     for name in _TEXT_COLUMNS
                 }
-        except (OSError, ValueError, KeyError) as exc:
+        except (*UNREADABLE, KeyError) as exc:
             log.warning("incremental: standardised rows unreadable (%s); standardising all", exc)
             return None
         return prints, columns

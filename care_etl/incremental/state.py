@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
@@ -30,6 +31,12 @@ MANIFEST = "manifest.json"
 FOLDER = ".care_etl_cache"
 #: Bumped when the layout of the cache files changes.
 FORMAT = 1
+#: What reading a cache file can raise when it is damaged. A file cut short (a power cut
+#: before the file system wrote it out, a copy or restore that ran out of space) makes numpy
+#: raise EOFError or zipfile.BadZipFile, neither an OSError nor a ValueError; every reader
+#: catches all of these and reads no cache (the run recomputes), rather than failing every
+#: run until someone deletes the folder.
+UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 
 
 def cache_root(ocr_cache_dir: str | Path) -> Path:
@@ -130,7 +137,7 @@ def decide(root: Path, key: str) -> Mode:
 def read_manifest(root: Path) -> dict | None:
     try:
         return json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except UNREADABLE:
         return None
 
 

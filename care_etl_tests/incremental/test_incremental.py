@@ -272,6 +272,31 @@ def test_a_failed_run_leaves_the_index_and_a_cache_the_next_run_can_trust(tmp_pa
         pd.testing.assert_frame_equal(incremental[name], full[name], obj=name)
 
 
+@pytest.mark.parametrize("damage", ["cut short", "empty"])
+def test_a_damaged_cache_file_is_set_aside_not_fatal(tmp_path: Path, damage: str):
+    """A cache file cut short (a power cut before the file system wrote it out, a restore
+    that ran out of space) raises EOFError or BadZipFile from numpy, neither an OSError nor
+    a ValueError: every reader must treat it as no cache, as it does an unreadable one."""
+    from care_etl.synthetic.generate import generate
+
+    generate(tmp_path / "sources", people=120, seed=12, scans=0)
+    _run(tmp_path)
+    before = _tables(_url(tmp_path))
+    damaged = sorted((tmp_path / FOLDER).glob("*.npz"))  # manifest.json kept: pairs are read
+    assert {p.name for p in damaged} >= {MODEL_FILE, "pairs.npz", "index_state.npz"}
+    for path in damaged:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if damage == "cut short" else b"")
+    outcome = _run(tmp_path)
+    assert outcome.incremental["run_mode"] == "incremental"
+    assert outcome.incremental["pairs_reused"] == 0  # the pair cache was set aside
+    after = _tables(_url(tmp_path))
+    for name in ("links", "persons", "history"):  # the same sources: the same persons and ids
+        pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+    again = _run(tmp_path)  # and the cache the run wrote in their place serves the next
+    assert again.incremental["pairs_compared"] == 0
+
+
 def test_an_incremental_run_on_postgresql_matches_a_full_one(postgres_url: str, tmp_path: Path):
     """The person-by-person publish on PostgreSQL gives what a full run gives on SQLite."""
     from care_etl.synthetic.generate import generate
