@@ -68,7 +68,7 @@ def run_pipeline(
 
     from care_etl.contracts import load_contracts
     from care_etl.definitions import assets_for
-    from care_etl.incremental.state import cache_root, forget
+    from care_etl.incremental.state import cache_root
     from care_etl.linkage.compare import compare_processes
 
     compare_processes()  # a bad setting stops the run now, not after every source is read
@@ -85,7 +85,7 @@ def run_pipeline(
         cache_dir=str(sources_dir.resolve().parent / ".ocr_cache"),
     )
     if full:
-        forget(cache_root(settings.cache_dir))
+        _forget_state(cache_root(settings.cache_dir))
     instance = dg.DagsterInstance.ephemeral()
     with fewer_collections():
         result = dg.materialize(
@@ -104,6 +104,21 @@ def run_pipeline(
         _step_seconds(instance, result.run_id),
         _incremental(result),
     )
+
+
+def _forget_state(root: Path) -> None:
+    """`--full` deletes the incremental cache first. One it cannot delete stops the run
+    before it starts: run, it would read that cache and be incremental after all, keeping
+    the model `--full` is asked to train again."""
+    from care_etl.incremental.state import forget
+
+    try:
+        forget(root)
+    except OSError as exc:
+        raise CareEtlError(
+            f"--full: cannot delete the incremental cache {root} ({exc.strerror or exc}): "
+            "make it writable or delete it, then run again"
+        ) from None
 
 
 def _incremental(result: Any) -> dict[str, Any]:

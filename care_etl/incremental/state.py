@@ -147,8 +147,22 @@ def write_manifest(root: Path, key: str, **facts: Any) -> None:
 
 
 def forget(root: Path) -> None:
-    """Drop the state, so that the next run is full (`care-etl run --full`)."""
-    shutil.rmtree(root, ignore_errors=True)
+    """Drop the state, so that the next run is full (`care-etl run --full`).
+
+    Everything in the folder goes, and the folder unless it is a link (the cache moved to
+    a bigger disk): the link stays and its target is emptied. Raises OSError when anything
+    cannot be deleted (a read-only folder): errors ignored let the run that asked for no
+    state read the state left behind, keep the model and reuse the cache.
+    """
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    if not root.is_symlink():
+        root.rmdir()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -11,9 +11,11 @@ equal). The two indexes must agree: persons, links, ids, probabilities, review p
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
 from collections.abc import Iterator
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -270,6 +272,57 @@ def test_a_failed_run_leaves_the_index_and_a_cache_the_next_run_can_trust(tmp_pa
     incremental, full = _tables(_url(inc)), _tables(_url(tmp_path / "full"))
     for name in incremental:
         pd.testing.assert_frame_equal(incremental[name], full[name], obj=name)
+
+
+def test_full_empties_a_cache_folder_that_is_a_link(tmp_path: Path):
+    """An operator moves the cache to a bigger disk and links it back: `--full` must still
+    empty it (it left a link alone, so the run read the old state and kept the model)."""
+    from care_etl.synthetic.generate import generate
+
+    generate(tmp_path / "sources", people=120, seed=13, scans=0)
+    _run(tmp_path)
+    elsewhere = tmp_path / "bigger_disk" / "cache"
+    shutil.move(tmp_path / FOLDER, elsewhere)
+    (tmp_path / FOLDER).symlink_to(elsewhere, target_is_directory=True)
+    assert _run(tmp_path).incremental["run_mode"] == "incremental"  # the link is followed
+    forced = _run(tmp_path, full=True).incremental
+    assert (forced["run_mode"], forced["model"]) == ("full", "trained")
+    assert forced["pairs_reused"] == 0
+    assert (tmp_path / FOLDER).is_symlink()  # the link stays, and the next run uses it
+    assert _run(tmp_path).incremental["run_mode"] == "incremental"
+
+
+def test_full_stops_when_it_cannot_delete_the_cache(tmp_path: Path):
+    """A cache folder made read-only: `--full` cannot delete it, and it said nothing and ran
+    incrementally with the kept model, while the summary said `run: full (--full)`. It now
+    stops before the run, naming the folder, and the index stays as it was."""
+    from care_etl.synthetic.generate import generate
+
+    generate(tmp_path / "sources", people=120, seed=14, scans=0)
+    _run(tmp_path)
+    before = _tables(_url(tmp_path))
+    refused = pytest.raises(CareEtlError, match=r"--full: cannot delete .*\.care_etl_cache")
+    with _undeletable(tmp_path / FOLDER), refused:
+        _run(tmp_path, full=True)
+    for name, frame in _tables(_url(tmp_path)).items():
+        pd.testing.assert_frame_equal(before[name], frame, obj=name)
+
+
+@contextmanager
+def _undeletable(folder: Path) -> Iterator[None]:
+    """The folder's entries cannot be deleted: read-only for a user, immutable (chattr) for
+    root, who may delete in a read-only folder; skipped where neither can be had."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", str(folder)]
+    elif shutil.which("chattr") and not subprocess.run(["chattr", "+i", str(folder)]).returncode:
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        pytest.skip("no way to make a folder read-only here (root without chattr)")
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True)
 
 
 @pytest.mark.parametrize("damage", ["cut short", "empty"])
