@@ -52,15 +52,28 @@ def stable_ids(
     kept.update(_inherit(joined.dropna(subset=["old_id"])))
     taken = set(kept.values())
     old_ids = set(old["old_id"])
-    forbidden = set(issued) | old_ids | taken
+    issued = set(issued)
+    forbidden = issued | old_ids | taken
     chosen = dict(kept)
+    reinstated = []
     # minted in cluster order: each new id is forbidden to the next
     for cluster in sorted(set(out["cluster_id"].unique()).difference(kept)):
-        chosen[cluster] = _mint(cluster, forbidden)
+        if cluster in issued and cluster not in old_ids | taken:
+            chosen[cluster] = cluster  # see _reinstated
+            reinstated.append(cluster)
+        else:
+            chosen[cluster] = _mint(cluster, forbidden)
         forbidden.add(chosen[cluster])
     out["person_id"] = _mapped(out["cluster_id"], chosen)
-    history = _history(joined, chosen, old_ids, run_id, changed_at)
+    history = _history(joined, chosen, old_ids, run_id, changed_at, reinstated)
     return StableIds(out, history)
+
+
+# _reinstated: linkage names a cluster by a hash of its smallest record key, so a new cluster
+# named as an id issued in an earlier run, and held by no one since the last run, holds the
+# very record that id was minted for: its person is back (a file missing for one run, a
+# record split back out of a wrong merge). It gets its id again, not a new one with nothing
+# to lead the old one to it, and person_id_history says "reinstated".
 
 
 def _settled(joined: pd.DataFrame) -> np.ndarray:
@@ -140,10 +153,12 @@ def _history(
     old_ids: set[str],
     run_id: str,
     changed_at: pd.Timestamp | None,
+    reinstated: Iterable[str] = (),
 ) -> pd.DataFrame:
     """merged: a retired id's records now sit under an existing id that absorbed them;
     split: some of an old id's records now form a person under a newly minted id;
-    retired: none of an old id's records are indexed any more.
+    retired: none of an old id's records are indexed any more;
+    reinstated: an id retired (or merged away) in an earlier run is a person's again.
 
     A record that moves between two ids that both persist is a correction, not a change of id.
     """
@@ -159,6 +174,7 @@ def _history(
             rows.append((old_id, new_id, "merged"))
     for old_id in sorted(old_ids - set(have["old_id"]) - surviving):
         rows.append((old_id, None, "retired"))
+    rows.extend((person_id, person_id, "reinstated") for person_id in sorted(reinstated))
     history = pd.DataFrame(rows, columns=["old_person_id", "new_person_id", "change"])
     history = history.sort_values(["old_person_id", "change", "new_person_id"], na_position="last")
     history["run_id"] = run_id
@@ -167,14 +183,20 @@ def _history(
 
 
 def successor(history: pd.DataFrame, person_id: str) -> str | None:
-    """Follow merges (and the largest split) from a retired id to the id that holds it now."""
+    """Follow merges from a retired id to the id that holds it now; an id reinstated since
+    its last merge is its own successor."""
     seen = {person_id}
     current = person_id
     while True:
-        rows = history[(history["old_person_id"] == current) & (history["change"] == "merged")]
+        rows = history[
+            (history["old_person_id"] == current) & history["change"].isin(["merged", "reinstated"])
+        ]
         if rows.empty:
             return current
-        nxt = rows.sort_values("changed_at")["new_person_id"].iloc[-1]
+        last = rows.sort_values("changed_at", kind="stable").iloc[-1]
+        if last["change"] == "reinstated":
+            return current
+        nxt = last["new_person_id"]
         if nxt is None or nxt in seen:
             return current
         seen.add(nxt)

@@ -272,6 +272,7 @@ def _counts(
         "ids_merged": int(changes.get("merged", 0)),
         "ids_split": int(changes.get("split", 0)),
         "ids_retired": int(changes.get("retired", 0)),
+        "ids_reinstated": int(changes.get("reinstated", 0)),
         "households": int(tables.household.get("household_id", pd.Series()).nunique()),
         "declared_relationships": int(
             (tables.relationship.get("basis", pd.Series()) == "declared").sum()

@@ -388,3 +388,26 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
     out = frame.astype(object).map(text)
     return out.sort_values(list(out.columns)).reset_index(drop=True)
+
+
+def test_people_of_a_file_missing_for_one_run_get_their_ids_back(tmp_path: Path):
+    """A practice's extract that did not arrive one month retires the people only it knows;
+    when it is back they get their ids again (person_id_history: retired, then reinstated),
+    where they were given new ids that nothing led the old ones to."""
+    from care_etl.synthetic.generate import generate
+
+    generate(tmp_path / "sources", people=400, seed=21, scans=0)
+    _run(tmp_path)
+    before = _tables(_url(tmp_path))["links"].set_index(["source", "source_record_id"])
+    extract = sorted((tmp_path / "sources" / "health").glob("*.csv"))[0]
+    shutil.move(extract, tmp_path / "aside.csv")
+    _run(tmp_path)
+    shutil.move(tmp_path / "aside.csv", extract)
+    _run(tmp_path)
+    tables = _tables(_url(tmp_path))
+    after = tables["links"].set_index(["source", "source_record_id"])
+    assert after.index.equals(before.index)
+    assert (after["person_id"] == before["person_id"]).all()
+    changes = tables["history"].groupby("change").size().to_dict()
+    assert changes.get("retired", 0) > 0
+    assert changes.get("reinstated") == changes["retired"]

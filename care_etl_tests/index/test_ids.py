@@ -90,13 +90,46 @@ def test_a_tie_is_broken_the_same_way_every_time():
     assert _history(first) == {("B", "A", "merged")}
 
 
-def test_a_minted_id_never_reuses_a_retired_or_issued_one():
-    # linkage names the new person "C", the id a person retired with in an earlier run
-    result = stable_ids(_assign({"C": ["9"]}), PREVIOUS.iloc[:0], issued={"C"})
+def test_a_minted_id_never_reuses_one_held_in_the_last_run():
+    # linkage names a new person "C", the id record 6's person still holds
+    now = _assign({"Q": ["1", "2", "3"], "R": ["4", "5"], "S": ["6"], "C": ["9"]})
+    result = stable_ids(now, PREVIOUS, issued={"A", "B", "C"})
     minted = _ids(result)["9"]
-    assert minted != "C" and minted.startswith("P")
-    again = stable_ids(_assign({"C": ["9"]}), PREVIOUS.iloc[:0], issued={"C"})
-    assert _ids(again)["9"] == minted
+    assert minted not in {"A", "B", "C"} and minted.startswith("P")
+    assert _ids(stable_ids(now, PREVIOUS, issued={"A", "B", "C"}))["9"] == minted
+
+
+def test_a_person_back_after_a_run_away_gets_their_id_again():
+    """A file missing for one run retires its people; when it comes back, linkage names
+    each by its smallest record's key, as when the id was minted: the id is reinstated, not
+    replaced by a new one that nothing leads to."""
+    gone = stable_ids(_assign({"Q": ["1", "2", "3"], "R": ["4", "5"]}), PREVIOUS)
+    assert _history(gone) == {("C", None, "retired")}
+    published = gone.assignments[["source", "source_record_id", "person_id"]]
+    back = stable_ids(
+        _assign({"Q": ["1", "2", "3"], "R": ["4", "5"], "C": ["6"]}),
+        published,
+        issued={"A", "B", "C"},
+    )
+    assert _ids(back)["6"] == "C"
+    assert _history(back) == {("C", "C", "reinstated")}
+    assert successor(pd.concat([gone.history, back.history]), "C") == "C"
+
+
+def test_a_person_split_back_out_of_a_wrong_merge_gets_their_id_again():
+    merged = stable_ids(_assign({"Q": ["1", "2", "3", "4", "5"], "S": ["6"]}), PREVIOUS)
+    assert _history(merged) == {("B", "A", "merged")}
+    published = merged.assignments[["source", "source_record_id", "person_id"]]
+    later = merged.history.assign(changed_at=merged.history["changed_at"] + pd.Timedelta("1D"))
+    split = stable_ids(
+        _assign({"Q": ["1", "2", "3"], "B": ["4", "5"], "S": ["6"]}),
+        published,
+        issued={"A", "B", "C"},
+        changed_at=later["changed_at"].iloc[0],
+    )
+    assert _ids(split)["4"] == _ids(split)["5"] == "B"
+    assert _history(split) == {("A", "B", "split"), ("B", "B", "reinstated")}
+    assert successor(pd.concat([merged.history, split.history]), "B") == "B"
 
 
 def test_a_chain_of_merges_leads_to_the_current_id():
@@ -118,5 +151,6 @@ def test_settled_clusters_among_a_merge_and_a_split_get_what_the_whole_algorithm
     ids = _ids(result)
     assert ids["4"] == ids["5"] == "B" and ids["6"] == "C"
     assert ids["1"] == ids["2"] == "A" and ids["7"] == ids["8"] == ids["9"] == "D"
-    assert ids["3"] not in {"A", "B", "C", "D", "E", "L"} and ids["10"] == "P"
-    assert _history(result) == {("A", ids["3"], "split"), ("E", "D", "merged")}
+    # L, issued before and held by no one in the last run, is record 3's again (reinstated)
+    assert ids["3"] == "L" and ids["10"] == "P"
+    assert _history(result) == {("A", "L", "split"), ("E", "D", "merged"), ("L", "L", "reinstated")}
