@@ -49,6 +49,17 @@ LABELS = {
     "moved_together": "moved with family",
 }
 DECISIONS = {"link": "link", "no_link": "no link"}
+#: Why a rule held a pair back, in the few words of a `review list` row (HELD says it whole).
+HELD_SHORT = {
+    "different_nhs_numbers": "two NHS numbers",
+    "twin": "twins or siblings?",
+    "unnamed_newborn": "unnamed baby",
+    "father_son": "parent and child?",
+    "ambiguous": "matches two NHS numbers",
+    "chain": "would join two groups",
+    "cannot_link": "reviewer kept apart",
+    "cluster_nhs_conflict": "would join two NHS numbers",
+}
 
 
 def label(field: str) -> str:
@@ -102,7 +113,8 @@ def reason_held(evidence: str | None) -> str:
     if body.get("requeued"):
         notes.append(f"stale {decision_words(str(body.get('stale_decision', 'decision')))}")
     if body.get("capped"):
-        notes.append(str(body["capped"]).replace("_", " "))
+        capped = str(body["capped"])
+        notes.append(HELD_SHORT.get(capped, capped.replace("_", " ")))
     differ = [
         field
         for field, item in body.get("fields", {}).items()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from care_etl.linkage.linker import CAPPED_REASONS
-from care_etl.review.show import HELD, _notes, pair_view, reason_held
+from care_etl.review.show import HELD, HELD_SHORT, _notes, pair_view, reason_held
 
 
 def test_every_rule_that_holds_a_pair_is_put_in_words() -> None:
-    assert set(HELD) == set(CAPPED_REASONS)
+    assert set(HELD) == set(CAPPED_REASONS) == set(HELD_SHORT)
     assert all(sentence[-1] in ".?" for sentence in HELD.values())
+    assert all("_" not in words for words in HELD_SHORT.values())
 
 
 def test_a_held_pair_says_why_in_a_sentence() -> None:
@@ -22,7 +23,9 @@ def test_a_held_pair_says_why_in_a_sentence() -> None:
 
 def test_the_queue_says_why_each_pair_is_there() -> None:
     held = '{"capped": "twin", "fields": {"given_name": {"level": "different"}}}'
-    assert reason_held(held) == "twin"
+    assert reason_held(held) == "twins or siblings?"
+    assert reason_held('{"capped": "cluster_nhs_conflict"}') == "would join two NHS numbers"
+    assert reason_held('{"capped": "new_rule"}') == "new rule"
     differ = '{"fields": {"given_name": {"level": "different"}, "sex": {"level": "agree"}}}'
     assert reason_held(differ) == "differs: given name"
     assert reason_held('{"fields": {"given_name": {"level": "close"}}}') == "partly agrees"
