@@ -266,12 +266,47 @@ def _openpyxl_workbook(path: Path) -> Iterator[Any]:
         raise SourceReadError(f"{path}: file not found") from exc
     except (InvalidFileException, *_DAMAGE) as exc:
         raise SourceReadError(
-            f"{path}: not a readable .xlsx workbook ({type(exc).__name__})"
+            f"{path}: not a readable .xlsx workbook ({type(exc).__name__}{_what_it_is(path, exc)})"
         ) from exc
     try:
         yield wb
     finally:
         wb.close()
+
+
+#: The first bytes of an Office file in an OLE container: Excel's older .xls, or an .xlsx
+#: saved with a password (Excel encrypts it into one), which no reader here can open.
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _what_it_is(path: Path, exc: BaseException) -> str:
+    """What a workbook that is no zip, or a broken one, looks like from its first bytes, in a
+    few words for the person who must ask for it again: all three said only 'BadZipFile'."""
+    if not isinstance(exc, zipfile.BadZipFile | EOFError | zlib.error):
+        return ""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return ""
+    if head.startswith(_OLE):
+        return (
+            ": saved with a password, or in Excel's older .xls format; save it as .xlsx "
+            "without a password"
+        )
+    if head.startswith(b"PK"):
+        return ": the file is cut short or damaged; ask for it again"
+    if head and b"\x00" not in head and _looks_like_text(head):
+        return ": it is a text file (a CSV?) named .xlsx"
+    return ""
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _find_header(

@@ -348,11 +348,33 @@ def test_password_protected_or_missing_workbook_is_one_line(tmp_path):
 
     with pytest.raises(SourceReadError) as err:
         read_sheet(protected, "Tenancies", TENANCY_COLUMNS)
-    assert str(err.value) == f"{protected}: not a readable .xlsx workbook (BadZipFile)"
+    assert str(err.value) == (
+        f"{protected}: not a readable .xlsx workbook (BadZipFile: saved with a password, or "
+        "in Excel's older .xls format; save it as .xlsx without a password)"
+    )
 
     with pytest.raises(SourceReadError) as err:
         read_sheet(tmp_path / "gone.xlsx", "Tenancies", TENANCY_COLUMNS)
     assert str(err.value) == f"{tmp_path / 'gone.xlsx'}: file not found"
+
+
+def test_a_csv_named_xlsx_and_a_workbook_cut_short_are_told_apart(workbook, tmp_path):
+    """Each said only 'BadZipFile': the person who asks for the file again needs to know what
+    to ask for."""
+    text = tmp_path / "tenancies_text.xlsx"
+    text.write_text("Tenancy Ref,Name\nT1,Ann Lee\n", encoding="utf-8")
+    cut = tmp_path / "tenancies_cut.xlsx"
+    cut.write_bytes(workbook.read_bytes()[:400])
+    told = {}
+    for path in (text, cut):
+        with pytest.raises(SourceReadError) as err:
+            read_sheet(path, "Tenancies", TENANCY_COLUMNS)
+        told[path.name] = str(err.value)
+    assert told["tenancies_text.xlsx"].endswith(
+        "(BadZipFile: it is a text file (a CSV?) named .xlsx)"
+    )
+    assert told["tenancies_cut.xlsx"].endswith("cut short or damaged; ask for it again)")
+    assert all("Ann" not in message and "\n" not in message for message in told.values())
 
 
 def test_a_workbook_named_as_another_type_is_refused(workbook, tmp_path):
