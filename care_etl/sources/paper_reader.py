@@ -117,11 +117,12 @@ def read_paper(
 
 def read_errors(frame: pd.DataFrame) -> list[str]:
     """One line per form that could not be read: its file and why, in the reader's fixed words
-    (never a value). Its record is quarantined with that reason; without this line the run
-    would not name the file."""
+    (never a value). Its record is not indexed: quarantined with that reason, or held back
+    with the rest of the feed when a check blocks it (so the line says neither); without this
+    line the run would not name the file."""
     failed = frame[frame["_read_error"].notna()]
     return [
-        f"{file}: {reason}; quarantined"
+        f"{file}: {reason}; not indexed"
         for file, reason in zip(failed["_file"], failed["_read_error"], strict=True)
     ]
 

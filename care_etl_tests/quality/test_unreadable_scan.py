@@ -88,8 +88,8 @@ def test_each_bad_file_is_named_in_one_line_without_personal_data(batches):
     new = set(batches["damaged"].errors) - set(batches["clean"].errors)
 
     assert new == {
-        f"paper/{EMPTY}: not a readable image; quarantined",
-        f"paper/{CORRUPT}: not a readable PDF; quarantined",
+        f"paper/{EMPTY}: not a readable image; not indexed",
+        f"paper/{CORRUPT}: not a readable PDF; not indexed",
     }
 
 
