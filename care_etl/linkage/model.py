@@ -119,9 +119,10 @@ def estimate_u(
 
 
 def field_u(codes: np.ndarray, field: str, weights: np.ndarray | None = None) -> np.ndarray:
-    """u of one field from its levels in pairs of (mostly) two people, from the reference on."""
+    """u of one field from its levels in pairs of (mostly) two people, from the reference on
+    (as strong as the pairs where the field is known are few)."""
     names = level_names(field)
-    strength = _reference_strength(REFERENCE_PAIRS, len(codes))
+    strength = _reference_strength(REFERENCE_PAIRS, int((codes != MISSING).sum()))
     return level_frequencies(codes, len(names), weights, reference_u(field, names), strength)
 
 
