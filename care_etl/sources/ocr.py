@@ -220,30 +220,26 @@ def ocr_image(image: Image.Image, dpi: float = MIN_DPI) -> list[Line]:
     return list(lines.values())
 
 
-#: A page read at a mean word confidence below this (a typed form reads at about 90; upside
-#: down at about 30; on its side, no words at all) may be turned: Tesseract's orientation
-#: detection is asked, at about a second a page, only then.
-POOR_CONFIDENCE = 50.0
+#: A page read at a mean word confidence (0..1) below this (a typed form reads at about 0.9;
+#: upside down at about 0.3; on its side, no words at all) may be turned: Tesseract's
+#: orientation detection is asked, at about a second a page, only then.
+POOR_CONFIDENCE = 0.5
 
 
 def upright_lines(image: Image.Image, dpi: float) -> list[Line]:
     """The page's lines, read again turned upright when it reads poorly and Tesseract's
     orientation detection says it lies on its side or upside down (a form fed into the
     scanner the wrong way round was quarantined as "no text recognised")."""
-    lines = ocr_image(preprocess(image, dpi), dpi)
-    if _confidence(lines) >= POOR_CONFIDENCE:
+    page = preprocess(image, dpi)
+    lines = ocr_image(page, dpi)
+    read = OcrResult(lines=lines).mean_confidence or 0.0
+    if read >= POOR_CONFIDENCE:
         return lines
-    turn = _orientation(preprocess(image, dpi))
+    turn = _orientation(page)
     if not turn:
         return lines
     turned = ocr_image(preprocess(image.rotate(-turn, expand=True, fillcolor=255), dpi), dpi)
-    return turned if _confidence(turned) > _confidence(lines) else lines
-
-
-def _confidence(lines: list[Line]) -> float:
-    """Mean word confidence of the lines; 0 for none."""
-    confidences = [conf for line in lines for _, conf in line]
-    return sum(confidences) / len(confidences) if confidences else 0.0
+    return turned if (OcrResult(lines=turned).mean_confidence or 0.0) > read else lines
 
 
 def _orientation(image: Image.Image) -> int:
