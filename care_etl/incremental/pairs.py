@@ -4,9 +4,9 @@ A pair's levels depend only on the two records' linkage fields and on their name
 (compare.name_context: whether each of their names is used more as a forename than as a
 surname across all records, which decides which record of a crosswise pair was written the
 wrong way round), so a pair whose two records have the same fingerprint and context as
-last run, in either order (the comparison is symmetric), has the same levels. Blocking still runs over every record (a new
-record can push two old ones out of each other's sorted-names window, or grow a block past
-its size limit), so the candidate pairs are exactly a full run's; only the comparing of
+last run, in either order (the comparison is symmetric), has the same levels. Blocking
+still runs over every record (a new record can push two old ones out of each other's
+sorted-names window, or grow a block past its size limit), so the candidate pairs are exactly a full run's; only the comparing of
 pairs already compared is saved. The model is applied as kept (kept.py) or estimated
 again on all levels, so the links, review pairs and probabilities are those of a full
 recomputation on the same records with the same model.

@@ -52,14 +52,18 @@ def stable_ids(
     kept.update(_inherit(joined.dropna(subset=["old_id"])))
     taken = set(kept.values())
     old_ids = set(old["old_id"])
-    issued = set(issued)
-    forbidden = issued | old_ids | taken
+    issued, held = set(issued), old_ids | taken
+    forbidden = issued | held
     chosen = dict(kept)
     reinstated = []
     # minted in cluster order: each new id is forbidden to the next
     for cluster in sorted(set(out["cluster_id"].unique()).difference(kept)):
-        if cluster in issued and cluster not in old_ids | taken:
-            chosen[cluster] = cluster  # see _reinstated
+        # Linkage names a cluster by a hash of its smallest record key, so a new cluster
+        # named as an id issued in an earlier run, and held by no one since the last run,
+        # holds the very record that id was minted for: its person is back (a file missing
+        # for one run, a record split back out of a wrong merge) and gets the id again.
+        if cluster in issued and cluster not in held:
+            chosen[cluster] = cluster
             reinstated.append(cluster)
         else:
             chosen[cluster] = _mint(cluster, forbidden)
@@ -67,13 +71,6 @@ def stable_ids(
     out["person_id"] = _mapped(out["cluster_id"], chosen)
     history = _history(joined, chosen, old_ids, run_id, changed_at, reinstated)
     return StableIds(out, history)
-
-
-# _reinstated: linkage names a cluster by a hash of its smallest record key, so a new cluster
-# named as an id issued in an earlier run, and held by no one since the last run, holds the
-# very record that id was minted for: its person is back (a file missing for one run, a
-# record split back out of a wrong merge). It gets its id again, not a new one with nothing
-# to lead the old one to it, and person_id_history says "reinstated".
 
 
 def _settled(joined: pd.DataFrame) -> np.ndarray:
