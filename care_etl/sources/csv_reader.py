@@ -225,12 +225,36 @@ def _settle_uneven(
     if not uneven:
         return
     lengths = {named, width, _trailing_length(records, uneven, named)}
+    footer = _footer_start(records, uneven, width)
     for i in uneven:
         start, values = records[i]
         if len(values) in lengths and not any(values[named:]):
             records[i] = (start, [*values[:named], None])
+        elif i >= footer:
+            records[i] = (start, _footer(values, width, named))
         else:
             records[i] = (start, _ragged(values, width, named))
+
+
+#: The most lines a footer holds ("Total rows: 1234", "End of report", a generation date).
+FOOTER_MAX_LINES = 5
+#: The most fields a footer line has ("Total rows,1234"), a third of the header's at most.
+FOOTER_MAX_FIELDS = 2
+
+
+def _footer_start(
+    records: list[tuple[int, list[str | None]]], uneven: list[int], width: int
+) -> int:
+    """Where the file's footer begins: the last few records, when each has at most a couple of
+    fields (far fewer than the header line's `width`) and what comes before them is the
+    header or a longer record; len(records) when there is none. Only the end of the file is
+    looked at, so a short line in the middle (a record cut short) stays a ragged row."""
+    few = min(FOOTER_MAX_FIELDS, max(1, width // 3))
+    short = {i for i in uneven if len(records[i][1]) <= few}
+    start = len(records)
+    while start - 1 in short and len(records) - start < FOOTER_MAX_LINES:
+        start -= 1
+    return len(records) if start - 1 in short else start
 
 
 def _trailing_length(
@@ -265,6 +289,22 @@ def _malformed(line: str, delimiter: str, width: int, exc: csv.Error) -> list[st
     return [*values, *[None] * (width - len(values)), reason]
 
 
+def _footer(values: list[str | None], width: int, named: int) -> list[str | None]:
+    """A footer line as a record with its read error: it stays in quarantine, as it could be a
+    record cut short by a file that ends early; the reason says which it looks like (never
+    its text: a record's would be personal data)."""
+    reason = (
+        f"looks like a footer or summary line, not a record: at the end of the file, "
+        f"{_fields(len(values))} where the header has {width} (if it is a record cut short, "
+        "ask for the file again)"
+    )
+    return [*values[:named], *[None] * (named - len(values)), reason]
+
+
+def _fields(count: int) -> str:
+    return f"{count} field" if count == 1 else f"{count} fields"
+
+
 def _ragged(values: list[str | None], width: int, named: int) -> list[str | None]:
     """What fits under the header's `named` columns, and why the row is ragged: its fields
     against the `width` of the header line."""
@@ -272,7 +312,7 @@ def _ragged(values: list[str | None], width: int, named: int) -> list[str | None
         column = next(i for i, v in enumerate(values[named:], start=named + 1) if v)
         reason = f"a value in column {column}, which the header does not name"
     else:
-        reason = f"{len(values)} fields where the header has {width}"
+        reason = f"{_fields(len(values))} where the header has {width}"
     return [*values[:named], *[None] * (named - len(values)), reason]
 
 

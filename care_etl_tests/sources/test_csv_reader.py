@@ -248,3 +248,46 @@ def test_a_value_past_a_trailing_separator_or_a_shifted_row_is_still_ragged(tmp_
         "a value in column 7, which the header does not name",
         "8 fields where the header has 7",
     ]
+
+
+FOOTER_REASON = "looks like a footer or summary line, not a record: at the end of the file, "
+
+
+def test_footer_lines_at_the_end_are_kept_with_a_reason_saying_so(tmp_path):
+    # An export ending "Total rows: 2" and "End of report" had them quarantined as ragged rows
+    # ("1 fields where the header has 6"), as if records had been cut short.
+    lines = [HEADER, *ROWS, "Total rows: 2", "", "Total,2", "End of report"]
+    df = read_csv(_write(tmp_path, "\n".join(lines) + "\n", "utf-8"))
+
+    assert df["_read_error"].tolist()[:2] == [None, None]
+    assert list(df["_row"]) == [2, 3, 4, 6, 7]
+    assert df["_read_error"].tolist()[2:] == [
+        f"{FOOTER_REASON}{n} where the header has 6 (if it is a record cut short, ask for the "
+        "file again)"
+        for n in ("1 field", "2 fields", "1 field")
+    ]
+    assert df.loc[2, "Patient ID"] == "Total rows: 2", "kept, so nothing is lost"
+    assert not any("Total" in r or "End" in r for r in df["_read_error"].dropna())
+
+
+def test_a_short_line_in_the_middle_or_a_long_short_run_is_a_ragged_row(tmp_path):
+    cut = "P0000003"  # a record cut short in the middle: never called a footer
+    lines = [HEADER, ROWS[0], cut, ROWS[1], "Total rows: 2"]
+    df = read_csv(_write(tmp_path, "\n".join(lines) + "\n", "utf-8"))
+    assert df["_read_error"].tolist()[:3] == [None, "1 field where the header has 6", None]
+    assert df.loc[3, "_read_error"].startswith(FOOTER_REASON)
+
+    # Six short lines at the end are more than a footer holds: ragged rows, each of them.
+    lines = [HEADER, ROWS[0], *(f"P000001{i}" for i in range(6))]
+    df = read_csv(_write(tmp_path, "\n".join(lines) + "\n", "utf-8"))
+    assert df["_read_error"].tolist()[1:] == ["1 field where the header has 6"] * 6
+
+    # Three fields are a record cut short (its id, NHS number and a name), not a footer.
+    lines = [HEADER, ROWS[0], "P0000004,,Ann"]
+    df = read_csv(_write(tmp_path, "\n".join(lines) + "\n", "utf-8"))
+    assert df.loc[1, "_read_error"] == "3 fields where the header has 6"
+
+
+def test_a_footer_straight_below_the_header_is_named_a_footer(tmp_path):
+    df = read_csv(_write(tmp_path, f"{HEADER}\nTotal rows: 0\n", "utf-8"))
+    assert len(df) == 1 and df.loc[0, "_read_error"].startswith(FOOTER_REASON)
