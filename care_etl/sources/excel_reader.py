@@ -2,8 +2,11 @@
 
 Housing workbooks put titles, a generation date and blank rows above the header, sometimes in
 merged cells, and the number of those rows varies; so the header row is found by looking for
-the expected column names rather than assumed. Excel shows a 12-digit UPRN stored as a number
-as `1.00023E+11`: integral numbers are written back as their digits.
+the expected column names rather than assumed. A merged cell's value is read in every cell it
+spans while the header is looked for and named: a name merged down over two rows still names
+its column, and a group title merged across columns is joined to the names below it where that
+gives an expected name ("Tenancy" over "Start" and "End"). Excel shows a 12-digit UPRN
+stored as a number as `1.00023E+11`: integral numbers are written back as their digits.
 
 Cells are read with calamine (Rust), several times faster than openpyxl's XML parser on these
 workbooks, which are read whole on every run. The rare workbook that the two would read
@@ -20,8 +23,10 @@ import math
 import re
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ import pandas as pd
 
 from care_etl.errors import SourceReadError
 from care_etl.sources.headers import header_key, repeated_position
+from care_etl.sources.sheet_xml import Merge, SheetXml, column_letters, read_sheet_xml
 
 # What a damaged .xlsx raises from its zip and XML layers (XML errors subclass SyntaxError;
 # openpyxl's typed XML objects raise TypeError on an attribute they do not know).
@@ -69,8 +75,9 @@ def read_sheet(path: Path, sheet: str, expected_columns: Sequence[str]) -> pd.Da
     """Raw records of `sheet`, with the header row found among the first 30 rows.
 
     `df.attrs` holds `header_row` (sheet row number), `headers` (the names seen there) and
-    `missing_columns` (expected names not found), for the caller's schema-drift check.
-    Columns without a header cell are not read. Fully empty rows are skipped.
+    `missing_columns` (expected names not found), for the caller's schema-drift check, and
+    `warnings`: what the caller should pass on (values under no header name, which are not
+    read). Fully empty rows are skipped.
     """
     return read_sheets(path, {sheet: expected_columns})[sheet]
 
@@ -90,12 +97,15 @@ def _read_sheets(
     path_str = str(path)
     path = Path(path)
     with _workbook(path, calamine=calamine) as (names, rows_of):
+        found = {sheet: _sheet_named(sheet, names, path) for sheet in sheets}
+        xml = read_sheet_xml(path, list(found.values()))
         frames = {}
         for sheet, expected_columns in sheets.items():
-            found = _sheet_named(sheet, names, path)
-            with _damage(path, found):
-                rows = rows_of(found)
-            frames[sheet] = _frame(rows, path, path_str, found, expected_columns)
+            with _damage(path, found[sheet]):
+                rows = rows_of(found[sheet])
+            frames[sheet] = _frame(
+                rows, path, path_str, found[sheet], expected_columns, xml[found[sheet]]
+            )
     return frames
 
 
@@ -114,17 +124,23 @@ def _sheet_named(sheet: str, names: list[str], path: Path) -> str:
 
 
 def _frame(
-    rows: Rows, path: Path, path_str: str, sheet: str, expected_columns: Sequence[str]
+    rows: Rows,
+    path: Path,
+    path_str: str,
+    sheet: str,
+    expected_columns: Sequence[str],
+    xml: SheetXml,
 ) -> pd.DataFrame:
     """The records below the header; `rows[0]` is sheet row 1."""
-    header_row, header_cells = _find_header(iter(rows), expected_columns, path, sheet)
-    columns = _columns(header_cells, path, sheet, header_row)
+    header = _header(rows, xml.merges, expected_columns, path, sheet)
+    columns = header.columns
     records = []
-    for row_number, row in enumerate(rows[header_row:], start=header_row + 1):
+    for row_number, row in enumerate(rows[header.last :], start=header.last + 1):
         values = [_text(row[i]) if i < len(row) else None for i, _ in columns]
         if any(v is not None for v in values):
             records.append((row_number, values))
     names = [name for _, name in columns]
+    warnings = _unnamed_values(rows[header.last :], header)
     df = pd.DataFrame([v for _, v in records], columns=names, dtype=object).astype(object)
     df["_file"] = path_str
     df["_sheet"] = sheet
@@ -132,9 +148,10 @@ def _frame(
     found = {header_key(n) for n in names}
     df.attrs.update(
         sheet=sheet,
-        header_row=header_row,
+        header_row=header.row,
         headers=names,
         missing_columns=[c for c in expected_columns if header_key(c) not in found],
+        warnings=warnings,
     )
     return df
 
@@ -154,8 +171,8 @@ def _calamine_rows(wb: Any) -> Callable[[str], Rows]:
             rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except CalamineError as exc:  # a damaged sheet part: openpyxl names it as before
             raise _CalamineCannot(sheet) from exc
-        rows[:HEADER_SEARCH_ROWS] = [
-            [_as_openpyxl(v) for v in r] for r in rows[:HEADER_SEARCH_ROWS]
+        rows[: HEADER_SEARCH_ROWS + 1] = [  # and the row below, which may hold sub-names
+            [_as_openpyxl(v) for v in r] for r in rows[: HEADER_SEARCH_ROWS + 1]
         ]
         return rows
 
@@ -327,9 +344,153 @@ def _find_header(
     )
 
 
-def _columns(cells: Sequence[Any], path: Path, sheet: str, row: int) -> list[tuple[int, str]]:
+@dataclass(frozen=True)
+class _Header:
+    """Where a sheet's header is, and the column each named cell of it reads."""
+
+    row: int  #: its sheet row (the first, when a second row holds names under group titles)
+    last: int  #: its last sheet row: the records start below it
+    columns: list[tuple[int, str]]  #: (position, name)
+    #: Position -> the merged header cell spanning it from the left, for a position left
+    #: unnamed because the cell's name reads the first column it spans.
+    merged_over: dict[int, str]
+
+
+def _header(
+    rows: Rows, merges: list[Merge], expected: Sequence[str], path: Path, sheet: str
+) -> _Header:
+    """The header, found as before but with each merged cell's value in every cell it spans.
+
+    A group title merged across columns ("Tenancy" over "Start" and "End", in the header row
+    or the row above it) is joined to the names under it where that gives an expected name.
+    Else a name merged across columns names the first of them only: their values cannot be
+    told apart, and the others are reported when they hold any.
+    """
+    top = _filled(rows[: HEADER_SEARCH_ROWS + 1], merges)
+    number, cells = _find_header(iter(top[:HEADER_SEARCH_ROWS]), expected, path, sheet)
+    wanted = {header_key(c) for c in expected}
+    names = [_header_name(v) for v in cells]
+    groups = [m for m in merges if m.row < number <= m.last_row + 1 and m.last_col > m.col]
+    below = _names_below(rows, number, groups, names, wanted)
+    merged_over: dict[int, str] = {}
+    for group in groups:
+        for col in range(group.col, min(group.last_col + 1, len(names))):
+            if below is not None and below[col] is not None:
+                names[col] = _joined(cells[col], below[col], wanted, prefer_sub=True)
+            elif col > group.col:
+                names[col] = None
+                merged_over[col] = group.ref
+    if below is None and number > 1:
+        _join_titles_above(names, rows, merges, number, wanted)
+    columns = _columns(names, path, sheet, number)
+    return _Header(number, number + (below is not None), columns, merged_over)
+
+
+def _filled(rows: Rows, merges: list[Merge]) -> list[list[Any]]:
+    """The rows with a merged range's value in every cell it spans, as Excel shows them."""
+    filled = [list(r) for r in rows]
+    width = max((len(r) for r in filled), default=0)
+    for m in merges:
+        if m.row >= len(filled) or m.col >= len(filled[m.row]):
+            continue
+        value, last = filled[m.row][m.col], min(m.last_col, width - 1)
+        for row in filled[m.row : m.last_row + 1]:
+            row.extend([None] * (last + 1 - len(row)))
+            row[m.col : last + 1] = [value] * (last + 1 - m.col)
+    return filled
+
+
+def _header_name(value: Any) -> str | None:
+    return str(value).strip() if _text(value) is not None else None
+
+
+def _names_below(
+    rows: Rows, number: int, groups: list[Merge], names: list[str | None], wanted: set[str]
+) -> list[str | None] | None:
+    """The names in the row below the header, when it holds names under the header's group
+    titles: each of its cells is blank or under a title merged across columns, and one title
+    and name joined make an expected name. Else None: the row is a record."""
+    if not groups or number >= len(rows):
+        return None
+    below = [_header_name(v) for v in rows[number]][: len(names)]
+    below += [None] * (len(names) - len(below))
+    filled = [i for i, v in enumerate(rows[number]) if _text(v) is not None]
+    under = {c for g in groups if g.last_row < number for c in range(g.col, g.last_col + 1)}
+    if not filled or not set(filled) <= under:
+        return None
+    if any(header_key(f"{names[i]} {below[i]}") in wanted for i in filled if i < len(names)):
+        return below
+    return None
+
+
+def _joined(title: Any, name: str, wanted: set[str], *, prefer_sub: bool) -> str:
+    """A group title and a name under it: joined when that is an expected name, else the
+    name alone when it is expected, else joined (a name of its own, reported as unexpected)."""
+    joined = f"{str(title).strip()} {name}"
+    if header_key(joined) in wanted or not (prefer_sub and header_key(name) in wanted):
+        return joined
+    return name
+
+
+def _join_titles_above(
+    names: list[str | None], rows: Rows, merges: list[Merge], number: int, wanted: set[str]
+) -> None:
+    """A group title merged across columns in the row above the header joined to the names
+    under it, only where a name is not expected and the title and name joined are."""
+    for m in merges:
+        title = rows[m.row][m.col] if m.col < len(rows[m.row]) else None
+        if m.last_row != number - 2 or m.last_col == m.col or _text(title) is None:
+            continue
+        for col in range(m.col, min(m.last_col + 1, len(names))):
+            name = names[col]
+            if name is None or header_key(name) in wanted:
+                continue
+            joined = _joined(title, name, wanted, prefer_sub=False)
+            if header_key(joined) in wanted:
+                names[col] = joined
+
+
+def _unnamed_values(rows: Rows, header: _Header) -> list[str]:
+    """The values in columns the header does not name, which are not read: a column under a
+    header cell merged across it, or a column with no header cell (letters and counts only:
+    the values may be personal data)."""
+    named = {i for i, _ in header.columns}
+    width = max((len(r) for r in rows), default=0)
+    unnamed = [i for i in range(width) if i not in named]
+    counts: Counter[int] = Counter()
+    for row in rows if unnamed else ():
+        counts.update(i for i in unnamed if i < len(row) and _text(row[i]) is not None)
+    if not counts:
+        return []
+    columns = sorted(counts)
+    text = (
+        f"{_plural(sum(counts.values()), 'value')} in {_columns_named(columns)} under no "
+        "header name, not read"
+    )
+    merged = [
+        f"{column_letters(i)} is under the merged header cell {header.merged_over[i]}"
+        for i in columns
+        if i in header.merged_over
+    ]
+    if merged:
+        return [f"{text} ({'; '.join(merged)}): unmerge it and give each column its own name"]
+    return [f"{text}: give each column a header name, or clear it"]
+
+
+def _columns_named(columns: list[int]) -> str:
+    letters = ", ".join(column_letters(i) for i in columns)
+    return f"column {letters}" if len(columns) == 1 else f"columns {letters}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def _columns(
+    names_at: Sequence[str | None], path: Path, sheet: str, row: int
+) -> list[tuple[int, str]]:
     """(position, name) of each named header cell; a repeated name is an error."""
-    columns = [(i, str(v).strip()) for i, v in enumerate(cells) if _text(v) is not None]
+    columns = [(i, name) for i, name in enumerate(names_at) if name is not None]
     names = [name for _, name in columns]
     first, again = repeated_position(names)
     if again:  # by position: a sheet without its header row has a record there

@@ -126,8 +126,10 @@ def _read_xlsx(contract, sources_dir, result, cache_dir, progress) -> list[pd.Da
         read = read_sheets(path, {obj.physical_name: obj.column_names for obj in objects})
         sheets = {}
         for obj in objects:
-            sheet = read[obj.physical_name].assign(_file=name)
-            sheets[obj.id] = _conform(sheet, obj, f"{name} sheet {obj.physical_name}", result)
+            where = f"{name} sheet {obj.physical_name}"
+            sheet = read[obj.physical_name]
+            result.warnings.extend(f"{where}: {w}" for w in sheet.attrs.get("warnings", ()))
+            sheets[obj.id] = _conform(sheet.assign(_file=name), obj, where, result)
         return _join_lookups(contract, sheets, name, result)
 
     return _each_file(contract, sources_dir, result, read_one)
