@@ -34,7 +34,7 @@ import pandas as pd
 
 from care_etl.errors import SourceReadError
 from care_etl.sources.headers import header_key, repeated_position
-from care_etl.sources.sheet_xml import Merge, SheetXml, column_letters, read_sheet_xml
+from care_etl.sources.sheet_xml import Merge, SheetXml, cell_ref, column_letters, read_sheet_xml
 
 # What a damaged .xlsx raises from its zip and XML layers (XML errors subclass SyntaxError;
 # openpyxl's typed XML objects raise TypeError on an attribute they do not know).
@@ -77,7 +77,7 @@ def read_sheet(path: Path, sheet: str, expected_columns: Sequence[str]) -> pd.Da
     `df.attrs` holds `header_row` (sheet row number), `headers` (the names seen there) and
     `missing_columns` (expected names not found), for the caller's schema-drift check, and
     `warnings`: what the caller should pass on (values under no header name, which are not
-    read). Fully empty rows are skipped.
+    read; formulas saved without a value, read as blank). Fully empty rows are skipped.
     """
     return read_sheets(path, {sheet: expected_columns})[sheet]
 
@@ -140,7 +140,10 @@ def _frame(
         if any(v is not None for v in values):
             records.append((row_number, values))
     names = [name for _, name in columns]
-    warnings = _unnamed_values(rows[header.last :], header)
+    warnings = [
+        *_unnamed_values(rows[header.last :], header),
+        *_uncached_formulas(xml.uncached, header),
+    ]
     df = pd.DataFrame([v for _, v in records], columns=names, dtype=object).astype(object)
     df["_file"] = path_str
     df["_sheet"] = sheet
@@ -450,6 +453,10 @@ def _join_titles_above(
                 names[col] = joined
 
 
+#: How many sheet rows a warning names; the rest are counted.
+MAX_ROWS_NAMED = 10
+
+
 def _unnamed_values(rows: Rows, header: _Header) -> list[str]:
     """The values in columns the header does not name, which are not read: a column under a
     header cell merged across it, or a column with no header cell (letters and counts only:
@@ -475,6 +482,40 @@ def _unnamed_values(rows: Rows, header: _Header) -> list[str]:
     if merged:
         return [f"{text} ({'; '.join(merged)}): unmerge it and give each column its own name"]
     return [f"{text}: give each column a header name, or clear it"]
+
+
+def _uncached_formulas(cells: list[tuple[int, int]], header: _Header) -> list[str]:
+    """Formula cells of the header and the records saved without a value (a workbook written
+    by a program and never opened in Excel): read as blank, so the records are checked and
+    quarantined as usual, and this says why (never the formula, which may hold values)."""
+    named = dict(header.columns)
+    header_cells = [cell_ref(r, c) for r, c in cells if r == header.row - 1]
+    in_records = [(r, c) for r, c in cells if r >= header.last and c in named]
+    if not header_cells and not in_records:
+        return []
+    parts = []
+    if in_records:
+        per_column = sorted(Counter(c for _, c in in_records).items())
+        columns = ", ".join(f"{column_letters(c)} '{named[c]}' ({n})" for c, n in per_column)
+        rows = _rows_named(sorted({r for r, _ in in_records}))
+        column_word = "column" if len(per_column) == 1 else "columns"
+        parts.append(f"{_plural(len(in_records), 'cell')} in {rows} of {column_word} {columns}")
+    if header_cells:
+        cell_word = "header cell" if len(header_cells) == 1 else "header cells"
+        parts.append(f"{cell_word} {', '.join(header_cells)} (its column is not found)")
+    verb = "is a formula" if len(in_records) + len(header_cells) == 1 else "are formulas"
+    return [
+        f"{' and '.join(parts)} {verb} with no saved value, read as empty: the workbook was "
+        "saved by a program that does not calculate formulas; open it in Excel or LibreOffice "
+        "and save it, so that the values are stored"
+    ]
+
+
+def _rows_named(rows: list[int]) -> str:
+    """Sheet rows (0-based in) as a message names them: the first few, the rest counted."""
+    named = ", ".join(str(r + 1) for r in rows[:MAX_ROWS_NAMED])
+    more = f" and {len(rows) - MAX_ROWS_NAMED} more" if len(rows) > MAX_ROWS_NAMED else ""
+    return f"row {named}" if len(rows) == 1 else f"rows {named}{more}"
 
 
 def _columns_named(columns: list[int]) -> str:

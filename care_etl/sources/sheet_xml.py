@@ -1,5 +1,10 @@
 """What a worksheet's XML says that the cell readers do not: its merged ranges (openpyxl's
-read-only mode skips them; one reading serves both readers alike)."""
+read-only mode skips them) and its formula cells saved without a value.
+
+A workbook written by a program (openpyxl, a script) and never opened in Excel holds its
+formulas with no calculated value; calamine and openpyxl both read such a cell as blank, so
+the reader must look at the XML to say why a value is missing.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,11 @@ _OFFICE_DOCUMENT = "/officeDocument"
 #: What a damaged part raises while it is unzipped or parsed (ParseError is a SyntaxError).
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError, SyntaxError)
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]+)([0-9]+)(?::([A-Z]+)([0-9]+))?"')
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_CELL_END = re.compile(rb"</(?:\w+:)?c>|<(?:\w+:)?c\s")
+_REF = re.compile(rb'\sr="([A-Z]+)([0-9]+)"')
+_TYPE = re.compile(rb'\st="(\w+)"')
+_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
 
 
 @dataclass(frozen=True)
@@ -36,14 +46,15 @@ class Merge:
 
 @dataclass(frozen=True)
 class SheetXml:
-    """The sheet's merged ranges."""
+    """The sheet's merged ranges and (row, col) of its formulas with no saved value, 0-based."""
 
     merges: list[Merge] = field(default_factory=list)
+    uncached: list[tuple[int, int]] = field(default_factory=list)
 
 
 def read_sheet_xml(path: Path, sheets: list[str]) -> dict[str, SheetXml]:
-    """Each sheet's merged ranges; none for a sheet whose part cannot be found or read (the
-    cell reader has read it, or says why it cannot)."""
+    """Each sheet's merged ranges and uncalculated formulas; empty for a sheet whose part
+    cannot be found or read (the cell reader has read it, or says why it cannot)."""
     try:
         with zipfile.ZipFile(path) as archive:
             parts = _sheet_parts(archive)
@@ -85,7 +96,7 @@ def _resolve(folder: str, target: str) -> str:
 
 
 def _parse(xml: bytes) -> SheetXml:
-    return SheetXml(_merges(xml))
+    return SheetXml(_merges(xml), _uncached(xml) if _FORMULA.search(xml) else [])
 
 
 def _merges(xml: bytes) -> list[Merge]:
@@ -96,6 +107,30 @@ def _merges(xml: bytes) -> list[Merge]:
         last_col = column_index(m[3]) if m[3] else col
         merges.append(Merge(row, col, last_row, last_col))
     return merges
+
+
+def _uncached(xml: bytes) -> list[tuple[int, int]]:
+    """(row, col) of each formula cell with no saved value. A text result saved as empty
+    (`t="str"`, `<v></v>`: a formula giving "") is a value, not a missing one."""
+    cells = []
+    for formula in _FORMULA.finditer(xml):
+        start = _last_cell_start(xml, formula.start())
+        end = _CELL_END.search(xml, formula.end())
+        cell = xml[start : end.start() if end else len(xml)]
+        tag = cell[: cell.find(b">") + 1]
+        ref, kind, value = _REF.search(tag), _TYPE.search(tag), _VALUE.search(cell)
+        if ref and not (value and value[1]) and not (kind and kind[1] == b"str" and value):
+            cells.append((int(ref[2]) - 1, column_index(ref[1])))
+    return cells
+
+
+def _last_cell_start(xml: bytes, before: int) -> int:
+    """Where the cell holding position `before` opens (`<c ` or a prefixed `<x:c `)."""
+    plain = xml.rfind(b"<c ", 0, before)
+    prefixed = xml.rfind(b":c ", 0, before)
+    if prefixed > plain:
+        return max(xml.rfind(b"<", 0, prefixed), 0)
+    return max(plain, 0)
 
 
 def column_index(letters: bytes | str) -> int:

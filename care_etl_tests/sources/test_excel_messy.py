@@ -1,20 +1,25 @@
-"""Excel reader on workbooks as people make them: header cells merged down or across, and
-group titles over the names."""
+"""Excel reader on workbooks as people and scripts make them: header cells merged down or
+across, group titles over the names, and formulas saved without a value."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
 
+from care_etl.contracts.model import load_contract
 from care_etl.errors import SourceReadError
 from care_etl.sources.excel_reader import _read_differently, read_sheet
+from care_etl.sources.read import read_source
+from care_etl_tests.conftest import CONTRACTS_DIR
 from care_etl_tests.sources.test_excel_reader import (
     MEMBER_COLUMNS,
     TENANCY_COLUMNS,
+    _rewrite_part,
 )
 
 MEMBER = ["T-1", "HM-0000001", "SMITH, Ann", dt.datetime(1950, 1, 2), "F", "Lead Tenant", None]
@@ -28,7 +33,7 @@ def _tenancies(ws: openpyxl.worksheet.worksheet.Worksheet) -> None:
 
 def _save(wb: openpyxl.Workbook, path: Path, *, openpyxl_path: bool = False) -> Path:
     """Save; with `openpyxl_path`, with an error cell in a title row, which has the workbook
-    read with openpyxl instead of calamine (the merges must read the same)."""
+    read with openpyxl instead of calamine (the merges and formulas must read the same)."""
     if openpyxl_path:
         wb.worksheets[0]["H1"] = "#N/A"
     wb.save(path)
@@ -133,6 +138,88 @@ def test_values_under_no_header_cell_are_counted_not_shown(tmp_path):
         "1 value in column H under no header name, not read: give each column a header name, "
         "or clear it"
     ]
+
+
+def _members_with_formulas(path: Path, *, openpyxl_path: bool = False) -> Path:
+    """A workbook written by a script: formulas, never calculated (openpyxl stores none)."""
+    wb = openpyxl.Workbook()
+    _tenancies(wb.active)
+    wb.active.append([])
+    wb.active.append(TENANCY_COLUMNS)
+    wb.active.append(["T-1", 100023000000, "1 Mill Lane", "E8 3QP", dt.datetime(2015, 4, 1)])
+    ws = wb.create_sheet("Household Members")
+    ws.append(MEMBER_COLUMNS)
+    ws.append([*MEMBER[:3], "=DATE(1950,1,2)", *MEMBER[4:]])
+    ws.append(["T-1", "HM-0000002", '=CONCATENATE("JONES",", ","Bob")', "=DATE(1951,3,4)"])
+    ws.append(["T-1", "HM-0000003", "LEE, Kim", dt.datetime(1960, 5, 6)])
+    return _save(wb, path, openpyxl_path=openpyxl_path)
+
+
+FORMULA_WARNING = (
+    "3 cells in rows 2, 3 of columns C 'Name' (1), D 'DOB' (2) are formulas with no saved "
+    "value, read as empty: the workbook was saved by a program that does not calculate "
+    "formulas; open it in Excel or LibreOffice and save it, so that the values are stored"
+)
+
+
+@READERS
+def test_formulas_without_a_saved_value_are_reported_by_column(tmp_path, openpyxl_path):
+    # They read as blank, and nothing said why: a date of birth gone, the feed maybe blocked.
+    path = _members_with_formulas(tmp_path / "formulas.xlsx", openpyxl_path=openpyxl_path)
+
+    df = read_sheet(path, "Household Members", MEMBER_COLUMNS)
+
+    assert df["Person Ref"].tolist() == ["HM-0000001", "HM-0000002", "HM-0000003"], "all kept"
+    assert df["DOB"].tolist() == [None, None, "1960-05-06"]
+    assert df.attrs["warnings"] == [FORMULA_WARNING]
+    assert not re.search("DATE|JONES|1950", FORMULA_WARNING), "the formulas are not shown"
+
+
+def test_the_source_warns_naming_file_and_sheet(tmp_path):
+    (tmp_path / "housing").mkdir()
+    _members_with_formulas(tmp_path / "housing" / "tenancies_NORTH.xlsx")
+
+    result = read_source(load_contract(CONTRACTS_DIR / "housing_tenancies.yaml"), tmp_path)
+
+    assert result.errors == []
+    assert result.warnings == [
+        f"housing/tenancies_NORTH.xlsx sheet Household Members: {FORMULA_WARNING}"
+    ]
+    assert len(result.records) == 3
+
+
+def test_formulas_with_saved_values_or_an_empty_text_result_are_not_reported(tmp_path):
+    written = _members_with_formulas(tmp_path / "script.xlsx")
+    saved = tmp_path / "saved.xlsx"
+    # As Excel saves them: each formula with its value; "" saved as an empty text result.
+    _rewrite_part(
+        written,
+        saved,
+        "xl/worksheets/sheet2.xml",
+        lambda xml: (
+            xml.replace(b"<f>DATE(1950,1,2)</f><v />", b"<f>DATE(1950,1,2)</f><v>18264</v>")
+            .replace(b"<f>DATE(1951,3,4)</f><v />", b"<f>DATE(1951,3,4)</f><v>18691</v>")
+            .replace(b'<c r="C3">', b'<c r="C3" t="str">')
+            .replace(b'"Bob")</f><v />', b'"Bob")</f><v></v>')
+        ),
+    )
+
+    df = read_sheet(saved, "Household Members", MEMBER_COLUMNS)
+
+    assert df.attrs["warnings"] == []
+    assert df["DOB"].tolist()[:2] == ["18264", "18691"]  # a number cell, as Excel would store
+
+
+def test_a_formula_header_cell_without_a_value_is_named(tmp_path):
+    wb = openpyxl.load_workbook(_members_with_formulas(tmp_path / "formulas.xlsx"))
+    wb["Household Members"]["G1"] = '="NI Number"'
+    wb.save(tmp_path / "header.xlsx")
+
+    df = read_sheet(tmp_path / "header.xlsx", "Household Members", MEMBER_COLUMNS)
+
+    assert df.attrs["missing_columns"] == ["NI Number"]
+    (warning,) = df.attrs["warnings"]
+    assert "(2) and header cell G1 (its column is not found) are formulas" in warning
 
 
 def test_a_sheet_damaged_inside_its_compressed_data_is_still_one_line(tmp_path):
