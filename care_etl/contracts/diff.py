@@ -8,7 +8,7 @@ and needs information governance (IG) review or not. The classes:
 | column-removed, object-removed, source-removed | yes | no |
 | column-retyped (logicalType, physicalType, date format) | yes | no |
 | column-required (made required), primary-key, mapping (canonical field), id | yes | no |
-| server (removed, narrower path, format, description) | yes | no |
+| server (removed, narrower path, format, delimiter) | yes | no |
 | server-location-changed (a new server, wider or other path, host, database, type...) | yes | yes |
 | column-added-special-category, column-added-personal | no | yes |
 | column-added-unclassified (no classification, or not one of the four) | no | yes |
@@ -24,7 +24,7 @@ and needs information governance (IG) review or not. The classes:
 | history-changed (a lookup's `historyAs`: rows set aside read as a person's history) | no | yes |
 | approver-changed (the IG approver in `team.members` named, removed, demoted or edited) | no | yes |
 | source-added (a new contract) | no | yes |
-| other (descriptions, quality rules, other team members, tags, version...) | no | no |
+| other (descriptions, a server's description or environment, quality rules, other team members, tags, version...) | no | no |
 
 A block removed or added whole (`description`, `customProperties`, `slaProperties`, `team`) is
 compared item by item, so deleting `customProperties` is seen as deleting the lawful basis.
@@ -67,6 +67,8 @@ _DAYS = {
 _KEYS = ("name", "property", "role", "username", "server")  # what identifies a list item
 _GOVERNED_BLOCKS = ("description", "customProperties", "slaProperties", "team")
 _SERVER_NOT_WHERE = ("description", "environment", "format", "delimiter")  # say nothing of where
+#: A server's words for people: changing them changes neither what is read nor how.
+_SERVER_WORDS = ("description", "environment")
 _BREAKING_COLUMN_KEYS = {
     "logicalType": "column-retyped",
     "physicalType": "column-retyped",
@@ -252,6 +254,8 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
             f"{_was(new) if not isinstance(new, dict) else '(server)'}: "
             "may read files or tables not read before (new data)",
         )
+    if parts[0] == "servers" and "/".join(parts[2:]) in _SERVER_WORDS:
+        return Change(name, path, "other", False, False, _summary(old, new))
     if parts[0] == "servers" or parts[0] in ("id", "kind"):
         return Change(
             name,

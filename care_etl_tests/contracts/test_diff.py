@@ -210,6 +210,10 @@ def _describe_server(doc):
     doc["servers"][0]["description"] = "A SQLite copy for the demo."
 
 
+def _reformat_server(doc):
+    doc["servers"][0]["format"] = "csv"
+
+
 def _describe(doc):
     _column(doc, "surname")["description"] = "Family name as recorded."
 
@@ -248,7 +252,8 @@ CASES: list[tuple[str, Callable[[dict], None], bool, bool]] = [
     ("mapping", _remap, True, False),
     ("server-location-changed", _change_server, True, True),
     ("server-location-changed", _move_database, True, True),
-    ("server", _describe_server, True, False),
+    ("server", _reformat_server, True, False),
+    ("other", _describe_server, False, False),
     ("other", _describe, False, False),
     ("other", _add_quality_rule, False, False),
 ]
