@@ -11,17 +11,18 @@ It is trained again when there is none, when the state key changed (code, contra
 linkage settings: care_etl.incremental.state), when the model's own code changed
 (MODEL_MODULES), on `care-etl run --full` (it forgets the folder), when it was trained on
 other fields, or when the records have drifted: the records added,
-changed or removed since training, summed over the runs that kept it, exceed
-RETRAIN_SHARE of the records it was trained on (a tenth: that much new data moves m and u
-by little more than their sampling noise on a few thousand matches, while retraining every
-run would make every run cost a full one). A corrected record counts twice (its old
-version went, its new one came), which errs towards retraining.
+changed or removed since training, counted against the records it was trained on, exceed
+RETRAIN_SHARE of them (a tenth: that much new data moves m and u by little more than their
+sampling noise on a few thousand matches, while retraining every run would make every run
+cost a full one). Counted against training, not summed run by run, a file missing for one
+run and back the next counts nothing once it is back. A corrected record counts twice (its
+old version went, its new one came), which errs towards retraining.
 
 The file (read with allow_pickle=False): model.TrainedModel.to_arrays() (m and u per field
 level, prior, presence, household census, term frequencies keyed by 64-bit hashes of the
 name values, when and on how many records it was trained, the changes since), the state
-key it was trained under, and the 64-bit fingerprints of the last run's records, from
-which the next run counts what changed. No personal value: hashes and figures only.
+key it was trained under, and the 64-bit fingerprints of the records it was trained on,
+against which the next run counts what changed. No personal value: hashes and figures only.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Choice:
     model: TrainedModel | None
     reason: str
     changed: int = 0
+    #: Fingerprints of the records the kept model was trained on (kept with it).
+    trained_on: np.ndarray | None = None
 
 
 def model_key(state_key: str) -> str:
@@ -72,7 +75,8 @@ def model_key(state_key: str) -> str:
 
 
 def read(root: Path, key: str) -> tuple[TrainedModel | None, np.ndarray | None, str]:
-    """The kept model and the last run's record fingerprints, or None and why not."""
+    """The kept model and the fingerprints of the records it was trained on, or None and why
+    not."""
     path = root / MODEL_FILE
     if not path.is_file():
         return None, None, "no kept model"
@@ -97,18 +101,19 @@ def choose(root: Path, key: str, prints: np.ndarray, retrain_share: float | None
     """Keep the model, or train one (see the module doc for when)."""
     if retrain_share is None:
         retrain_share = RETRAIN_SHARE
-    model, previous, why = read(root, key)
-    if model is None or previous is None:
+    model, trained_on, why = read(root, key)
+    if model is None or trained_on is None:
         return Choice(None, why)
-    changed = model.changed + changed_records(previous, prints)
+    changed = changed_records(trained_on, prints)
     figures = f"{changed} records changed of {model.records} since training"
     if changed > retrain_share * model.records:
         return Choice(None, f"records drifted: {figures} (over {retrain_share:.0%})")
-    return Choice(model, figures, changed)
+    return Choice(model, figures, changed, trained_on)
 
 
 def save(root: Path, model: TrainedModel, key: str, prints: np.ndarray) -> None:
-    """Keep the model, with this run's record fingerprints (whole or not at all)."""
+    """Keep the model with the fingerprints of the records it was trained on (whole or not at
+    all)."""
     buffer = io.BytesIO()
     np.savez(buffer, **model.to_arrays(), key=np.array(key), prints=prints.astype(np.uint64))
     write_atomic(root / MODEL_FILE, buffer.getvalue())

@@ -72,7 +72,8 @@ def link_incrementally(
     try:
         cache.save(root)
         if outcome.result.model is not None:
-            kept_model.save(root, outcome.result.model, model_key, prints)
+            trained_on = prints if outcome.result.model_trained else choice.trained_on
+            kept_model.save(root, outcome.result.model, model_key, trained_on)
         write_manifest(root, key, run_id=run_id, records=len(records))
     except OSError as exc:  # a cache that cannot be written only makes the next run full
         log.warning("incremental: cache not written (%s); the next run will be full", exc)
@@ -88,8 +89,8 @@ def link_incrementally(
 
 
 def _model_facts(result: Any, choice: kept_model.Choice) -> dict[str, object]:
-    """Whether the model was trained or kept, why, which, and the changes since training;
-    a kept model's count of changes grows by this run's."""
+    """Whether the model was trained or kept, why, which, and the records changed since
+    training."""
     trained = result.model_trained
     model = result.model
     if model is not None and not trained:

@@ -383,7 +383,7 @@ class TrainedModel:
     #: When it was trained (UTC, ISO 8601), and on how many records.
     trained_at: str
     records: int
-    #: Records added, changed or removed since training, over all runs that kept it.
+    #: Records added, changed or removed since training, against the records it was trained on.
     changed: int = 0
 
     @property

@@ -63,7 +63,7 @@ def test_the_model_is_kept_until_the_records_drift(tmp_path: Path, monkeypatch: 
     change_sources(tmp_path / "sources", share=0.02, seed=2)
     _run(tmp_path)
     still, _ = _model(tmp_path)
-    assert still.version == trained.version and still.changed > kept.changed  # summed
+    assert still.version == trained.version and still.changed > kept.changed  # both rounds
 
     monkeypatch.setattr(kept_module, "RETRAIN_SHARE", 0.01)
     _run(tmp_path)  # nothing new, but the changes since training now exceed the share
@@ -78,6 +78,29 @@ def test_the_model_is_kept_until_the_records_drift(tmp_path: Path, monkeypatch: 
     _run(tmp_path, full=True)  # --full forgets the cache: trained again, on the same records
     forced, _ = _model(tmp_path)
     assert forced.version == again.version and forced.trained_at >= again.trained_at
+
+
+def test_a_file_missing_for_one_run_counts_nothing_once_it_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Changes are counted against the records the model was trained on, not summed run by
+    run: the records of an extract gone for one run and back the next are no change."""
+    from care_etl.synthetic.generate import generate
+
+    monkeypatch.setattr(kept_module, "RETRAIN_SHARE", 0.5)  # one extract of a few is over 10%
+    generate(tmp_path / "sources", people=150, seed=12, scans=0)
+    _run(tmp_path)
+    trained, _ = _model(tmp_path)
+    extract = sorted((tmp_path / "sources" / "health").glob("*.csv"))[0]
+    aside = tmp_path / extract.name
+    extract.rename(aside)
+    _run(tmp_path)
+    away, _ = _model(tmp_path)
+    assert away.version == trained.version and away.changed > 0
+    aside.rename(extract)
+    _run(tmp_path)
+    back, _ = _model(tmp_path)
+    assert (back.version, back.changed) == (trained.version, 0)
 
 
 def test_the_code_that_trains_the_model_is_in_the_kept_model_s_key() -> None:
