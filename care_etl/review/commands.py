@@ -239,14 +239,33 @@ def decide_pair(args: argparse.Namespace) -> int:
     with store.connect(url) as conn:
         pair = _resolve(conn, url, args.pair)
         queued_at = pair.queue_row["queued_at"] if pair.queue_row else None
-        before = store.decisions(conn)
-        replaced = before[before["pair_key"] == pair.key]
-        decision_id = store.record_decision(
+        recorded = store.record_decision(
             conn, pair.left, pair.right, args.decision, reviewer, reason, queued_at
         )
-    label = "link (one person)" if args.decision == store.LINK else "no link (different people)"
-    print(f"Recorded decision {decision_id}: pair {pair.key} is {label}, by {reviewer}.")
-    if len(replaced):
-        print(f"It supersedes decision {int(replaced['decision_id'].iloc[-1])}.")
-    print("It takes effect on the next run and holds until either record changes.")
+    print(_decided_words(pair.key, args.decision, reviewer, recorded))
     return 0
+
+
+def _decided_words(key: str, decision: str, reviewer: str, recorded: store.Recorded) -> str:
+    """What a decide did, for the reviewer: a new decision, or a confirmation of the same."""
+    label = "link (one person)" if decision == store.LINK else "no link (different people)"
+    earlier = recorded.earlier
+    if recorded.confirmed and earlier is not None:
+        return (
+            f"Pair {key} was already decided {label} by {earlier['reviewer']} on "
+            f"{show.day(earlier['decided_at'])} (decision {recorded.decision_id}); nothing "
+            f"changes. Your confirmation is recorded in its audit, by {reviewer}."
+        )
+    lines = [f"Recorded decision {recorded.decision_id}: pair {key} is {label}, by {reviewer}."]
+    if earlier is not None:
+        why = (
+            "a record has changed since"
+            if earlier["decision"] == decision
+            else f"it said {show.decision_words(earlier['decision'])}"
+        )
+        lines.append(
+            f"It supersedes decision {earlier['decision_id']} by {earlier['reviewer']} on "
+            f"{show.day(earlier['decided_at'])} ({why})."
+        )
+    lines.append("It takes effect on the next run and holds until either record changes.")
+    return "\n".join(lines)

@@ -126,6 +126,13 @@ def reason_held(evidence: str | None) -> str:
     return "; ".join(notes) or "partly agrees"
 
 
+def day(value: object) -> str:
+    """A stored timestamp's date, as YYYY-MM-DD (text as stored, on a database that keeps it so)."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.strftime("%Y-%m-%d")
+    return str(value)[:10] if value else "an unknown date"
+
+
 def age(queued_at: dt.datetime | None, now: dt.datetime) -> str:
     """How long a pair has waited, in days (or hours on its first day)."""
     if queued_at is None:

@@ -16,6 +16,7 @@ over unchanged sources writes nothing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -87,7 +88,7 @@ review_decision_audit = sa.Table(
     sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("decision_id", sa.Integer, nullable=False, index=True),
     sa.Column("pair_key", sa.String(16), nullable=False, index=True),
-    #: decided | superseded | stale
+    #: decided | superseded | stale | confirmed (the same decision again, on unchanged records)
     sa.Column("event", sa.String(12), nullable=False),
     #: The reviewer, or "pipeline run <run id>".
     sa.Column("actor", sa.Text, nullable=False),
@@ -540,6 +541,21 @@ def history(conn: sa.Connection, key: str) -> list[dict]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """What `record_decision` did: a new decision, or a confirmation of the active one.
+
+    A confirmation adds an audit row to the decision it confirms and no decision, so the
+    audit never reads as if the pair's verdict changed when a second reviewer agreed.
+    """
+
+    decision_id: int
+    #: True: the active decision already said this about these records as they are now.
+    confirmed: bool
+    #: The pair's active decision before this call (None when there was none).
+    earlier: dict | None
+
+
 def record_decision(
     conn: sa.Connection,
     left: dict,
@@ -548,21 +564,22 @@ def record_decision(
     reviewer: str,
     reason: str,
     queued_at: dt.datetime | None,
-) -> int:
-    """Insert a decision (records are review_record rows), superseding the pair's active one."""
+) -> Recorded:
+    """Record a decision (records are review_record rows), superseding the pair's active one,
+    or, where the active one already says the same about unchanged records, confirm it."""
     (ls, li), (rs, ri) = canonical_pair(
         (left["source"], left["source_record_id"]), (right["source"], right["source_record_id"])
     )
     by_key = {(left["source"], left["source_record_id"]): left}
     by_key[(right["source"], right["source_record_id"])] = right
     key = pair_key((ls, li), (rs, ri))
+    prints = (by_key[(ls, li)]["fingerprint"], by_key[(rs, ri)]["fingerprint"])
     at = now()
-    previous = conn.execute(
-        sa.select(review_decision.c.decision_id).where(
-            review_decision.c.pair_key == key, review_decision.c.status == ACTIVE
-        )
-    ).scalars()
-    replaced = list(previous)
+    active = _active(conn, key)
+    earlier = active[-1] if active else None
+    if earlier is not None and _says(earlier, decision, prints):
+        _audit(conn, [(earlier["decision_id"], key)], "confirmed", reviewer, reason, at)
+        return Recorded(int(earlier["decision_id"]), True, earlier)
     new_id = conn.execute(
         review_decision.insert().values(
             pair_key=key,
@@ -574,15 +591,33 @@ def record_decision(
             reviewer=reviewer,
             reason=reason,
             decided_at=at,
-            left_fingerprint=by_key[(ls, li)]["fingerprint"],
-            right_fingerprint=by_key[(rs, ri)]["fingerprint"],
+            left_fingerprint=prints[0],
+            right_fingerprint=prints[1],
             queued_at=queued_at,
             status=ACTIVE,
         )
     ).inserted_primary_key[0]
     _audit(conn, [(new_id, key)], "decided", reviewer, decision, at)
-    move(conn, [(i, key) for i in replaced], SUPERSEDED, reviewer, f"by decision {new_id}", at)
-    return int(new_id)
+    replaced = [(d["decision_id"], key) for d in active]
+    move(conn, replaced, SUPERSEDED, reviewer, f"by decision {new_id}", at)
+    return Recorded(int(new_id), False, earlier)
+
+
+def _active(conn: sa.Connection, key: str) -> list[dict]:
+    """The pair's active decisions (one, normally), oldest first."""
+    d = review_decision
+    rows = conn.execute(
+        sa.select(d).where(d.c.pair_key == key, d.c.status == ACTIVE).order_by(d.c.decision_id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def _says(active: dict, decision: str, prints: tuple[str, str]) -> bool:
+    """Whether an active decision already says `decision` about the records as they are now:
+    one made before a record changed would go stale at the next run, so it is not confirmed
+    but replaced by a decision on the records as they are."""
+    same_records = (active["left_fingerprint"], active["right_fingerprint"]) == prints
+    return active["decision"] == decision and same_records
 
 
 def move(

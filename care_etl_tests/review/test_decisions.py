@@ -251,15 +251,62 @@ def test_decisions_are_audited_and_never_rewritten(scenario: Scenario):
 def test_a_new_decision_supersedes_the_old_one(scenario: Scenario):
     url = scenario.url
     code, out, _ = cli(
-        "review", "decide", key(scenario.split), "--no-link", "--reviewer", "C. Senior",
-        "--reason", "confirmed with the GP practice", "--database", url,
+        "review", "decide", key(scenario.split), "--link", "--reviewer", "C. Senior",
+        "--reason", "one person: confirmed with the GP practice", "--database", url,
     )  # fmt: skip
-    assert code == 0 and "supersedes decision" in out
+    assert code == 0 and "supersedes decision" in out and "(it said no link)" in out
     with store.connect(url) as conn:
         rows = store.history(conn, key(scenario.split))
     assert [r["status"] for r in rows] == ["superseded", "active"]
     assert [e["event"] for e in rows[0]["events"]] == ["decided", "superseded"]
     assert rows[0]["reviewer"] == "B. Reviewer" and rows[1]["reviewer"] == "C. Senior"
+
+
+def _copy_of(scenario: Scenario, tmp_path: Path) -> str:
+    """The scenario's index copied, so a test can decide without touching the others'."""
+    copy = tmp_path / "index.db"
+    copy.write_bytes(Path(scenario.url.removeprefix("sqlite:///")).read_bytes())
+    return f"sqlite:///{copy}"
+
+
+def test_the_same_decision_again_is_a_confirmation_not_a_change(scenario: Scenario, tmp_path):
+    """A second reviewer (or the first, again) agreeing adds an audit row to the decision in
+    force, and no decision: the audit must not read as if the pair's verdict changed."""
+    url = _copy_of(scenario, tmp_path)
+    pair = key(scenario.linked)
+    with store.connect(url) as conn:
+        (before,) = [d for d in store.history(conn, pair) if d["status"] == "active"]
+    for reviewer in ("E. Second", "A. Reviewer"):
+        code, out, err = cli(
+            "review", "decide", pair, "--link", "--reviewer", reviewer,
+            "--reason", "checked the tenancy file", "--database", url,
+        )  # fmt: skip
+        assert code == 0 and err == ""
+        assert (
+            f"was already decided link (one person) by A. Reviewer on {before['decided_at']:%Y-%m-%d}"
+            in out
+        )
+        assert f"(decision {before['decision_id']}); nothing changes" in out
+        assert f"Your confirmation is recorded in its audit, by {reviewer}." in out
+        assert "Recorded decision" not in out and "supersedes" not in out
+    with store.connect(url) as conn:
+        (after,) = store.history(conn, pair)
+    assert after["decision_id"] == before["decision_id"] and after["status"] == "active"
+    events = [(e["event"], e["actor"], e["detail"]) for e in after["events"]]
+    assert events == [
+        ("decided", "A. Reviewer", "link"),
+        ("confirmed", "E. Second", "checked the tenancy file"),
+        ("confirmed", "A. Reviewer", "checked the tenancy file"),
+    ]
+    shown = cli("review", "show", pair, "--database", url)[1]
+    assert "confirmed at" in shown and "by E. Second (checked the tenancy file)" in shown
+    # The opposite decision is a change: recorded, and it says what it replaces.
+    code, out, _ = cli(
+        "review", "decide", pair, "--no-link", "--reviewer", "F. Third", "--reason", "no",
+        "--database", url,
+    )  # fmt: skip
+    assert code == 0 and f"It supersedes decision {before['decision_id']} by A. Reviewer" in out
+    assert "(it said link)" in out
 
 
 def test_decide_and_show_speak_to_a_caseworker(scenario: Scenario):
