@@ -12,7 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import CareEtlError
-from care_etl.review import listing, show, store
+from care_etl.review import context, listing, show, store
 
 _PAIR_KEY = re.compile(r"^[0-9a-f]{12}$")
 
@@ -62,6 +62,7 @@ def list_pairs(args: argparse.Namespace) -> int:
     with store.connect(url) as conn:
         queue = _queue(conn, url)
         pending = store.decisions(conn)
+        kept_apart = context.bearings(conn, queue)
     if queue.empty:
         print("No pairs are awaiting review.")
         return 0
@@ -77,7 +78,7 @@ def list_pairs(args: argparse.Namespace) -> int:
             r.match_probability,
             f"{r.left_source} {r.left_source_record_id}",
             f"{r.right_source} {r.right_source_record_id}",
-            show.reason_held(r.evidence),
+            _why_here(r.evidence, kept_apart.get(r.pair_key, [])),
             show.age(_stamp(r.queued_at), at),
             decided.get(r.pair_key, ""),
         ]
@@ -97,8 +98,16 @@ def list_pairs(args: argparse.Namespace) -> int:
     listing.remember(url, [r[1] for r in rows])
     more = len(queue) - len(rows)
     tail = f" (showing {len(rows)}; --limit for more)" if more > 0 else ""
-    print(f"\n{len(queue)} pairs awaiting review{tail}. A decision takes effect on the next run.")
+    pairs = "1 pair" if len(queue) == 1 else f"{len(queue)} pairs"
+    print(f"\n{pairs} awaiting review{tail}. A decision takes effect on the next run.")
     return 0
+
+
+def _why_here(evidence: str | None, kept_apart: list[context.Bearing]) -> str:
+    """The list's reason for a pair: the model's or a rule's, then earlier decisions it meets."""
+    return "; ".join(
+        w for w in (show.reason_held(evidence), show.kept_apart_short(kept_apart)) if w
+    )
 
 
 def _stamp(value: object):
@@ -114,6 +123,8 @@ class _Pair:
     left: dict
     right: dict
     queue_row: dict | None
+    #: The published queue (_queue), which the pair may or may not be in.
+    queue: pd.DataFrame
 
 
 def _resolve(conn: sa.Connection, url: str, tokens: list[str], *, gone_ok: bool = False) -> _Pair:
@@ -144,7 +155,7 @@ def _resolve(conn: sa.Connection, url: str, tokens: list[str], *, gone_ok: bool 
     row = match.iloc[0].to_dict() if len(match) else None
     if row is not None:
         row["queued_at"] = _stamp(row["queued_at"])
-    return _Pair(key, found[(ls, li)], found[(rs, ri)], row)
+    return _Pair(key, found[(ls, li)], found[(rs, ri)], row, queue)
 
 
 def _gone(ref: tuple[str, str]) -> dict:
@@ -209,8 +220,45 @@ def show_pair(args: argparse.Namespace) -> int:
         decisions = store.history(conn, pair.key)
         for record in (pair.left, pair.right):
             record["person_id"] = None if record.get("gone") else _person_id(conn, record)
-    print(show.pair_view(pair.key, pair.left, pair.right, pair.queue_row, decisions))
+        kept_apart = context.bearings(conn, _with_pair(pair)).get(pair.key, [])
+    others = _queued_with(pair)
+    print(
+        show.pair_view(
+            pair.key, pair.left, pair.right, pair.queue_row, decisions, kept_apart, others
+        )
+    )
     return 0
+
+
+def _with_pair(pair: _Pair) -> pd.DataFrame:
+    """The queue, with the pair added when it is not queued (to find decisions it meets)."""
+    if pair.queue_row is not None:
+        return pair.queue
+    row = {"pair_key": pair.key}
+    for side, record in (("left", pair.left), ("right", pair.right)):
+        row[f"{side}_source"] = record["source"]
+        row[f"{side}_source_record_id"] = record["source_record_id"]
+    return pd.concat([pair.queue, pd.DataFrame([row])], ignore_index=True)
+
+
+def _queued_with(pair: _Pair) -> list[str]:
+    """Lines naming the other queued pairs of either record: one record matching several
+    others (two NHS numbers, a new double of someone kept apart) is judged with them all."""
+    lines = []
+    for side, record in (("left", pair.left), ("right", pair.right)):
+        ref = (record["source"], record["source_record_id"])
+        for other in pair.queue[pair.queue["pair_key"] != pair.key].itertuples(index=False):
+            ends = [
+                (other.left_source, other.left_source_record_id),
+                (other.right_source, other.right_source_record_id),
+            ]
+            if ref in ends:
+                partner = ends[1 - ends.index(ref)]
+                lines.append(
+                    f"The {side} record is also queued with {partner[0]} {partner[1]} (pair "
+                    f"{other.pair_key}, match probability {other.match_probability:.3f})."
+                )
+    return lines
 
 
 def _person_id(conn: sa.Connection, record: dict) -> str | None:

@@ -11,6 +11,7 @@ import json
 import textwrap
 from collections.abc import Sequence
 
+from care_etl.review.context import PERSON, Bearing
 from care_etl.review.store import SHOWN_FIELDS
 
 _WRAP = 34
@@ -147,8 +148,13 @@ def pair_view(
     right: dict,
     queue_row: dict | None,
     decisions: Sequence[dict],
+    bearings: Sequence[Bearing] = (),
+    queued_with: Sequence[str] = (),
 ) -> str:
-    """Both records field by field, with the model's evidence beside each field."""
+    """Both records field by field, with the model's evidence beside each field.
+
+    `bearings`: earlier no-link decisions this pair stands between (context.bearings);
+    `queued_with`: lines naming the other queued pairs of either record."""
     body = json.loads(queue_row["evidence"]) if queue_row and queue_row.get("evidence") else {}
     evidence = body.get("fields", {})
     lv, rv = json.loads(left["standardised"]), json.loads(right["standardised"])
@@ -180,8 +186,45 @@ def pair_view(
     notes = _gone_notes(left, right) + _notes(body)
     if notes:
         lines += ["", *notes]
+    kept_apart = [_bearing_note(b, left, right) for b in bearings]
+    if kept_apart:
+        lines += ["", *kept_apart]
+    if queued_with:
+        lines += ["", *queued_with]
     lines += ["", *_history(decisions)]
     return "\n".join(lines)
+
+
+def _bearing_note(bearing: Bearing, left: dict, right: dict) -> str:
+    """An earlier no-link decision between this pair's two sides, in a sentence."""
+    d = bearing.decision
+    (x, x_how), (y, y_how) = bearing.ends
+    text = (
+        f"Kept apart before: decision #{d['decision_id']}, no link by {d['reviewer']} on "
+        f"{day(d['decided_at'])}, between {_end(x, x_how, 'left', left)} and "
+        f'{_end(y, y_how, "right", right)}: "{d["reason"]}".'
+    )
+    if x_how == y_how == PERSON:
+        text += " Linking this pair would put those two in one person."
+    return "\n".join(textwrap.wrap(text, 96, subsequent_indent="  "))
+
+
+def _end(record: tuple[str, str], how: str, side: str, pair_record: dict) -> str:
+    """A decision's record and how it stands to the pair's record on that side."""
+    ref = f"{record[0]} {record[1]}"
+    if record == (pair_record["source"], pair_record["source_record_id"]):
+        return f"{ref} (the {side} record)"
+    if how == PERSON:
+        person = pair_record.get("person_id")
+        return f"{ref} (now the {side} record's person{f' {person}' if person else ''})"
+    return f"{ref} (the person of a record the {side} record is also queued with)"
+
+
+def kept_apart_short(bearings: Sequence[Bearing]) -> str:
+    """The earlier no-link decisions a queued pair stands between, for a `review list` row."""
+    return ", ".join(
+        f"see no link #{b.decision['decision_id']} ({b.decision['reviewer']})" for b in bearings
+    )
 
 
 def _level(item: dict) -> str:
