@@ -81,11 +81,13 @@ def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
 
 
 def _current_id(conn: sa.Connection, person_id: str, names: set[str], successor) -> str:
-    found = conn.execute(
-        sa.text("SELECT 1 FROM person_index WHERE person_id = :p"), {"p": person_id}
-    ).first()
-    if found:
-        return person_id
+    for spelling in dict.fromkeys((person_id, person_id.upper())):  # ids are upper case
+        found = conn.execute(
+            sa.text("SELECT 1 FROM person_index WHERE person_id = :p"), {"p": spelling}
+        ).first()
+        if found:
+            return spelling
+    person_id = person_id.upper()
     if "person_id_history" in names:
         history = pd.read_sql(sa.text("SELECT * FROM person_id_history"), conn)
         current = successor(history, person_id)
@@ -162,9 +164,10 @@ def _born(value: object, death: object = None) -> str:
 
 
 def _relation(member: dict) -> str:
-    """How a member is related, in words: a source's declaration, or only the address."""
+    """How a member is related, in words: a source's declaration (naming the source, and
+    any source that declares otherwise), or only the address."""
     declared = member["basis"] == "declared"
-    said = f"{member['relationship']} (declared by a source)"
+    said = f"{member['relationship']} ({_declared_by(member)})"
     if member.get("date_of_death"):
         return f"died {str(member['date_of_death'])[:10]}; " + (
             said if declared else "no relationship recorded"
@@ -172,11 +175,32 @@ def _relation(member: dict) -> str:
     return said if declared else "lives there too; no relationship recorded"
 
 
+def _declared_by(member: dict) -> str:
+    """ "declared by <source>", then what other sources declare instead, where any does."""
+    source = member.get("relationship_source")
+    words = f"declared by {source}" if _known(source) else "declared by a source"
+    others = member.get("other_relationships")
+    if not _known(others):
+        return words
+    said = []
+    for item in str(others).split("; "):
+        term, _, by = item.rpartition(" (")
+        said.append(f"{by.rstrip(')')} says {term}" if term else item)
+    return f"{words}; but {', '.join(said)}"
+
+
+def _known(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value))
+
+
 def _household(args: argparse.Namespace) -> int:
+    wanted = args.person_id.strip()
+    if not wanted:
+        raise CareEtlError("give a person_id, as person_index has it (e.g. P0F368096C76E)")
     url = _url(args)
-    current, members = household_members(url, args.person_id)
-    if current != args.person_id:
-        print(f"{args.person_id} was merged into {current}; showing {current}")
+    current, members = household_members(url, wanted)
+    if current.upper() != wanted.upper():
+        print(f"{wanted} was merged into {current}; showing {current}")
     home = person_home(url, current)
     who = " ".join(v for v in (current, home.name, home.dates) if v)
     if home.where is None:
@@ -195,7 +219,20 @@ def _household(args: argparse.Namespace) -> int:
         _print_members(dead)
     if len(members):
         print(f"A declared relationship is what that person is to {home.name or current}.")
+    if _disagree(members):
+        print(
+            "Where sources declare different relationships, the one shown is the more "
+            "specific term (Mother rather than Parent), else the most trusted source's; "
+            "check the others with the family."
+        )
     return 0
+
+
+def _disagree(members: pd.DataFrame) -> bool:
+    """Whether any member's relationship is declared otherwise by another source."""
+    if "other_relationships" not in members.columns:
+        return False
+    return bool(members["other_relationships"].notna().any())
 
 
 def _died(members: pd.DataFrame) -> pd.Series:

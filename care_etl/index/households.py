@@ -11,7 +11,13 @@ person_address also holds each record's former addresses (canonical.PREVIOUS_ADD
 address history's ended rows) with their periods, never current: the worker sees where the
 person lived, while households and co-residence are about now and read current rows only.
 
-Relationship rows read "related_person_id is person_id's <relationship>".
+Relationship rows read "related_person_id is person_id's <relationship>". Where sources
+declare different relationships between the same two persons (housing says Partner, social
+care says Carer), every row is kept and one is `preferred`, by a stated rule (`rule`): a
+term that only says more of the same relationship wins (Mother over Parent: `more_specific`);
+otherwise the most trusted source's (its place in the trust order golden records use for
+`default_trust`: `trust_order`), and the preferred row names the others in
+`other_relationships` so that a worker sees the sources disagree.
 """
 
 from __future__ import annotations
@@ -65,7 +71,22 @@ ADDRESS_COLUMNS = [
     "is_current",
 ]
 HOUSEHOLD_COLUMNS = ["household_id", "person_id", "address", "postcode", "uprn", "basis"]
-RELATIONSHIP_COLUMNS = ["person_id", "related_person_id", "relationship", "source", "basis"]
+#: A relationship as a source states it (or co-residence), then which of a pair's is preferred.
+STATED_COLUMNS = ["person_id", "related_person_id", "relationship", "source", "basis"]
+RELATIONSHIP_COLUMNS = [*STATED_COLUMNS, "preferred", "rule", "other_relationships"]
+#: Relationship terms that say one relationship, the first the general one: Mother and
+#: Father are kinds of Parent. A term not here is a relationship of its own (Carer, Lodger).
+KIN = (
+    ("parent", "mother", "father"),
+    ("child", "son", "daughter"),
+    ("partner", "spouse", "husband", "wife", "civil partner"),
+    ("sibling", "brother", "sister"),
+    ("grandparent", "grandmother", "grandfather"),
+    ("grandchild", "grandson", "granddaughter"),
+)
+_KIN_OF = {term: kin[0] for kin in KIN for term in kin}
+#: Terms that say nothing a source's other term contradicts.
+VAGUE = frozenset({"other", "unknown", "not known", ""})
 
 
 @dataclass
@@ -90,7 +111,7 @@ def build(
     """
     addresses = person_addresses(linked, trust, keys, former_keys)
     household = households(addresses)
-    relationship = relationships(linked, household, declared)
+    relationship = relationships(linked, household, declared, trust)
     return Households(addresses, household, relationship)
 
 
@@ -334,15 +355,20 @@ def household_id(key: str) -> str:
 
 
 def relationships(
-    linked: pd.DataFrame, household: pd.DataFrame, declared: pd.DataFrame | None
+    linked: pd.DataFrame,
+    household: pd.DataFrame,
+    declared: pd.DataFrame | None,
+    trust: Trust | None = None,
 ) -> pd.DataFrame:
-    """Declared relationships on person ids (both directions), then co-residence."""
+    """Declared relationships on person ids (both directions), one of each pair's preferred
+    (prefer_declared), then co-residence."""
     rows = [_tenancy_relationships(linked)]
     if declared is not None and len(declared):
         rows.append(_declared(linked, declared))
     stated = pd.concat(rows, ignore_index=True)
     stated = stated[stated["person_id"] != stated["related_person_id"]]
     stated = stated.drop_duplicates(["person_id", "related_person_id", "relationship", "source"])
+    stated = prefer_declared(stated, trust or Trust(()))
     pairs = household.merge(household, on="household_id", suffixes=("", "_other"))
     pairs = pairs[pairs["person_id"] != pairs["person_id_other"]]
     known = pd.MultiIndex.from_arrays([stated["person_id"], stated["related_person_id"]])
@@ -353,11 +379,73 @@ def relationships(
             "relationship": CO_RESIDENT,
             "source": None,
             "basis": "co-resident",
+            "preferred": True,
+            "rule": None,
+            "other_relationships": None,
         }
     )
     keep = ~pd.MultiIndex.from_arrays([co["person_id"], co["related_person_id"]]).isin(known)
     out = pd.concat([stated, co[keep]], ignore_index=True)[RELATIONSHIP_COLUMNS]
     return sort_rows(out, ["person_id", "related_person_id", "basis"]).reset_index(drop=True)
+
+
+def prefer_declared(stated: pd.DataFrame, trust: Trust) -> pd.DataFrame:
+    """The declared rows with `preferred`, `rule` and `other_relationships` set: per pair of
+    persons one row is preferred, and where another source's term contradicts it (not merely
+    less specific, nor vague), the preferred row names those terms and their sources."""
+    stated = stated.assign(preferred=True, rule="only_value", other_relationships=None)
+    stated["other_relationships"] = stated["other_relationships"].astype(object)
+    pair = ["person_id", "related_person_id"]
+    several = stated.duplicated(pair, keep=False).to_numpy()
+    if not several.any():
+        return stated
+    losers: list[object] = []
+    winners: dict[object, tuple[str, str | None]] = {}
+    for _, group in stated[several].groupby(pair, sort=False):
+        rows = list(group.itertuples())
+        chosen, rule, others = _prefer(rows, trust)
+        winners[chosen] = (rule, others)
+        losers += [r.Index for r in rows if r.Index != chosen]
+    stated.loc[losers, ["preferred", "rule"]] = [False, None]
+    chosen = list(winners)
+    stated.loc[chosen, "rule"] = [w[0] for w in winners.values()]
+    stated.loc[chosen, "other_relationships"] = pd.Series(
+        [w[1] for w in winners.values()], index=chosen, dtype=object
+    )
+    return stated
+
+
+def _prefer(rows: list, trust: Trust) -> tuple[object, str, str | None]:
+    """Of one pair's declared rows: the preferred row's index, the rule that chose it, and
+    the contradicting terms ("Son (social_care_case_management)"; None when none)."""
+    by_trust = sorted(rows, key=lambda r: (trust.default_rank(r.source), _term(r), r.source))
+    definite = [r for r in by_trust if _term(r) not in VAGUE] or by_trust
+    kin = _kin(definite[0])
+    same = [r for r in definite if _kin(r) == kin]
+    chosen = min(same, key=lambda r: (_kin(r) == _term(r), by_trust.index(r)))
+    against = [r for r in definite if _kin(r) != kin]
+    others = "; ".join(f"{r.relationship} ({r.source})" for r in against) or None
+    return chosen.Index, _rule(rows, chosen, against, trust), others
+
+
+def _rule(rows: list, chosen, against: list, trust: Trust) -> str:
+    """Why `chosen` is preferred, in golden.py's manner: the first thing that told it apart."""
+    if len({_term(r) for r in rows}) == 1:
+        return "unanimous" if len({r.source for r in rows}) > 1 else "only_value"
+    if not against:
+        return "more_specific"
+    ranks = {trust.default_rank(r.source) for r in (chosen, *against)}
+    return "trust_order" if len(ranks) > 1 else "tie_break"
+
+
+def _term(row) -> str:
+    return str(row.relationship).strip().casefold()
+
+
+def _kin(row) -> str:
+    """The general relationship a term says (mother -> parent), else the term itself."""
+    term = _term(row)
+    return _KIN_OF.get(term, term)
 
 
 def _tenancy_relationships(linked: pd.DataFrame) -> pd.DataFrame:
@@ -366,7 +454,7 @@ def _tenancy_relationships(linked: pd.DataFrame) -> pd.DataFrame:
     frame = tenancy_frame(linked)
     frame = frame[frame["_role"].notna()]
     if frame.empty:
-        return pd.DataFrame(columns=RELATIONSHIP_COLUMNS)
+        return pd.DataFrame(columns=STATED_COLUMNS)
     frame = frame.assign(_tenancy=frame.groupby(TENANCY, dropna=False, sort=True).ngroup())
     is_lead = (frame["_role"] == LEAD).to_numpy()
     leads = frame[is_lead].groupby("_tenancy")["person_id"].agg(["nunique", "first"])
@@ -375,7 +463,7 @@ def _tenancy_relationships(linked: pd.DataFrame) -> pd.DataFrame:
     members = frame.assign(_lead=lead)[lead.notna().to_numpy() & ~is_lead]
     members = members[members["person_id"] != members["_lead"]]
     if members.empty:
-        return pd.DataFrame(columns=RELATIONSHIP_COLUMNS)
+        return pd.DataFrame(columns=STATED_COLUMNS)
     members = members.sort_values("_tenancy", kind="stable")
     roles = members["_role"]
     to_member = pd.DataFrame(
@@ -396,7 +484,7 @@ def _tenancy_relationships(linked: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([to_member, to_lead]).sort_index(kind="stable").reset_index(drop=True)
     out["source"] = np.repeat(members["source"].to_numpy(), 2)
     out["basis"] = "declared"
-    return out[RELATIONSHIP_COLUMNS]
+    return out[STATED_COLUMNS]
 
 
 def _map_distinct(values: pd.Series, func) -> pd.Series:

@@ -129,6 +129,12 @@ relationship = sa.Table(
     sa.Column("relationship", sa.String(40), nullable=False),
     sa.Column("source", sa.String(100)),
     sa.Column("basis", sa.String(12), nullable=False),
+    #: Sources may declare different relationships between two persons: one row of the pair
+    #: is preferred, by `rule` (households.prefer_declared), and it names the terms of the
+    #: others that contradict it in other_relationships ("Son (social_care_case_management)").
+    sa.Column("preferred", sa.Boolean),
+    sa.Column("rule", sa.String(20)),
+    sa.Column("other_relationships", sa.Text),
 )
 
 #: Appended to, never replaced: how a retired id leads to its successor.
@@ -213,26 +219,38 @@ ANALYST_TABLES = (
     analyst_relationship,
 )
 
+
+def _declared(column: str) -> str:
+    """A column of the preferred declared relationship row between h and m, in SQL that
+    SQLite and PostgreSQL read alike."""
+    return f"""(SELECT r.{column} FROM relationship r
+          WHERE r.person_id = h.person_id AND r.related_person_id = m.person_id
+            AND r.basis = 'declared'
+          ORDER BY CASE WHEN r.preferred THEN 0 ELSE 1 END, r.relationship, r.source
+          LIMIT 1)"""
+
+
 #: "Who lives with person X, and how are they related" (relationship: what the member is to X).
 #: date_of_death (text, ISO) is set for a member a source records as having died: their
 #: address has not been updated, but they do not live there; a worker must not expect them.
-HOUSEHOLD_MEMBERS_VIEW = """
+#: The relationship is the preferred declared one (a row of an earlier release, with no
+#: `preferred`, after those that are; then in text order), relationship_source the source
+#: declaring it, other_relationships what other sources declare against it.
+HOUSEHOLD_MEMBERS_VIEW = f"""
 CREATE VIEW household_members AS
 SELECT h.person_id, h.household_id, h.address, h.postcode, h.uprn,
        m.person_id AS member_person_id,
        p.given_name, p.family_name, p.date_of_birth, p.sex,
-       COALESCE(
-         (SELECT MIN(r.relationship) FROM relationship r
-          WHERE r.person_id = h.person_id AND r.related_person_id = m.person_id
-            AND r.basis = 'declared'),
-         'Co-resident') AS relationship,
+       COALESCE(CAST({_declared("relationship")} AS TEXT), 'Co-resident') AS relationship,
        CASE WHEN EXISTS (SELECT 1 FROM relationship r
                          WHERE r.person_id = h.person_id AND r.related_person_id = m.person_id
                            AND r.basis = 'declared')
             THEN 'declared' ELSE 'co-resident' END AS basis,
        (SELECT MIN(d.value) FROM person_field_value d
         WHERE d.person_id = m.person_id AND d.field = 'date_of_death' AND d.is_golden)
-         AS date_of_death
+         AS date_of_death,
+       {_declared("source")} AS relationship_source,
+       {_declared("other_relationships")} AS other_relationships
 FROM household h
 JOIN household m ON m.household_id = h.household_id AND m.person_id <> h.person_id
 JOIN person_index p ON p.person_id = m.person_id

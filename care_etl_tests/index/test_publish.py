@@ -110,7 +110,8 @@ def check_a_failed_publish_leaves_the_previous_index_whole(url: str) -> None:
     # person_index, links, review queue and quarantine are written before relationship,
     # whose NOT NULL person_id this row violates: the publish fails halfway through.
     bad = second["relationship"].copy()
-    bad.loc[len(bad)] = [None, "PB1", "Son", "housing_tenancies", "declared"]
+    row = {"person_id": None, "related_person_id": "PB1", "relationship": "Son"}
+    bad.loc[len(bad)] = pd.Series({**row, "source": "housing_tenancies", "basis": "declared"})
     second["relationship"] = bad
     with pytest.raises(DatabaseError, match="writing the index to .* failed"):
         publish_small_index(url, second, "run-2")
