@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -291,7 +292,19 @@ def decide_pair(args: argparse.Namespace) -> int:
             conn, pair.left, pair.right, args.decision, reviewer, reason, queued_at
         )
     print(_decided_words(pair.key, args.decision, reviewer, recorded))
+    if args.decision == store.LINK and _two_nhs_numbers(pair):
+        print(
+            "But the two records carry different valid NHS numbers, and the index never puts "
+            "two NHS numbers in one person: the link will not be made until one of them is "
+            "corrected at source."
+        )
     return 0
+
+
+def _two_nhs_numbers(pair: _Pair) -> bool:
+    """Whether both records carry a valid NHS number (as standardised) and they differ."""
+    numbers = [json.loads(r["standardised"]).get("nhs_number") for r in (pair.left, pair.right)]
+    return all(numbers) and numbers[0] != numbers[1]
 
 
 def _decided_words(key: str, decision: str, reviewer: str, recorded: store.Recorded) -> str:

@@ -170,3 +170,6 @@ def test_the_household_shows_the_preferred_relationship_and_the_disagreeing_one(
     (line,) = [x for x in out.splitlines() if pb in x]
     assert f"{term} (declared by {SOCIAL}; but {HOUSING} says {housing})" in line
     assert "Where sources declare different relationships, the one shown is" in out
+    assert main(["household", "  ", "--database", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give a person_id" in err and "Traceback" not in err

@@ -309,6 +309,31 @@ def test_the_same_decision_again_is_a_confirmation_not_a_change(scenario: Scenar
     assert "(it said link)" in out
 
 
+def test_a_link_of_two_nhs_numbers_says_it_will_not_be_made(scenario: Scenario, tmp_path):
+    """Linkage never joins two valid NHS numbers, whatever a reviewer decides: decide says so
+    rather than promise the link takes effect on the next run."""
+    url = _copy_of(scenario, tmp_path)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        records = pd.read_sql_table("review_record", conn)
+    engine.dispose()
+    numbers = records["standardised"].map(lambda s: json.loads(s).get("nhs_number"))
+    first = numbers.dropna().iloc[0]
+    a = records[numbers == first].iloc[0]
+    b = records[numbers.notna() & (numbers != first)].iloc[0]
+    code, out, err = cli(
+        "review", "decide", f"{a.source}/{a.source_record_id}", f"{b.source}/{b.source_record_id}",
+        "--link", "--reviewer", "G. Fourth", "--reason", "same person", "--database", url,
+    )  # fmt: skip
+    assert code == 0 and err == ""
+    assert "carry different valid NHS numbers" in out and "the link will not be made" in out
+    code, out, _ = cli(
+        "review", "decide", key(scenario.linked), "--no-link", "--reviewer", "G. Fourth",
+        "--reason", "not the same", "--database", url,
+    )  # fmt: skip
+    assert code == 0 and "NHS numbers" not in out
+
+
 def test_decide_and_show_speak_to_a_caseworker(scenario: Scenario):
     assert "link (one person)" in scenario.outputs["link"]
     assert "no link (different people)" in scenario.outputs["split"]
