@@ -46,14 +46,28 @@ def bearings(conn: sa.Connection, queue: pd.DataFrame) -> dict[str, list[Bearing
     records |= {r for d in kept_apart.itertuples(index=False) for r in _ends(d)}
     person = persons(conn, records)
     neighbours = _neighbours(pairs)
+    by_person = _by_person(kept_apart.to_dict("records"), person)
     found: dict[str, list[Bearing]] = {}
     for key, left, right in pairs:
         near = (_near(left, right, person, neighbours), _near(right, left, person, neighbours))
-        hits = [_bearing(d, near, person) for d in kept_apart.to_dict("records")]
+        candidates = {id(d): d for p in near[0] for d in by_person.get(p, [])}
+        hits = [_bearing(d, near, person) for d in candidates.values()]
         hits = [h for h in hits if h is not None and h.decision["pair_key"] != key]
         if hits:
-            found[key] = hits
+            found[key] = sorted(hits, key=lambda h: h.decision["decision_id"])
     return found
+
+
+def _by_person(decisions: list[dict], person: dict[Record, str]) -> dict[str, list[dict]]:
+    """person id -> the decisions with a record of that person (each pair is checked against
+    the decisions of the persons near it, not every decision)."""
+    out: dict[str, list[dict]] = defaultdict(list)
+    for d in decisions:
+        for side in ("left", "right"):
+            found = person.get((d[f"{side}_source"], d[f"{side}_source_record_id"]))
+            if found is not None:
+                out[found].append(d)
+    return out
 
 
 def _no_links(conn: sa.Connection) -> pd.DataFrame:
