@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -222,13 +223,40 @@ def show_pair(args: argparse.Namespace) -> int:
         for record in (pair.left, pair.right):
             record["person_id"] = None if record.get("gone") else _person_id(conn, record)
         kept_apart = context.bearings(conn, _with_pair(pair)).get(pair.key, [])
-    others = _queued_with(pair)
+        applied = _applied(pair, decisions, _last_run(conn))
+    more = _queued_with(pair) + applied
     print(
-        show.pair_view(
-            pair.key, pair.left, pair.right, pair.queue_row, decisions, kept_apart, others
-        )
+        show.pair_view(pair.key, pair.left, pair.right, pair.queue_row, decisions, kept_apart, more)
     )
     return 0
+
+
+def _last_run(conn: sa.Connection) -> dt.datetime | None:
+    """When the index was last published (None before any run)."""
+    if not sa.inspect(conn).has_table("pipeline_run"):
+        return None
+    finished = conn.execute(sa.text("SELECT MAX(finished_at) FROM pipeline_run")).scalar()
+    return _stamp(finished)
+
+
+def _applied(pair: _Pair, decisions: list[dict], last_run: dt.datetime | None) -> list[str]:
+    """Whether the pair's decision in force shows in the index: made since the last run, it
+    waits for the next; a link the last run did not make is said so, with why if known."""
+    active = [d for d in decisions if d["status"] == store.ACTIVE]
+    people = (pair.left.get("person_id"), pair.right.get("person_id"))
+    if not active or None in people:
+        return []
+    decision = active[-1]
+    if (people[0] == people[1]) == (decision["decision"] == store.LINK):
+        return []
+    if last_run is None or _stamp(decision["decided_at"]) >= last_run:
+        return ["The decision takes effect on the next run."]
+    if decision["decision"] == store.LINK and _two_nhs_numbers(pair):
+        return [
+            "The link decision is not made: the two records carry different valid NHS "
+            "numbers, and the index never puts two NHS numbers in one person."
+        ]
+    return []
 
 
 def _with_pair(pair: _Pair) -> pd.DataFrame:

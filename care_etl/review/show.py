@@ -149,12 +149,13 @@ def pair_view(
     queue_row: dict | None,
     decisions: Sequence[dict],
     bearings: Sequence[Bearing] = (),
-    queued_with: Sequence[str] = (),
+    more: Sequence[str] = (),
 ) -> str:
     """Both records field by field, with the model's evidence beside each field.
 
     `bearings`: earlier no-link decisions this pair stands between (context.bearings);
-    `queued_with`: lines naming the other queued pairs of either record."""
+    `more`: further lines (the other queued pairs of either record, whether the decision
+    in force shows in the index yet)."""
     body = json.loads(queue_row["evidence"]) if queue_row and queue_row.get("evidence") else {}
     evidence = body.get("fields", {})
     lv, rv = json.loads(left["standardised"]), json.loads(right["standardised"])
@@ -189,8 +190,8 @@ def pair_view(
     kept_apart = [_bearing_note(b, left, right) for b in bearings]
     if kept_apart:
         lines += ["", *kept_apart]
-    if queued_with:
-        lines += ["", *queued_with]
+    if more:
+        lines += ["", *more]
     lines += ["", *_history(decisions)]
     return "\n".join(lines)
 

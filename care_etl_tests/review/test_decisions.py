@@ -334,6 +334,37 @@ def test_a_link_of_two_nhs_numbers_says_it_will_not_be_made(scenario: Scenario, 
     assert code == 0 and "NHS numbers" not in out
 
 
+def test_show_says_whether_the_decision_in_force_is_made(tmp_path: Path):
+    """Before the next run a decision is pending; after it, a link of two NHS numbers that the
+    run did not make is said so, rather than the pair shown as two people unexplained."""
+    from care_etl.synthetic.generate import generate
+
+    sources = tmp_path / "sources"
+    generate(sources, people=120, seed=5, scans=0)
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    tables = run(sources, url, tmp_path)
+    links = tables["person_source_link"].merge(tables["person_index"], on="person_id")
+    gp = links[(links["source"] == "health_gp_registrations") & links["nhs_number"].notna()]
+    a, b = (ref(("health_gp_registrations", r)) for r in gp["source_record_id"].iloc[:2])
+    code, _, err = cli(
+        "review", "decide", a, b, "--link", "--reviewer", "H. Fifth", "--reason", "same",
+        "--database", url,
+    )  # fmt: skip
+    assert code == 0, err
+    pending = cli("review", "show", a, b, "--database", url)[1]
+    assert "The decision takes effect on the next run." in pending
+    tables = run(sources, url, tmp_path)
+    assert person_of(tables, _record(a)) != person_of(tables, _record(b))
+    shown = cli("review", "show", a, b, "--database", url)[1]
+    assert "The link decision is not made: the two records carry different valid NHS" in shown
+    assert "takes effect on the next run" not in shown
+
+
+def _record(text: str) -> tuple[str, str]:
+    source, _, record_id = text.partition("/")
+    return source, record_id
+
+
 def test_decide_and_show_speak_to_a_caseworker(scenario: Scenario):
     assert "link (one person)" in scenario.outputs["link"]
     assert "no link (different people)" in scenario.outputs["split"]
