@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -175,6 +176,13 @@ def _relation(member: dict) -> str:
     return said if declared else "lives there too; no relationship recorded"
 
 
+def _index_file(url: str) -> None:
+    """Refuse a SQLite index that is not there: opening it would leave an empty file behind."""
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    if path and path != ":memory:" and not Path(path).is_file():
+        raise CareEtlError(f"no index database at {path}")
+
+
 def _declared_by(member: dict) -> str:
     """ "declared by <source>", then what other sources declare instead, where any does."""
     source = member.get("relationship_source")
@@ -198,6 +206,7 @@ def _household(args: argparse.Namespace) -> int:
     if not wanted:
         raise CareEtlError("give a person_id, as person_index has it (e.g. P0F368096C76E)")
     url = _url(args)
+    _index_file(url)
     current, members = household_members(url, wanted)
     if current.upper() != wanted.upper():
         print(f"{wanted} was merged into {current}; showing {current}")

@@ -173,3 +173,12 @@ def test_the_household_shows_the_preferred_relationship_and_the_disagreeing_one(
     assert main(["household", "  ", "--database", url]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "give a person_id" in err and "Traceback" not in err
+
+
+def test_household_refuses_a_sqlite_index_that_is_not_there(tmp_path: Path, capsys):
+    """A mistyped path is one line, and leaves no empty database file behind."""
+    missing = tmp_path / "none.db"
+    assert main(["household", "P1", "--database", f"sqlite:///{missing}"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"care-etl: error: no index database at {missing}"
+    assert not missing.exists()
