@@ -339,3 +339,22 @@ def test_a_state_of_an_older_release_is_set_aside_in_words(tmp_path: Path, caplo
     with caplog.at_level(logging.INFO, logger="care_etl.incremental.index"):
         assert IndexState.load(tmp_path, f"sqlite:///{tmp_path / 'i.db'}", "any") is None
     assert "unreadable" in caplog.text
+
+
+def test_the_code_that_builds_the_index_is_in_its_state_key() -> None:
+    """Every module of the index package the index stage loads, the tables it writes
+    (publish.py) and the declared relationships it reads (declared.py) among them, is folded
+    into the state's fingerprint: a change to any of them builds the index whole."""
+    import sys
+
+    import care_etl
+    from care_etl.incremental.index import INDEX_MODULES
+
+    package = Path(care_etl.__file__).parent
+    keyed = {p.relative_to(package).as_posix() for m in INDEX_MODULES for p in package.glob(m)}
+    loaded = {
+        name.removeprefix("care_etl.").replace(".", "/") + ".py"
+        for name in sys.modules
+        if name.startswith("care_etl.index.")
+    }
+    assert {"index/publish.py", "index/declared.py", "index/stage.py"} <= loaded <= keyed
