@@ -282,10 +282,22 @@ def create_roles(url: str) -> None:
                 conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
             for statement in _grants(ANALYST_SCHEMA):
                 conn.execute(sa.text(statement))
+            _analyst_on_search_path(conn, database, ANALYST_SCHEMA)
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"creating roles in {_safe(url)} failed: {why(exc)}") from None
     finally:
         engine.dispose()
+
+
+def _analyst_on_search_path(conn: sa.Connection, database: str, schema: str) -> None:
+    """Put the analyst schema on the database's search path, so that an analyst's query
+    names analyst_person as it does on SQLite (the guide's queries run on both); the index's
+    own tables keep their names in public, and no table of public is named analyst_*."""
+    path = conn.execute(sa.text("SELECT current_setting('search_path')")).scalar_one()
+    schemas = [p.strip() for p in path.split(",") if p.strip()]
+    if schema not in schemas:  # the database's owner may, as GRANT CONNECT above needs
+        value = ", ".join([*schemas, schema])
+        conn.execute(sa.text(f'ALTER DATABASE "{database}" SET search_path = {value}'))
 
 
 _CREATE_ROLE = """
