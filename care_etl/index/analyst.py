@@ -149,7 +149,8 @@ def analyst_links(links: pd.DataFrame, key: bytes | Pseudonyms) -> pd.DataFrame:
 def analyst_tables(
     tables: dict[str, pd.DataFrame], key: bytes | Pseudonyms, today: dt.date
 ) -> dict[str, pd.DataFrame]:
-    """analyst_person, analyst_person_source_link, analyst_household, analyst_relationship."""
+    """analyst_person, analyst_person_source_link, analyst_household, analyst_relationship,
+    analyst_review_queue."""
 
     ids = key if isinstance(key, Pseudonyms) else Pseudonyms(key)
 
@@ -161,6 +162,7 @@ def analyst_tables(
     person = tables["person_index"]
     household = tables.get("household", pd.DataFrame(columns=["household_id", "person_id"]))
     home = dict(zip(household["person_id"], household["household_id"], strict=True))
+    postcodes = current_postcodes(person, household)
     links = tables["person_source_link"]
     related = tables.get("relationship", pd.DataFrame(columns=["person_id", "related_person_id"]))
     return {
@@ -169,10 +171,11 @@ def analyst_tables(
                 "person_key": ids(person["person_id"], "person"),
                 "sex": person["sex"].to_numpy(),
                 "age_band": each_distinct(person["date_of_birth"], lambda d: age_band(d, today)),
-                "postcode_district": each_distinct(person["postcode"], postcode_district),
+                "postcode_district": each_distinct(postcodes, postcode_district),
                 "household_key": ids(person["person_id"].map(home), "household"),
                 "source_count": person["source_count"].to_numpy(),
                 "record_count": person["record_count"].to_numpy(),
+                "deceased": person["person_id"].isin(deceased(tables)).to_numpy(),
             }
         ),
         "analyst_person_source_link": analyst_links(links, ids),
@@ -193,4 +196,49 @@ def analyst_tables(
                 "basis": related.get("basis", pd.Series(dtype=object)).to_numpy(),
             }
         ),
+        "analyst_review_queue": analyst_review_queue(tables.get("review_queue"), ids),
     }
+
+
+def current_postcodes(person: pd.DataFrame, household: pd.DataFrame) -> pd.Series:
+    """Each person's postcode where they live now: their household's (built from the current
+    address), else the best-known one. The best-known postcode can be a GP's address from
+    before a move, which would put a household in two districts."""
+    if "postcode" not in household.columns:
+        return person["postcode"]
+    lives = household.dropna(subset=["postcode"]).drop_duplicates("person_id")
+    now = person["person_id"].map(lives.set_index("person_id")["postcode"])
+    return now.where(now.notna(), person["postcode"])
+
+
+def deceased(tables: dict[str, pd.DataFrame]) -> set[str]:
+    """Persons a source records as having died: still in the index (and in a household, as a
+    GP record keeps its address), so counts of who lives somewhere must leave them out."""
+    values = tables.get("person_field_value")
+    if values is None or values.empty:
+        return set()
+    died = (values["field"] == "date_of_death") & values["is_golden"].astype(bool)
+    return set(values.loc[died, "person_id"])
+
+
+REVIEW_COLUMNS = ["left_source", "left_record_key", "right_source", "right_record_key",
+                  "match_probability", "queued_at"]  # fmt: skip
+
+
+def analyst_review_queue(queue: pd.DataFrame | None, ids: Pseudonyms) -> pd.DataFrame:
+    """The review backlog with record keys (those of analyst_person_source_link) and no
+    evidence, so analysts can size and age it by source without seeing the records."""
+    if queue is None or queue.empty:
+        return pd.DataFrame(columns=REVIEW_COLUMNS)
+    left = queue["left_source"] + "|" + queue["left_source_record_id"]
+    right = queue["right_source"] + "|" + queue["right_source_record_id"]
+    return pd.DataFrame(
+        {
+            "left_source": queue["left_source"].to_numpy(),
+            "left_record_key": ids(left, "record"),
+            "right_source": queue["right_source"].to_numpy(),
+            "right_record_key": ids(right, "record"),
+            "match_probability": queue["match_probability"].to_numpy(),
+            "queued_at": queue.get("queued_at", pd.Series(pd.NaT, index=queue.index)).to_numpy(),
+        }
+    )

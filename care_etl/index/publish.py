@@ -168,6 +168,8 @@ analyst_person = sa.Table(
     sa.Column("household_key", sa.String(24)),
     sa.Column("source_count", sa.Integer, nullable=False),
     sa.Column("record_count", sa.Integer, nullable=False),
+    # a source records their death: they live nowhere now (null before this column was added)
+    sa.Column("deceased", sa.Boolean),
     schema=ANALYST_SCHEMA,
 )
 
@@ -201,6 +203,19 @@ analyst_relationship = sa.Table(
     schema=ANALYST_SCHEMA,
 )
 
+#: The review backlog, its records by their analyst_person_source_link.record_key.
+analyst_review_queue = sa.Table(
+    "analyst_review_queue",
+    metadata,
+    sa.Column("left_source", sa.String(100), nullable=False),
+    sa.Column("left_record_key", sa.String(24), primary_key=True),
+    sa.Column("right_source", sa.String(100), nullable=False),
+    sa.Column("right_record_key", sa.String(24), primary_key=True),
+    sa.Column("match_probability", sa.Float, nullable=False),
+    sa.Column("queued_at", sa.DateTime),
+    schema=ANALYST_SCHEMA,
+)
+
 #: Replaced as a whole by every run.
 INDEX_TABLES = (
     person_index,
@@ -217,6 +232,7 @@ ANALYST_TABLES = (
     analyst_person_source_link,
     analyst_household,
     analyst_relationship,
+    analyst_review_queue,
 )
 
 

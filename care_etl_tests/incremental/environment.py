@@ -16,9 +16,12 @@ from care_etl.index.publish import ANALYST_SCHEMA, ANALYST_TABLES, INDEX_TABLES
 
 KEY_ENV = "CARE_ETL_PSEUDONYM_KEY"
 #: The tables an index build writes from the linked records, in publishing order
-#: (quarantine and review_queue come straight from staging and linkage).
+#: (quarantine and review_queue, and review_queue's analyst copy, come straight from
+#: staging and linkage).
 BUILT_TABLES = tuple(
-    t.name for t in (*INDEX_TABLES, *ANALYST_TABLES) if t.name not in ("quarantine", "review_queue")
+    t.name
+    for t in (*INDEX_TABLES, *ANALYST_TABLES)
+    if t.name not in ("quarantine", "review_queue", "analyst_review_queue")
 )
 
 

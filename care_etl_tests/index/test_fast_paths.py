@@ -127,6 +127,56 @@ def test_analyst_keys_are_one_hmac_per_id_and_missing_stays_missing():
     assert records == [pseudonym(key, "record", r) for r in ("a|1", "b|1", "a|2")]
 
 
+def test_analyst_person_lives_in_their_household_s_district_and_says_who_died():
+    """A GP address from before a move can win the best-known postcode; the district must be
+    the household's, or one household would count in two districts. A person a source records
+    as dead is flagged, as their household still lists them. The review queue keeps the
+    record keys of the link table."""
+    key = b"k" * 32
+    person = pd.DataFrame(
+        {
+            "person_id": ["P1", "P2", "P3"],
+            "sex": ["F", "M", None],
+            "date_of_birth": [pd.Timestamp("1950-06-01")] * 3,
+            "postcode": ["E9 7BD", "N15 2ZT", "E1 5EX"],  # P1's is a GP's, before the move
+            "source_count": [1, 1, 1],
+            "record_count": [1, 1, 1],
+        }
+    )
+    household = pd.DataFrame(
+        {
+            "household_id": ["H1", "H1"],
+            "person_id": ["P1", "P2"],
+            "postcode": ["N15 2ZT"] * 2,
+            "basis": "address",
+        }
+    )
+    died = pd.DataFrame(
+        {"person_id": ["P2"], "field": ["date_of_death"], "value": ["2024-01-01"],
+         "is_golden": [True]}
+    )  # fmt: skip
+    links = pd.DataFrame(
+        {"person_id": ["P1", "P2", "P3"], "source": "a", "source_record_id": ["1", "2", "3"],
+         "link_type": "single", "match_probability": None}
+    )  # fmt: skip
+    queue = pd.DataFrame(
+        {"left_source": ["a"], "left_source_record_id": ["1"], "right_source": ["a"],
+         "right_source_record_id": ["3"], "match_probability": [0.9], "evidence": ["{}"],
+         "queued_at": [pd.Timestamp("2026-01-01")]}
+    )  # fmt: skip
+    tables = {"person_index": person, "person_source_link": links, "household": household,
+              "person_field_value": died, "review_queue": queue}  # fmt: skip
+    out = analyst_tables(tables, key, dt.date(2026, 1, 1))
+    people = out["analyst_person"]
+    assert people["postcode_district"].tolist() == ["N15", "N15", "E1"]
+    assert people["deceased"].tolist() == [False, True, False]
+    review = out["analyst_review_queue"]
+    assert review[["left_record_key", "right_record_key"]].values.tolist() == [
+        [pseudonym(key, "record", "a|1"), pseudonym(key, "record", "a|3")]
+    ]
+    assert set(review.columns).isdisjoint({"evidence", "left_source_record_id"})
+
+
 def test_linking_records_in_step_with_their_assignments_gives_the_join():
     from care_etl.index.build import link_records
 
