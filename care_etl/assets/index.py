@@ -48,6 +48,15 @@ def coverage_report(
     return figures
 
 
+def _after_publish(settings: CareEtlSettings, contracts: list[Contract]) -> None:
+    """Keep each source's retention and prune the OCR cache of forms long gone."""
+    from care_etl.index.retention_command import Where, after_run
+
+    sources = Path(settings.sources_dir)
+    where = Where(settings.database_url, sources, Path(settings.cache_dir), None)
+    after_run(where, contracts)
+
+
 def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
     """The index, built with the run's contracts (trust order, declared relationships), and
     the coverage report."""
@@ -92,6 +101,7 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         # an incremental build brings its own person-by-person writer
         delta = made.delta or PublishDelta.load(state_dir)
         publish_index(made, settings.database_url, run_id=run_id, figures=figures, delta=delta)
+        _after_publish(settings, [c for c in contracts if c.id in in_run])
         rows = {name: len(frame) for name, frame in tables.items()}
         if made.delta is not None:  # the tables built hold the rebuilt persons' rows only
             rows.update(published_rows(settings.database_url, list(rows)))

@@ -1,4 +1,4 @@
-"""`care-etl household` and `care-etl roles create`: the index's own commands.
+"""`care-etl household`, `roles create` and `retention`: the index's own commands.
 
 `household` is for the worker about to visit: who lives with a person and how they are
 related, read from the household_members view. `roles create` sets up PostgreSQL so that an
@@ -38,6 +38,10 @@ def add_commands(commands: Any) -> None:
     )
     _database_option(create)
     create.set_defaults(handler=_roles_create)
+
+    from care_etl.index.retention_command import add_command as add_retention_command
+
+    add_retention_command(commands)
 
 
 def _database_option(parser: argparse.ArgumentParser) -> None:

@@ -332,13 +332,17 @@ def publish(
     `analyst` None empties the analyst tables (no pseudonym key: nothing to publish).
     `delta` (care_etl.incremental.delta.PublishDelta) rewrites only the persons whose rows
     changed, where it can tell that safely; every other table is replaced whole.
+    Records that leave the index, and return, are noted for retention (index.retention).
     """
+    from care_etl.index.retention import Presence
+
     engine = engine_for(url)
     try:
         with engine.begin() as raw:
             if raw.dialect.name == "sqlite":
                 raw.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             conn = prepare(raw)
+            presence = Presence.read(conn)  # which records leave, for retention
             for table in INDEX_TABLES:
                 if delta is not None and delta.write(conn, table, tables.get(table.name), _insert):
                     continue
@@ -351,12 +355,14 @@ def publish(
                     continue
                 conn.execute(table.delete())
                 _insert(conn, table, frame)
+            finished_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            presence.record(conn, finished_at)
             conn.execute(
                 pipeline_run.insert(),
                 [
                     {
                         "run_id": run_id,
-                        "finished_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        "finished_at": finished_at,
                         "persons": persons,
                         "summary": summary,
                     }
