@@ -70,7 +70,8 @@ def survey_all(
     from care_etl.incremental.state import cache_root
 
     found = retention.survey(conn, contracts, now)
-    running = {c.id for c in contracts}
+    # a source runs if a contract names it or the index holds its records (another folder)
+    running = {c.id for c in contracts} | {source for source, _ in found.seen.present}
     digests = retention_files.form_digests(where.sources_dir, contracts)
     limits = found.seen.limits
     files = [
