@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from care_etl.cli import main
+from care_etl.index import retention
 from care_etl.index.retention import utcnow
 from care_etl.pipeline import run_pipeline
 from care_etl.sources.ocr import file_digest
@@ -56,6 +57,10 @@ def execute(url: str, sql: str, **params: object) -> None:
             conn.execute(sa.text(sql), params)
     finally:
         engine.dispose()
+
+
+def refuse(*_args: object) -> None:
+    raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
 
 def age(path: Path, days: float) -> None:
@@ -93,7 +98,9 @@ def report(sources: Path, url: str, *extra: str) -> dict[tuple[str, str], tuple[
     return found
 
 
-def test_departed_records_and_their_decisions_go_when_past_retention(tmp_path: Path):
+def test_departed_records_and_their_decisions_go_when_past_retention(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     from care_etl.synthetic.generate import generate
 
     sources, url = tmp_path / "sources", f"sqlite:///{tmp_path / 'index.db'}"
@@ -141,6 +148,13 @@ def test_departed_records_and_their_decisions_go_when_past_retention(tmp_path: P
     assert table[("record_departure", GP)] == (len(leaving), len(leaving) - 1)
     assert table[("ocr_cache", "paper_referrals")] == (1, 1)
 
+    # A failure half-way through deleting leaves everything as it was: one transaction.
+    with monkeypatch.context() as patch:
+        patch.setattr(retention, "_log", refuse)
+        code, _, err = cli("retention", "--sources", str(sources), "--database", url, "--apply")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert len(rows(url, "SELECT * FROM review_decision")) == 2 and orphan.exists()
+
     code, out, err = cli("retention", "--sources", str(sources), "--database", url, "--apply")
     assert code == 0 and "item(s) deleted" in out, err
     decisions = rows(url, "SELECT * FROM review_decision")
@@ -173,12 +187,29 @@ def test_departed_records_and_their_decisions_go_when_past_retention(tmp_path: P
     assert held[0] == departed.n[0] and held[1] == 0
     assert table[(".care_etl_cache", HOUSING)][1] == 0
     stored = tmp_path / ".care_etl_cache" / f"rows_{HOUSING}.npz"
+    home = tmp_path / "dagster"  # step outputs as Dagster's IO manager leaves them
+    outputs = [
+        home / "storage" / group / f"{step}_{source}"
+        for group, step, source in (
+            ("ingest", "raw", HOUSING),
+            ("standardise", "staged", HOUSING),
+            ("ingest", "raw", GP),
+        )
+    ]
+    for output in outputs:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(b"pickled records")
+        age(output, 7 * 366)
+    table = report(sources, url, "--contracts", str(contracts), "--dagster-home", str(home))
+    assert table[("dagster_storage", HOUSING)] == (2, 2)  # written 7 years ago: past 6 y
+    assert ("dagster_storage", GP) not in table  # a source still running
     execute(url, "UPDATE record_departure SET last_seen_at = :at",
             at=utcnow() - dt.timedelta(days=7 * 366))  # fmt: skip
     age(stored, 7 * 366)
     code, out, err = cli("retention", "--sources", str(sources), "--database", url, "--apply",
-                         "--contracts", str(contracts))  # fmt: skip
+                         "--contracts", str(contracts), "--dagster-home", str(home))  # fmt: skip
     assert code == 0, err
+    assert [o.exists() for o in outputs] == [False, False, True]  # GP still runs
     assert rows(url, "SELECT source FROM accepted_source").source.tolist().count(HOUSING) == 0
     assert not stored.exists() and (tmp_path / ".care_etl_cache" / f"rows_{GP}.npz").exists()
     assert rows(url, "SELECT count(*) AS n FROM record_departure").n[0] == 0
