@@ -459,7 +459,7 @@ def _merge_retention(
     kept = [c for c in changes if c.kind != "retention"]
     if len(kept) == len(changes):
         return changes
-    before, after = _retention_days(old), _retention_days(new)
+    before, after = retention_days(old), retention_days(new)
     if after is None or before is None or after > before:
         change = Change(
             name,
@@ -467,7 +467,7 @@ def _merge_retention(
             "retention-longer",
             False,
             True,
-            f"retention {_period(old)} -> {_period(new)}",
+            f"retention {retention_period(old)} -> {retention_period(new)}",
         )
     else:
         change = Change(
@@ -476,7 +476,7 @@ def _merge_retention(
             "retention-shorter",
             False,
             False,
-            f"retention {_period(old)} -> {_period(new)}",
+            f"retention {retention_period(old)} -> {retention_period(new)}",
         )
     return [*kept, change]
 
@@ -488,7 +488,9 @@ def _retention(document: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _retention_days(document: dict[str, Any]) -> float | None:
+def retention_days(document: dict[str, Any]) -> float | None:
+    """The contract's retention in days (None: none declared, or unreadable); retention
+    (care_etl.index.retention) reads periods as diff compares them."""
     sla = _retention(document)
     try:
         return float(sla["value"]) * _DAYS[str(sla.get("unit", "d")).lower()] if sla else None
@@ -496,7 +498,8 @@ def _retention_days(document: dict[str, Any]) -> float | None:
         return None
 
 
-def _period(document: dict[str, Any]) -> str:
+def retention_period(document: dict[str, Any]) -> str:
+    """The retention as the contract writes it ("6 y"), for messages."""
     sla = _retention(document)
     return f"{sla.get('value')} {sla.get('unit', '')}".strip() if sla else "(none)"
 

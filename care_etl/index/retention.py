@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from care_etl.contracts.diff import _period, _retention_days  # one table of units with diff
+from care_etl.contracts.diff import retention_days, retention_period  # units as diff reads them
 from care_etl.index.publish import pipeline_run
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,8 @@ UNKNOWN = Limit(None, "unknown (no contract)")
 def contract_limit(contract: object) -> Limit:
     """The retention a contract declares in slaProperties."""
     document = getattr(contract, "document", {})
-    days = _retention_days(document)
-    return Limit(days, _period(document) if days is not None else "unreadable")
+    days = retention_days(document)
+    return Limit(days, retention_period(document) if days is not None else "unreadable")
 
 
 def remember_retention(conn: sa.Connection, contracts: Iterable[object], at: dt.datetime) -> None:
