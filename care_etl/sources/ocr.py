@@ -29,7 +29,7 @@ from care_etl.errors import SourceReadError
 log = logging.getLogger(__name__)
 
 # Bump when preprocessing or Tesseract settings change: cached results of older code are ignored.
-OCR_VERSION = "2"  # 2: pages turned upright (upright_lines)
+OCR_VERSION = "3"  # 2: pages turned upright (upright_lines); 3: transparent and 16-bit PNGs
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 PDF_SUFFIXES = frozenset({".pdf"})
 MIN_DPI = 150.0  # below this, characters are too small for Tesseract: upscale
@@ -102,10 +102,31 @@ def load_pages(path: Path) -> list[tuple[Image.Image, float]]:
             for frame in range(getattr(im, "n_frames", 1)):
                 im.seek(frame)
                 dpi = _image_dpi(im)
-                pages.append((_at_least_min_dpi(im.convert("L"), dpi), max(dpi, MIN_DPI)))
+                pages.append((_at_least_min_dpi(_grey(im), dpi), max(dpi, MIN_DPI)))
             return pages
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UnreadableImage("not a readable image") from exc
+
+
+def _grey(image: Image.Image) -> Image.Image:
+    """8-bit grayscale as the page looked on paper: Pillow's own convert("L") turned a
+    transparent background black and clipped 16-bit scans to white (no text recognised)."""
+    if image.mode in {"I", "F"} or image.mode.startswith("I;16"):
+        return _eight_bit(np.asarray(image, dtype=np.float64))
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        paper.alpha_composite(rgba)
+        return paper.convert("L")
+    return image.convert("L")
+
+
+def _eight_bit(pixels: np.ndarray) -> Image.Image:
+    """Deep pixel values scaled down so the brightest (the paper) stays white."""
+    peak = float(pixels.max()) if pixels.size else 0.0
+    if peak > 255.0:
+        pixels = pixels * (255.0 / peak)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
 def _image_dpi(image: Image.Image) -> float:

@@ -6,9 +6,11 @@ import json
 import shutil
 import unicodedata
 
+import numpy as np
 import pandas as pd
 import pytesseract
 import pytest
+from PIL import Image
 
 from care_etl.errors import SourceReadError
 from care_etl.sources import ocr
@@ -213,3 +215,31 @@ def test_a_form_scanned_on_its_side_or_upside_down_is_read(scans, tmp_path, angl
     assert row["Date of Birth"] == values["Date of Birth"]
     assert row["NHS No"] == values["NHS No"].replace(" ", "")
     assert _fold(row["Name"]) == _fold(values["Name"])
+
+
+def _transparent(grey: Image.Image) -> Image.Image:
+    """Ink as black of the page's darkness, on a transparent background (a PNG export)."""
+    ink = 255 - np.asarray(grey.convert("L"))
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = ink
+    return Image.fromarray(rgba, "RGBA")
+
+
+def _sixteen_bit(grey: Image.Image) -> Image.Image:
+    return Image.fromarray(np.asarray(grey.convert("L")).astype(np.uint16) * 257)
+
+
+@pytest.mark.parametrize("convert", [_transparent, _sixteen_bit])
+def test_a_transparent_or_16_bit_png_is_read(scans, tmp_path, convert):
+    """Pillow's convert("L") made a transparent background black and clipped a 16-bit scan
+    to white: both were quarantined as "no text recognised"."""
+    path = tmp_path / "R0001_converted.png"
+    with Image.open(scans["files"][0]) as upright:
+        convert(upright).save(path, dpi=(150, 150))
+
+    row = read_paper([path], PAPER_LABELS, workers=1).iloc[0]
+
+    values = FORMS["R0001.png"][1]
+    assert row["_read_error"] is None
+    assert row["Date of Birth"] == values["Date of Birth"]
+    assert row["NHS No"] == values["NHS No"].replace(" ", "")
