@@ -135,13 +135,36 @@ def _read_text(path: Path) -> OcrResult:
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceReadError(f"{path}: cannot read file ({exc.strerror})") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    lines = [[(w, 100.0) for w in line.split()] for line in text.splitlines()]
+    lines = [[(w, 100.0) for w in line.split()] for line in _decode(raw).splitlines()]
     lines = [line for line in lines if line]
     return OcrResult(lines=lines) if lines else OcrResult(error="no text recognised")
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-16 (as Windows Notepad saves "Unicode"), UTF-8 with or without BOM, else
+    Windows-1252. UTF-16 read as a single-byte text kept a NUL between letters: the labels
+    still matched, so the values came through as garbage at full confidence."""
+    encoding = _utf16(raw)
+    if encoding:
+        return raw.decode(encoding, errors="replace").lstrip("\ufeff")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _utf16(raw: bytes) -> str | None:
+    """UTF-16 by its BOM, or without one by the NUL high byte of every ASCII character."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    even, odd = raw[0::2], raw[1::2]
+    if len(raw) < 4 or len(raw) % 2:
+        return None
+    if odd.count(0) > 0.6 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.6 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 def _record(

@@ -118,6 +118,19 @@ def test_windows_1252_text_file(tmp_path):
     assert read_paper([path], PAPER_LABELS).iloc[0]["Name"] == "Seán O'Brien"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_text_file(tmp_path, encoding):
+    """Notepad's "Unicode" is UTF-16: read as one byte a character, a NUL sat between the
+    letters, the labels still matched and the values came through garbled at confidence 1."""
+    path = _txt(tmp_path, "P4.txt", GARBLED.replace("\n", "\r\n"), encoding=encoding)
+
+    row = read_paper([path], PAPER_LABELS).iloc[0]
+
+    assert row["Name"] == "Zoë O'Brien"
+    assert row["Date of Birth"] == "03/07/1948"
+    assert row["NHS No"] == "9434765919"
+
+
 @pytest.mark.parametrize(
     ("name", "content", "reason"),
     [
