@@ -227,10 +227,30 @@ def parse_form(lines: Sequence[Line], labels: Mapping[str, str]) -> dict[str, _F
         if i in by_line:
             current, fld = by_line[i]
             fields[current] = fld
+        elif _other_label(line):
+            current = None
         elif current is not None and _continues(fields[current], labels[current], line):
             fields[current].words.extend(w for w, _ in line)
             fields[current].confs.extend(c for _, c in line)
     return fields
+
+
+def _other_label(line: Line) -> bool:
+    """Does the line start with a label the contract does not read (`Telephone:`, `GP:`)?
+
+    Such a line ends the value above: it ran on into it (a phone number in the address) at
+    the confidence of the field it spoiled.
+    """
+    prefix = []
+    for word, _ in line[:3]:
+        head, colon, _ = word.partition(":")
+        prefix.append(head)
+        if colon:
+            return bool(_OTHER_LABEL.fullmatch(" ".join(prefix).strip()))
+    return False
+
+
+_OTHER_LABEL = re.compile(r"[A-Za-z][A-Za-z./-]*(?: [A-Za-z][A-Za-z./-]*)*")
 
 
 def _continues(fld: _Field, kind: str, line: Line) -> bool:
@@ -258,10 +278,15 @@ def _norm_label(text: str) -> str:
     """Lower case, look-alike digits as letters, `rn` as `m`; other digits stay and count
     against a match, so a value's digits never pass for part of a label."""
     text = text.translate(_LABEL_FIX).lower().replace("rn", "m")
-    return " ".join(_NOT_LABEL.sub("", text).split())
+    text = " ".join(_NOT_LABEL.sub("", text).split())
+    return _ABBREVIATION.sub(lambda m: _ABBREVIATIONS[m.group(0).replace(" ", "")], text)
 
 
 _NOT_LABEL = re.compile(r"[^a-z0-9 ]+")
+#: Forms print the same label in long and short forms: `D.O.B.` was no `Date of Birth`, and
+#: `NHS Number` no `NHS No`, so their lines ran on into the field above at full confidence.
+_ABBREVIATIONS = {"dob": "date of birth", "number": "no", "num": "no", "nbr": "no"}
+_ABBREVIATION = re.compile(r"\b(?:d o b|dob|number|num|nbr)\b")
 
 
 @dataclass(frozen=True, eq=False)  # one per label set (_labels_of): hashed by identity

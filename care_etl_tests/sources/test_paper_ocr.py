@@ -243,3 +243,22 @@ def test_a_transparent_or_16_bit_png_is_read(scans, tmp_path, convert):
     assert row["_read_error"] is None
     assert row["Date of Birth"] == values["Date of Birth"]
     assert row["NHS No"] == values["NHS No"].replace(" ", "")
+
+
+def test_a_scanned_form_with_short_labels_and_other_fields_is_read(tmp_path):
+    """A bureau's form prints `D.O.B.` and `NHS Number`, and fields we do not read: the
+    short labels were missed and their lines, like `Sex:`, ran on into the name."""
+    text = (
+        "REFERRAL FORM\nName : Margaret O'Brien\nSex: F\nD.O.B.: 03/07/1948\n"
+        "NHS Number: 943 476 5919\nAddress: 12 Mill Lane, London\nTelephone: 020 7946 0123\n"
+        "Postcode: E8 3QP\nReferrer: Health visitor\nDate of Referral: 14/02/2009\n"
+    )
+    path = tmp_path / "R0010.png"
+    render_scan(text, path, seed=31)
+
+    row = read_paper([path], PAPER_LABELS, workers=1).iloc[0]
+
+    assert row["Name"] == "Margaret O'Brien"
+    assert row["Date of Birth"] == "03/07/1948"
+    assert row["NHS No"] == "9434765919"
+    assert row["Address"] == "12 Mill Lane, London"

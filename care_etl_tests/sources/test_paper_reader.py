@@ -118,6 +118,37 @@ def test_windows_1252_text_file(tmp_path):
     assert read_paper([path], PAPER_LABELS).iloc[0]["Name"] == "Seán O'Brien"
 
 
+SHORT_LABELS_AND_OTHER_FIELDS = """REFERRAL FORM
+Name : Aisha Ahmed
+Sex: F
+D.O.B.: 03/04/1936
+NHS Number: 526 018 1590
+Address: Flat 19, 55 Mill Lane,
+London
+Telephone: 020 7946 0123
+Postcode: N16 7XY
+Referrer: Health visitor
+Date of Referral: 21/11/2013
+Other household members: Bill Ahmed (son)
+Signed: J. Bloggs
+"""
+
+
+def test_short_labels_are_read_and_other_fields_do_not_run_into_ours(tmp_path):
+    """`D.O.B.` and `NHS Number` were no labels, so both lines ran into the name; so did an
+    unread `Sex:` line, and `Telephone:` into the address, all at confidence 1.0."""
+    path = _txt(tmp_path, "P5.txt", SHORT_LABELS_AND_OTHER_FIELDS)
+
+    row = read_paper([path], PAPER_LABELS).iloc[0]
+
+    assert row["Name"] == "Aisha Ahmed"
+    assert row["Date of Birth"] == "03/04/1936"
+    assert row["NHS No"] == "5260181590"
+    assert row["Address"] == "Flat 19, 55 Mill Lane, London"
+    assert row["Other household members"] == "Bill Ahmed (son)"
+    assert json.loads(row["_field_confidence"])["Date of Birth"] == 1.0
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
 def test_utf16_text_file(tmp_path, encoding):
     """Notepad's "Unicode" is UTF-16: read as one byte a character, a NUL sat between the
