@@ -262,3 +262,17 @@ def test_a_scanned_form_with_short_labels_and_other_fields_is_read(tmp_path):
     assert row["Date of Birth"] == "03/07/1948"
     assert row["NHS No"] == "9434765919"
     assert row["Address"] == "12 Mill Lane, London"
+
+
+def test_a_scan_stamped_72_dpi_is_read_at_its_page_size(scans, tmp_path):
+    """Image tools stamp 72 dpi whatever the scan: taken at its word, a 150 dpi page was
+    upscaled twice over (a 300 dpi page 4 times the pixels) and read at that cost."""
+    path = tmp_path / "R0001_72dpi.png"
+    with Image.open(scans["files"][0]) as page:
+        page.save(path, dpi=(72, 72))
+
+    [(image, dpi)] = ocr.load_pages(path)
+    row = read_paper([path], PAPER_LABELS, workers=1).iloc[0]
+
+    assert image.width == 1240 and round(dpi) == 150
+    assert row["Date of Birth"] == FORMS["R0001.png"][1]["Date of Birth"]
