@@ -29,7 +29,7 @@ from care_etl.errors import SourceReadError
 log = logging.getLogger(__name__)
 
 # Bump when preprocessing or Tesseract settings change: cached results of older code are ignored.
-OCR_VERSION = "3"  # 2: pages turned upright; 3: transparent, 16-bit PNGs, wrong dpi stamps
+OCR_VERSION = "4"  # 2: upright; 3: transparent, 16-bit, wrong dpi stamps; 4: skew to 5 deg
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 PDF_SUFFIXES = frozenset({".pdf"})
 MIN_DPI = 150.0  # below this, characters are too small for Tesseract: upscale
@@ -38,7 +38,7 @@ DEFAULT_PDF_DPI = 200.0
 A4_WIDTH_INCHES = 8.27
 PAGE_WIDTH_INCHES = (3.5, 17.0)  # a recorded resolution giving a page outside this is wrong
 TESSERACT_CONFIG = "--psm 4"  # one column of lines of text: the layout of a typed form
-MAX_SKEW_DEGREES = 3.0
+MAX_SKEW_DEGREES = 5.0  # a page fed in askew; 3 left pages at 3.5-4.5 degrees half-straightened
 
 # How many files this process has sent to OCR (cache misses), pool workers included. Lets
 # tests and benchmarks see that a cached scan was not read again, without timing anything.
