@@ -128,7 +128,8 @@ def read_errors(frame: pd.DataFrame) -> list[str]:
 
 
 def _read_text(path: Path) -> OcrResult:
-    """A bureau's OCR output: UTF-8, else Windows-1252; no word confidences (100 as neutral)."""
+    """A bureau's OCR output in UTF-8, UTF-16 or Windows-1252 (`_decode`); no word confidences
+    (100 as neutral)."""
     if path.suffix.lower() != ".txt":
         return OcrResult(error=f"unsupported file type {path.suffix or '(none)'}")
     try:
