@@ -276,3 +276,22 @@ def test_a_scan_stamped_72_dpi_is_read_at_its_page_size(scans, tmp_path):
 
     assert image.width == 1240 and round(dpi) == 150
     assert row["Date of Birth"] == FORMS["R0001.png"][1]["Date of Birth"]
+
+
+def test_a_blank_back_page_is_not_sent_to_tesseract(scans, tmp_path, monkeypatch):
+    """A duplex scan's blank back cost 20 s against 4 s for the form: Tesseract read nothing
+    on it, then orientation detection called it upside down and it was read again."""
+    path = tmp_path / "R0001_duplex.pdf"
+    back = tmp_path / "back.png"
+    render_scan("", back, seed=99)
+    with Image.open(scans["files"][0]) as front, Image.open(back) as blank:
+        front.save(path, "PDF", resolution=150.0, save_all=True, append_images=[blank])
+    read = []
+    monkeypatch.setattr(
+        ocr, "ocr_image", lambda page, dpi: read.append(page) or [[("Name:", 95.0)]]
+    )
+    monkeypatch.setattr(ocr, "_orientation", lambda page: pytest.fail("orientation asked"))
+
+    ocr.ocr_file(path)
+
+    assert len(read) == 1  # the front only
