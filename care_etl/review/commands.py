@@ -249,7 +249,9 @@ def _applied(pair: _Pair, decisions: list[dict], last_run: dt.datetime | None) -
     decision = active[-1]
     if (people[0] == people[1]) == (decision["decision"] == store.LINK):
         return []
-    if last_run is None or _stamp(decision["decided_at"]) >= last_run:
+    # decided_at is kept to the second: one made in the second the run finished came too
+    # late for it (the run read decisions before it linked)
+    if last_run is None or _stamp(decision["decided_at"]) >= last_run.replace(microsecond=0):
         return ["The decision takes effect on the next run."]
     if decision["decision"] == store.LINK and _two_nhs_numbers(pair):
         return [
