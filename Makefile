@@ -13,7 +13,7 @@ demo: setup
 
 test: setup
 	@bash scripts/ensure-chromium.sh
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 setup: $(STAMP)
 	@bash scripts/ensure-tesseract.sh
