@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -182,9 +181,11 @@ def _relation(member: dict) -> str:
 
 def _index_file(url: str) -> None:
     """Refuse a SQLite index that is not there: opening it would leave an empty file behind."""
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
-    if path and path != ":memory:" and not Path(path).is_file():
-        raise CareEtlError(f"no index database at {path}")
+    from care_etl.index.publish import missing_sqlite_file
+
+    missing = missing_sqlite_file(url)
+    if missing:
+        raise CareEtlError(f"no index database at {missing}")
 
 
 def _declared_by(member: dict) -> str:

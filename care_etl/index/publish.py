@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -272,6 +273,17 @@ JOIN household m ON m.household_id = h.household_id AND m.person_id <> h.person_
 JOIN person_index p ON p.person_id = m.person_id
 """
 VIEWS = {"household_members": HOUSEHOLD_MEMBERS_VIEW}
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite index URL whose file is not there, else None: opening it would
+    create an empty database, so the commands that read an index refuse it first."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None  # engine_for says so in its own words
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    return file if file not in (None, "", ":memory:") and not Path(file).is_file() else None
 
 
 def engine_for(url: str) -> sa.Engine:

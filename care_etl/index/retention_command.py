@@ -171,13 +171,11 @@ def _where(args: argparse.Namespace) -> Where:
 
 def _check_index_exists(url: str) -> None:
     """A SQLite path with no file is a typo: opening it would create an empty database."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return  # engine_for says so in its own words
-    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if file not in (None, "", ":memory:") and not Path(file).is_file():
-        raise CareEtlError(f"{parsed.database}: no index there (run care-etl run first)")
+    from care_etl.index.publish import missing_sqlite_file
+
+    missing = missing_sqlite_file(url)
+    if missing:
+        raise CareEtlError(f"{missing}: no index there (run care-etl run first)")
 
 
 def _print(items: list[Held], where: Where, *, applied: bool) -> None:

@@ -8,12 +8,12 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import CareEtlError
+from care_etl.index.publish import missing_sqlite_file
 from care_etl.review import context, listing, show, store
 
 _PAIR_KEY = re.compile(r"^[0-9a-f]{12}$")
@@ -33,8 +33,9 @@ def default_url() -> str:
 
 def _url(args: argparse.Namespace) -> str:
     url = args.database or default_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise ReviewError(f"no index database at {url.removeprefix('sqlite:///')}")
+    missing = missing_sqlite_file(url)
+    if missing:
+        raise ReviewError(f"no index database at {missing}")
     return url
 
 
