@@ -149,13 +149,10 @@ def _run(args: argparse.Namespace) -> int:
     from care_etl.linkage import compare
     from care_etl.pipeline import run_pipeline
     from care_etl.report.progress import bars, wanted
+    from care_etl.resources import index_url_for
     from care_etl.sources import paper_reader
 
-    database = (
-        args.database
-        or os.environ.get("CARE_ETL_DATABASE_URL")  # as Dagster and `care-etl review` read it
-        or f"sqlite:///{args.sources.resolve().parent / 'care_etl.db'}"
-    )
+    database = index_url_for(args.sources, args.database)
     with bars(wanted(args.progress)) as progress:
         paper_reader.progress_hook = progress.counter("reading paper forms (OCR)", "form")
         compare.progress_hook = progress.counter("comparing candidate pairs", "pair")

@@ -11,6 +11,17 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONTRACTS_DIR = PROJECT_DIR / "data_contracts"
 
 
+def index_url_for(sources_dir: Path, given: str | None = None) -> str:
+    """The index a command over a sources folder opens: `given` (--database), else
+    CARE_ETL_DATABASE_URL (as Dagster and `care-etl review` read it), else care_etl.db
+    beside the sources folder."""
+    return (
+        given
+        or os.environ.get("CARE_ETL_DATABASE_URL")
+        or f"sqlite:///{sources_dir.resolve().parent / 'care_etl.db'}"
+    )
+
+
 class CareEtlSettings(dg.ConfigurableResource):
     """Sources folder, output database, reports folder and the OCR cache.
 

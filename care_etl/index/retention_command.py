@@ -155,11 +155,9 @@ def _where(args: argparse.Namespace) -> Where:
     if not sources.is_dir():
         what = "is a file, not a folder" if sources.exists() else "sources folder not found"
         raise CareEtlError(f"{sources}: {what}")
-    url = (
-        args.database
-        or os.environ.get("CARE_ETL_DATABASE_URL")
-        or f"sqlite:///{sources.resolve().parent / 'care_etl.db'}"
-    )
+    from care_etl.resources import index_url_for
+
+    url = index_url_for(sources, args.database)
     _check_index_exists(url)
     env_home = os.environ.get("DAGSTER_HOME")
     home = args.dagster_home or (Path(env_home) if env_home else None)
