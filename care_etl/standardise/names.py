@@ -193,6 +193,21 @@ def _take_title(words: list[str]) -> tuple[str | None, list[str]]:
     return None, words
 
 
+#: One word that is two names run together, the second starting with a capital: OCR drops the
+#: space between them ("Name: MatildaDavies"). A first part that is a surname prefix
+#: (McLeod, MacDonald, DeVito, LeBlanc, FitzGerald) is one surname, not two names.
+_GLUED = re.compile(r"([A-Z][a-z]+)([A-Z][A-Za-z'-]*[a-z][A-Za-z'-]*)")
+_SURNAME_PREFIXES = _PARTICLES | {"mc", "mac", "fitz", "o", "st"}
+
+
+def _glued(word: str) -> tuple[str, str] | None:
+    """The given and family name of a word that runs them together, else None."""
+    found = _GLUED.fullmatch(word)
+    if found is None or found.group(1).lower() in _SURNAME_PREFIXES:
+        return None
+    return found.group(1), found.group(2)
+
+
 def _split_family(words: list[str]) -> tuple[list[str], list[str]]:
     """Forenames and surname of `Forename Middle Surname`; particles stay with the surname."""
     start = len(words) - 1
@@ -220,6 +235,9 @@ def parse_full_name_value(value: object) -> tuple[dict[str, str | None], str | N
         if len(words) > 1 and _title_token(words[-1]) in _SUFFIXES:
             words = words[:-1]
             reasons.append("generational suffix dropped")
+        if len(words) == 1 and _glued(words[0]):
+            words = list(_glued(words[0]))
+            reasons.append("given and family names run together: split at the capital")
         forenames, family = _split_family(words) if len(words) > 1 else ([], words)
     if not forenames or not family:
         reasons.append("could not be split into given and family names")

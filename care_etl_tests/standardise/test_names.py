@@ -119,6 +119,18 @@ def test_full_name_that_cannot_be_split_says_so() -> None:
     ]
 
 
+def test_names_run_together_by_ocr_are_split_at_the_capital() -> None:
+    """OCR drops the space in "Name: Matilda Davies"; a surname prefix is not a forename."""
+    full = pd.Series(["MatildaDavies", "ChloeMcLeod", "McLeod", "MacDonald", "DeVito", "Smith"])
+    parts, issues = parse_full_name(full)
+    assert parts["given_name"].tolist() == ["Matilda", "Chloe", None, None, None, None]
+    assert parts["family_name"].tolist() == [
+        "Davies", "McLeod", "McLeod", "MacDonald", "DeVito", "Smith"
+    ]  # fmt: skip
+    assert issues.iloc[0] == "given and family names run together: split at the capital"
+    assert issues.iloc[2] == "could not be split into given and family names"
+
+
 def test_titles_are_normalised_and_others_nulled() -> None:
     result = clean_title(pd.Series(["mr.", "MRS", "ms", "Miss", "DR", "mx", "Rev", None]))
     assert result.value.tolist() == ["Mr", "Mrs", "Ms", "Miss", "Dr", "Mx", None, None]
