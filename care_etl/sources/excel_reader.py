@@ -5,7 +5,9 @@ merged cells, and the number of those rows varies; so the header row is found by
 the expected column names rather than assumed. A merged cell's value is read in every cell it
 spans while the header is looked for and named: a name merged down over two rows still names
 its column, and a group title merged across columns is joined to the names below it where that
-gives an expected name ("Tenancy" over "Start" and "End"). Excel shows a 12-digit UPRN
+gives an expected name ("Tenancy" over "Start" and "End"). Among the records, a cell merged
+down over several rows (a tenancy's reference over its members) is read into each of them,
+with a warning naming the ranges. Excel shows a 12-digit UPRN
 stored as a number as `1.00023E+11`: integral numbers are written back as their digits.
 
 Cells are read with calamine (Rust), several times faster than openpyxl's XML parser on these
@@ -134,6 +136,8 @@ def _frame(
     """The records below the header; `rows[0]` is sheet row 1."""
     header = _header(rows, xml.merges, expected_columns, path, sheet)
     columns = header.columns
+    down = _merged_down(xml.merges, header)
+    rows = _filled_down(rows, down) if down else rows
     records = []
     for row_number, row in enumerate(rows[header.last :], start=header.last + 1):
         values = [_text(row[i]) if i < len(row) else None for i, _ in columns]
@@ -141,6 +145,7 @@ def _frame(
             records.append((row_number, values))
     names = [name for _, name in columns]
     warnings = [
+        *_merged_down_note(down),
         *_unnamed_values(rows[header.last :], header),
         *_uncached_formulas(xml.uncached, header),
     ]
@@ -401,6 +406,43 @@ def _filled(rows: Rows, merges: list[Merge]) -> list[list[Any]]:
             row.extend([None] * (last + 1 - len(row)))
             row[m.col : last + 1] = [value] * (last + 1 - m.col)
     return filled
+
+
+def _merged_down(merges: list[Merge], header: _Header) -> list[Merge]:
+    """Merged ranges among the records that span rows in a column read: a tenancy's
+    reference or address merged down over its members' rows. Excel shows the value in every
+    row; the cell readers give it to the first row only, leaving the rest without it."""
+    named = {i for i, _ in header.columns}
+    return [m for m in merges if m.row >= header.last and m.last_row > m.row and m.col in named]
+
+
+def _filled_down(rows: Rows, merges: list[Merge]) -> Rows:
+    """The rows with each range's value in every row it spans, in its first column only: a
+    range across columns shows one value, which belongs to the first."""
+    filled = list(rows)
+    for m in merges:
+        if m.row >= len(filled) or m.col >= len(filled[m.row]):
+            continue
+        value = filled[m.row][m.col]
+        for r in range(m.row + 1, min(m.last_row, len(filled) - 1) + 1):
+            row = list(filled[r])
+            row.extend([None] * (m.col + 1 - len(row)))
+            row[m.col] = value
+            filled[r] = row
+    return filled
+
+
+def _merged_down_note(merges: list[Merge]) -> list[str]:
+    """What was filled down, by range (never a value): a person should know the rows share
+    a cell, as a merge can also be a slip of the mouse."""
+    if not merges:
+        return []
+    refs = ", ".join(m.ref for m in merges[:MAX_ROWS_NAMED])
+    more = f" and {len(merges) - MAX_ROWS_NAMED} more" if len(merges) > MAX_ROWS_NAMED else ""
+    return [
+        f"{_plural(len(merges), 'cell')} merged down over several records ({refs}{more}): "
+        "read into every row each spans, as Excel shows it"
+    ]
 
 
 def _header_name(value: Any) -> str | None:

@@ -238,3 +238,29 @@ def test_a_sheet_damaged_inside_its_compressed_data_is_still_one_line(tmp_path):
     with pytest.raises(SourceReadError) as err:
         read_sheet(damaged, "Tenancies", TENANCY_COLUMNS)
     assert str(err.value).startswith(f"{damaged}: not a readable .xlsx workbook")
+
+
+@READERS
+def test_a_tenancy_reference_merged_down_over_its_members_is_read_in_every_row(
+    tmp_path, openpyxl_path
+):
+    # "T-1" merged down A2:A4 over three members, as Excel shows it: the readers gave it to
+    # the first member only, so the other two had no tenancy and no address.
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Household Members"
+    ws.append(MEMBER_COLUMNS)
+    for n, name in enumerate(["SMITH, Ann", "SMITH, Bob", "SMITH, Cy"]):
+        ws.append([("T-1" if n == 0 else None), f"HM-{n}", name, None, "F", "Other", None])
+    ws.append(["T-2", "HM-9", "JONES, Di", None, "F", "Lead Tenant", None])
+    ws.merge_cells("A2:A4")
+    path = _save(wb, tmp_path / "members.xlsx", openpyxl_path=openpyxl_path)
+
+    df = read_sheet(path, "Household Members", MEMBER_COLUMNS)
+
+    assert df["Tenancy Ref"].tolist() == ["T-1", "T-1", "T-1", "T-2"]
+    assert df["Person Ref"].tolist() == ["HM-0", "HM-1", "HM-2", "HM-9"]
+    assert df.attrs["warnings"] == [
+        "1 cell merged down over several records (A2:A4): read into every row each spans, "
+        "as Excel shows it"
+    ]
