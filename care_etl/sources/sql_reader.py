@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -36,9 +38,8 @@ def read_table(url: str, table: str, columns: Sequence[str], *, label: str) -> p
         raise SourceReadError(f"{label}: cannot read table {table}: {why(exc)}") from None
     finally:
         engine.dispose()
-    frame = pd.DataFrame(
-        [[_text(v) for v in row] for row in rows], columns=list(columns), dtype=object
-    )
+    raw = pd.DataFrame(rows, columns=list(columns), dtype=object)
+    frame = pd.DataFrame({c: _texts(raw.iloc[:, i]) for i, c in enumerate(columns)}, dtype=object)
     frame["_file"] = f"{label}#{table}"
     frame["_row"] = range(1, len(frame) + 1)
     return frame
@@ -51,6 +52,16 @@ def _engine(url: str, label: str) -> sa.Engine:
         raise SourceReadError(f"{label}: not a usable database URL") from None
 
 
+def _texts(values: pd.Series) -> pd.Series:
+    """_text of every value: a column of text alone (most are) strips each distinct value
+    once; any other column, value by value (types mixed, 1 and True would count as one)."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return values.map(_text, na_action="ignore").astype(object).where(values.notna(), None)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = np.array([u.strip() or None for u in uniques] + [None], dtype=object)
+    return pd.Series(texts[np.where(codes < 0, len(uniques), codes)], index=values.index)
+
+
 def _text(value: object) -> str | None:
     """Database values as the text a reader of the system would see."""
     if value is None:
@@ -61,6 +72,8 @@ def _text(value: object) -> str | None:
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, float | Decimal) and not math.isfinite(value):
+        return None if value != value else str(value)  # NaN is no value; infinity is one
     if isinstance(value, float | Decimal) and value == int(value):
         return str(int(value))
     if isinstance(value, bytes | bytearray | memoryview):

@@ -266,3 +266,27 @@ def test_a_file_without_its_header_line_names_no_value(generated, tmp_path):
     assert "is the header line missing?" in said
     shown = said.replace(path.name, "")  # the practice code is in the file's name
     assert not [v for v in first if len(v) > 3 and v in shown]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_table_with_nan_and_infinity_reads_without_a_traceback(postgres_url):
+    # PostgreSQL floats hold NaN and Infinity; reading them as text stopped the whole source
+    # with "cannot convert float NaN to integer".
+    from care_etl.sources.sql_reader import read_table
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE persons (person_id int, forename text, score float8)"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO persons VALUES (1, ' Ann ', 'NaN'), (2, NULL, 'Infinity'), "
+                "(3, 'Bo', 2.0), (4, '  ', 2.5)"
+            )
+        )
+    engine.dispose()
+
+    frame = read_table(postgres_url, "persons", ["person_id", "forename", "score"], label="db")
+
+    assert frame["person_id"].tolist() == ["1", "2", "3", "4"]
+    assert frame["forename"].tolist() == ["Ann", None, "Bo", None]
+    assert frame["score"].tolist() == [None, "inf", "2", "2.5"]
