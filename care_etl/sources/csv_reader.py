@@ -207,6 +207,7 @@ def _parse(
     if header is None:
         raise SourceReadError(f"{path}: line 1: no header line (the file is empty)")
     _settle_uneven(records, uneven, len(header), width)
+    _settle_padded_footer(records, len(header), width)
     return header, header_line, records
 
 
@@ -257,6 +258,30 @@ def _footer_start(
     return len(records) if start - 1 in short else start
 
 
+def _settle_padded_footer(
+    records: list[tuple[int, list[str | None]]], named: int, width: int
+) -> None:
+    """A footer padded with separators to the header's width ("Total rows: 1234,,,,,"):
+    the last few records with their first field or two filled and nothing else, below a
+    record with more, carry the footer's reason in place of the "no usable name" staging
+    would give them. They stay in quarantine, as a footer does."""
+    few = min(FOOTER_MAX_FIELDS, max(1, width // 3))
+
+    def padded(values: list[str | None]) -> bool:
+        filled = [i for i, v in enumerate(values[:named]) if v is not None]
+        return values[named] is None and 0 < len(filled) <= few and filled[-1] < few
+
+    start = len(records)
+    while start > 0 and len(records) - start < FOOTER_MAX_LINES and padded(records[start - 1][1]):
+        start -= 1
+    if start == len(records) or (start > 0 and padded(records[start - 1][1])):
+        return  # no footer, or more short lines than a footer holds
+    for i in range(start, len(records)):
+        line, values = records[i]
+        filled = sum(v is not None for v in values[:named])
+        records[i] = (line, _footer(values[:filled], width, named, padded=True))
+
+
 def _trailing_length(
     records: list[tuple[int, list[str | None]]], uneven: list[int], named: int
 ) -> int | None:
@@ -289,14 +314,16 @@ def _malformed(line: str, delimiter: str, width: int, exc: csv.Error) -> list[st
     return [*values, *[None] * (width - len(values)), reason]
 
 
-def _footer(values: list[str | None], width: int, named: int) -> list[str | None]:
+def _footer(
+    values: list[str | None], width: int, named: int, *, padded: bool = False
+) -> list[str | None]:
     """A footer line as a record with its read error: it stays in quarantine, as it could be a
     record cut short by a file that ends early; the reason says which it looks like (never
     its text: a record's would be personal data)."""
     reason = (
         f"looks like a footer or summary line, not a record: at the end of the file, "
-        f"{_fields(len(values))} where the header has {width} (if it is a record cut short, "
-        "ask for the file again)"
+        f"{_fields(len(values))}{' filled' if padded else ''} where the header has {width} "
+        "(if it is a record cut short, ask for the file again)"
     )
     return [*values[:named], *[None] * (named - len(values)), reason]
 

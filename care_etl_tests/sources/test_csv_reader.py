@@ -291,3 +291,23 @@ def test_a_short_line_in_the_middle_or_a_long_short_run_is_a_ragged_row(tmp_path
 def test_a_footer_straight_below_the_header_is_named_a_footer(tmp_path):
     df = read_csv(_write(tmp_path, f"{HEADER}\nTotal rows: 0\n", "utf-8"))
     assert len(df) == 1 and df.loc[0, "_read_error"].startswith(FOOTER_REASON)
+
+
+def test_a_footer_padded_with_separators_to_the_headers_width_is_named_a_footer(tmp_path):
+    # "Total rows: 2,,,,," has all six fields, so it read as a record and was quarantined
+    # for having no usable name.
+    lines = [HEADER, *ROWS, "Total rows: 2,,,,,", "Generated,2026-11-27,,,,"]
+    df = read_csv(_write(tmp_path, "\n".join(lines) + "\n", "utf-8"))
+
+    assert df["_read_error"].tolist()[:2] == [None, None]
+    assert df["_read_error"].tolist()[2:] == [
+        f"{FOOTER_REASON}{n} where the header has 6 (if it is a record cut short, ask for the "
+        "file again)"
+        for n in ("1 field filled", "2 fields filled")
+    ]
+    assert df.loc[2, "Patient ID"] == "Total rows: 2", "kept, so nothing is lost"
+
+    # A record whose later fields are filled is a record, wherever it stands.
+    lines = [HEADER, *ROWS, "P0000009,,,,,F"]
+    df = read_csv(_write(tmp_path, "\n".join(lines) + "\n", "utf-8"))
+    assert df["_read_error"].tolist() == [None, None, None]
