@@ -56,6 +56,7 @@ def coverage(
             "records_linked": int(linked_by_source.get(s.contract_id, 0)),
             "records_quarantined": len(s.quarantine),
             "records_withdrawn": s.withdrawn,
+            "records_unaccounted": _unaccounted(s, int(linked_by_source.get(s.contract_id, 0))),
             "files_read": len(s.files),
             "quarantine_reasons": {k: int(v) for k, v in reasons.items()},
             "errors": list(s.errors),
@@ -91,6 +92,7 @@ def coverage(
         "link_types": {k: int(v) for k, v in link_types.items()},
         "review_queue": int(len(review_queue)),
         "records_quarantined": int(sum(len(s.quarantine) for s in staged)),
+        "records_unaccounted": sum(f["records_unaccounted"] for f in sources.values()),
         "quarantine_reasons": {k: int(v) for k, v in all_reasons.items()},
         "linkage_rate": _rate(int(records["linked"].sum()), len(records)),
         "source_overlap": _overlap(psl),
@@ -101,6 +103,12 @@ def coverage(
             {"source": sid, "reason": f["blocked"]} for sid, f in sources.items() if f["blocked"]
         ],
     }
+
+
+def _unaccounted(source: StagedSource, linked: int) -> int:
+    """Records read that are neither linked, quarantined nor withdrawn: 0 unless a stage lost
+    some (nothing may be lost), or linked more than once (negative)."""
+    return source.read - linked - len(source.quarantine) - source.withdrawn
 
 
 def _reason_class(reason: str) -> str:

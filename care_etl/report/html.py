@@ -138,11 +138,29 @@ def _kpis(f: dict[str, Any]) -> str:
 
 
 def _blocked_banner(f: dict[str, Any]) -> str:
+    return _blocked_alert(f) + _unaccounted_alert(f)
+
+
+def _blocked_alert(f: dict[str, Any]) -> str:
     blocked = f.get("blocked_feeds") or []
     if not blocked:
         return ""
     names = ", ".join(_e(b["source"]) for b in blocked)
     return f'<p class="alert">Blocked feeds: {names}. Their last accepted version stands in; see <a href="#blocked">below</a>.</p>'
+
+
+def _unaccounted_alert(f: dict[str, Any]) -> str:
+    """Records read that reached neither the index nor quarantine: a fault of the run, never
+    of the data, which must not pass unseen."""
+    lost = {s: v["records_unaccounted"] for s, v in f["sources"].items()
+            if v.get("records_unaccounted")}  # fmt: skip
+    if not lost:
+        return ""
+    named = ", ".join(f"{_e(s)} {n:+,}" for s, n in lost.items())
+    return (
+        f'<p class="alert">Records not accounted for (read, but neither linked, quarantined '
+        f"nor withdrawn): {named}. Report this run to the engineers.</p>"
+    )
 
 
 def _sources_section(f: dict[str, Any]) -> str:

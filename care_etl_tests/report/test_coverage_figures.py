@@ -11,6 +11,7 @@ import pandas as pd
 from care_etl.index.analyst import AGE_BANDS, OLDEST_BAND
 from care_etl.quality.staging import QUARANTINE_COLUMNS, StagedSource
 from care_etl.report.coverage import coverage, write_reports
+from care_etl.report.html import render_html
 from care_etl.report.metadata import coverage_metadata, markdown_summary
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -187,3 +188,22 @@ def test_metadata_plots_per_source_and_overall_and_has_a_summary():
     summary = markdown_summary(_run())
     assert "| gp | 3 | 2 | 1 | 0 | 50.0% |" in summary
     assert "**Blocked:** care" in summary and "nhs_number_valid" in summary
+
+
+def test_records_read_but_neither_linked_quarantined_nor_withdrawn_are_counted():
+    # Nothing may be lost: the figures said read 3, linked 1, quarantined 1 and no more, and
+    # nobody was told the third record had gone missing between staging and the index.
+    assert _run()["sources"]["gp"]["records_unaccounted"] == 0
+    assert _run()["records_unaccounted"] == 0
+    gp = _staged("gp", [{"source_record_id": "g1", "date_of_birth": None},
+                        {"source_record_id": "g2", "date_of_birth": None}])  # fmt: skip
+    links = pd.DataFrame(
+        {"person_id": ["P1"], "source": ["gp"], "source_record_id": ["g1"],
+         "link_type": ["single"], "match_probability": [None]}
+    )  # fmt: skip
+    figures = coverage([gp], links, pd.DataFrame({"match_probability": [], "queued_at": []}))
+    assert figures["sources"]["gp"]["records_unaccounted"] == 1
+    assert figures["records_unaccounted"] == 1
+    alert = "Records not accounted for (read, but neither linked, quarantined nor withdrawn): gp +1"
+    assert alert in render_html(figures)
+    assert "Records not accounted for" not in render_html(_run())
