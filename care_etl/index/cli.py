@@ -116,6 +116,8 @@ class Home:
     #: not the same as living alone.
     where: str | None
     dead: bool
+    #: What says they live there (household_members' evidence columns), where known.
+    evidence: dict | None = None
 
 
 def person_home(url: str, person_id: str) -> Home:
@@ -125,6 +127,7 @@ def person_home(url: str, person_id: str) -> Home:
     engine = engine_for(url)
     try:
         with engine.connect() as conn:
+            evidence = _own_evidence(conn, person_id)
             person = conn.execute(
                 sa.text(
                     "SELECT given_name, family_name, date_of_birth FROM person_index "
@@ -153,7 +156,26 @@ def person_home(url: str, person_id: str) -> Home:
     if home is None:
         return Home(name, dates, None, bool(death))
     where = ", ".join(str(v) for v in (home[1], home[2]) if v)
-    return Home(name, dates, f"{where} (household {home[0]})", bool(death))
+    return Home(name, dates, f"{where} (household {home[0]})", bool(death), evidence)
+
+
+def _own_evidence(conn: sa.Connection, person_id: str) -> dict | None:
+    """The person's own household row's evidence, stale by the view's rule (None: an index
+    of an earlier release, or no household)."""
+    from care_etl.index.publish import evidence_stale_sql
+
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("household")}
+    if "open_period_sources" not in columns:
+        return None
+    row = conn.execute(
+        sa.text(
+            "SELECT h.last_evidence_on, h.evidence_sources, h.open_period_sources, "
+            f"{evidence_stale_sql(conn.dialect.name, 'h')} AS evidence_stale "
+            "FROM household h WHERE h.person_id = :p"
+        ),
+        {"p": person_id},
+    ).first()
+    return None if row is None else dict(row._mapping)
 
 
 def _name(given: object, family: object) -> str:
@@ -221,6 +243,8 @@ def _household(args: argparse.Namespace) -> int:
         print(f"{who}: no current address is known, so no household to show")
         return 0
     at = f"{who} {'was last recorded' if home.dead else 'lives'} at {home.where}"
+    if home.evidence and home.evidence["evidence_stale"]:
+        at += f" ({_evidence(home.evidence)})"
     died = _died(members)
     living, dead = members[~died], members[died]
     if living.empty:
@@ -239,7 +263,38 @@ def _household(args: argparse.Namespace) -> int:
             "specific term (Mother rather than Parent), else the most trusted source's; "
             "check the others with the family."
         )
+    if _any_stale(members, home):
+        print(
+            f"'known here only from' marks evidence older than {_stale_years()} years, with no "
+            "tenancy or address period still open: check they still live there."
+        )
     return 0
+
+
+def _stale_years() -> int:
+    from care_etl.index.publish import STALE_AFTER_YEARS
+
+    return STALE_AFTER_YEARS
+
+
+def _any_stale(members: pd.DataFrame, home: Home) -> bool:
+    """Whether any evidence printed is stale (the rule is then said once, at the end)."""
+    frames = [f for f in (members,) if "evidence_stale" in f.columns]
+    flagged = any(bool(f["evidence_stale"].fillna(False).astype(bool).any()) for f in frames)
+    return flagged or bool(home.evidence and home.evidence["evidence_stale"])
+
+
+def _evidence(row: dict, here: str = "here") -> str:
+    """How old the evidence is that someone lives at the address, in words: "known here only
+    from paper_referrals, 1998-03-02" when stale, else its sources and latest date."""
+    day = row.get("last_evidence_on")
+    day = "undated" if day is None or pd.isna(day) else str(day)[:10]
+    sources = row.get("evidence_sources") or "no source"
+    if row.get("evidence_stale"):
+        return f"known {here} only from {sources}, {day}"
+    held = row.get("open_period_sources")
+    opened = f"; still open in {held}" if _known(held) else ""
+    return f"evidence: {sources}, latest {day}{opened}"
 
 
 def _disagree(members: pd.DataFrame) -> bool:
@@ -257,11 +312,15 @@ def _died(members: pd.DataFrame) -> pd.Series:
 
 
 def _print_members(members: pd.DataFrame) -> None:
+    """A line per member, and under it how old the evidence is that they live there."""
     for member in members.to_dict("records"):
         name = _name(member["given_name"], member["family_name"])
         born = member["date_of_birth"]
         day = "" if born is None or pd.isna(born) else str(born)[:10]
         print(f"  {member['member_person_id']}  {name:<30} {day:<10}  {_relation(member)}")
+        if "evidence_stale" in member:
+            mark = "!" if member["evidence_stale"] else " "
+            print(f"  {mark:<15}{_evidence(member)}")
 
 
 def create_roles(url: str) -> None:

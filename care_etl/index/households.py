@@ -69,8 +69,20 @@ ADDRESS_COLUMNS = [
     "from_date",
     "to_date",
     "is_current",
+    "recorded_on",
 ]
-HOUSEHOLD_COLUMNS = ["household_id", "person_id", "address", "postcode", "uprn", "basis"]
+#: What says each member lives there (evidence_of): the latest date any of their records
+#: there gives, the sources of those records, and the sources holding an open period there.
+EVIDENCE_COLUMNS = ["last_evidence_on", "evidence_sources", "open_period_sources"]
+HOUSEHOLD_COLUMNS = [
+    "household_id",
+    "person_id",
+    "address",
+    "postcode",
+    "uprn",
+    "basis",
+    *EVIDENCE_COLUMNS,
+]
 #: A relationship as a source states it (or co-residence), then which of a pair's is preferred.
 STATED_COLUMNS = ["person_id", "related_person_id", "relationship", "source", "basis"]
 RELATIONSHIP_COLUMNS = [*STATED_COLUMNS, "preferred", "rule", "other_relationships"]
@@ -133,16 +145,16 @@ def person_addresses(
         former_keys = computed_former if former_keys is None else former_keys
     recorded_on = _recorded_on(linked)
     frame = address_frame(linked)
+    frame["recorded_on"] = _days(recorded_on)
     frame["from_date"] = _dates(_col(linked, ADDRESS_FROM))
     frame["to_date"] = _dates(_col(linked, ADDRESS_TO))
-    frame["recorded_on"] = recorded_on
     frame["address_key"] = np.asarray(keys, dtype=object)
     frame = frame[frame["address_key"].notna()].reset_index(drop=True)
     former = _former_rows(linked, former_keys, recorded_on)
     if frame.empty:
         return former[ADDRESS_COLUMNS] if len(former) else pd.DataFrame(columns=ADDRESS_COLUMNS)
     live = frame[frame["to_date"].isna()]
-    recorded = pd.to_datetime(live["from_date"]).fillna(live["recorded_on"])
+    recorded = pd.to_datetime(live["from_date"]).fillna(pd.to_datetime(live["recorded_on"]))
     left = _left_since(live, recorded, [frame, former])
     live, recorded = live[~left], recorded[~left]
     values = pd.DataFrame(
@@ -208,7 +220,7 @@ def _former_rows(
     former["address_key"] = [k for ks in former_keys if isinstance(ks, tuple) for k in ks]
     former["from_date"] = _dates(former.pop(ADDRESS_FROM))
     former["to_date"] = _dates(former.pop(ADDRESS_TO))
-    former["recorded_on"] = recorded_on.to_numpy()[former.pop("_record").to_numpy()]
+    former["recorded_on"] = _days(recorded_on).to_numpy()[former.pop("_record").to_numpy()]
     former["is_current"] = False
     return former[former["address_key"].notna()].reset_index(drop=True)
 
@@ -346,7 +358,47 @@ def households(addresses: pd.DataFrame) -> pd.DataFrame:
         {k: household_id(k) for k in out["address_key"].unique()}
     )
     out["basis"] = out["address_key"].str.startswith("UPRN:").map({True: "uprn", False: "address"})
+    out = out.merge(evidence_of(addresses), on=["person_id", "address_key"], how="left")
     return sort_rows(out[HOUSEHOLD_COLUMNS], ["household_id", "person_id"]).reset_index(drop=True)
+
+
+def evidence_of(addresses: pd.DataFrame) -> pd.DataFrame:
+    """Per person and current address key, what says they live there: EVIDENCE_COLUMNS.
+
+    A household is "who lives there now", but a member may be seated there by a form filled
+    in decades ago, or a GP registration never updated: the worker must see how old that
+    evidence is (inform, don't decide: no one is left out for it). `last_evidence_on` is the
+    latest date any of the person's current records there gives (a period's start, such as a
+    tenancy's, or the record's own date: a GP registration, a referral); a record with a start
+    and no end is an open period (`open_period_sources`), which its source would have ended
+    had they left, so it says they live there now whatever its start.
+    """
+    now = addresses[addresses["is_current"]]
+    if now.empty:
+        return pd.DataFrame(columns=["person_id", "address_key", *EVIDENCE_COLUMNS])
+    start = pd.to_datetime(now["from_date"])
+    dated = pd.concat([start, pd.to_datetime(_column(now, "recorded_on"))], axis=1).max(axis=1)
+    keys = [now["person_id"], now["address_key"]]
+    out = dated.groupby(keys, sort=False).max().rename("last_evidence_on").to_frame()
+    out["last_evidence_on"] = _days(out["last_evidence_on"]).to_numpy()
+    out["evidence_sources"] = _sources_of(now, keys, out.index)
+    opened = start.notna().to_numpy()
+    out["open_period_sources"] = _sources_of(now[opened], [k[opened] for k in keys], out.index)
+    return out.rename_axis(["person_id", "address_key"]).reset_index()
+
+
+def _sources_of(rows: pd.DataFrame, keys: list[pd.Series], index: pd.Index) -> pd.Series:
+    """Per group of `index`, its rows' distinct sources, sorted and ', '-joined (None: none)."""
+    pairs = pd.DataFrame({"k0": keys[0].to_numpy(), "k1": keys[1].to_numpy(),
+                          "source": rows["source"].to_numpy()}).drop_duplicates()  # fmt: skip
+    pairs = pairs.sort_values(["k0", "k1", "source"], kind="stable")
+    joined = pairs.groupby(["k0", "k1"], sort=False)["source"].agg(", ".join)
+    return pd.Series(joined.reindex(index).to_numpy(), index=index, dtype=object)
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column, or missing values where an older caller's frame has none."""
+    return frame[name] if name in frame.columns else pd.Series(None, index=frame.index)
 
 
 def household_id(key: str) -> str:
@@ -562,7 +614,12 @@ def _recorded_on(linked: pd.DataFrame) -> pd.Series:
 
 
 def _dates(values: pd.Series) -> pd.Series:
-    parsed = parse_dates(values).reset_index(drop=True)
+    return _days(parse_dates(values))
+
+
+def _days(parsed: pd.Series) -> pd.Series:
+    """Datetimes as dates (objects), None where missing, indexed from 0."""
+    parsed = pd.to_datetime(parsed.reset_index(drop=True))
     days = parsed.dt.date.astype(object)
     return days.where(parsed.notna(), None)
 

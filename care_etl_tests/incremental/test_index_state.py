@@ -201,6 +201,21 @@ def test_a_uprn_corrected_elsewhere_moves_a_former_address_key(tmp_path: Path):
     assert "UPRN:201" in set(hal.loc[~hal["is_current"].astype(bool), "address_key"])
 
 
+def test_a_newer_record_date_renews_the_evidence_only_for_its_person(tmp_path: Path):
+    """Hal's GP record is dated anew: his household row's evidence moves with it, and the
+    incremental build gives what a whole one does."""
+    rows = _first()
+    rows[8] = {**rows[8], "recorded_on": "2026-01-02"}
+    run, incremental, full = _both_ways(tmp_path, rows)
+    assert run.delta is not None and "P8" in run.delta.plan.build
+    assert not {"P1", "P6", "P7"} & run.delta.plan.build
+    _assert_same(incremental, full)
+    evidence = incremental["household"].set_index("person_id")
+    assert str(evidence.loc["P8", "last_evidence_on"]) == "2026-01-02"
+    assert str(evidence.loc["P6", "last_evidence_on"]) == "2024-01-01"
+    assert evidence.loc["P8", "evidence_sources"] == GP
+
+
 def test_a_merge_of_two_persons_is_rebuilt_under_the_surviving_id(tmp_path: Path):
     rows = _first()
     rows[7] = {**rows[7], "person": "P6"}  # linkage now puts Gus's record with Fay's
