@@ -84,6 +84,30 @@ def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
     return current, members
 
 
+def related_elsewhere(url: str, person_id: str) -> pd.DataFrame:
+    """The person's declared relatives who do not live with them (the related_elsewhere
+    view; empty on an index of an earlier release, which has no such view)."""
+    from care_etl.index.publish import engine_for, why
+
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            if "related_elsewhere" not in sa.inspect(conn).get_view_names():
+                return pd.DataFrame()
+            return pd.read_sql(
+                sa.text(
+                    "SELECT * FROM related_elsewhere WHERE person_id = :p "
+                    "ORDER BY date_of_birth, related_person_id"
+                ),
+                conn,
+                params={"p": person_id},
+            )
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"reading {_safe(url)} failed: {why(exc)}") from None
+    finally:
+        engine.dispose()
+
+
 def _current_id(conn: sa.Connection, person_id: str, names: set[str], successor) -> str:
     for spelling in dict.fromkeys((person_id, person_id.upper())):  # ids are upper case
         found = conn.execute(
@@ -239,8 +263,10 @@ def _household(args: argparse.Namespace) -> int:
         print(f"{wanted} was merged into {current}; showing {current}")
     home = person_home(url, current)
     who = " ".join(v for v in (current, home.name, home.dates) if v)
+    elsewhere = related_elsewhere(url, current)
     if home.where is None:
         print(f"{who}: no current address is known, so no household to show")
+        _print_elsewhere(elsewhere, home, current)
         return 0
     at = f"{who} {'was last recorded' if home.dead else 'lives'} at {home.where}"
     if home.evidence and home.evidence["evidence_stale"]:
@@ -257,13 +283,14 @@ def _household(args: argparse.Namespace) -> int:
         _print_members(dead)
     if len(members):
         print(f"A declared relationship is what that person is to {home.name or current}.")
-    if _disagree(members):
+    _print_elsewhere(elsewhere, home, current)
+    if _disagree(members) or _disagree(elsewhere):
         print(
             "Where sources declare different relationships, the one shown is the more "
             "specific term (Mother rather than Parent), else the most trusted source's; "
             "check the others with the family."
         )
-    if _any_stale(members, home):
+    if _any_stale(members, elsewhere, home):
         print(
             f"'known here only from' marks evidence older than {_stale_years()} years, with no "
             "tenancy or address period still open: check they still live there."
@@ -277,9 +304,9 @@ def _stale_years() -> int:
     return STALE_AFTER_YEARS
 
 
-def _any_stale(members: pd.DataFrame, home: Home) -> bool:
+def _any_stale(members: pd.DataFrame, elsewhere: pd.DataFrame, home: Home) -> bool:
     """Whether any evidence printed is stale (the rule is then said once, at the end)."""
-    frames = [f for f in (members,) if "evidence_stale" in f.columns]
+    frames = [f for f in (members, elsewhere) if "evidence_stale" in f.columns]
     flagged = any(bool(f["evidence_stale"].fillna(False).astype(bool).any()) for f in frames)
     return flagged or bool(home.evidence and home.evidence["evidence_stale"])
 
@@ -295,6 +322,34 @@ def _evidence(row: dict, here: str = "here") -> str:
     held = row.get("open_period_sources")
     opened = f"; still open in {held}" if _known(held) else ""
     return f"evidence: {sources}, latest {day}{opened}"
+
+
+def _print_elsewhere(elsewhere: pd.DataFrame, home: Home, current: str) -> None:
+    """Relatives a source declares who live at another address (or none known)."""
+    if elsewhere.empty:
+        return
+    print(f"Related, living elsewhere (what that person is to {home.name or current}):")
+    for row in elsewhere.to_dict("records"):
+        name = _name(row["given_name"], row["family_name"])
+        born = row["date_of_birth"]
+        day = "" if born is None or pd.isna(born) else str(born)[:10]
+        said = f"{row['relationship']} ({_declared_by(row)})"
+        print(f"  {row['related_person_id']}  {name:<30} {day:<10}  {said}, {_there(row)}")
+
+
+def _there(row: dict) -> str:
+    """Where a relative lives, as a postcode district (the view has the address)."""
+    from care_etl.index.analyst import postcode_district
+
+    if _known(row.get("date_of_death")):
+        return f"died {str(row['date_of_death'])[:10]}"
+    if not _known(row.get("household_id")):
+        return "no current address known"
+    district = postcode_district(row.get("postcode"))
+    where = f"at {district}" if district else f"at {row.get('address') or 'an unnamed address'}"
+    if row.get("evidence_stale"):
+        return f"{where} ({_evidence(row, 'there')})"
+    return where
 
 
 def _disagree(members: pd.DataFrame) -> bool:

@@ -313,9 +313,35 @@ JOIN person_index p ON p.person_id = m.person_id
 """
 
 
+def related_elsewhere_view(dialect: str) -> str:
+    """Relatives a source declares who do not live with the person: a carer daughter two
+    streets away never shows in household_members, which is about one address. One row per
+    related person, with the preferred declared relationship (relationship: what they are to
+    the person), where they live now (their household; null: no current address known), how
+    old that evidence is, and their date of death where a source records one."""
+    return f"""
+CREATE VIEW related_elsewhere AS
+SELECT r.person_id, r.related_person_id,
+       p.given_name, p.family_name, p.date_of_birth, p.sex,
+       r.relationship, r.source AS relationship_source, r.other_relationships,
+       m.household_id, m.address, m.postcode,
+       {_date_of_death("r.related_person_id")} AS date_of_death,
+       m.last_evidence_on, m.evidence_sources, m.open_period_sources,
+       CASE WHEN m.person_id IS NULL THEN NULL
+            ELSE {evidence_stale_sql(dialect, "m")} END AS evidence_stale
+FROM relationship r
+JOIN person_index p ON p.person_id = r.related_person_id
+LEFT JOIN household m ON m.person_id = r.related_person_id
+WHERE r.basis = 'declared' AND r.preferred
+  AND NOT EXISTS (SELECT 1 FROM household h JOIN household o ON o.household_id = h.household_id
+                  WHERE h.person_id = r.person_id AND o.person_id = r.related_person_id)
+"""
+
+
 #: Each view's DDL, by dialect name.
 VIEWS: dict[str, Callable[[str], str]] = {
     "household_members": household_members_view,
+    "related_elsewhere": related_elsewhere_view,
 }
 
 

@@ -1,5 +1,5 @@
-"""How old the evidence is that each member lives at the household's address: shown to the
-worker, nobody left out for it.
+"""How old the evidence is that each member lives at the household's address, and relatives
+a source declares who live elsewhere: both shown to the worker, nobody left out for them.
 
 A small hand-made council, built and published for real (SQLite, and PostgreSQL where the
 date arithmetic of the staleness rule differs): a tenancy of mother and son since 1990 (an
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from care_etl.cli import main
 from care_etl.index.build import build_index
-from care_etl.index.cli import household_members
+from care_etl.index.cli import household_members, related_elsewhere
 from care_etl.index.publish import STALE_AFTER_YEARS, publish
 
 HOUSING, GP, PAPER, SOCIAL = (
@@ -155,8 +155,39 @@ def test_the_household_command_says_how_old_the_evidence_is(index_url, capsys):
     assert f"(known here only from {PAPER}, 1998-03-02) with:" in first
 
 
+def test_declared_relatives_at_another_address_are_listed_apart(index_url, capsys):
+    elsewhere = related_elsewhere(index_url, "PMUM").set_index("related_person_id")
+    assert set(elsewhere.index) == {"PDAUGHTER", "PNEPHEW"}  # not the son: he lives with her
+    daughter = elsewhere.loc["PDAUGHTER"]
+    assert (daughter["relationship"], daughter["relationship_source"]) == ("Carer", SOCIAL)
+    assert daughter["postcode"] == "N16 5WP" and not daughter["evidence_stale"]
+    assert pd.isna(elsewhere.loc["PNEPHEW", "household_id"])
+    members = _read(index_url, "SELECT member_person_id FROM household_members")
+    assert "PDAUGHTER" not in set(members["member_person_id"])
+    assert main(["household", "PMUM", "--database", index_url]) == 0
+    out = capsys.readouterr().out
+    _, _, section = out.partition("Related, living elsewhere")
+    (line,) = [x for x in section.splitlines() if "PDAUGHTER" in x]
+    assert line.endswith(f"Carer (declared by {SOCIAL}), at N16")
+    (line,) = [x for x in section.splitlines() if "PNEPHEW" in x]
+    assert line.endswith("no current address known")
+    # the daughter sees her mother the other way round, though she lives alone
+    assert main(["household", "PDAUGHTER", "--database", index_url]) == 0
+    out = capsys.readouterr().out
+    assert "no one else is known to live there" in out
+    assert f"Mother (declared by {SOCIAL}), at E8" in out
+
+
+def test_a_person_without_an_address_still_sees_their_relatives(index_url, capsys):
+    assert main(["household", "PNEPHEW", "--database", index_url]) == 0
+    out = capsys.readouterr().out
+    assert "no current address is known" in out
+    assert "Related, living elsewhere" in out
+    assert f"Aunt (declared by {SOCIAL}), at E8" in out
+
+
 @pytest.mark.postgres
-def test_the_staleness_rule_on_postgresql(postgres_url, capsys):
+def test_the_staleness_rule_and_related_elsewhere_on_postgresql(postgres_url, capsys):
     """PostgreSQL's date arithmetic is not SQLite's: the same members are flagged."""
     _publish(postgres_url)
     assert _stale_by_member(postgres_url, "PMUM") == {
@@ -164,5 +195,7 @@ def test_the_staleness_rule_on_postgresql(postgres_url, capsys):
         "PLODGER": True,
         "PGRAND": False,
     }
+    elsewhere = related_elsewhere(postgres_url, "PMUM")
+    assert set(elsewhere["related_person_id"]) == {"PDAUGHTER", "PNEPHEW"}
     assert main(["household", "PMUM", "--database", postgres_url]) == 0
     assert f"known here only from {PAPER}, 1998-03-02" in capsys.readouterr().out
