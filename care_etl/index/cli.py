@@ -293,7 +293,7 @@ def _household(args: argparse.Namespace) -> int:
     if _any_stale(members, elsewhere, home):
         print(
             f"'known here only from' marks evidence older than {_stale_years()} years, with no "
-            "tenancy or address period still open: check they still live there."
+            "tenancy, address period or register that holds them now: check they still live there."
         )
     return 0
 
@@ -320,7 +320,7 @@ def _evidence(row: dict, here: str = "here") -> str:
     if row.get("evidence_stale"):
         return f"known {here} only from {sources}, {day}"
     held = row.get("open_period_sources")
-    opened = f"; still open in {held}" if _known(held) else ""
+    opened = f"; current in {held}" if _known(held) else ""
     return f"evidence: {sources}, latest {day}{opened}"
 
 

@@ -62,6 +62,10 @@ class Trust:
     default: tuple[str, ...]
     #: field -> source -> rank (lower is more trusted), from the contracts' `trust` property.
     by_field: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: Sources whose extract lists the people they hold now, at the address they hold now
+    #: (a contract's `currentRegister: true`, as a GP's registered patients): a record there
+    #: places its person at that address today, whatever its own date (households.evidence_of).
+    registers: frozenset[str] = frozenset()
 
     def default_rank(self, source: str) -> int:
         return self.default.index(source) if source in self.default else len(self.default)
@@ -90,7 +94,8 @@ def trust_from_contracts(contracts: Iterable[object], fallback: Sequence[str]) -
                 if col.canonical and rank is not None:
                     current = by_field.setdefault(col.canonical, {})
                     current[contract.id] = min(int(rank), current.get(contract.id, UNRANKED))
-    return Trust(tuple(everyone), by_field)
+    registers = frozenset(c.id for c in contracts if c.custom.get("currentRegister") is True)
+    return Trust(tuple(everyone), by_field, registers)
 
 
 def field_values(linked: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:

@@ -122,7 +122,7 @@ def build(
     run builds a few persons, but a key depends on every record's address).
     """
     addresses = person_addresses(linked, trust, keys, former_keys)
-    household = households(addresses)
+    household = households(addresses, trust.registers)
     relationship = relationships(linked, household, declared, trust)
     return Households(addresses, household, relationship)
 
@@ -347,8 +347,8 @@ def _address_text(address: object, postcode: object) -> str | None:
     return f"{postcode.replace(' ', '')}|{', '.join(numbered)}" if numbered else None
 
 
-def households(addresses: pd.DataFrame) -> pd.DataFrame:
-    """The people whose current address is one property, now."""
+def households(addresses: pd.DataFrame, registers: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """The people whose current address is one property, now; `registers` as evidence_of."""
     now = addresses[addresses["is_current"]].drop_duplicates(["person_id", "address_key"])
     if now.empty:
         return pd.DataFrame(columns=HOUSEHOLD_COLUMNS)
@@ -358,11 +358,12 @@ def households(addresses: pd.DataFrame) -> pd.DataFrame:
         {k: household_id(k) for k in out["address_key"].unique()}
     )
     out["basis"] = out["address_key"].str.startswith("UPRN:").map({True: "uprn", False: "address"})
-    out = out.merge(evidence_of(addresses), on=["person_id", "address_key"], how="left")
+    evidence = evidence_of(addresses, registers)
+    out = out.merge(evidence, on=["person_id", "address_key"], how="left")
     return sort_rows(out[HOUSEHOLD_COLUMNS], ["household_id", "person_id"]).reset_index(drop=True)
 
 
-def evidence_of(addresses: pd.DataFrame) -> pd.DataFrame:
+def evidence_of(addresses: pd.DataFrame, registers: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Per person and current address key, what says they live there: EVIDENCE_COLUMNS.
 
     A household is "who lives there now", but a member may be seated there by a form filled
@@ -371,7 +372,9 @@ def evidence_of(addresses: pd.DataFrame) -> pd.DataFrame:
     latest date any of the person's current records there gives (a period's start, such as a
     tenancy's, or the record's own date: a GP registration, a referral); a record with a start
     and no end is an open period (`open_period_sources`), which its source would have ended
-    had they left, so it says they live there now whatever its start.
+    had they left, so it says they live there now whatever its start. So does a record of a
+    `registers` source (golden.Trust.registers): a GP registration dated 2003 is on the
+    practice's list today, at the address the practice holds today.
     """
     now = addresses[addresses["is_current"]]
     if now.empty:
@@ -382,7 +385,7 @@ def evidence_of(addresses: pd.DataFrame) -> pd.DataFrame:
     out = dated.groupby(keys, sort=False).max().rename("last_evidence_on").to_frame()
     out["last_evidence_on"] = _days(out["last_evidence_on"]).to_numpy()
     out["evidence_sources"] = _sources_of(now, keys, out.index)
-    opened = start.notna().to_numpy()
+    opened = (start.notna() | now["source"].isin(registers)).to_numpy()
     out["open_period_sources"] = _sources_of(now[opened], [k[opened] for k in keys], out.index)
     return out.rename_axis(["person_id", "address_key"]).reset_index()
 

@@ -245,12 +245,13 @@ ANALYST_TABLES = (
 
 
 #: Evidence that a person lives at an address is stale when it is older than this many years
-#: and no source holds an open period for them there (a tenancy or address row not ended:
-#: its source would end it if they left). Five years: within that time a household often
-#: changes (a move, a separation, a child leaving), and a GP registration or a referral form
-#: is dated when it was made, never when the address was last confirmed. In the demo 639 of
-#: the 1,505 members living with someone are then flagged (612 known from a GP registration
-#: only); 10 years would flag 449, 2 years 860.
+#: and no source holds them there now: a tenancy or address row not ended (its source would
+#: end it if they left), or a record of a current register (a contract's `currentRegister`:
+#: the GP extract lists the patients registered now). Five years: within that time a
+#: household often changes (a move, a separation, a child leaving), and a referral form is
+#: dated when it was made, never when the address was last confirmed. In the demo 8 of the
+#: 1,500 members living with someone are then flagged, each known there only from a paper
+#: referral (with GP registrations dated as old evidence, 639 were, 612 of them GP-only).
 STALE_AFTER_YEARS = 5
 
 

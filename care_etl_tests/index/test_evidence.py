@@ -17,9 +17,12 @@ import pytest
 import sqlalchemy as sa
 
 from care_etl.cli import main
-from care_etl.index.build import build_index
+from care_etl.contracts import load_contracts
+from care_etl.index.build import DEFAULT_TRUST, build_index
 from care_etl.index.cli import household_members, related_elsewhere
+from care_etl.index.golden import Trust, trust_from_contracts
 from care_etl.index.publish import STALE_AFTER_YEARS, publish
+from care_etl_tests.conftest import CONTRACTS_DIR
 
 HOUSING, GP, PAPER, SOCIAL = (
     "housing_tenancies",
@@ -73,8 +76,8 @@ def _declared() -> pd.DataFrame:
     )
 
 
-def _publish(url: str) -> None:
-    frame = pd.DataFrame(_records())
+def _publish(url: str, extra: list[dict] = (), trust: Trust | None = None) -> None:
+    frame = pd.DataFrame([*_records(), *extra])
     records = frame.drop(columns=["person"])
     assignments = pd.DataFrame(
         {
@@ -85,8 +88,8 @@ def _publish(url: str) -> None:
             "match_probability": 0.99,
         }
     )
-    tables = build_index(records, assignments, pd.DataFrame(), pd.DataFrame(), None, _declared())
-    publish(url, tables.as_dict(), run_id="run-1", summary="{}", persons=6)
+    tables = build_index(records, assignments, pd.DataFrame(), pd.DataFrame(), trust, _declared())
+    publish(url, tables.as_dict(), run_id="run-1", summary="{}", persons=frame["person"].nunique())
 
 
 @pytest.fixture
@@ -138,6 +141,29 @@ def test_the_view_flags_old_evidence_unless_a_source_holds_an_open_period(index_
     }
 
 
+def test_a_gp_registration_however_old_is_current_evidence_by_the_contract(tmp_path, capsys):
+    # The GP extract lists the patients registered now (its contract: currentRegister), so a
+    # 2003 registration says where the practice holds them today; its date is when they
+    # registered, not when the address was last confirmed. Flagged stale as any old date, GP-only
+    # members were 612 of the demo's 639 flags, drowning the paper-only ones.
+    trust = trust_from_contracts(load_contracts(CONTRACTS_DIR), DEFAULT_TRUST)
+    assert trust.registers == {GP}
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    patient = _record(GP, "G9", "PPATIENT", "Gus", HOME, recorded_on="2003-05-06")
+    _publish(url, [patient], trust)
+
+    assert _stale_by_member(url, "PMUM") == {
+        "PSON": False,
+        "PLODGER": True,
+        "PGRAND": False,
+        "PPATIENT": False,
+    }
+    assert main(["household", "PMUM", "--database", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "PPATIENT" in line)
+    assert f"evidence: {GP}, latest 2003-05-06; current in {GP}" in lines[at + 1]
+
+
 def test_the_household_command_says_how_old_the_evidence_is(index_url, capsys):
     assert main(["household", "PMUM", "--database", index_url]) == 0
     out = capsys.readouterr().out
@@ -147,7 +173,7 @@ def test_the_household_command_says_how_old_the_evidence_is(index_url, capsys):
     assert said == f"! known here only from {PAPER}, 1998-03-02"
     son = next(i for i, line in enumerate(lines) if "PSON" in line)
     assert "known here only" not in lines[son + 1]
-    assert f"evidence: {HOUSING}, latest 1990-04-01; still open in {HOUSING}" in lines[son + 1]
+    assert f"evidence: {HOUSING}, latest 1990-04-01; current in {HOUSING}" in lines[son + 1]
     assert f"older than {STALE_AFTER_YEARS} years" in out
     # the lodger's own view of the same address: their own evidence is as old
     assert main(["household", "PLODGER", "--database", index_url]) == 0
