@@ -22,6 +22,7 @@ and needs information governance (IG) review or not. The classes:
 | retention-shorter | no | no |
 | roles-changed (who may see the data) | no | yes |
 | history-changed (a lookup's `historyAs`: rows set aside read as a person's history) | no | yes |
+| confidentiality-basis-changed (the `confidentialityBasis` custom property) | no | yes |
 | approver-changed (the IG approver in `team.members` named, removed, demoted or edited) | no | yes |
 | source-added (a new contract) | no | yes |
 | other (descriptions, a server's description or environment, quality rules, other team members, tags, version...) | no | no |
@@ -64,6 +65,8 @@ _DAYS = {
     "year": 365,
     "years": 365,
 }
+#: The units a retention may be written in: what `care-etl retention` can count.
+RETENTION_UNITS = tuple(_DAYS)
 _KEYS = ("name", "property", "role", "username", "server")  # what identifies a list item
 _GOVERNED_BLOCKS = ("description", "customProperties", "slaProperties", "team")
 _SERVER_NOT_WHERE = ("description", "environment", "format", "delimiter")  # say nothing of where
@@ -119,6 +122,8 @@ def _read(path: Path) -> dict[str, Any]:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ContractError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ContractError(f"{path}: not UTF-8 text (save the contract as UTF-8)") from None
     except yaml.YAMLError:
         raise ContractError(f"{path}: not valid YAML") from None
     if not isinstance(document, dict):
@@ -228,6 +233,15 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
             False,
             True,
             "the Article 9 / Schedule 1 condition changed",
+        )
+    if top == "customProperties/confidentialityBasis":
+        return Change(
+            name,
+            path,
+            "confidentiality-basis-changed",
+            False,
+            True,
+            f"common law duty of confidentiality {_text(_value(old))} -> {_text(_value(new))}",
         )
     if top == "customProperties/dataSharingAgreement":
         return Change(

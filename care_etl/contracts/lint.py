@@ -12,8 +12,17 @@ Each finding names the contract, the path in it, the rule and the fix. The rules
 - `purpose`: `description.purpose`, `usage` and `limitations` are written.
 - `lawful-basis`: a `lawfulBasis` custom property names a UK GDPR Article 6(1) basis.
 - `special-category-condition`: a contract with special-category columns names an Article 9(2)
-  condition and its DPA 2018 Schedule 1 condition.
-- `retention`: `slaProperties` has `retention` with a value and a unit.
+  condition and its DPA 2018 Schedule 1 condition; a contract naming a condition classifies
+  the columns it covers `special-category` (else the register shows none held).
+- `confidentiality`: a contract with special-category data (health or social care records)
+  says, in a `confidentialityBasis` custom property, what sets aside the common law duty of
+  confidentiality (implied consent for individual care, a legal duty, the public interest...).
+- `retention`: `slaProperties` has one `retention` with a positive number of days, weeks,
+  months or years (a period `care-etl retention` can count; one it cannot read is never
+  applied, and the records would be kept for ever).
+- `roles`: `roles` names who may see the data: each one of the database roles the product
+  creates (`care-etl roles create`), with its access and who approves it; the analyst role
+  reads only (it sees the pseudonymised tables).
 - `owner`, `approver`: `team.members` has a member with role `owner` and one with role
   `information governance approver`.
 - `references-offline`: every relationship points inside the contract (nothing is fetched).
@@ -92,7 +101,7 @@ def _same_ids(files: list[Path]) -> list[Finding]:
     for path in files:
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
+        except (OSError, ValueError, yaml.YAMLError):
             continue  # lint_file reports it
         cid = document.get("id") if isinstance(document, dict) else None
         if not isinstance(cid, str):
@@ -116,6 +125,16 @@ def lint_file(path: Path) -> list[Finding]:
     name = str(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return [
+            Finding(
+                name,
+                "(file)",
+                "schema",
+                "not UTF-8 text",
+                "save the contract as UTF-8 YAML",
+            )
+        ]
     except (OSError, yaml.YAMLError) as exc:
         return [
             Finding(
@@ -152,14 +171,22 @@ def lint_document(document: dict[str, Any], name: str, path: Path | None = None)
         for where, message in (_split(e) for e in schema_errors(document))
     ]
     findings += _reading(document, name, path) if not findings and path else []
+    return findings + governance_findings(document, name)
+
+
+def governance_findings(document: dict[str, Any], name: str) -> list[Finding]:
+    """Our rules beyond the schema and reading; they read any document, valid or not."""
+    findings: list[Finding] = []
     for rule in (
         _classification,
         _critical,
         _purpose,
         _lawful_basis,
         _special_category,
+        _confidentiality,
         _retention,
         _team,
+        _roles,
         _references,
     ):
         findings += rule(document, name)
@@ -287,7 +314,18 @@ def _purpose(document: dict[str, Any], name: str) -> list[Finding]:
 
 
 def _lawful_basis(document: dict[str, Any], name: str) -> list[Finding]:
-    basis = str(custom(document.get("customProperties")).get("lawfulBasis") or "")
+    value = custom(document.get("customProperties")).get("lawfulBasis")
+    if value is not None and not isinstance(value, str):
+        return [
+            Finding(
+                name,
+                "customProperties/lawfulBasis",
+                "lawful-basis",
+                f"lawful basis is a {type(value).__name__}, not text",
+                "write it as one line of text, e.g. 'Art 6(1)(e) public task'",
+            )
+        ]
+    basis = value or ""
     if not basis.strip():
         return [
             Finding(
@@ -315,10 +353,21 @@ def _special_category(document: dict[str, Any], name: str) -> list[Finding]:
     special = [
         p for p, prop in columns(document) if prop.get("classification") == "special-category"
     ]
-    if not special:
-        return []
     condition = str(custom(document.get("customProperties")).get("specialCategoryCondition") or "")
     where = "customProperties/specialCategoryCondition"
+    if not special and condition.strip():
+        return [
+            Finding(
+                name,
+                where,
+                "special-category-condition",
+                "an Article 9 condition is named but no column is classified special-category",
+                "classify the columns the condition covers special-category (or, if none is, "
+                "remove the condition)",
+            )
+        ]
+    if not special:
+        return []
     if not condition.strip():
         return [
             Finding(
@@ -355,28 +404,169 @@ def _special_category(document: dict[str, Any], name: str) -> list[Finding]:
 
 
 def _retention(document: dict[str, Any], name: str) -> list[Finding]:
-    for i, sla in enumerate(_list(document.get("slaProperties"))):
-        if isinstance(sla, dict) and sla.get("property") == "retention":
-            if sla.get("value") in (None, "") or not sla.get("unit"):
-                return [
-                    Finding(
-                        name,
-                        f"slaProperties/{i}",
-                        "retention",
-                        "retention has no value or no unit",
-                        "give value (a number) and unit (d, m or y)",
-                    )
-                ]
-            return []
+    """One retention, a period `care-etl retention` can count: a retention it cannot read
+    (a unit it does not know, a word for a number) is never applied, so the records it
+    covers would be kept for ever."""
+    from care_etl.contracts.diff import RETENTION_UNITS
+
+    found = [
+        (i, sla)
+        for i, sla in enumerate(_list(document.get("slaProperties")))
+        if isinstance(sla, dict) and str(sla.get("property", "")).strip().lower() == "retention"
+    ]
+    if not found:
+        return [
+            Finding(
+                name,
+                "slaProperties",
+                "retention",
+                "no retention period",
+                "add slaProperties: [{property: retention, value: <n>, unit: y}]",
+            )
+        ]
+    units = ", ".join(RETENTION_UNITS)
+    findings = []
+    for i, _sla in found[1:]:
+        findings.append(
+            Finding(
+                name,
+                f"slaProperties/{i}",
+                "retention",
+                f"a second retention (the first, slaProperties/{found[0][0]}, is the one applied)",
+                "keep one retention: the period after which the records are deleted",
+            )
+        )
+    i, sla = found[0]
+    value, unit = sla.get("value"), sla.get("unit")
+    if sla.get("property") != "retention":
+        findings.append(
+            Finding(
+                name,
+                f"slaProperties/{i}/property",
+                "retention",
+                f"'{sla.get('property')}' is not read as the retention",
+                "write property: retention (lower case)",
+            )
+        )
+    if value in (None, "") or not unit:
+        findings.append(
+            Finding(
+                name,
+                f"slaProperties/{i}",
+                "retention",
+                "retention has no value or no unit",
+                "give value (a number) and unit (d, m or y)",
+            )
+        )
+        return findings
+    if isinstance(value, bool) or not _positive_number(value):
+        findings.append(
+            Finding(
+                name,
+                f"slaProperties/{i}/value",
+                "retention",
+                f"retention value '{value}' is not a positive number",
+                "give the period as a number, e.g. value: 8 with unit: y",
+            )
+        )
+    if str(unit).lower() not in RETENTION_UNITS:
+        findings.append(
+            Finding(
+                name,
+                f"slaProperties/{i}/unit",
+                "retention",
+                f"retention unit '{unit}' is not one care-etl retention can count",
+                f"use one of {units}",
+            )
+        )
+    return findings
+
+
+def _positive_number(value: Any) -> bool:
+    try:
+        number = float(str(value))
+    except ValueError:
+        return False
+    return number > 0 and number != float("inf")
+
+
+CONFIDENTIALITY = "confidentialityBasis"
+
+
+def _confidentiality(document: dict[str, Any], name: str) -> list[Finding]:
+    """Health and social care records are held in confidence: beside the UK GDPR basis, a
+    contract with special-category data says what sets aside the common law duty of
+    confidentiality."""
+    props = custom(document.get("customProperties"))
+    special = any(p.get("classification") == "special-category" for _, p in columns(document))
+    if not (special or str(props.get("specialCategoryCondition") or "").strip()):
+        return []
+    if str(props.get(CONFIDENTIALITY) or "").strip():
+        return []
     return [
         Finding(
             name,
-            "slaProperties",
-            "retention",
-            "no retention period",
-            "add slaProperties: [{property: retention, value: <n>, unit: y}]",
+            f"customProperties/{CONFIDENTIALITY}",
+            "confidentiality",
+            "special-category data but no common law duty of confidentiality basis",
+            f"add customProperties: [{{property: {CONFIDENTIALITY}, value: <what sets the duty "
+            "aside: implied consent for individual care, a legal duty, the public interest>}]",
         )
     ]
+
+
+def _roles(document: dict[str, Any], name: str) -> list[Finding]:
+    """Who may see the data: roles the product enforces, each approved; analysts read only."""
+    from care_etl.index.cli import ANALYST_ROLE, ENGINEER_ROLE
+
+    known = (ANALYST_ROLE, ENGINEER_ROLE)
+    roles = [r for r in _list(document.get("roles")) if isinstance(r, dict)]
+    if not roles:
+        return [
+            Finding(
+                name,
+                "roles",
+                "roles",
+                "no roles: nothing says who may see the data",
+                f"add roles: {ENGINEER_ROLE} and {ANALYST_ROLE}, each with access, description "
+                "and firstLevelApprovers",
+            )
+        ]
+    findings = []
+    for i, role in enumerate(roles):
+        where = f"roles/{role.get('role', i)}"
+        if role.get("role") not in known:
+            findings.append(
+                Finding(
+                    name,
+                    where,
+                    "roles",
+                    f"role '{role.get('role')}' is not one the index's database grants",
+                    f"use {ENGINEER_ROLE} (everything) or {ANALYST_ROLE} (pseudonymised tables "
+                    "only), the roles care-etl roles create makes",
+                )
+            )
+        if not str(role.get("firstLevelApprovers") or "").strip():
+            findings.append(
+                Finding(
+                    name,
+                    where,
+                    "roles",
+                    "nobody approves who is given this role",
+                    "add firstLevelApprovers: the person who grants it",
+                )
+            )
+        if role.get("role") == ANALYST_ROLE and str(role.get("access", "")).lower() != "read":
+            findings.append(
+                Finding(
+                    name,
+                    f"{where}/access",
+                    "roles",
+                    f"analysts are given '{role.get('access')}' access",
+                    "access: read (the analyst role reads the pseudonymised tables only)",
+                )
+            )
+    return findings
 
 
 def _team(document: dict[str, Any], name: str) -> list[Finding]:

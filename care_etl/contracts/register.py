@@ -21,7 +21,10 @@ from care_etl.contracts.lint import APPROVER_ROLE, OWNER_ROLE, PERSONAL, contrac
 from care_etl.errors import ContractError
 
 GOVERNANCE_PROPERTIES = ("lawfulBasis", "specialCategoryCondition")
-LABELS = {"dataSharingAgreement": "Data sharing agreement"}
+LABELS = {
+    "dataSharingAgreement": "Data sharing agreement",
+    "confidentialityBasis": "Common law duty of confidentiality",
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ def load_entries(targets: list[Path]) -> list[Entry]:
     for path in contract_files(targets):
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ContractError(f"{path}: not UTF-8 text (save the contract as UTF-8)") from None
         except (OSError, yaml.YAMLError):
             raise ContractError(f"{path}: cannot read as YAML") from None
         if not isinstance(document, dict):

@@ -88,6 +88,67 @@ def _retention_without_unit(doc):
     next(s for s in doc["slaProperties"] if s["property"] == "retention").pop("unit")
 
 
+def _retention_sla(doc):
+    return next(s for s in doc["slaProperties"] if s["property"] == "retention")
+
+
+def _retention_unit_unknown(doc):
+    _retention_sla(doc)["unit"] = "decades"  # care-etl retention would never apply it
+
+
+def _retention_in_words(doc):
+    _retention_sla(doc)["value"] = "eight"
+
+
+def _retention_negative(doc):
+    _retention_sla(doc)["value"] = -8  # everything would be past retention at once
+
+
+def _retention_zero(doc):
+    _retention_sla(doc)["value"] = 0
+
+
+def _second_retention(doc):
+    doc["slaProperties"].append({"property": "retention", "value": 1, "unit": "d"})
+
+
+def _retention_capitalised(doc):
+    _retention_sla(doc)["property"] = "Retention"
+
+
+def _lawful_basis_as_a_list(doc):
+    _custom(doc, "lawfulBasis")["value"] = ["Art 6(1)(e) public task"]
+
+
+def _no_confidentiality_basis(doc):
+    doc["customProperties"] = [
+        c for c in doc["customProperties"] if c["property"] != "confidentialityBasis"
+    ]
+
+
+def _condition_without_special_category_columns(doc):
+    for obj in doc["schema"]:
+        for prop in obj["properties"]:
+            if prop["classification"] == "special-category":
+                prop["classification"] = "personal"
+
+
+def _no_roles(doc):
+    del doc["roles"]
+
+
+def _role_the_database_does_not_grant(doc):
+    doc["roles"].append({"role": "everyone", "access": "read", "firstLevelApprovers": "IG"})
+
+
+def _analyst_may_write(doc):
+    next(r for r in doc["roles"] if r["role"] == "care_etl_analyst")["access"] = "write"
+
+
+def _role_nobody_approves(doc):
+    del next(r for r in doc["roles"] if r["role"] == "care_etl_engineer")["firstLevelApprovers"]
+
+
 def _no_owner(doc):
     doc["team"]["members"] = [m for m in doc["team"]["members"] if m["role"] != "owner"]
 
@@ -146,6 +207,29 @@ CASES: list[tuple[str, Callable[[dict], None], str, str]] = [
     ("lawful-basis", _lawful_basis_not_article_6, "customProperties/lawfulBasis", "Art 6(1)"),
     ("retention", _no_retention, "slaProperties", "retention"),
     ("retention", _retention_without_unit, "slaProperties/", "unit"),
+    ("retention", _retention_unit_unknown, "slaProperties/0/unit", "use one of d, day"),
+    ("retention", _retention_in_words, "slaProperties/0/value", "as a number"),
+    ("retention", _retention_negative, "slaProperties/0/value", "as a number"),
+    ("retention", _retention_zero, "slaProperties/0/value", "as a number"),
+    ("retention", _second_retention, "slaProperties/2", "keep one retention"),
+    ("retention", _retention_capitalised, "slaProperties/0/property", "property: retention"),
+    ("lawful-basis", _lawful_basis_as_a_list, "customProperties/lawfulBasis", "one line of text"),
+    (
+        "confidentiality",
+        _no_confidentiality_basis,
+        "customProperties/confidentialityBasis",
+        "confidentialityBasis",
+    ),
+    (
+        "special-category-condition",
+        _condition_without_special_category_columns,
+        "customProperties/specialCategoryCondition",
+        "classify the columns the condition covers special-category",
+    ),
+    ("roles", _no_roles, "roles", "care_etl_analyst"),
+    ("roles", _role_the_database_does_not_grant, "roles/everyone", "care_etl_analyst"),
+    ("roles", _analyst_may_write, "roles/care_etl_analyst/access", "access: read"),
+    ("roles", _role_nobody_approves, "roles/care_etl_engineer", "firstLevelApprovers"),
     ("owner", _no_owner, "team/members", "role: owner"),
     ("approver", _no_approver, "team/members", "information governance approver"),
     (
@@ -197,8 +281,14 @@ def test_special_category_needs_article_9_and_schedule_1(tmp_path):
 
 def test_a_contract_without_special_category_columns_needs_no_condition(tmp_path):
     doc = _doc()
+    for obj in doc["schema"]:
+        for prop in obj["properties"]:
+            if prop["classification"] == "special-category":
+                prop["classification"] = "personal"
     doc["customProperties"] = [
-        c for c in doc["customProperties"] if c["property"] != "specialCategoryCondition"
+        c
+        for c in doc["customProperties"]
+        if c["property"] not in ("specialCategoryCondition", "confidentialityBasis")
     ]
     assert lint_file(_write(tmp_path, doc)) == []
 
@@ -241,3 +331,16 @@ def test_a_misspelt_key_is_one_finding_with_the_key_meant(tmp_path):
     findings = [f for f in lint_file(_write(tmp_path, doc)) if f.rule == "schema"]
     assert len(findings) == 1
     assert "'primarykey' was unexpected) (did you mean 'primaryKey'?)" in findings[0].message
+
+
+def test_a_contract_not_in_utf8_is_one_finding_not_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(GP.read_text(encoding="utf-8").replace("Title", "Titr\u00e9").encode("latin-1"))
+    [finding] = lint_file(bad)
+    assert (finding.path, finding.message) == ("(file)", "not UTF-8 text")
+    assert main(["contracts", "lint", str(bad)]) == 1
+    assert capsys.readouterr().out.splitlines()[0].startswith(f"{bad}: (file): [schema]")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    bad.rename(folder / "latin1.yaml")
+    assert [f.message for f in lint_paths([folder])] == ["not UTF-8 text"]
