@@ -106,11 +106,19 @@ class Contract:
         return formats
 
 
-def load_contracts(directory: Path) -> list[Contract]:
-    """Every `*.yaml` contract in the folder, sorted by id; ids must be unique."""
+def load_contracts(directory: Path, *, check_governance: bool = True) -> list[Contract]:
+    """Every `*.yaml` contract in the folder, sorted by id; ids must be unique.
+
+    `check_governance=False` is for a command that deletes rather than reads (retention): a
+    contract missing its lawful basis must stop a run, not the deletion of what is past
+    retention.
+    """
     if not directory.is_dir():
         raise ContractError(f"{directory}: contracts folder not found")
-    contracts = [load_contract(p) for p in sorted(directory.glob("*.yaml"))]
+    contracts = [
+        load_contract(p, check_governance=check_governance)
+        for p in sorted(directory.glob("*.yaml"))
+    ]
     if not contracts:
         raise ContractError(f"{directory}: no *.yaml data contracts found")
     seen: dict[str, Path] = {}
@@ -121,10 +129,13 @@ def load_contracts(directory: Path) -> list[Contract]:
     return sorted(contracts, key=lambda c: c.id)
 
 
-def load_contract(path: Path, *, check_schema: bool = True) -> Contract:
+def load_contract(
+    path: Path, *, check_schema: bool = True, check_governance: bool = True
+) -> Contract:
     """Parse and check one contract; any problem is a one-line ContractError naming the file.
 
-    `check_schema=False` skips the ODCS schema, for callers that have just validated it.
+    `check_schema=False` skips the ODCS schema, and `check_governance=False` what information
+    governance must find in it, for callers that check those themselves (lint).
     """
     document = _read_yaml(path)
     problems = schema_errors(document) if check_schema else []
@@ -146,7 +157,43 @@ def load_contract(path: Path, *, check_schema: bool = True) -> Contract:
         document=document,
     )
     _check_reading(contract)
+    if check_governance:
+        _check_governance(path, document)
     return contract
+
+
+#: What a source is not read without: approving the contract approves the processing, so a
+#: contract that does not say why, on what lawful basis (and, for special-category data,
+#: under which Article 9 condition and setting aside the duty of confidence how), how
+#: sensitive each column is, or for how long in a period `care-etl retention` can count, is
+#: refused. The rest of lint's rules (owner, roles, critical data elements...) are findings
+#: for review, not reasons to stop a run.
+REQUIRED_TO_RUN = (
+    "purpose",
+    "lawful-basis",
+    "special-category-condition",
+    "confidentiality",
+    "classification",
+    "personal-classified",
+    "retention",
+)
+
+
+def _check_governance(path: Path, document: dict[str, Any]) -> None:
+    from care_etl.contracts.lint import governance_findings
+
+    findings = [
+        f
+        for f in governance_findings(document, str(path))
+        if f.rule in REQUIRED_TO_RUN and not (f.rule == "retention" and f.path == "slaProperties")
+    ]
+    if findings:
+        first = findings[0]
+        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        raise ContractError(
+            f"{path}: {first.path}: {first.message}{more}; the source is not read without it "
+            f"(fix: {first.fix}; care-etl contracts lint {path} lists every finding)"
+        )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
