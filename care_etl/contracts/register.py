@@ -2,7 +2,9 @@
 
 Information governance keeps it (UK GDPR Article 30 record of processing): per source, its
 purpose, usage and limits, lawful basis and special-category condition, retention, who owns and
-approves it, the roles that may see it, and every field with its classification. Written as
+approves it, the roles that may see it, and every field with its classification and what the
+pipeline uses it for (data minimisation: a personal field read and used for nothing is
+counted in the summary; a table no reader reads says so). Written as
 Markdown (to review in a pull request) and HTML (to publish). The same input gives the same
 bytes, so a change to the register shows only what changed in the contracts.
 """
@@ -25,6 +27,9 @@ LABELS = {
     "dataSharingAgreement": "Data sharing agreement",
     "confidentialityBasis": "Common law duty of confidentiality",
 }
+#: A column read that nothing uses, and one in a table the pipeline does not read.
+UNUSED = "nothing (read, not used)"
+NOT_READ = "not read"
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Field:
     person_field: str
     required: bool
     description: str
+    used_for: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,11 @@ class Entry:
     @property
     def personal_fields(self) -> list[Field]:
         return [f for f in self.fields if f.classification in PERSONAL]
+
+    @property
+    def personal_unused(self) -> list[Field]:
+        """Personal fields the pipeline reads and uses for nothing (data minimisation)."""
+        return [f for f in self.personal_fields if f.used_for == UNUSED]
 
 
 def load_entries(targets: list[Path]) -> list[Entry]:
@@ -116,6 +127,7 @@ def entry(document: dict[str, Any]) -> Entry:
 
 
 def _fields(document: dict[str, Any]) -> list[Field]:
+    uses = field_uses(document)
     fields = []
     for obj in document.get("schema") or []:
         for prop in obj.get("properties") or []:
@@ -128,9 +140,75 @@ def _fields(document: dict[str, Any]) -> list[Field]:
                     person_field=_text(custom(prop.get("customProperties")).get("canonical")),
                     required=bool(prop.get("required")),
                     description=_text(prop.get("description")),
+                    used_for=uses.get((_text(obj.get("name")), _text(prop.get("name"))), ""),
                 )
             )
     return fields
+
+
+def field_uses(document: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(table, column) -> what the pipeline uses the column for, as the readers read the
+    contract (care_etl.sources, care_etl.index.declared): a person field, the record id, a
+    join, the withdrawn flag, a row filter, a declared relationship, a quality check; or
+    nothing; or not read at all (a table of a role no reader reads)."""
+    objects = [o for o in document.get("schema") or [] if isinstance(o, dict)]
+    targets = set()  # (object id or name, column id or name) a relationship points at
+    for obj in objects:
+        for prop in obj.get("properties") or []:
+            for rel in prop.get("relationships") or [] if isinstance(prop, dict) else []:
+                parts = str(rel.get("to", "")).split("#")[-1].strip("/").split("/")
+                if len(parts) == 4 and parts[0] == "schema":
+                    targets.add((parts[1], parts[3]))
+    uses: dict[tuple[str, str], str] = {}
+    for obj in objects:
+        props = [p for p in obj.get("properties") or [] if isinstance(p, dict)]
+        extra = custom(obj.get("customProperties"))
+        role = str(extra.get("role", "person"))
+        checked = _checked_columns(obj)
+        relation = [p for p in props if p.get("relationships")][:2]
+        kind = next((p for p in props if not p.get("relationships")), None)
+        for prop in props:
+            name, found = _text(prop.get("name")), []
+            canonical = custom(prop.get("customProperties")).get("canonical")
+            if role == "relationship":
+                if prop in relation:
+                    found.append("relationship: the two persons")
+                elif prop is kind:
+                    found.append("relationship: what one is to the other (households)")
+                uses[(_text(obj.get("name")), name)] = "; ".join(found) or NOT_READ
+                continue
+            if role not in ("person", "lookup"):
+                uses[(_text(obj.get("name")), name)] = NOT_READ
+                continue
+            if canonical:
+                found.append(f"person field {canonical}")
+            if prop.get("primaryKey") and role == "person":
+                found.append("record id")
+            keys = {
+                (o, c) for o in (obj.get("id"), obj.get("name")) for c in (prop.get("id"), name)
+            }
+            if prop.get("relationships") or keys & targets:
+                found.append("join")
+            if name == extra.get("withdrawnWhen"):
+                found.append("withdrawn flag (rows not indexed)")
+            if name and name in str(extra.get("rowFilter", "")).split():
+                found.append("row filter")
+            if name and name == extra.get("latestBy"):
+                found.append("picks the latest row")
+            if name in checked or prop.get("quality"):
+                found.append("quality check")
+            uses[(_text(obj.get("name")), name)] = "; ".join(found) or UNUSED
+    return uses
+
+
+def _checked_columns(obj: dict[str, Any]) -> set[str]:
+    """Columns an object-level quality rule names."""
+    named: set[str] = set()
+    for rule in obj.get("quality") or []:
+        arguments = rule.get("arguments") if isinstance(rule, dict) else None
+        value = arguments.get("properties") if isinstance(arguments, dict) else None
+        named.update(map(str, value if isinstance(value, list) else [value] if value else []))
+    return named
 
 
 def _member(members: list[Any], role: str) -> str:
@@ -186,8 +264,8 @@ def markdown(entries: list[Entry]) -> str:
         "Generated from the data contracts (`care-etl contracts register`); edit the contracts, "
         "not this file.",
         "",
-        "| source | personal fields (all) | of which special-category | lawful basis | retention | owner |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| source | personal fields (all) | of which special-category | lawful basis | retention | owner | personal fields read, used for nothing |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for e in entries:
         special = sum(f.classification == "special-category" for f in e.fields)
@@ -199,6 +277,7 @@ def markdown(entries: list[Entry]) -> str:
                 e.lawful_basis,
                 e.retention.split(":")[0],
                 e.owner,
+                ", ".join(f"{f.table}.{f.column}" for f in e.personal_unused) or "none",
             )
         )
     for e in entries:
@@ -235,8 +314,8 @@ def _md_entry(e: Entry) -> list[str]:
         "",
         "### Fields",
         "",
-        "| table | field | classification | critical | person field | required | description |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| table | field | classification | critical | person field | required | description | used for |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
         _row(
@@ -247,6 +326,7 @@ def _md_entry(e: Entry) -> list[str]:
             f.person_field,
             "yes" if f.required else "",
             f.description,
+            f.used_for,
         )
         for f in e.fields
     ]
@@ -288,6 +368,7 @@ def html_page(entries: list[Entry]) -> str:
                 "lawful basis",
                 "retention",
                 "owner",
+                "personal fields read, used for nothing",
             ],
             [
                 [
@@ -297,6 +378,7 @@ def html_page(entries: list[Entry]) -> str:
                     _h(e.lawful_basis),
                     _h(e.retention.split(":")[0]),
                     _h(e.owner),
+                    _h(", ".join(f"{f.table}.{f.column}" for f in e.personal_unused) or "none"),
                 ]
                 for e in entries
             ],
@@ -327,7 +409,16 @@ def _html_entry(e: Entry) -> str:
         ],
     )
     fields = _table(
-        ["table", "field", "classification", "critical", "person field", "required", "description"],
+        [
+            "table",
+            "field",
+            "classification",
+            "critical",
+            "person field",
+            "required",
+            "description",
+            "used for",
+        ],
         [
             [
                 _h(f.table),
@@ -337,6 +428,7 @@ def _html_entry(e: Entry) -> str:
                 _h(f.person_field),
                 "yes" if f.required else "",
                 _h(f.description),
+                _h(f.used_for),
             ]
             for f in e.fields
         ],

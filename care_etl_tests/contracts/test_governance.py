@@ -1,7 +1,8 @@
 """What information governance relies on beyond lint's findings: a source is not read without
 its purpose, lawful basis, conditions and a retention that can be applied; the register names
-the common law duty of confidentiality; and a contract that is not UTF-8 is one line from
-every command, never a traceback."""
+the common law duty of confidentiality and says what each field is used for (data
+minimisation); and a contract that is not UTF-8 is one line from every command, never a
+traceback."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from care_etl.contracts.register import load_entries, markdown
 from care_etl.errors import ContractError
 from care_etl_tests.conftest import CONTRACTS_DIR
 
+UNUSED = "nothing (read, not used)"
+NOT_READ = "not read"
 GP = CONTRACTS_DIR / "health_gp_registrations.yaml"
 SOCIAL = CONTRACTS_DIR / "social_care_case_management.yaml"
 PAPER = CONTRACTS_DIR / "paper_referrals.yaml"
@@ -146,6 +149,29 @@ def test_a_contract_without_retention_still_loads_and_lint_names_it(tmp_path):
 
 def _section(md: str, source: str) -> list[str]:
     return md.split(f"(`{source}`)")[1].split("\n## ")[0].splitlines()
+
+
+def test_the_register_says_what_each_field_is_used_for():
+    md = markdown(load_entries([CONTRACTS_DIR]))
+    paper, social, gp = (_section(md, s) for s in (PAPER.stem, SOCIAL.stem, GP.stem))
+    assert any(
+        line.startswith("| referral_form | Referrer |") and line.endswith(f"| {UNUSED} |")
+        for line in paper
+    )
+    assert any(
+        line.startswith("| involvements | service | special-category |")
+        and line.endswith(f"| {NOT_READ} |")
+        for line in social
+    )
+    assert any(
+        line.startswith("| persons | is_deleted |") and "withdrawn flag" in line for line in social
+    )
+    assert any(
+        line.startswith("| gp_registration | Forename |") and "person field given_name" in line
+        for line in gp
+    )
+    summary = next(line for line in md.splitlines() if line.startswith("| Digitised paper"))
+    assert summary.endswith("| referral_form.Referrer, referral_form.Other household members |")
 
 
 def test_the_register_names_the_common_law_duty_of_confidentiality():
