@@ -22,6 +22,7 @@ and needs information governance (IG) review or not. The classes:
 | retention-shorter | no | no |
 | roles-changed (who may see the data) | no | yes |
 | history-changed (a lookup's `historyAs`: rows set aside read as a person's history) | no | yes |
+| rows-read-changed (a table's `role`, `withdrawnWhen` or `rowFilter`: which rows are read) | no | yes |
 | confidentiality-basis-changed (the `confidentialityBasis` custom property) | no | yes |
 | approver-changed (the IG approver in `team.members` named, removed, demoted or edited) | no | yes |
 | source-added (a new contract) | no | yes |
@@ -72,6 +73,12 @@ _GOVERNED_BLOCKS = ("description", "customProperties", "slaProperties", "team")
 _SERVER_NOT_WHERE = ("description", "environment", "format", "delimiter")  # say nothing of where
 #: A server's words for people: changing them changes neither what is read nor how.
 _SERVER_WORDS = ("description", "environment")
+#: A table's custom properties that decide which of its rows reach the index.
+_WHICH_ROWS = {
+    "role": "whether and how the table is read (a role no reader reads, read as a lookup...)",
+    "withdrawnWhen": "which rows are withdrawn (counted, never indexed)",
+    "rowFilter": "which rows are read as current",
+}
 _BREAKING_COLUMN_KEYS = {
     "logicalType": "column-retyped",
     "physicalType": "column-retyped",
@@ -389,7 +396,7 @@ def _schema_change(
                 "new personal column: check it is needed (data minimisation)",
             )
         return Change(name, path, "column-added", False, False, f"new {level} column")
-    if parts[2:] == ["customProperties", "historyAs"]:
+    if parts[2:4] == ["customProperties", "historyAs"]:
         return Change(
             name,
             path,
@@ -399,6 +406,15 @@ def _schema_change(
             f"history read {_was(_value(old))} -> {_was(_value(new))}: more or less of a "
             "person's past in "
             "processing (data minimisation)",
+        )
+    if len(parts) >= 4 and parts[2] == "customProperties" and parts[3] in _WHICH_ROWS:
+        return Change(
+            name,
+            path,
+            "rows-read-changed",
+            False,
+            True,
+            f"{parts[3]} {_was(_value(old))} -> {_was(_value(new))}: {_WHICH_ROWS[parts[3]]}",
         )
     if len(parts) > 4 and parts[2] == "properties":
         key = "/".join(parts[4:])

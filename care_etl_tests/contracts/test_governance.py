@@ -1,8 +1,8 @@
 """What information governance relies on beyond lint's findings: a source is not read without
 its purpose, lawful basis, conditions and a retention that can be applied; the register names
 the common law duty of confidentiality and says what each field is used for (data
-minimisation); and a contract that is not UTF-8 is one line from every command, never a
-traceback."""
+minimisation); diff asks for review when which rows are read changes; and a contract that
+is not UTF-8 is one line from every command, never a traceback."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import yaml
 
 from care_etl.cli import main
 from care_etl.contracts import load_contract, load_contracts
+from care_etl.contracts.diff import diff_documents
 from care_etl.contracts.register import load_entries, markdown
 from care_etl.errors import ContractError
 from care_etl_tests.conftest import CONTRACTS_DIR
@@ -181,6 +182,39 @@ def test_the_register_names_the_common_law_duty_of_confidentiality():
             line.startswith("- **Common law duty of confidentiality**: ")
             for line in _section(md, source)
         ), source
+
+
+def _set_custom(obj: dict[str, Any], name: str, value: Any) -> None:
+    items = obj.setdefault("customProperties", [])
+    items[:] = [c for c in items if c["property"] != name]
+    if value is not None:
+        items.append({"property": name, "value": value})
+
+
+def _table(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(o for o in doc["schema"] if o["name"] == name)
+
+
+ROWS: list[tuple[str, Callable[[dict], None], str]] = [
+    ("a table no reader read becomes a lookup", lambda d: _set_custom(
+        _table(d, "involvements"), "role", "lookup"), "rows-read-changed"),
+    ("withdrawn rows are no longer withdrawn", lambda d: _set_custom(
+        _table(d, "persons"), "withdrawnWhen", None), "rows-read-changed"),
+    ("the current-address filter is turned round", lambda d: _set_custom(
+        _table(d, "addresses"), "rowFilter", "end_date is not null"), "rows-read-changed"),
+    ("the history is read as another field", lambda d: _set_custom(
+        _table(d, "addresses"), "historyAs", "previous_names"), "history-changed"),
+    ("the duty of confidentiality is set aside otherwise", lambda d: _set_custom(
+        d, "confidentialityBasis", "Explicit consent"), "confidentiality-basis-changed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "change", "kind"), ROWS, ids=[r[0] for r in ROWS])
+def test_diff_asks_for_review_when_which_rows_are_read_changes(what, change, kind):
+    old, new = _doc(SOCIAL), _doc(SOCIAL)
+    change(new)
+    changes = diff_documents(old, new)
+    assert [(c.kind, c.review) for c in changes] == [(kind, True)], what
 
 
 def test_every_command_gives_one_line_for_a_contract_not_in_utf8(tmp_path, capsys):
