@@ -233,3 +233,21 @@ def test_every_command_gives_one_line_for_a_contract_not_in_utf8(tmp_path, capsy
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err == f"care-etl: error: {bad}: not UTF-8 text (save the contract as UTF-8)"
+
+
+def test_the_refusal_is_the_line_the_information_governance_guide_shows(
+    tmp_path, capsys, monkeypatch
+):
+    guide = (CONTRACTS_DIR.parent / "docs" / "information-governance.md").read_text()
+    [shown] = [line for line in guide.splitlines() if "not read without it" in line]
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(CONTRACTS_DIR, tmp_path / "data_contracts")
+    doc = _doc()
+    _no_lawful_basis(doc)
+    (tmp_path / "data_contracts" / GP.name).write_text(
+        yaml.safe_dump(doc, sort_keys=False), encoding="utf-8"
+    )
+    (tmp_path / "sources").mkdir()
+    argv = ["run", "--sources", "sources", "--contracts", "data_contracts"]
+    assert main([*argv, "--database", f"sqlite:///{tmp_path / 'i.db'}"]) == 2
+    assert capsys.readouterr().err.strip() == shown
