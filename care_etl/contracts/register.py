@@ -19,7 +19,15 @@ from typing import Any
 
 import yaml
 
-from care_etl.contracts.lint import APPROVER_ROLE, OWNER_ROLE, PERSONAL, contract_files, custom
+from care_etl.contracts.lint import (
+    APPROVER_ROLE,
+    CONFIDENTIALITY,
+    OWNER_ROLE,
+    PERSONAL,
+    columns,
+    contract_files,
+    custom,
+)
 from care_etl.errors import ContractError
 
 GOVERNANCE_PROPERTIES = ("lawfulBasis", "specialCategoryCondition")
@@ -30,6 +38,8 @@ LABELS = {
 #: A column read that nothing uses, and one in a table the pipeline does not read.
 UNUSED = "nothing (read, not used)"
 NOT_READ = "not read"
+#: What the register shows where a contract is silent on what IG signs.
+NOT_SET = "NOT SET"
 
 
 @dataclass(frozen=True)
@@ -94,17 +104,24 @@ def entry(document: dict[str, Any]) -> Entry:
     description = document.get("description") or {}
     props = custom(document.get("customProperties"))
     members = (document.get("team") or {}).get("members") or []
+    special = any(p.get("classification") == "special-category" for _, p in columns(document))
     return Entry(
         id=str(document.get("id")),
         name=str(document.get("name") or document.get("id")),
         version=str(document.get("version", "")),
         status=str(document.get("status", "")),
-        purpose=_text(description.get("purpose")),
-        usage=_text(description.get("usage")),
-        limitations=_text(description.get("limitations")),
-        lawful_basis=_text(props.get("lawfulBasis")),
-        special_condition=_text(props.get("specialCategoryCondition")) or "none held",
-        other={k: _text(v) for k, v in props.items() if k not in GOVERNANCE_PROPERTIES},
+        purpose=_text(description.get("purpose")) or NOT_SET,
+        usage=_text(description.get("usage")) or NOT_SET,
+        limitations=_text(description.get("limitations")) or NOT_SET,
+        lawful_basis=_text(props.get("lawfulBasis")) or NOT_SET,
+        special_condition=_text(props.get("specialCategoryCondition"))
+        or (f"{NOT_SET} (special-category fields held)" if special else "none held"),
+        other={k: _text(v) for k, v in props.items() if k not in GOVERNANCE_PROPERTIES}
+        | (
+            {CONFIDENTIALITY: f"{NOT_SET} (special-category fields held)"}
+            if special and not _text(props.get(CONFIDENTIALITY))
+            else {}
+        ),
         retention=_retention(document),
         owner=_member(members, OWNER_ROLE),
         approver=_member(members, APPROVER_ROLE),
@@ -310,6 +327,7 @@ def _md_entry(e: Entry) -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     lines += [_row(r["role"], r["access"], r["description"], r["approvers"]) for r in e.roles]
+    lines += [] if e.roles else [_row(NOT_SET, "", "nothing says who may see the data", "")]
     lines += [
         "",
         "### Fields",
@@ -406,7 +424,8 @@ def _html_entry(e: Entry) -> str:
         [
             [_h(r["role"]), _h(r["access"]), _h(r["description"]), _h(r["approvers"])]
             for r in e.roles
-        ],
+        ]
+        or [[NOT_SET, "", "nothing says who may see the data", ""]],
     )
     fields = _table(
         [

@@ -251,3 +251,22 @@ def test_the_refusal_is_the_line_the_information_governance_guide_shows(
     argv = ["run", "--sources", "sources", "--contracts", "data_contracts"]
     assert main([*argv, "--database", f"sqlite:///{tmp_path / 'i.db'}"]) == 2
     assert capsys.readouterr().err.strip() == shown
+
+
+def test_the_register_says_not_set_where_a_contract_is_silent(tmp_path):
+    doc = _doc()
+    del doc["description"]["purpose"], doc["roles"]
+    for name in ("lawfulBasis", "specialCategoryCondition", "confidentialityBasis"):
+        _without(doc, name)
+    path = tmp_path / "gp.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    lines = _section(markdown(load_entries([path])), GP.stem)
+    for shown in (
+        "- **Purpose**: NOT SET",
+        "- **Lawful basis (UK GDPR Art 6)**: NOT SET",
+        "- **Special-category condition (Art 9, DPA 2018 Sch 1)**: NOT SET (special-category "
+        "fields held)",
+        "- **Common law duty of confidentiality**: NOT SET (special-category fields held)",
+        "| NOT SET |  | nothing says who may see the data |  |",
+    ):
+        assert shown in lines, shown
