@@ -239,7 +239,7 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
             "special-category-condition-changed",
             False,
             True,
-            "the Article 9 / Schedule 1 condition changed",
+            f"Article 9 / Schedule 1 condition {_text(_value(old))} -> {_text(_value(new))}",
         )
     if top == "customProperties/confidentialityBasis":
         return Change(

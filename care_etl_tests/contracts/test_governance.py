@@ -270,3 +270,15 @@ def test_the_register_says_not_set_where_a_contract_is_silent(tmp_path):
         "| NOT SET |  | nothing says who may see the data |  |",
     ):
         assert shown in lines, shown
+
+
+def test_diff_shows_the_article_9_condition_it_asks_ig_to_sign():
+    old, new = _doc(SOCIAL), _doc(SOCIAL)
+    condition = next(
+        c for c in new["customProperties"] if c["property"] == "specialCategoryCondition"
+    )
+    condition["value"] = "Art 9(2)(a) explicit consent"
+    [change] = diff_documents(old, new)
+    assert change.kind == "special-category-condition-changed" and change.review
+    assert change.message.startswith("Article 9 / Schedule 1 condition Art 9(2)(h) health")
+    assert change.message.endswith(" -> Art 9(2)(a) explicit consent")
