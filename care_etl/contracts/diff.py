@@ -26,6 +26,7 @@ and needs information governance (IG) review or not. The classes:
 | confidentiality-basis-changed (the `confidentialityBasis` custom property) | no | yes |
 | approver-changed (the IG approver in `team.members` named, removed, demoted or edited) | no | yes |
 | source-added (a new contract) | no | yes |
+| governed-block-unreadable (`description`, `customProperties`, `slaProperties` or `team` with an item named twice, or not a list of named items) | no | yes |
 | other (descriptions, a server's description or environment, quality rules, other team members, tags, version...) | no | no |
 
 A block removed or added whole (`description`, `customProperties`, `slaProperties`, `team`) is
@@ -169,13 +170,36 @@ def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     """Every difference between two contract documents, each classified."""
     name = str(new.get("id") or old.get("id") or "(contract)")
     before, after = _opened(_keyed(old)), _opened(_keyed(new))
-    changes = [
+    unkeyed = _unkeyed(name, before, after)
+    for change in unkeyed:  # compared whole, once: not as one 'other' change
+        before.pop(change.path, None)
+        after.pop(change.path, None)
+    changes = unkeyed + [
         _team_change(name, path, a, b, before, after)
         if path.split("/")[0] == "team"
         else _classify(name, path, a, b)
         for path, a, b in _walk(before, after, "")
     ]
     return _merge_retention(name, changes, old, new)
+
+
+def _unkeyed(name: str, before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+    """A governed block that is not a mapping of named items (a property given twice, such as a
+    second lawfulBasis; or not a list at all) cannot be compared item by item: it changed, and
+    what it now says may be a new lawful basis or retention, so it needs review whole."""
+    return [
+        Change(
+            name,
+            block,
+            "governed-block-unreadable",
+            False,
+            True,
+            "an item named twice, or not a list of named items: compared whole, read both versions",
+        )
+        for block in _GOVERNED_BLOCKS
+        if before.get(block) != after.get(block)
+        and not (isinstance(before.get(block), dict) and isinstance(after.get(block), dict))
+    ]
 
 
 def _opened(document: dict[str, Any]) -> dict[str, Any]:

@@ -282,3 +282,26 @@ def test_diff_shows_the_article_9_condition_it_asks_ig_to_sign():
     assert change.kind == "special-category-condition-changed" and change.review
     assert change.message.startswith("Article 9 / Schedule 1 condition Art 9(2)(h) health")
     assert change.message.endswith(" -> Art 9(2)(a) explicit consent")
+
+
+GIVEN_TWICE: list[tuple[str, Callable[[dict], None]]] = [
+    ("customProperties", lambda d: d["customProperties"].append(
+        {"property": "lawfulBasis", "value": "Art 6(1)(a) consent"})),
+    ("slaProperties", lambda d: d["slaProperties"].append(
+        {"property": "retention", "value": 80, "unit": "y"})),
+    ("description", lambda d: d.__setitem__("description", "Identify residents.")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("block", "change"), GIVEN_TWICE, ids=[g[0] for g in GIVEN_TWICE])
+def test_diff_asks_for_review_of_a_governed_block_it_cannot_compare_item_by_item(block, change):
+    """A second lawfulBasis or retention was one 'other' change, exit 0."""
+    old, new = _doc(GP), _doc(GP)
+    change(new)
+    for before, after in ((old, new), (new, old)):
+        [found] = diff_documents(before, after)
+        assert (found.path, found.kind, found.review) == (
+            block,
+            "governed-block-unreadable",
+            True,
+        )
