@@ -11,6 +11,7 @@ Each finding names the contract, the path in it, the rule and the fix. The rules
   are marked `criticalDataElement: true`, so their checks block a bad feed.
 - `purpose`: `description.purpose`, `usage` and `limitations` are written.
 - `lawful-basis`: a `lawfulBasis` custom property names a UK GDPR Article 6(1) basis.
+- `given-twice`: no top-level custom property is given twice (readers take the last).
 - `special-category-condition`: a contract with special-category columns names an Article 9(2)
   condition and its DPA 2018 Schedule 1 condition; a contract naming a condition classifies
   the columns it covers `special-category` (else the register shows none held).
@@ -181,6 +182,7 @@ def governance_findings(document: dict[str, Any], name: str) -> list[Finding]:
         _classification,
         _critical,
         _purpose,
+        _given_twice,
         _lawful_basis,
         _special_category,
         _confidentiality,
@@ -310,6 +312,27 @@ def _purpose(document: dict[str, Any], name: str) -> list[Finding]:
             ("limitations", "what it cannot be relied on for"),
         )
         if not str(description.get(key) or "").strip()
+    ]
+
+
+def _given_twice(document: dict[str, Any], name: str) -> list[Finding]:
+    """A top-level custom property named twice: every reader takes the last, a reviewer may
+    read the first (two lawful bases, two agreements)."""
+    names = [
+        str(i["property"])
+        for i in _list(document.get("customProperties"))
+        if isinstance(i, dict) and "property" in i
+    ]
+    return [
+        Finding(
+            name,
+            f"customProperties/{key}",
+            "given-twice",
+            f"{key} is given {names.count(key)} times; only the last is read",
+            f"keep one {key}",
+        )
+        for key in dict.fromkeys(names)
+        if names.count(key) > 1
     ]
 
 

@@ -28,6 +28,7 @@ from care_etl.contracts.lint import (
     contract_files,
     custom,
 )
+from care_etl.contracts.schema import schema_errors
 from care_etl.errors import ContractError
 
 GOVERNANCE_PROPERTIES = ("lawfulBasis", "specialCategoryCondition")
@@ -96,6 +97,12 @@ def load_entries(targets: list[Path]) -> list[Entry]:
             raise ContractError(f"{path}: cannot read as YAML") from None
         if not isinstance(document, dict):
             raise ContractError(f"{path}: a contract must be a YAML mapping")
+        problems = schema_errors(document)
+        if problems:  # the register reads the standard's shapes (description a mapping...)
+            raise ContractError(
+                f"{path}: not a valid ODCS contract: {problems[0]} (care-etl contracts lint "
+                f"{path} lists every finding)"
+            )
         entries.append(entry(document))
     return sorted(entries, key=lambda e: e.id)
 

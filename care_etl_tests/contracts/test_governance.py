@@ -305,3 +305,23 @@ def test_diff_asks_for_review_of_a_governed_block_it_cannot_compare_item_by_item
             "governed-block-unreadable",
             True,
         )
+
+
+@pytest.mark.parametrize(
+    "breaker",
+    [
+        lambda d: d.__setitem__("description", "Identify residents."),
+        lambda d: d.__setitem__("team", "Health data partnership"),
+        lambda d: d["schema"][0]["properties"].__setitem__(0, "Patient ID"),
+    ],
+    ids=["description", "team", "column"],
+)
+def test_register_gives_one_line_for_a_contract_of_the_wrong_shape(tmp_path, capsys, breaker):
+    doc = _doc()
+    breaker(doc)
+    path = tmp_path / "gp.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    assert main(["contracts", "register", "--out", str(tmp_path / "out"), str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"care-etl: error: {path}: not a valid ODCS contract: ")
+    assert "\n" not in err and "care-etl contracts lint" in err

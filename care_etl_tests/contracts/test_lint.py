@@ -120,6 +120,10 @@ def _lawful_basis_as_a_list(doc):
     _custom(doc, "lawfulBasis")["value"] = ["Art 6(1)(e) public task"]
 
 
+def _lawful_basis_twice(doc):
+    doc["customProperties"].append({"property": "lawfulBasis", "value": "Art 6(1)(a) consent"})
+
+
 def _no_confidentiality_basis(doc):
     doc["customProperties"] = [
         c for c in doc["customProperties"] if c["property"] != "confidentialityBasis"
@@ -214,6 +218,7 @@ CASES: list[tuple[str, Callable[[dict], None], str, str]] = [
     ("retention", _second_retention, "slaProperties/2", "keep one retention"),
     ("retention", _retention_capitalised, "slaProperties/0/property", "property: retention"),
     ("lawful-basis", _lawful_basis_as_a_list, "customProperties/lawfulBasis", "one line of text"),
+    ("given-twice", _lawful_basis_twice, "customProperties/lawfulBasis", "keep one lawfulBasis"),
     (
         "confidentiality",
         _no_confidentiality_basis,
