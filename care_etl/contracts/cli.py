@@ -1,7 +1,8 @@
 """`care-etl contracts lint | diff | register`: the commands information governance relies on.
 
 Exit codes: lint 0 = clean, 1 = findings; diff 0 = no change needs IG review, 1 = a change
-needs IG review; register 0. Any command: 2 = bad input (a one-line error, from care-etl).
+needs IG review; register 0 (`--out -` prints the register's Markdown). Any command: 2 = bad
+input (a one-line error, from care-etl).
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="contract files or folders (default: the project's data_contracts/)",
     )
     register.add_argument(
-        "--out", type=Path, default=Path("reports"), help="folder to write into (default: reports/)"
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        help="folder to write into (default: reports/); '-' prints the Markdown instead, "
+        "writing nothing",
     )
     register.set_defaults(handler=_register)
 
@@ -96,9 +101,12 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    from care_etl.contracts.register import load_entries, write_register
+    from care_etl.contracts.register import load_entries, markdown, write_register
 
     entries = load_entries(args.targets or [DEFAULT_CONTRACTS_DIR])
+    if str(args.out) == "-":  # to read in a terminal or paste into a DPIA
+        print(markdown(entries), end="")
+        return 0
     md, page = write_register(entries, args.out)
     print(f"register of processing ({len(entries)} sources): {md}, {page}")
     return 0

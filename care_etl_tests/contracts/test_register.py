@@ -92,3 +92,12 @@ def test_register_labels_a_custom_property_it_does_not_know_by_splitting_its_key
     main(["contracts", "register", "--out", str(tmp_path / "out"), str(contract)])
     md = (tmp_path / "out" / "register.md").read_text(encoding="utf-8")
     assert "- **Dpia reference**: DPIA-2024-11" in md
+
+
+def test_register_out_dash_prints_the_markdown_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["contracts", "register", "--out", "-"]) == 0
+    printed = capsys.readouterr().out
+    main(["contracts", "register", "--out", str(tmp_path / "files")])
+    assert printed == (tmp_path / "files" / "register.md").read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["files"]
