@@ -24,6 +24,7 @@ and needs information governance (IG) review or not. The classes:
 | history-changed (a lookup's `historyAs`: rows set aside read as a person's history) | no | yes |
 | rows-read-changed (a table's `role`, `withdrawnWhen` or `rowFilter`: which rows are read) | no | yes |
 | confidentiality-basis-changed (the `confidentialityBasis` custom property) | no | yes |
+| controller-changed (the `controller` custom property: who decides why and how) | no | yes |
 | approver-changed (the IG approver in `team.members` named, removed, demoted or edited) | no | yes |
 | source-added (a new contract) | no | yes |
 | governed-block-unreadable (`description`, `customProperties`, `slaProperties` or `team` with an item named twice, or not a list of named items) | no | yes |
@@ -264,6 +265,15 @@ def _classify(name: str, path: str, old: Any, new: Any) -> Change:
             False,
             True,
             f"Article 9 / Schedule 1 condition {_text(_value(old))} -> {_text(_value(new))}",
+        )
+    if top == "customProperties/controller":
+        return Change(
+            name,
+            path,
+            "controller-changed",
+            False,
+            True,
+            f"data controller {_text(_value(old))} -> {_text(_value(new))}",
         )
     if top == "customProperties/confidentialityBasis":
         return Change(

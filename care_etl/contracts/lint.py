@@ -10,6 +10,7 @@ Each finding names the contract, the path in it, the rule and the fix. The rules
 - `critical-data-element`: columns that identify a person for linkage (date of birth, names)
   are marked `criticalDataElement: true`, so their checks block a bad feed.
 - `purpose`: `description.purpose`, `usage` and `limitations` are written.
+- `controller`: a `controller` custom property names the data controller.
 - `lawful-basis`: a `lawfulBasis` custom property names a UK GDPR Article 6(1) basis.
 - `given-twice`: no top-level custom property is given twice (readers take the last).
 - `special-category-condition`: a contract with special-category columns names an Article 9(2)
@@ -183,6 +184,7 @@ def governance_findings(document: dict[str, Any], name: str) -> list[Finding]:
         _critical,
         _purpose,
         _given_twice,
+        _controller,
         _lawful_basis,
         _special_category,
         _confidentiality,
@@ -333,6 +335,26 @@ def _given_twice(document: dict[str, Any], name: str) -> list[Finding]:
         )
         for key in dict.fromkeys(names)
         if names.count(key) > 1
+    ]
+
+
+CONTROLLER = "controller"
+
+
+def _controller(document: dict[str, Any], name: str) -> list[Finding]:
+    """Who decides why and how the data is processed (UK GDPR Art 4(7)): the council, and
+    for shared data who else is controller of the source records."""
+    if str(custom(document.get("customProperties")).get(CONTROLLER) or "").strip():
+        return []
+    return [
+        Finding(
+            name,
+            f"customProperties/{CONTROLLER}",
+            "controller",
+            "no data controller named",
+            f"add customProperties: [{{property: {CONTROLLER}, value: <the organisation that "
+            "decides why and how the data is processed>}]",
+        )
     ]
 
 

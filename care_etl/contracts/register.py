@@ -35,6 +35,7 @@ GOVERNANCE_PROPERTIES = ("lawfulBasis", "specialCategoryCondition")
 LABELS = {
     "dataSharingAgreement": "Data sharing agreement",
     "confidentialityBasis": "Common law duty of confidentiality",
+    "controller": "Data controller",
 }
 #: A column read that nothing uses, and one in a table the pipeline does not read.
 UNUSED = "nothing (read, not used)"

@@ -421,6 +421,7 @@ def test_classifying_an_unclassified_column_is_its_own_kind_needing_review():
                 "lawful-basis-changed",
                 "special-category-condition-changed",
                 "confidentiality-basis-changed",
+                "controller-changed",
                 "sharing-agreement-changed",
             },
         ),

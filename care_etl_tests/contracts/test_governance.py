@@ -325,3 +325,16 @@ def test_register_gives_one_line_for_a_contract_of_the_wrong_shape(tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"care-etl: error: {path}: not a valid ODCS contract: ")
     assert "\n" not in err and "care-etl contracts lint" in err
+
+
+def test_the_register_and_diff_name_the_data_controller():
+    md = markdown(load_entries([CONTRACTS_DIR]))
+    for source in (GP.stem, SOCIAL.stem, PAPER.stem, "housing_tenancies"):
+        assert any(
+            line.startswith("- **Data controller**: The council") for line in _section(md, source)
+        ), source
+    old, new = _doc(GP), _doc(GP)
+    _set_custom(new, "controller", "A data broker")
+    [change] = diff_documents(old, new)
+    assert (change.kind, change.review) == ("controller-changed", True)
+    assert change.message.endswith(" -> A data broker")

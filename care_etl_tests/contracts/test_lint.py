@@ -124,6 +124,10 @@ def _lawful_basis_twice(doc):
     doc["customProperties"].append({"property": "lawfulBasis", "value": "Art 6(1)(a) consent"})
 
 
+def _no_controller(doc):
+    doc["customProperties"] = [c for c in doc["customProperties"] if c["property"] != "controller"]
+
+
 def _no_confidentiality_basis(doc):
     doc["customProperties"] = [
         c for c in doc["customProperties"] if c["property"] != "confidentialityBasis"
@@ -219,6 +223,7 @@ CASES: list[tuple[str, Callable[[dict], None], str, str]] = [
     ("retention", _retention_capitalised, "slaProperties/0/property", "property: retention"),
     ("lawful-basis", _lawful_basis_as_a_list, "customProperties/lawfulBasis", "one line of text"),
     ("given-twice", _lawful_basis_twice, "customProperties/lawfulBasis", "keep one lawfulBasis"),
+    ("controller", _no_controller, "customProperties/controller", "property: controller"),
     (
         "confidentiality",
         _no_confidentiality_basis,
