@@ -273,7 +273,10 @@ def _classification(document: dict[str, Any], name: str) -> list[Finding]:
                     name,
                     f"{path}/classification",
                     "personal-classified",
-                    f"column maps to the person field '{canonical}' but is classified '{value}'",
+                    f"column maps to the person field '{canonical}' but "
+                    + (
+                        f"is classified '{value}'" if value is not None else "has no classification"
+                    ),
                     "classify it personal (or special-category)",
                 )
             )

@@ -354,3 +354,10 @@ def test_a_contract_not_in_utf8_is_one_finding_not_a_traceback(tmp_path, capsys)
     folder.mkdir()
     bad.rename(folder / "latin1.yaml")
     assert [f.message for f in lint_paths([folder])] == ["not UTF-8 text"]
+
+
+def test_a_person_field_with_no_classification_is_not_said_to_be_classified_none(tmp_path):
+    doc = _doc()
+    del _column(doc, "Postcode")["classification"]
+    [finding] = [f for f in lint_file(_write(tmp_path, doc)) if f.rule == "personal-classified"]
+    assert finding.message == "column maps to the person field 'postcode' but has no classification"
