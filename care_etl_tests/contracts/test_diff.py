@@ -423,6 +423,7 @@ def test_classifying_an_unclassified_column_is_its_own_kind_needing_review():
                 "confidentiality-basis-changed",
                 "controller-changed",
                 "sharing-agreement-changed",
+                "other",  # currentRegister: how the index reads the source, not IG's to sign
             },
         ),
         ("description", {"purpose-changed", "usage-changed", "other"}),

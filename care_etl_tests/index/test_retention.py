@@ -264,3 +264,30 @@ def test_retention_on_postgresql(tmp_path: Path, postgres_url: str):
     assert rows(postgres_url, "SELECT count(*) AS n FROM record_departure").n[0] == 0
     audit = rows(postgres_url, "SELECT decision_id, event FROM review_decision_audit")
     assert audit.values.tolist() == [[0, "deleted"]]
+
+
+def test_a_contract_a_run_refuses_for_its_governance_still_has_its_retention_applied(
+    tmp_path: Path,
+):
+    # A contract that lost its lawful basis stops `care-etl run` (nothing is read without
+    # one), but deleting what is past retention must go on: retention refused it too.
+    from care_etl.synthetic.generate import generate
+
+    sources, url = tmp_path / "sources", f"sqlite:///{tmp_path / 'index.db'}"
+    generate(sources, people=20, seed=3, scans=0)
+    run_pipeline(sources, CONTRACTS_DIR, url, tmp_path / "reports")
+    contracts = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS_DIR, contracts)
+    gp = contracts / f"{GP}.yaml"
+    text = gp.read_text(encoding="utf-8")
+    gp.write_text(re.sub(r"  - property: lawfulBasis\n    value: [^\n]*\n", "", text), "utf-8")
+
+    code, _, err = cli("run", "--sources", str(sources), "--database", url,
+                       "--contracts", str(contracts))  # fmt: skip
+    assert code == 2 and "lawful" in err.lower(), err
+    code, out, err = cli("retention", "--sources", str(sources), "--database", url,
+                         "--contracts", str(contracts))  # fmt: skip
+    assert code == 0 and "past retention" in out, err
+    code, _, err = cli("retention", "--sources", str(sources), "--database", url, "--apply",
+                       "--contracts", str(contracts))  # fmt: skip
+    assert code == 0, err
