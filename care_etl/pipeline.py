@@ -75,8 +75,8 @@ def run_pipeline(
     contracts = load_contracts(contracts_dir)  # loads and checks every contract first
     # Every mistake the user can see before the run stops it before anything is written.
     _check_sources(sources_dir, contracts)
-    _check_reports(reports_dir)
-    _prepare_database(database_url)
+    check_reports(reports_dir)
+    prepare_database(database_url)
     assets = assets_for(contracts)
     settings = CareEtlSettings(
         sources_dir=str(sources_dir),
@@ -141,12 +141,17 @@ def _incremental(result: Any) -> dict[str, Any]:
 def _check_sources(sources_dir: Path, contracts: list[Any]) -> None:
     """A sources folder that holds no source at all is a wrong path (the parent folder, an
     empty one), not a source that sent nothing: say so, rather than link nothing."""
-    if not sources_dir.is_dir():
-        what = "is a file, not a folder" if sources_dir.exists() else "sources folder not found"
-        raise CareEtlError(f"{sources_dir}: {what}")
+    check_sources_folder(sources_dir)
     if contracts and not any(_has_input(c, sources_dir) for c in contracts):
         expected = ", ".join(sorted({c.location for c in contracts})[:4])
         raise CareEtlError(f"{sources_dir}: no source files found (expected {expected})")
+
+
+def check_sources_folder(sources_dir: Path) -> None:
+    """The sources folder must be a folder that is there (in Dagster, CARE_ETL_SOURCES_DIR)."""
+    if not sources_dir.is_dir():
+        what = "is a file, not a folder" if sources_dir.exists() else "sources folder not found"
+        raise CareEtlError(f"{sources_dir}: {what}")
 
 
 def _has_input(contract: Any, sources_dir: Path) -> bool:
@@ -163,7 +168,7 @@ def _has_input(contract: Any, sources_dir: Path) -> bool:
     return any(p.is_file() for p in sources_dir.glob(contract.location))
 
 
-def _check_reports(reports_dir: Path) -> None:
+def check_reports(reports_dir: Path) -> None:
     """Make the reports folder now: a path that cannot be one must not fail the run after
     the index is published."""
     try:
@@ -176,7 +181,7 @@ def _check_reports(reports_dir: Path) -> None:
         ) from None
 
 
-def _prepare_database(url: str) -> None:
+def prepare_database(url: str) -> None:
     """Refuse an index that would vanish, create a SQLite file's folder, then check the
     database answers."""
     if url.rstrip("/") in ("sqlite:", "sqlite:/") or url.startswith("sqlite:///:memory:"):
@@ -210,6 +215,9 @@ def _failure(result: Any) -> str:
                 for c in checks
             )
             return f"{what} failed a blocking data-quality check: {rules}"
+        told = event.step_failure_data.user_failure_data
+        if told is not None and told.description:  # a dg.Failure: ours, in words already
+            return f"{what} failed: {told.description}"
         error = event.step_failure_data.error
         while error.cause is not None:
             error = error.cause

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from care_etl_tests.conftest import PROJECT_DIR
+import dagster as dg
+
+from care_etl.definitions import build_definitions
+from care_etl.resources import CareEtlSettings
+from care_etl_tests.conftest import CONTRACTS_DIR, PROJECT_DIR
 
 DAGSTER = Path(sys.executable).parent / "dagster"
 
@@ -62,3 +66,65 @@ def test_a_selection_runs_in_one_process_and_an_index_alone_says_what_to_materia
     assert one_source.returncode == 0, one_source.stderr[-3000:]
     assert "Executing steps in process" in one_source.stderr
     assert "multiprocess" not in one_source.stderr
+
+
+def run_job(settings: CareEtlSettings) -> dg.ExecuteInProcessResult:
+    """care_etl_job as the code location defines it, on these settings."""
+    definitions = build_definitions(CONTRACTS_DIR, settings)
+    return definitions.resolve_job_def("care_etl_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+
+
+def failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Each failed step's one line: the description Dagster keeps of a dg.Failure."""
+    told = {}
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data.user_failure_data
+            told[event.step_key] = data.description if data else event.step_failure_data.error
+    return told
+
+
+def settings_for(tmp_path: Path, sources: Path, database_url: str) -> CareEtlSettings:
+    return CareEtlSettings(
+        sources_dir=str(sources),
+        database_url=database_url,
+        reports_dir=str(tmp_path / "reports"),
+        cache_dir=str(tmp_path / "cache" / ".ocr_cache"),
+    )
+
+
+def test_a_sources_folder_that_is_not_there_fails_the_run_in_one_line_and_publishes_nothing(
+    tmp_path: Path,
+):
+    index = tmp_path / "index.db"
+    result = run_job(settings_for(tmp_path, tmp_path / "typo", f"sqlite:///{index}"))
+    assert not result.success
+    told = failures(result)
+    assert told["ingest__raw_health_gp_registrations"] == (
+        f"{tmp_path / 'typo'}: sources folder not found (CARE_ETL_SOURCES_DIR)"
+    )
+    assert not index.exists()  # not an empty index, nor every feed blocked
+
+
+def test_an_unreachable_database_fails_its_steps_with_the_message_care_etl_run_gives(
+    generated: Path, tmp_path: Path
+):
+    url = "postgresql+psycopg://care_etl@127.0.0.1:1/care"
+    result = run_job(settings_for(tmp_path, generated, url))
+    assert not result.success
+    told = failures(result)
+    assert told["ingest__raw_housing_tenancies"].startswith(
+        f"cannot reach database {url}: connection failed"
+    )
+    assert all(isinstance(line, str) and "\n" not in line for line in told.values()), told
+
+
+def test_a_sqlite_index_in_a_folder_not_made_yet_is_made_as_care_etl_run_makes_it(
+    generated: Path, tmp_path: Path
+):
+    index = tmp_path / "new" / "folder" / "index.db"
+    result = run_job(settings_for(tmp_path, generated, f"sqlite:///{index}"))
+    assert result.success, failures(result)
+    assert index.is_file()

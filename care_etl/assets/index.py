@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from care_etl.assets.failures import in_one_line
 from care_etl.assets.owners import ENGINEERING
 from care_etl.contracts.model import Contract
 from care_etl.index.build import PublishedIndex
@@ -37,7 +38,7 @@ def coverage_report(
     from care_etl.report.metadata import coverage_metadata
 
     figures = index.figures
-    json_path, html_path = write_reports(figures, Path(settings.reports_dir))
+    json_path, html_path = _write(figures, Path(settings.reports_dir))
     context.add_output_metadata(
         {
             **coverage_metadata(figures),
@@ -46,6 +47,18 @@ def coverage_report(
         }
     )
     return figures
+
+
+def _write(figures: dict, reports_dir: Path) -> tuple[Path, Path]:
+    """The report's two files; a folder that cannot be written is the operator's to fix."""
+    try:
+        return write_reports(figures, reports_dir)
+    except OSError as exc:
+        raise dg.Failure(
+            description=f"{reports_dir}: cannot write the coverage report there "
+            f"({exc.strerror or type(exc).__name__}): set CARE_ETL_REPORTS_DIR to a folder "
+            "this process can write (the index is published)"
+        ) from None
 
 
 def _after_publish(settings: CareEtlSettings, contracts: list[Contract]) -> None:
@@ -87,24 +100,25 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         run_id = context.run_id or uuid.uuid4().hex
         in_run = {s.contract_id for s in person_records}
         state_dir = cache_root(settings.cache_dir)
-        made = make_index(
-            person_records,
-            linked,
-            database_url=settings.database_url,
-            run_id=run_id,
-            contracts=[c for c in contracts if c.id in in_run],
-            sources_dir=Path(settings.sources_dir),
-            state_dir=state_dir,
-        )
-        tables = made.tables.as_dict()
-        figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
-        # an incremental build brings its own person-by-person writer
-        delta = made.delta or PublishDelta.load(state_dir)
-        publish_index(made, settings.database_url, run_id=run_id, figures=figures, delta=delta)
-        _after_publish(settings, [c for c in contracts if c.id in in_run])
-        rows = {name: len(frame) for name, frame in tables.items()}
-        if made.delta is not None:  # the tables built hold the rebuilt persons' rows only
-            rows.update(published_rows(settings.database_url, list(rows)))
+        with in_one_line():
+            made = make_index(
+                person_records,
+                linked,
+                database_url=settings.database_url,
+                run_id=run_id,
+                contracts=[c for c in contracts if c.id in in_run],
+                sources_dir=Path(settings.sources_dir),
+                state_dir=state_dir,
+            )
+            tables = made.tables.as_dict()
+            figures = coverage(person_records, tables["person_source_link"], tables["review_queue"])
+            # an incremental build brings its own person-by-person writer
+            delta = made.delta or PublishDelta.load(state_dir)
+            publish_index(made, settings.database_url, run_id=run_id, figures=figures, delta=delta)
+            _after_publish(settings, [c for c in contracts if c.id in in_run])
+            rows = {name: len(frame) for name, frame in tables.items()}
+            if made.delta is not None:  # the tables built hold the rebuilt persons' rows only
+                rows.update(published_rows(settings.database_url, list(rows)))
         context.add_output_metadata(
             {
                 **{name: dg.MetadataValue.int(n) for name, n in rows.items()},

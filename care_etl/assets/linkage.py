@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from care_etl.assets.failures import in_one_line
 from care_etl.assets.owners import ENGINEERING
 from care_etl.assets.sources import staged_key
 from care_etl.contracts.model import Contract
@@ -52,13 +53,14 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
             if with_records
             else pd.DataFrame(columns=["source", "source_record_id"])  # every feed blocked or empty
         )
-        run = link_incrementally(
-            records,
-            database_url=settings.database_url,
-            run_id=context.run_id,
-            ocr_cache_dir=settings.cache_dir,
-            contract_files=[c.file for c in contracts],
-        )
+        with in_one_line():
+            run = link_incrementally(
+                records,
+                database_url=settings.database_url,
+                run_id=context.run_id,
+                ocr_cache_dir=settings.cache_dir,
+                contract_files=[c.file for c in contracts],
+            )
         outcome = run.outcome
         result = outcome.result
         context.add_output_metadata(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from care_etl.assets.failures import check_settings, in_one_line
 from care_etl.assets.owners import contract_owners
 from care_etl.contracts.model import Contract
 from care_etl.quality.checks import ERROR, CheckPlan, plan_checks
@@ -38,9 +39,11 @@ def source_assets(contract: Contract) -> list[dg.AssetsDefinition]:
         "with its lineage (file and row, sheet, or table and key).",
     )
     def raw(context: dg.AssetExecutionContext, settings: CareEtlSettings) -> RawSource:
-        result = read_source(
-            contract, Path(settings.sources_dir), cache_dir=Path(settings.cache_dir)
-        )
+        check_settings(settings)
+        with in_one_line():
+            result = read_source(
+                contract, Path(settings.sources_dir), cache_dir=Path(settings.cache_dir)
+            )
         for message in result.errors:
             context.log.error(message)
         for message in result.warnings:
@@ -73,14 +76,15 @@ def source_assets(contract: Contract) -> list[dg.AssetsDefinition]:
         from care_etl.incremental.state import cache_root
         from care_etl.quality.gate import gate_source
 
-        result = gate_source(
-            raw,
-            contract,
-            database_url=settings.database_url,
-            run_id=context.run_id,
-            plans=plans,
-            cache_dir=cache_root(settings.cache_dir),
-        )
+        with in_one_line():
+            result = gate_source(
+                raw,
+                contract,
+                database_url=settings.database_url,
+                run_id=context.run_id,
+                plans=plans,
+                cache_dir=cache_root(settings.cache_dir),
+            )
         if result.blocked:
             context.log.error(f"{contract.id}: {result.blocked}")
         failed = [r for r in result.dq_results if not r["success"]]

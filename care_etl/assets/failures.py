@@ -1,0 +1,44 @@
+"""A mistake the user can fix fails a Dagster step with its one line, as `care-etl run`
+prints it, and a run launched from Dagster checks its settings as `care-etl run` does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+
+from care_etl.errors import CareEtlError
+from care_etl.resources import CareEtlSettings
+
+
+@contextmanager
+def in_one_line() -> Iterator[None]:
+    """care_etl's errors (care_etl.errors) are written for the person who runs it: raised
+    as they are, Dagster shows them under its own wrapper and a traceback through our code.
+    As a dg.Failure the step's failure is the message, and Dagster keeps its description."""
+    try:
+        yield
+    except CareEtlError as exc:
+        raise dg.Failure(description=str(exc)) from None
+
+
+def check_settings(settings: CareEtlSettings) -> None:
+    """What `care-etl run` checks before it reads anything: a sources folder that is not
+    there is a wrong CARE_ETL_SOURCES_DIR, not four sources that sent nothing (which would
+    block every feed, or publish an empty index on a first run); the reports folder is made
+    now, not found wanting once the index is published; a SQLite file's folder is made, and
+    the database must answer."""
+    from care_etl.pipeline import check_reports, check_sources_folder, prepare_database
+
+    for check, folder, variable in (
+        (check_sources_folder, settings.sources_dir, "CARE_ETL_SOURCES_DIR"),
+        (check_reports, settings.reports_dir, "CARE_ETL_REPORTS_DIR"),
+    ):
+        try:
+            check(Path(folder))
+        except CareEtlError as exc:
+            raise dg.Failure(description=f"{exc} ({variable})") from None
+    with in_one_line():
+        prepare_database(settings.database_url)
