@@ -52,8 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--contracts",
         type=Path,
-        default=DEFAULT_CONTRACTS_DIR,
-        help="data contracts folder (default: the project's data_contracts/)",
+        default=None,
+        help="data contracts folder (default: $CARE_ETL_CONTRACTS_DIR, else the project's "
+        "data_contracts/)",
     )
     run.add_argument(
         "--database",
@@ -64,8 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--reports",
         type=Path,
-        default=Path("reports"),
-        help="folder for coverage.json and coverage.html (default: reports/)",
+        default=None,
+        help="folder for coverage.json and coverage.html (default: $CARE_ETL_REPORTS_DIR, "
+        "else reports/)",
     )
     run.add_argument(
         "--full",
@@ -149,24 +151,20 @@ def _run(args: argparse.Namespace) -> int:
     from care_etl.linkage import compare
     from care_etl.pipeline import run_pipeline
     from care_etl.report.progress import bars, wanted
-    from care_etl.resources import index_url_for
+    from care_etl.resources import contracts_dir_for, index_url_for, reports_dir_for
     from care_etl.sources import paper_reader
 
+    # each setting as Dagster reads it from the environment, unless given here
     database = index_url_for(args.sources, args.database)
+    contracts, reports = contracts_dir_for(args.contracts), reports_dir_for(args.reports)
     with bars(wanted(args.progress)) as progress:
         paper_reader.progress_hook = progress.counter("reading paper forms (OCR)", "form")
         compare.progress_hook = progress.counter("comparing candidate pairs", "pair")
         try:
-            outcome = run_pipeline(
-                args.sources,
-                args.contracts,
-                database,
-                args.reports,
-                full=args.full,
-            )
+            outcome = run_pipeline(args.sources, contracts, database, reports, full=args.full)
         finally:
             paper_reader.progress_hook = compare.progress_hook = None
-    _print_summary(outcome.figures, database, args.reports, outcome.step_seconds)
+    _print_summary(outcome.figures, database, reports, outcome.step_seconds)
     _print_mode(outcome.incremental, forced=args.full)
     return 0
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from care_etl.errors import CareEtlError
 from care_etl.index.publish import engine_for
-from care_etl.resources import CareEtlSettings
+from care_etl.resources import CareEtlSettings, cache_dir_for
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -82,7 +82,7 @@ def run_pipeline(
         sources_dir=str(sources_dir),
         database_url=database_url,
         reports_dir=str(reports_dir),
-        cache_dir=str(sources_dir.resolve().parent / ".ocr_cache"),
+        cache_dir=cache_dir_for(sources_dir),  # CARE_ETL_CACHE_DIR, as Dagster reads it
     )
     if full:
         _forget_state(cache_root(settings.cache_dir))

@@ -15,6 +15,18 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONTRACTS_DIR = PROJECT_DIR / "data_contracts"
 
 
+def contracts_dir_for(given: Path | None = None) -> Path:
+    """The contracts a run reads: `given` (--contracts), else CARE_ETL_CONTRACTS_DIR (as
+    Dagster reads it), else the project's data_contracts/."""
+    return given or Path(os.environ.get("CARE_ETL_CONTRACTS_DIR") or DEFAULT_CONTRACTS_DIR)
+
+
+def reports_dir_for(given: Path | None = None, default: str = "reports") -> Path:
+    """Where a run writes the coverage report: `given` (--reports), else CARE_ETL_REPORTS_DIR
+    (as Dagster reads it), else `default`."""
+    return given or Path(os.environ.get("CARE_ETL_REPORTS_DIR") or default)
+
+
 def index_url_for(sources_dir: Path, given: str | None = None) -> str:
     """The index a command over a sources folder opens: `given` (--database), else
     CARE_ETL_DATABASE_URL (as Dagster and `care-etl review` read it), else care_etl.db
@@ -26,12 +38,20 @@ def index_url_for(sources_dir: Path, given: str | None = None) -> str:
     )
 
 
+def cache_dir_for(sources_dir: Path) -> str:
+    """The OCR cache (and, beside it, the incremental cache) of a sources folder:
+    CARE_ETL_CACHE_DIR, else `.ocr_cache` beside the folder. `care-etl run` and Dagster read
+    it the same way, so a run of either reuses what the other computed."""
+    return os.environ.get("CARE_ETL_CACHE_DIR") or str(sources_dir.resolve().parent / ".ocr_cache")
+
+
 class CareEtlSettings(dg.ConfigurableResource):
     """Sources folder, output database, reports folder and the OCR cache.
 
-    In `dagster dev` they come from CARE_ETL_SOURCES_DIR, CARE_ETL_DATABASE_URL and
-    CARE_ETL_REPORTS_DIR, and default to what `make demo` writes (demo/sources,
-    demo/care_etl.db, demo/reports); `care-etl run` passes its arguments.
+    In `dagster dev` they come from CARE_ETL_SOURCES_DIR, CARE_ETL_DATABASE_URL,
+    CARE_ETL_REPORTS_DIR and CARE_ETL_CACHE_DIR, and default as `care-etl run` does: the
+    sources to what `make demo` writes (demo/sources), the index to care_etl.db beside the
+    sources folder, the reports to demo/reports; `care-etl run` passes its arguments.
     """
 
     sources_dir: str
@@ -41,14 +61,12 @@ class CareEtlSettings(dg.ConfigurableResource):
 
     @classmethod
     def from_environment(cls) -> CareEtlSettings:
-        sources = os.environ.get("CARE_ETL_SOURCES_DIR", "demo/sources")
+        sources = Path(os.environ.get("CARE_ETL_SOURCES_DIR", "demo/sources"))
         return cls(
-            sources_dir=sources,
-            database_url=os.environ.get("CARE_ETL_DATABASE_URL", "sqlite:///demo/care_etl.db"),
-            reports_dir=os.environ.get("CARE_ETL_REPORTS_DIR", "demo/reports"),
-            cache_dir=os.environ.get(
-                "CARE_ETL_CACHE_DIR", str(Path(sources).parent / ".ocr_cache")
-            ),
+            sources_dir=str(sources),
+            database_url=index_url_for(sources),
+            reports_dir=str(reports_dir_for(default="demo/reports")),
+            cache_dir=cache_dir_for(sources),
         )
 
 

@@ -1,0 +1,82 @@
+"""`care-etl run` and Dagster, given one deployment's environment (CARE_ETL_DATABASE_URL,
+CARE_ETL_CACHE_DIR, CARE_ETL_REPORTS_DIR), read and write the same places: a Dagster run
+after `care-etl run` reuses what it computed, on a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from care_etl.definitions import defs as load_defs
+from care_etl_tests.conftest import PROJECT_DIR
+
+CARE_ETL = Path(sys.executable).parent / "care-etl"
+
+
+def metadata(result: dg.ExecuteInProcessResult, node: str) -> dict:
+    """An asset's materialisation metadata as plain values."""
+    event = result.asset_materializations_for_node(node)[0]
+    return {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+
+
+def test_care_etl_run_and_a_dagster_run_share_index_cache_and_reports_from_the_environment(
+    generated: Path, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    env = {
+        "CARE_ETL_SOURCES_DIR": str(generated),
+        "CARE_ETL_DATABASE_URL": postgres_url,
+        "CARE_ETL_CACHE_DIR": str(tmp_path / "deployment" / ".ocr_cache"),
+        "CARE_ETL_REPORTS_DIR": str(tmp_path / "deployment" / "reports"),
+        "CARE_ETL_PSEUDONYM_KEY": "a-test-key-that-lasts-across-runs-0123456789",
+    }
+    run = subprocess.run(
+        [str(CARE_ETL), "run", "--sources", str(generated)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR), **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = tmp_path / "deployment" / "reports" / "coverage.json"
+    assert report.is_file()  # not ./reports
+    read = json.loads(report.read_text())["sources"]["health_gp_registrations"]["records_read"]
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = (
+        load_defs()
+        .resolve_job_def("care_etl_job")
+        .execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    )
+    assert result.success
+    linked = metadata(result, "link__linked_records")
+    assert linked["run_mode"] == "incremental", linked["run_mode_reason"]
+    assert linked["records_new_or_changed"] == 0
+    index = metadata(result, "index__person_index")
+    assert index["publish_mode"] == "changed persons only"
+    assert index["persons_rewritten"] == 0
+    again = json.loads(report.read_text())["sources"]["health_gp_registrations"]
+    assert again["records_read"] == read
+
+
+def test_without_a_database_url_dagster_opens_the_index_care_etl_run_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Beside the sources folder, not demo/care_etl.db under whatever folder Dagster runs in."""
+    from care_etl.resources import CareEtlSettings, index_url_for
+
+    sources = tmp_path / "drop" / "sources"
+    monkeypatch.setenv("CARE_ETL_SOURCES_DIR", str(sources))
+    monkeypatch.delenv("CARE_ETL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CARE_ETL_CACHE_DIR", raising=False)
+    settings = CareEtlSettings.from_environment()
+    assert settings.database_url == index_url_for(sources)  # what `care-etl run` opens
+    assert settings.database_url == f"sqlite:///{tmp_path / 'drop' / 'care_etl.db'}"
+    assert settings.cache_dir == str(tmp_path / "drop" / ".ocr_cache")
