@@ -128,3 +128,52 @@ def test_a_sqlite_index_in_a_folder_not_made_yet_is_made_as_care_etl_run_makes_i
     result = run_job(settings_for(tmp_path, generated, f"sqlite:///{index}"))
     assert result.success, failures(result)
     assert index.is_file()
+
+
+def test_the_schedule_and_the_sensor_wait_while_a_run_is_in_progress_and_lose_no_change(
+    generated: Path, tmp_path: Path
+):
+    """Two runs at once would write one index and one cache together: the morning tick and
+    a file change during a run start nothing, and the change starts a run once it ended."""
+    definitions = build_definitions(
+        CONTRACTS_DIR, settings_for(tmp_path, generated, f"sqlite:///{tmp_path / 'i.db'}")
+    )
+    schedule = definitions.resolve_schedule_def("care_etl_daily")
+    sensor = definitions.resolve_sensor_def("care_etl_source_files")
+    settings = settings_for(tmp_path, generated, f"sqlite:///{tmp_path / 'i.db'}")
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        running = dg.DagsterRun(job_name="__ASSET_JOB", status=dg.DagsterRunStatus.STARTED)
+        instance.add_run(running)
+
+        morning = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        assert not morning.run_requests
+        assert f"run {running.run_id[:8]} of __ASSET_JOB is started" in morning.skip_message
+        tick = sensor(dg.build_sensor_context(instance=instance, resources={"settings": settings}))
+        assert isinstance(tick, dg.SkipReason)
+
+        instance.report_run_failed(running)
+        later = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        assert len(later.run_requests) == 1
+        assert later.run_requests[0].tags["trigger"] == "schedule"
+        after = sensor(dg.build_sensor_context(instance=instance, resources={"settings": settings}))
+        assert isinstance(after, dg.SensorResult) and len(after.run_requests) == 1
+
+
+def test_care_etl_run_tells_a_step_failed_in_dagsters_words_in_its_own_one_line():
+    """A step's care_etl error is a dg.Failure in Dagster; `care-etl run` still prints it
+    as the line the user can act on, with the step in words."""
+    from care_etl.assets.failures import in_one_line
+    from care_etl.errors import SourceReadError
+    from care_etl.pipeline import _failure
+
+    @dg.asset(key=dg.AssetKey(["ingest", "raw_housing_tenancies"]))
+    def raw() -> None:
+        with in_one_line():
+            raise SourceReadError("housing/tenancies_East.xlsx row 14: column 'DOB' missing")
+
+    result = dg.materialize([raw], raise_on_error=False, instance=dg.DagsterInstance.ephemeral())
+    assert _failure(result) == (
+        "reading source housing_tenancies failed: "
+        "housing/tenancies_East.xlsx row 14: column 'DOB' missing"
+    )

@@ -38,6 +38,11 @@ def daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinitio
     the variable, not as a Dagster traceback that stops the whole code location loading.
     """
     cron = os.environ.get(CRON_VARIABLE)
+
+    def morning_run(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        busy = run_in_flight(context.instance, job.name)
+        return dg.SkipReason(busy) if busy else dg.RunRequest(tags={"trigger": "schedule"})
+
     try:
         return dg.ScheduleDefinition(
             name=SCHEDULE_NAME,
@@ -45,8 +50,9 @@ def daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinitio
             cron_schedule=DEFAULT_CRON if cron is None else cron,
             execution_timezone=TIMEZONE,
             description="Runs the whole job every morning, so the index is never more than a "
-            "day old even when no file changed (a source database is read on every run).",
-            tags={"trigger": "schedule"},
+            "day old even when no file changed (a source database is read on every run); "
+            "skipped while a run is queued or in progress.",
+            execution_fn=morning_run,
         )
     except dg.DagsterInvalidDefinitionError:
         if cron is None:  # the default is valid: not the operator's mistake
@@ -56,6 +62,29 @@ def daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinitio
             "day-of-month month day-of-week, in London time, e.g. '0 6 * * *' (06:00 every "
             "day, the default) or '30 5 * * 1-5' (05:30 on weekdays)"
         ) from None
+
+
+#: The job Dagster runs for a selection of assets launched from the UI: it writes the index too.
+ASSET_JOB = "__ASSET_JOB"
+#: A run in these may still write the index or the cache (a NOT_STARTED run never launched).
+BUSY = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+
+
+def run_in_flight(instance: dg.DagsterInstance, job_name: str) -> str | None:
+    """Why not to start a run now: another is queued or running. Two runs at once would
+    write one index and one incremental cache together (and on SQLite lock each other out),
+    so the schedule and the sensor wait for it rather than queue a second."""
+    records = instance.get_run_records(dg.RunsFilter(job_name=None, statuses=list(BUSY)), limit=50)
+    busy = [r.dagster_run for r in records if r.dagster_run.job_name in (job_name, ASSET_JOB)]
+    if not busy:
+        return None
+    run = busy[0]
+    return f"run {run.run_id[:8]} of {run.job_name} is {run.status.value.lower()}: not starting another"
 
 
 def source_snapshot(contracts: list[Contract], sources_dir: Path) -> dict[str, list[int]]:
@@ -124,6 +153,9 @@ def source_files_sensor(
     def watch_sources(
         context: dg.SensorEvaluationContext, settings: CareEtlSettings
     ) -> dg.SensorResult | dg.SkipReason:
+        busy = run_in_flight(context.instance, job.name)
+        if busy:  # the cursor stays: the change is seen again once that run has ended
+            return dg.SkipReason(busy)
         sources_dir = Path(settings.sources_dir)
         if not sources_dir.is_dir():
             return dg.SkipReason(f"sources folder {sources_dir} not found")
