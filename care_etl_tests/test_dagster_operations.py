@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from care_etl.definitions import build_definitions
 from care_etl.resources import CareEtlSettings
@@ -177,3 +178,17 @@ def test_care_etl_run_tells_a_step_failed_in_dagsters_words_in_its_own_one_line(
         "reading source housing_tenancies failed: "
         "housing/tenancies_East.xlsx row 14: column 'DOB' missing"
     )
+
+
+def test_a_bad_compare_processes_setting_stops_a_dagster_run_before_any_source_is_read(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("CARE_ETL_COMPARE_PROCESSES", "two")
+    result = run_job(settings_for(tmp_path, generated, f"sqlite:///{tmp_path / 'i.db'}"))
+    assert not result.success
+    told = failures(result)
+    assert told["ingest__raw_health_gp_registrations"] == (
+        "CARE_ETL_COMPARE_PROCESSES='two' is not a number of processes (1, 2, ...)"
+    )
+    assert "link__linked_records" not in told  # never reached: nothing was read
+    assert not result.get_asset_materialization_events()

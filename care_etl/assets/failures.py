@@ -28,8 +28,9 @@ def check_settings(settings: CareEtlSettings) -> None:
     """What `care-etl run` checks before it reads anything: a sources folder that is not
     there is a wrong CARE_ETL_SOURCES_DIR, not four sources that sent nothing (which would
     block every feed, or publish an empty index on a first run); the reports folder is made
-    now, not found wanting once the index is published; a SQLite file's folder is made, and
-    the database must answer."""
+    now, not found wanting once the index is published; a SQLite file's folder is made, the
+    database must answer, and CARE_ETL_COMPARE_PROCESSES must be a number."""
+    from care_etl.linkage.compare import compare_processes
     from care_etl.pipeline import check_reports, check_sources_folder, prepare_database
 
     for check, folder, variable in (
@@ -42,3 +43,4 @@ def check_settings(settings: CareEtlSettings) -> None:
             raise dg.Failure(description=f"{exc} ({variable})") from None
     with in_one_line():
         prepare_database(settings.database_url)
+        compare_processes()  # a bad CARE_ETL_COMPARE_PROCESSES, now, not after every read
