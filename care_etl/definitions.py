@@ -21,7 +21,7 @@ JOB_NAME = "care_etl_job"
 
 
 def assets_for(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
-    per_source = [a for c in contracts for a in source_assets(c)]
+    per_source = [a for c in contracts for a in source_assets(c, contracts)]
     return [*per_source, *linkage_assets(contracts), *index_assets(contracts)]
 
 

@@ -74,7 +74,7 @@ def run_pipeline(
     compare_processes()  # a bad setting stops the run now, not after every source is read
     contracts = load_contracts(contracts_dir)  # loads and checks every contract first
     # Every mistake the user can see before the run stops it before anything is written.
-    _check_sources(sources_dir, contracts)
+    check_sources(sources_dir, contracts)
     check_reports(reports_dir)
     prepare_database(database_url)
     assets = assets_for(contracts)
@@ -138,7 +138,7 @@ def _incremental(result: Any) -> dict[str, Any]:
     return found
 
 
-def _check_sources(sources_dir: Path, contracts: list[Any]) -> None:
+def check_sources(sources_dir: Path, contracts: list[Any]) -> None:
     """A sources folder that holds no source at all is a wrong path (the parent folder, an
     empty one), not a source that sent nothing: say so, rather than link nothing."""
     check_sources_folder(sources_dir)

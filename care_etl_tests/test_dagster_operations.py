@@ -192,3 +192,18 @@ def test_a_bad_compare_processes_setting_stops_a_dagster_run_before_any_source_i
     )
     assert "link__linked_records" not in told  # never reached: nothing was read
     assert not result.get_asset_materialization_events()
+
+
+def test_a_sources_folder_with_no_source_in_it_fails_the_run_and_publishes_nothing(
+    tmp_path: Path,
+):
+    """The parent of the drop folder, say: care-etl run refuses it, and so does Dagster."""
+    empty = tmp_path / "drop"
+    empty.mkdir()
+    index = tmp_path / "index.db"
+    result = run_job(settings_for(tmp_path, empty, f"sqlite:///{index}"))
+    assert not result.success
+    told = failures(result)["ingest__raw_paper_referrals"]
+    assert told.startswith(f"{empty}: no source files found (expected ")
+    assert told.endswith("(CARE_ETL_SOURCES_DIR)")
+    assert not index.exists()

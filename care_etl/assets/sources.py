@@ -26,8 +26,12 @@ def staged_key(contract: Contract) -> dg.AssetKey:
     return dg.AssetKey(["standardise", f"staged_{contract.id}"])
 
 
-def source_assets(contract: Contract) -> list[dg.AssetsDefinition]:
-    """The two assets of one source, grouped under the source's contract id."""
+def source_assets(
+    contract: Contract, contracts: list[Contract] | None = None
+) -> list[dg.AssetsDefinition]:
+    """The two assets of one source, grouped under the source's contract id. Reading first
+    checks the run's settings against all the run's `contracts` (default: this one)."""
+    run_contracts = contracts or [contract]
 
     @dg.asset(
         key=raw_key(contract),
@@ -39,7 +43,7 @@ def source_assets(contract: Contract) -> list[dg.AssetsDefinition]:
         "with its lineage (file and row, sheet, or table and key).",
     )
     def raw(context: dg.AssetExecutionContext, settings: CareEtlSettings) -> RawSource:
-        check_settings(settings)
+        check_settings(settings, run_contracts)
         with in_one_line():
             result = read_source(
                 contract, Path(settings.sources_dir), cache_dir=Path(settings.cache_dir)
