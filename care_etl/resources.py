@@ -64,10 +64,19 @@ class CareEtlSettings(dg.ConfigurableResource):
         sources = Path(os.environ.get("CARE_ETL_SOURCES_DIR", "demo/sources"))
         return cls(
             sources_dir=str(sources),
-            database_url=index_url_for(sources),
+            database_url=_database_url(sources),
             reports_dir=str(reports_dir_for(default="demo/reports")),
             cache_dir=cache_dir_for(sources),
         )
+
+
+def _database_url(sources: Path) -> str:
+    """CARE_ETL_DATABASE_URL as a reference Dagster reads when a run starts, not its value:
+    a resource's values are part of the code location's snapshot, shown in the UI (the
+    resource's configuration) and stored with every run, and this URL may hold a password."""
+    if os.environ.get("CARE_ETL_DATABASE_URL"):
+        return dg.EnvVar("CARE_ETL_DATABASE_URL")
+    return index_url_for(sources)
 
 
 class StoredOutputs(dg.ConfigurableIOManagerFactory):

@@ -80,3 +80,34 @@ def test_without_a_database_url_dagster_opens_the_index_care_etl_run_opens(
     assert settings.database_url == index_url_for(sources)  # what `care-etl run` opens
     assert settings.database_url == f"sqlite:///{tmp_path / 'drop' / 'care_etl.db'}"
     assert settings.cache_dir == str(tmp_path / "drop" / ".ocr_cache")
+
+
+def test_a_database_password_stays_out_of_dagsters_snapshot_and_run_records(
+    generated: Path, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The code location's snapshot (the UI's view of the resource) and every run stored in
+    DAGSTER_HOME hold the name CARE_ETL_DATABASE_URL, never the password in its value."""
+    import sqlalchemy as sa
+
+    secret = "NotARealSecret-4711"
+    url = sa.engine.make_url(postgres_url).set(password=secret)
+    monkeypatch.setenv("CARE_ETL_DATABASE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("CARE_ETL_SOURCES_DIR", str(generated))
+    monkeypatch.setenv("CARE_ETL_CACHE_DIR", str(tmp_path / "cache" / ".ocr_cache"))
+    monkeypatch.setenv("CARE_ETL_REPORTS_DIR", str(tmp_path / "reports"))
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    definitions = load_defs()
+    shown = serialize_value(RepositorySnap.from_def(definitions.get_repository_def()))
+    assert "CARE_ETL_DATABASE_URL" in shown and secret not in shown  # what the UI is sent
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        job = definitions.resolve_job_def("care_etl_job")
+        assert job.execute_in_process(instance=instance).success  # the URL read at run time
+        for run in instance.get_runs():
+            assert secret not in serialize_value(instance.get_job_snapshot(run.job_snapshot_id))
+    # nor in any file Dagster stores uncompressed (event logs, compute logs)
+    stored = [p for p in home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert stored == []
