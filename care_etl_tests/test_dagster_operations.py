@@ -207,3 +207,46 @@ def test_a_sources_folder_with_no_source_in_it_fails_the_run_and_publishes_nothi
     assert told.startswith(f"{empty}: no source files found (expected ")
     assert told.endswith("(CARE_ETL_SOURCES_DIR)")
     assert not index.exists()
+
+
+def the_job() -> dg.JobDefinition:
+    """care_etl_job as a run worker rebuilds it from the code location."""
+    from care_etl.definitions import defs
+
+    return defs().resolve_job_def("care_etl_job")
+
+
+def test_a_failed_run_re_executed_from_its_failure_runs_the_failed_step_on_stored_outputs(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The UI's "Re-execute from failure" (a selection of care_etl_job's assets, as the UI
+    launches from the job's page): the index alone failed as nothing upstream was
+    stored; once the linkage has run, re-executing that run publishes the index."""
+    for name, value in deployment(generated, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    job = dg.build_reconstructable_job("care_etl_tests.test_dagster_operations", "the_job")
+    index = dg.AssetKey(["index", "person_index"])
+    with dg.instance_for_test(temp_dir=os.environ["DAGSTER_HOME"]) as instance:
+        with dg.execute_job(job, instance, asset_selection=[index]) as alone:
+            assert not alone.success
+        failed = [
+            e
+            for e in instance.all_logs(alone.run_id)
+            if e.dagster_event and e.dagster_event.is_step_failure
+        ]
+        told = failed[0].dagster_event.step_failure_data.user_failure_data.description
+        assert told.startswith("link/")  # which upstream to materialise, in words
+
+        upstream = dg.AssetSelection.from_string("*link/linked_records")
+        with dg.execute_job(
+            job,
+            instance,
+            asset_selection=list(upstream.resolve(the_job().asset_layer.asset_graph)),
+        ) as linked:
+            assert linked.success
+
+        again = dg.ReexecutionOptions.from_failure(alone.run_id, instance)
+        with dg.execute_job(job, instance, reexecution_options=again) as rerun:
+            assert rerun.success
+            done = {e.asset_key for e in rerun.get_asset_materialization_events()}
+        assert done == {index}
