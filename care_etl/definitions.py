@@ -56,5 +56,5 @@ def defs() -> dg.Definitions:
     collect_less_often()
     return build_definitions(
         Path(os.environ.get("CARE_ETL_CONTRACTS_DIR", DEFAULT_CONTRACTS_DIR)),
-        CareEtlSettings.from_environment(),
+        CareEtlSettings.from_environment(url_by_reference=True),
     )

@@ -60,23 +60,23 @@ class CareEtlSettings(dg.ConfigurableResource):
     cache_dir: str
 
     @classmethod
-    def from_environment(cls) -> CareEtlSettings:
+    def from_environment(cls, *, url_by_reference: bool = False) -> CareEtlSettings:
+        """The settings the environment gives, values resolved (as commands read them).
+
+        `url_by_reference` (the code location's): CARE_ETL_DATABASE_URL as a dg.EnvVar
+        Dagster reads when a run starts, not its value: a resource's values are part of the
+        code location's snapshot, shown in the UI (the resource's configuration) and stored
+        with runs, and this URL may hold a password."""
         sources = Path(os.environ.get("CARE_ETL_SOURCES_DIR", "demo/sources"))
+        by_reference = url_by_reference and os.environ.get("CARE_ETL_DATABASE_URL")
         return cls(
             sources_dir=str(sources),
-            database_url=_database_url(sources),
+            database_url=dg.EnvVar("CARE_ETL_DATABASE_URL")
+            if by_reference
+            else index_url_for(sources),
             reports_dir=str(reports_dir_for(default="demo/reports")),
             cache_dir=cache_dir_for(sources),
         )
-
-
-def _database_url(sources: Path) -> str:
-    """CARE_ETL_DATABASE_URL as a reference Dagster reads when a run starts, not its value:
-    a resource's values are part of the code location's snapshot, shown in the UI (the
-    resource's configuration) and stored with every run, and this URL may hold a password."""
-    if os.environ.get("CARE_ETL_DATABASE_URL"):
-        return dg.EnvVar("CARE_ETL_DATABASE_URL")
-    return index_url_for(sources)
 
 
 class StoredOutputs(dg.ConfigurableIOManagerFactory):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from care_etl.definitions import defs as load_defs
 from care_etl_tests.conftest import PROJECT_DIR
@@ -65,6 +66,22 @@ def test_care_etl_run_and_a_dagster_run_share_index_cache_and_reports_from_the_e
     again = json.loads(report.read_text())["sources"]["health_gp_registrations"]
     assert again["records_read"] == read
 
+    # and `care-etl household`, given no --database, opens the same index
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        person = conn.execute(sa.text("SELECT min(person_id) FROM person_index")).scalar_one()
+    engine.dispose()
+    household = subprocess.run(
+        [str(CARE_ETL), "household", person],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert household.returncode == 0, household.stderr[-2000:]
+    assert person in household.stdout
+
 
 def test_without_a_database_url_dagster_opens_the_index_care_etl_run_opens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -87,8 +104,6 @@ def test_a_database_password_stays_out_of_dagsters_snapshot_and_run_records(
 ):
     """The code location's snapshot (the UI's view of the resource) and every run stored in
     DAGSTER_HOME hold the name CARE_ETL_DATABASE_URL, never the password in its value."""
-    import sqlalchemy as sa
-
     secret = "NotARealSecret-4711"
     url = sa.engine.make_url(postgres_url).set(password=secret)
     monkeypatch.setenv("CARE_ETL_DATABASE_URL", url.render_as_string(hide_password=False))
