@@ -3,7 +3,6 @@ sensor, and the resource."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +14,7 @@ from care_etl.assets.sources import source_assets
 from care_etl.contracts import load_contracts
 from care_etl.contracts.model import Contract
 from care_etl.pipeline import collect_less_often
-from care_etl.resources import DEFAULT_CONTRACTS_DIR, CareEtlSettings, StoredOutputs
+from care_etl.resources import CareEtlSettings, StoredOutputs, contracts_dir_for
 
 JOB_NAME = "care_etl_job"
 
@@ -55,6 +54,6 @@ def defs() -> dg.Definitions:
     garbage less often (care_etl.pipeline.GC_THRESHOLDS)."""
     collect_less_often()
     return build_definitions(
-        Path(os.environ.get("CARE_ETL_CONTRACTS_DIR", DEFAULT_CONTRACTS_DIR)),
+        contracts_dir_for(),  # CARE_ETL_CONTRACTS_DIR, as care-etl run reads it
         CareEtlSettings.from_environment(url_by_reference=True),
     )
