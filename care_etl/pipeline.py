@@ -70,6 +70,7 @@ def run_pipeline(
     from care_etl.definitions import assets_for
     from care_etl.incremental.state import cache_root
     from care_etl.linkage.compare import compare_processes
+    from care_etl.run_lock import one_run_at_a_time
 
     compare_processes()  # a bad setting stops the run now, not after every source is read
     contracts = load_contracts(contracts_dir)  # loads and checks every contract first
@@ -84,10 +85,10 @@ def run_pipeline(
         reports_dir=str(reports_dir),
         cache_dir=cache_dir_for(sources_dir),  # CARE_ETL_CACHE_DIR, as Dagster reads it
     )
-    if full:
-        _forget_state(cache_root(settings.cache_dir))
     instance = dg.DagsterInstance.ephemeral()
-    with fewer_collections():
+    with one_run_at_a_time(settings.cache_dir), fewer_collections():
+        if full:
+            _forget_state(cache_root(settings.cache_dir))
         result = dg.materialize(
             assets,
             # One process, one run: assets hand their outputs over in memory; pickling

@@ -14,6 +14,7 @@ from care_etl.index.stage import make_index, publish_index
 from care_etl.quality.staging import StagedSource
 from care_etl.report.coverage import coverage, write_reports
 from care_etl.resources import CareEtlSettings
+from care_etl.run_lock import one_run_at_a_time
 
 PERSON_RECORDS = dg.AssetKey(["link", "person_records"])
 LINKED = dg.AssetKey(["link", "linked_records"])
@@ -100,7 +101,7 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         run_id = context.run_id or uuid.uuid4().hex
         in_run = {s.contract_id for s in person_records}
         state_dir = cache_root(settings.cache_dir)
-        with in_one_line():
+        with in_one_line(), one_run_at_a_time(settings.cache_dir):
             made = make_index(
                 person_records,
                 linked,

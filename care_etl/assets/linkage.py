@@ -9,6 +9,7 @@ from care_etl.assets.sources import staged_key
 from care_etl.contracts.model import Contract
 from care_etl.quality.staging import StagedSource
 from care_etl.resources import CareEtlSettings
+from care_etl.run_lock import one_run_at_a_time
 
 
 def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
@@ -53,7 +54,7 @@ def linkage_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
             if with_records
             else pd.DataFrame(columns=["source", "source_record_id"])  # every feed blocked or empty
         )
-        with in_one_line():
+        with in_one_line(), one_run_at_a_time(settings.cache_dir):
             run = link_incrementally(
                 records,
                 database_url=settings.database_url,
