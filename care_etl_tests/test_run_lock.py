@@ -133,3 +133,20 @@ def test_a_dagster_run_fails_its_linkage_step_in_one_line_while_another_run_work
     assert set(told) == {"link__linked_records"}, told
     assert told["link__linked_records"].startswith("another care-etl run is working on ")
     assert not _published(index)
+
+
+def test_retention_apply_waits_for_no_run_and_says_so(tmp_path, capsys):
+    # Deleting from the caches and the index while a run rewrites them would race it.
+    from care_etl.cli import main
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (tmp_path / "care_etl.db").write_bytes(b"")
+    holder = _holder(tmp_path / ".ocr_cache")
+    try:
+        code = main(["retention", "--sources", str(sources), "--apply"])
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("care-etl: error: another care-etl run is working on ")

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from care_etl.errors import CareEtlError, DatabaseError
 from care_etl.index import retention, retention_files
 from care_etl.index.retention import Held
+from care_etl.run_lock import one_run_at_a_time
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,9 @@ def _handle(args: argparse.Namespace) -> int:
     # What is past retention is deleted even while a contract lacks what IG needs before a
     # source is read (its lawful basis, say): the run refuses it, the deletion must not.
     contracts = load_contracts(args.contracts, check_governance=False)
-    items = run_retention(where, contracts, apply=args.apply)
+    # Deleting waits for no run, and no run starts meanwhile: a run rewrites what it deletes.
+    with one_run_at_a_time(where.ocr_cache) if args.apply else nullcontext():
+        items = run_retention(where, contracts, apply=args.apply)
     _print(items, where, applied=args.apply)
     return 0
 
@@ -157,7 +161,7 @@ def _where(args: argparse.Namespace) -> Where:
     if not sources.is_dir():
         what = "is a file, not a folder" if sources.exists() else "sources folder not found"
         raise CareEtlError(f"{sources}: {what}")
-    from care_etl.resources import index_url_for
+    from care_etl.resources import cache_dir_for, index_url_for
 
     url = index_url_for(sources, args.database)
     _check_index_exists(url)
@@ -165,8 +169,7 @@ def _where(args: argparse.Namespace) -> Where:
     home = args.dagster_home or (Path(env_home) if env_home else None)
     if home is not None and not home.is_dir():
         raise CareEtlError(f"{home}: Dagster home folder not found")
-    cache = os.environ.get("CARE_ETL_CACHE_DIR") or str(sources.resolve().parent / ".ocr_cache")
-    return Where(url, sources, Path(cache), home)
+    return Where(url, sources, Path(cache_dir_for(sources)), home)
 
 
 def _check_index_exists(url: str) -> None:
