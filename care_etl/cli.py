@@ -166,7 +166,21 @@ def _run(args: argparse.Namespace) -> int:
             paper_reader.progress_hook = compare.progress_hook = None
     _print_summary(outcome.figures, database, reports, outcome.step_seconds)
     _print_mode(outcome.incremental, forced=args.full)
-    return 0
+    return 1 if _lost(outcome.figures) else 0
+
+
+def _lost(figures: dict) -> bool:
+    """Say, and exit 1 for, records read that reached neither the index nor quarantine: a
+    fault of the run (nothing may be lost), which a scheduler must see."""
+    lost = {s: f["records_unaccounted"] for s, f in figures["sources"].items()
+            if f.get("records_unaccounted")}  # fmt: skip
+    for source, count in lost.items():
+        print(
+            f"care-etl: error: {source}: {count:+,} record(s) read but neither linked, "
+            "quarantined nor withdrawn; the index is published, report this run",
+            file=sys.stderr,
+        )
+    return bool(lost)
 
 
 def _print_mode(facts: dict, *, forced: bool = False) -> None:

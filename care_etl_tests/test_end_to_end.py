@@ -85,6 +85,8 @@ def test_coverage_reconciles_per_source_and_overall(sqlite_run):
         ), source
         linked = tables["person_source_link"]["source"].eq(source).sum()
         assert f["records_linked"] == linked
+        assert f["records_unaccounted"] == 0, source
+    assert report["records_unaccounted"] == 0
     assert report["persons"] == len(tables["person_index"])
     assert sum(report["persons_by_source_count"].values()) == report["persons"]
     assert "Coverage of the person index" in (sqlite_run["reports"] / "coverage.html").read_text()

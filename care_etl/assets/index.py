@@ -19,10 +19,11 @@ from care_etl.run_lock import one_run_at_a_time
 PERSON_RECORDS = dg.AssetKey(["link", "person_records"])
 LINKED = dg.AssetKey(["link", "linked_records"])
 INDEX = dg.AssetKey(["index", "person_index"])
+COVERAGE = dg.AssetKey(["report", "coverage_report"])
 
 
 @dg.asset(
-    key=dg.AssetKey(["report", "coverage_report"]),
+    key=COVERAGE,
     group_name="report",
     ins={"index": dg.AssetIn(key=INDEX)},
     kinds={"html", "json", "plotly"},
@@ -32,22 +33,40 @@ INDEX = dg.AssetKey(["index", "person_index"])
     "reconcile (read = linked + quarantined + withdrawn), overlap between sources, linkage "
     "rates by age, sex and ethnic group, quarantine reasons, data-quality results, field "
     "completeness, match probabilities and the review queue. Counts and rates only.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "records_accounted_for",
+            asset=COVERAGE,
+            description="[error] Every record read is linked, quarantined or withdrawn: "
+            "nothing is lost between reading and the index (records_unaccounted is 0).",
+        )
+    ],
 )
-def coverage_report(
-    context: dg.AssetExecutionContext, settings: CareEtlSettings, index: PublishedIndex
-) -> dict:
+def coverage_report(settings: CareEtlSettings, index: PublishedIndex):
     from care_etl.report.metadata import coverage_metadata
 
     figures = index.figures
     json_path, html_path = _write(figures, Path(settings.reports_dir))
-    context.add_output_metadata(
-        {
+    yield dg.Output(
+        figures,
+        metadata={
             **coverage_metadata(figures),
             "json": dg.MetadataValue.path(str(json_path)),
             "html": dg.MetadataValue.path(str(html_path)),
-        }
+        },
     )
-    return figures
+    yield accounted_for(figures)
+
+
+def accounted_for(figures: dict) -> dg.AssetCheckResult:
+    """The reconciliation as an asset check: fails (error) naming the sources, by count."""
+    lost = {s: int(f.get("records_unaccounted", 0)) for s, f in figures["sources"].items()}
+    return dg.AssetCheckResult(
+        check_name="records_accounted_for",
+        passed=not any(lost.values()),
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={f"{s}/records_unaccounted": n for s, n in lost.items()},
+    )
 
 
 def _write(figures: dict, reports_dir: Path) -> tuple[Path, Path]:

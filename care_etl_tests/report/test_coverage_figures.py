@@ -207,3 +207,22 @@ def test_records_read_but_neither_linked_quarantined_nor_withdrawn_are_counted()
     alert = "Records not accounted for (read, but neither linked, quarantined nor withdrawn): gp +1"
     assert alert in render_html(figures)
     assert "Records not accounted for" not in render_html(_run())
+
+
+def test_lost_records_fail_the_asset_check_and_the_run_exits_1(capsys):
+    from care_etl.assets.index import accounted_for
+    from care_etl.cli import _lost
+
+    fine = _run()
+    assert accounted_for(fine).passed and not _lost(fine)
+    lost = dict(fine, sources={**fine["sources"]})
+    lost["sources"]["gp"] = dict(fine["sources"]["gp"], records_unaccounted=2)
+    check = accounted_for(lost)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["gp/records_unaccounted"].value == 2
+    capsys.readouterr()
+    assert _lost(lost)
+    assert capsys.readouterr().err == (
+        "care-etl: error: gp: +2 record(s) read but neither linked, quarantined nor "
+        "withdrawn; the index is published, report this run\n"
+    )
