@@ -7,6 +7,7 @@ a one-line error instead of a failed run.
 from __future__ import annotations
 
 import gc
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,16 +184,30 @@ def check_reports(reports_dir: Path) -> None:
 
 
 def prepare_database(url: str) -> None:
-    """Refuse an index that would vanish, create a SQLite file's folder, then check the
-    database answers."""
+    """Refuse an index that would vanish, create a SQLite file's folder and the file
+    itself readable by its owner only, then check the database answers."""
     if url.rstrip("/") in ("sqlite:", "sqlite:/") or url.startswith("sqlite:///:memory:"):
         raise CareEtlError(
             f"{url}: an in-memory index would be lost when the run ends; give a file, "
             "sqlite:///path/care_etl.db"
         )
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(path)
     engine_for(url).dispose()
+
+
+def _owner_only(path: Path) -> None:
+    """Create a new SQLite index as an empty file readable by its owner only (0600), as the
+    caches are: SQLite would make it with the process's default permissions, readable by
+    every account on the host under the usual umask 022. An existing file keeps its own."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CareEtlError(f"{path}: cannot create the index file ({exc.strerror})") from None
 
 
 def _failure(result: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -79,7 +80,7 @@ def test_the_job_has_a_daily_schedule_and_a_source_file_sensor():
 
 
 def test_workspace_yaml_loads_with_the_dagster_cli():
-    dagster = Path(PROJECT_DIR / ".venv/bin/dagster")
+    dagster = Path(sys.executable).parent / "dagster"  # the environment running the tests
     result = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=PROJECT_DIR,

@@ -87,9 +87,15 @@ def test_coverage_reconciles_per_source_and_overall(sqlite_run):
         assert f["records_linked"] == linked
         assert f["records_unaccounted"] == 0, source
     assert report["records_unaccounted"] == 0
+
     assert report["persons"] == len(tables["person_index"])
     assert sum(report["persons_by_source_count"].values()) == report["persons"]
     assert "Coverage of the person index" in (sqlite_run["reports"] / "coverage.html").read_text()
+
+
+def test_a_new_sqlite_index_is_readable_by_its_owner_only(sqlite_run):
+    index = Path(sqlite_run["url"].removeprefix("sqlite:///"))
+    assert index.stat().st_mode & 0o777 == 0o600
 
 
 def test_linkage_joins_records_of_one_true_person(sqlite_run, generated):

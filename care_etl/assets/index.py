@@ -29,7 +29,8 @@ COVERAGE = dg.AssetKey(["report", "coverage_report"])
     kinds={"html", "json", "plotly"},
     tags={"stage": "report"},
     owners=[ENGINEERING],
-    description="reports/coverage.json and reports/coverage.html: per-source counts that "
+    description="coverage.json and coverage.html in the reports folder (CARE_ETL_REPORTS_DIR, "
+    "else reports/): per-source counts that "
     "reconcile (read = linked + quarantined + withdrawn), overlap between sources, linkage "
     "rates by age, sex and ethnic group, quarantine reasons, data-quality results, field "
     "completeness, match probabilities and the review queue. Counts and rates only.",
