@@ -314,6 +314,12 @@ def _custom(items: Any) -> dict[str, Any]:
 def _check_reading(contract: Contract) -> None:
     """What our readers need beyond the standard, each a one-line error naming the fix."""
     where = contract.file
+    register = contract.custom.get("currentRegister", False)
+    if not isinstance(register, bool):
+        raise ContractError(
+            f"{where}: customProperties/currentRegister: {register!r} is not true or false "
+            "(true: the extract lists the people the system holds now)"
+        )
     if contract.format not in SUPPORTED_FORMATS:
         raise ContractError(
             f"{where}: servers: format '{contract.format}' is not one we read "

@@ -111,3 +111,21 @@ def test_a_history_other_than_former_addresses_or_without_a_row_filter_is_refuse
         custom[:] = [p for p in custom if p["property"] != "rowFilter"]
     with pytest.raises(ContractError, match="schema/addresses: historyAs must be"):
         load_contract(_write(tmp_path, doc))
+
+
+def test_a_current_register_flag_that_is_not_true_or_false_is_one_line(tmp_path):
+    # "yes" was read as not a register, silently: every GP member's evidence then went stale.
+    doc = _health()
+    for prop in doc["customProperties"]:
+        if prop["property"] == "currentRegister":
+            prop["value"] = "yes"
+    with pytest.raises(ContractError) as err:
+        load_contract(_write(tmp_path, doc))
+    assert str(err.value) == (
+        f"{tmp_path / 'broken.yaml'}: customProperties/currentRegister: 'yes' is not true or "
+        "false (true: the extract lists the people the system holds now)"
+    )
+    assert (
+        load_contract(CONTRACTS_DIR / "health_gp_registrations.yaml").custom["currentRegister"]
+        is True
+    )

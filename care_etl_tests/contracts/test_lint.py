@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,17 @@ def test_the_project_contracts_have_no_findings(capsys):
     assert lint_paths([CONTRACTS_DIR]) == []
     assert main(["contracts", "lint"]) == 0
     assert "no findings" in capsys.readouterr().out
+
+
+def test_the_data_engineers_guide_contract_has_no_findings(tmp_path):
+    # The guide's step 3 promises "no findings" for its Blue Badge contract: a rule added to
+    # lint (a data controller, say) must come with the guide's contract following it.
+    guide = (CONTRACTS_DIR.parent / "docs" / "data-engineer.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S)
+                if "id: parking_blue_badges" in b]  # fmt: skip
+    path = tmp_path / "parking_blue_badges.yaml"
+    path.write_text(block, encoding="utf-8")
+    assert lint_file(path) == []
 
 
 def _break_schema(doc):
