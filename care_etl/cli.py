@@ -172,8 +172,9 @@ def _run(args: argparse.Namespace) -> int:
 def _lost(figures: dict) -> bool:
     """Say, and exit 1 for, records read that reached neither the index nor quarantine: a
     fault of the run (nothing may be lost), which a scheduler must see."""
-    lost = {s: f["records_unaccounted"] for s, f in figures["sources"].items()
-            if f.get("records_unaccounted")}  # fmt: skip
+    from care_etl.report.coverage import unaccounted
+
+    lost = unaccounted(figures)
     for source, count in lost.items():
         print(
             f"care-etl: error: {source}: {count:+,} record(s) read but neither linked, "

@@ -12,7 +12,7 @@ from care_etl.index.build import PublishedIndex
 from care_etl.index.publish import published_rows
 from care_etl.index.stage import make_index, publish_index
 from care_etl.quality.staging import StagedSource
-from care_etl.report.coverage import coverage, write_reports
+from care_etl.report.coverage import coverage, unaccounted, write_reports
 from care_etl.resources import CareEtlSettings
 from care_etl.run_lock import one_run_at_a_time
 
@@ -61,12 +61,12 @@ def coverage_report(settings: CareEtlSettings, index: PublishedIndex):
 
 def accounted_for(figures: dict) -> dg.AssetCheckResult:
     """The reconciliation as an asset check: fails (error) naming the sources, by count."""
-    lost = {s: int(f.get("records_unaccounted", 0)) for s, f in figures["sources"].items()}
+    lost = unaccounted(figures)
     return dg.AssetCheckResult(
         check_name="records_accounted_for",
-        passed=not any(lost.values()),
+        passed=not lost,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={f"{s}/records_unaccounted": n for s, n in lost.items()},
+        metadata={f"{s}/records_unaccounted": lost.get(s, 0) for s in figures["sources"]},
     )
 
 

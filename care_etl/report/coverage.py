@@ -111,6 +111,15 @@ def _unaccounted(source: StagedSource, linked: int) -> int:
     return source.read - linked - len(source.quarantine) - source.withdrawn
 
 
+def unaccounted(figures: dict[str, Any]) -> dict[str, int]:
+    """The sources of a report with records unaccounted for, and how many (none: {})."""
+    return {
+        source: int(f["records_unaccounted"])
+        for source, f in figures["sources"].items()
+        if f.get("records_unaccounted")
+    }
+
+
 def _reason_class(reason: str) -> str:
     """A reason without its parenthesised detail, so reasons group in the report."""
     return str(reason).split(" (")[0]

@@ -15,6 +15,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from care_etl.report.coverage import unaccounted
+
 #: The chart ids on the page, in order; tests check that each one is drawn.
 CHART_IDS = (
     "chart-sources",
@@ -152,8 +154,7 @@ def _blocked_alert(f: dict[str, Any]) -> str:
 def _unaccounted_alert(f: dict[str, Any]) -> str:
     """Records read that reached neither the index nor quarantine: a fault of the run, never
     of the data, which must not pass unseen."""
-    lost = {s: v["records_unaccounted"] for s, v in f["sources"].items()
-            if v.get("records_unaccounted")}  # fmt: skip
+    lost = unaccounted(f)
     if not lost:
         return ""
     named = ", ".join(f"{_e(s)} {n:+,}" for s, n in lost.items())

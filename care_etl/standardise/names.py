@@ -235,8 +235,9 @@ def parse_full_name_value(value: object) -> tuple[dict[str, str | None], str | N
         if len(words) > 1 and _title_token(words[-1]) in _SUFFIXES:
             words = words[:-1]
             reasons.append("generational suffix dropped")
-        if len(words) == 1 and _glued(words[0]):
-            words = list(_glued(words[0]))
+        glued = _glued(words[0]) if len(words) == 1 else None
+        if glued:
+            words = list(glued)
             reasons.append("given and family names run together: split at the capital")
         forenames, family = _split_family(words) if len(words) > 1 else ([], words)
     if not forenames or not family:
