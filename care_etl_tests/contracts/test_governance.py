@@ -77,7 +77,6 @@ REFUSED: list[tuple[Callable[[dict], None], str]] = [
     (_no_lawful_basis, "customProperties/lawfulBasis"),
     (_vague_lawful_basis, "customProperties/lawfulBasis"),
     (_no_article_9_condition, "customProperties/specialCategoryCondition"),
-    (_no_confidentiality_basis, "customProperties/confidentialityBasis"),
     (_unclassified_column, "schema/gp_registration/properties/Title"),
     (_retention_unit_unknown, "slaProperties/0/unit"),
     (_retention_negative, "slaProperties/0/value"),
@@ -95,6 +94,19 @@ def test_a_source_is_not_read_without_what_governance_signs(tmp_path, breaker, w
     message = str(err.value)
     assert message.startswith(f"{path}: {where}: ") and "\n" not in message
     assert "not read without it" in message and "care-etl contracts lint" in message
+
+
+def test_a_missing_confidentiality_basis_is_lints_finding_not_a_refusal(tmp_path):
+    # interfaces.md lists what every contract holds, and the confidentiality basis is not
+    # among it: a new source's contract written to that promise is read, and lint names it.
+    from care_etl.contracts.lint import lint_file
+
+    doc = _doc()
+    _no_confidentiality_basis(doc)
+    path = tmp_path / "gp.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    assert load_contract(path).id == "health_gp_registrations"
+    assert [f.path for f in lint_file(path)] == ["customProperties/confidentialityBasis"]
 
 
 def test_run_refuses_a_contract_without_a_lawful_basis_in_one_line(tmp_path, capsys):
