@@ -1,4 +1,6 @@
-"""care-etl: generate synthetic sources, run the pipeline, or do both as a demo.
+"""care-etl: link a council's sources into one person index (run), and the everyday tasks
+around it: review uncertain pairs, show a household, create database roles, apply retention,
+check data contracts; generate and demo make a synthetic council to try it on.
 
 Errors a user can fix (a bad argument, an unreadable contract, an unreachable database)
 print one line on stderr and exit non-zero, without a traceback.
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="care-etl", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="care-etl", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="write the four synthetic sources and ground truth")
