@@ -9,6 +9,8 @@ and writes everything.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,55 +59,48 @@ def _url(args: argparse.Namespace) -> str:
     return args.database or CareEtlSettings.from_environment().database_url
 
 
-def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
-    """The person's current id (after merges) and the members of their household."""
-    from care_etl.index.ids import successor
+@contextmanager
+def _reading(url: str) -> Iterator[sa.Connection]:
+    """A connection to the index; a database error is one line naming it (no password)."""
     from care_etl.index.publish import engine_for, why
 
     engine = engine_for(url)
     try:
         with engine.connect() as conn:
-            names = set(sa.inspect(conn).get_table_names())
-            if "person_index" not in names:
-                raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
-            current = _current_id(conn, person_id, names, successor)
-            members = pd.read_sql(
-                sa.text(
-                    "SELECT * FROM household_members WHERE person_id = :p "
-                    "ORDER BY date_of_birth, member_person_id"
-                ),
-                conn,
-                params={"p": current},
-            )
+            yield conn
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"reading {_safe(url)} failed: {why(exc)}") from None
     finally:
         engine.dispose()
-    return current, members
+
+
+def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
+    """The person's current id (after merges) and the members of their household."""
+    from care_etl.index.ids import successor
+
+    with _reading(url) as conn:
+        names = set(sa.inspect(conn).get_table_names())
+        if "person_index" not in names:
+            raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
+        current = _current_id(conn, person_id, names, successor)
+        query = (
+            "SELECT * FROM household_members WHERE person_id = :p "
+            "ORDER BY date_of_birth, member_person_id"
+        )
+        return current, pd.read_sql(sa.text(query), conn, params={"p": current})
 
 
 def related_elsewhere(url: str, person_id: str) -> pd.DataFrame:
     """The person's declared relatives who do not live with them (the related_elsewhere
     view; empty on an index of an earlier release, which has no such view)."""
-    from care_etl.index.publish import engine_for, why
-
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            if "related_elsewhere" not in sa.inspect(conn).get_view_names():
-                return pd.DataFrame()
-            return pd.read_sql(
-                sa.text(
-                    "SELECT * FROM related_elsewhere WHERE person_id = :p "
-                    "ORDER BY date_of_birth, related_person_id"
-                ),
-                conn,
-                params={"p": person_id},
-            )
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"reading {_safe(url)} failed: {why(exc)}") from None
-    finally:
-        engine.dispose()
+    with _reading(url) as conn:
+        if "related_elsewhere" not in sa.inspect(conn).get_view_names():
+            return pd.DataFrame()
+        query = (
+            "SELECT * FROM related_elsewhere WHERE person_id = :p "
+            "ORDER BY date_of_birth, related_person_id"
+        )
+        return pd.read_sql(sa.text(query), conn, params={"p": person_id})
 
 
 def _current_id(conn: sa.Connection, person_id: str, names: set[str], successor) -> str:
