@@ -117,7 +117,9 @@ household = sa.Table(
     "household",
     metadata,
     sa.Column("household_id", sa.String(16), primary_key=True),
-    sa.Column("person_id", sa.String(32), primary_key=True),
+    # Its own index too: the key leads with the household, and "the household of person X"
+    # (household_members, related_elsewhere) would scan every row for each person asked.
+    sa.Column("person_id", sa.String(32), primary_key=True, index=True),
     sa.Column("address", sa.Text),
     sa.Column("postcode", sa.String(8)),
     sa.Column("uprn", sa.String(12)),
@@ -469,6 +471,7 @@ def prepare(conn: sa.Connection) -> sa.Connection:
         conn = conn.execution_options(schema_translate_map={ANALYST_SCHEMA: None})
     metadata.create_all(conn)
     add_missing_columns(conn, metadata)
+    add_missing_indexes(conn, metadata)
     _views(conn)
     return conn
 
@@ -523,6 +526,14 @@ def add_missing_columns(conn: sa.Connection, tables: sa.MetaData) -> None:
                 kind = column.type.compile(dialect=conn.dialect)
                 where = f"{schema}.{table.name}" if schema else table.name
                 conn.execute(sa.text(f"ALTER TABLE {where} ADD COLUMN {column.name} {kind}"))
+
+
+def add_missing_indexes(conn: sa.Connection, tables: sa.MetaData) -> None:
+    """A table created by an earlier release gains the indexes added since (create_all
+    makes them only with a new table)."""
+    for table in tables.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def latest_run(conn: sa.Connection) -> str | None:

@@ -177,6 +177,23 @@ def test_an_older_database_gains_the_new_columns(tmp_path):
     assert row[0] == "abc" and str(row[1]).startswith("2025-03-31")
 
 
+def test_the_household_of_a_person_is_found_by_an_index_old_databases_gain(tmp_path):
+    # household's key leads with the household: related_elsewhere scanned every household
+    # row for each declared relationship (2 min 24 s over 100k people, 0.18 s with it).
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    publish_small_index(url, small_index(4), "run-1")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_household_person_id"))  # as an earlier release
+    publish_small_index(url, small_index(4), "run-2")
+    with engine.connect() as conn:
+        indexed = [i["column_names"] for i in sa.inspect(conn).get_indexes("household")]
+        plan = conn.execute(sa.text("EXPLAIN QUERY PLAN SELECT * FROM related_elsewhere")).all()
+    engine.dispose()
+    assert ["person_id"] in indexed
+    assert not [row for row in plan if row[-1].startswith("SCAN h")], plan
+
+
 def test_pseudonyms_are_keyed_stable_and_bands_hide_the_detail(monkeypatch):
     assert pseudonym(KEY, "person", "P1") == pseudonym(KEY, "person", "P1")
     assert pseudonym(KEY, "person", "P1") != pseudonym(b"another key", "person", "P1")
