@@ -127,7 +127,7 @@ def fit(
     u = estimate_u(random_levels, fields)
     if homes is not None:
         u[_AT_ADDRESS] = homes.u(random_levels)
-    presence = {f: float((random_levels[f].to_numpy() != MISSING).mean()) for f in fields}
+    presence = {f: _share_present(random_levels[f].to_numpy()) for f in fields}
     membership = rule_membership(keys, *pairs)
     total_pairs = n * (n - 1) // 2
     for _ in range(2):  # the second round reads u without the random pairs that match
@@ -150,6 +150,12 @@ def fit(
                 codes = prepared[column].to_numpy()
                 tf[f] = term_frequencies(codes, max(vocabulary, 1), float(u[f][0]))
     return FellegiSunter(fields, m, u, prior, sessions, tf, presence)
+
+
+def _share_present(levels: np.ndarray) -> float:
+    """Share of pairs where the field is known: 0 without pairs (a single record), where
+    numpy's mean would warn "Mean of empty slice" at a caller linking one record."""
+    return float((levels != MISSING).mean()) if len(levels) else 0.0
 
 
 def _key_order(prepared: pd.DataFrame) -> np.ndarray:
