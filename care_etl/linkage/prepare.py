@@ -7,6 +7,7 @@ works on plain columns and never re-parses a value.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
@@ -61,9 +62,11 @@ FORMER_KEYS: tuple[tuple[str, str, str], ...] = tuple(
 )
 
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
-_ISO_DATE = r"^\s*(\d{4})-?(\d{1,2})-?(\d{1,2})"
-#: 14/02/1948, 14.02.1948 or 14-02-1948: day and month in an order _date_parts decides.
-_NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b"
+#: 1948-02-14, 19480214, 1948/02/14 or 1948.02.14 (year first, as written in East Asia).
+_ISO_DATE = r"^\s*(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})"
+#: 14/02/1948, 14.02.1948, 14-02-1948 or 14/02/48: day and month in an order
+#: _numeric_dates decides.
+_NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})\b"
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
 _TRUE_TEXT = frozenset({"TRUE", "T", "Y", "YES", "1"})
 
@@ -258,18 +261,57 @@ def _date_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     year, month, day = _numbers(text.str.extract(_ISO_DATE))
     unread = (year < 0) & text.notna().to_numpy()
     if unread.any():
-        first, second, y = _numbers(text[unread].str.extract(_NUMERIC_DATE))
-        # Day first (the British way) unless the dates show month first: a second number
-        # over 12 somewhere and a first number over 12 nowhere (an American export).
-        month_first = bool((second > 12).any() and not (first > 12).any())
-        year[unread], month[unread], day[unread] = (
-            (y, first, second) if month_first else (y, second, first)
-        )
-        read = int((y > 0).sum())
-        if read:
-            order = "month" if month_first else "day"
-            log.info("linkage: %d dates of birth written as numbers read %s first", read, order)
+        year[unread], month[unread], day[unread] = _numeric_dates(text[unread])
+    unread = (year < 0) & text.notna().to_numpy()
+    if unread.any():
+        year[unread], month[unread], day[unread] = _dates_in_words(text[unread])
+    _say_unread((year < 0) & text.notna().to_numpy())
     return year, month, day
+
+
+def _numeric_dates(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dates of numbers with the year last (14/02/1948, 14.02.48): day first (the British
+    way) unless the dates show month first: a second number over 12 somewhere and a first
+    number over 12 nowhere (an American export). A two-digit year is of this century when
+    that is not in the future, as standardisation reads it."""
+    first, second, y = _numbers(text.str.extract(_NUMERIC_DATE))
+    short = (y >= 0) & (y < 100)
+    # Two digits last, but a number over 31 first or second: a year first (80-03-04), not
+    # read here, nor let to say "month first" of the column.
+    year_first = short & ((first > 31) | (second > 31))
+    first[year_first], second[year_first], y[year_first] = -1, -1, -1
+    short &= ~year_first
+    this_year = dt.date.today().year
+    y[short] += np.where(2000 + y[short] <= this_year, 2000, 1900).astype(np.int32)
+    month_first = bool((second > 12).any() and not (first > 12).any())
+    read = int((y > 0).sum())
+    if read:
+        order = "month" if month_first else "day"
+        log.info("linkage: %d dates of birth written as numbers read %s first", read, order)
+    return (y, first, second) if month_first else (y, second, first)
+
+
+def _dates_in_words(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dates in the other shapes standardisation reads (month names, "4 March 1948",
+    "04-MAR-1948", "March 4, 1948"; Excel serial numbers): a caller's own export, which
+    would otherwise be compared as having no date of birth at all."""
+    found = clean_dates(text.astype(object)).value
+    parts = [getattr(found.dt, p) for p in ("year", "month", "day")]
+    return tuple(p.fillna(-1).astype(np.int32).to_numpy() for p in parts)  # type: ignore[return-value]
+
+
+def _say_unread(unread: np.ndarray) -> None:
+    """Warn of dates of birth that were given but could not be read: they are compared as
+    missing, and a caller should know their data lost a field (the count and the first
+    row only, never a value)."""
+    if unread.any():
+        log.warning(
+            "linkage input: %d dates of birth could not be read as whole dates (day, month "
+            "and year), first at row %d; they are compared as missing (write them as "
+            "1948-02-14 or 14/02/1948)",
+            int(unread.sum()),
+            int(np.flatnonzero(unread)[0]),
+        )
 
 
 def _numbers(found: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -295,6 +337,9 @@ _NHS_WEIGHTS = np.arange(10, 1, -1)
 
 #: What separates an NHS number's groups of digits as people write it: spaces and hyphens.
 _NHS_SEPARATORS = r"[\s-]"
+#: ".0" after a whole number written as text from a float column (a CSV saved by pandas
+#: from a column with blanks: 9434765919.0): not part of the number.
+_FLOAT_TAIL = r"(?<=\d)\.0+$"
 
 
 def _nhs_keys(values: pd.Series) -> np.ndarray:
@@ -307,6 +352,7 @@ def _nhs_keys(values: pd.Series) -> np.ndarray:
     else:
         text = pd.Series([_text(u) for u in uniques], dtype=object)
     digits = text.str.replace(_NHS_SEPARATORS, "", regex=True)
+    digits = digits.str.replace(_FLOAT_TAIL, "", regex=True)
     ten = digits.str.fullmatch(r"[0-9]{10}", na=False).to_numpy(dtype=bool)
     keys = np.full(len(uniques) + 1, None, dtype=object)  # code -1 reads the last
     candidates = digits[ten].to_numpy(dtype=object)
@@ -333,10 +379,17 @@ _SEX_NUMBERS = {"1": "M", "2": "F"}
 
 
 def _postcode(value: object) -> str | None:
+    """The postcode without spaces, in capitals. A code of digits alone (a ZIP code, a
+    PLZ) loses its leading zeros where a spreadsheet or a number column held it (02134
+    read as 2134, or written back as 2134.0), so its key has none: one source's text and
+    another's number agree."""
     text = _text(value)
     if text is None:
         return None
-    return "".join(text.upper().split()) or None
+    key = re.sub(_FLOAT_TAIL, "", "".join(text.upper().split()))
+    if key.isascii() and key.isdigit():
+        key = key.lstrip("0") or "0"
+    return key or None
 
 
 def _district(postcode: object) -> str | None:

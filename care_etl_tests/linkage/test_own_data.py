@@ -10,9 +10,11 @@ and twins named alike, and check what a person looking at the result would expec
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 
 import pandas as pd
+import pytest
 
 from care_etl.linkage import link, link_records
 
@@ -42,3 +44,59 @@ def test_one_record_links_without_a_warning() -> None:
         warnings.simplefilter("error")
         out = link(pd.DataFrame([_person("gp", "GRACE", "1984-06-02")]))
     assert len(out) == 1
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ("1984/06/02", "2 June 1984"),  # year first with slashes (East Asia); a month name
+        ("1984.06.02", "02-JUN-1984"),  # an Oracle or SAS export
+        ("June 2, 1984", "02/06/84"),  # American words; a two-digit year
+    ],
+)
+def test_dates_in_other_shapes_are_read(left: str, right: str) -> None:
+    # Before, these read as no date of birth at all, silently.
+    levels = _levels(_person("gp", "GRACE", left), _person("housing", "GRACE", right))
+    assert levels["date_of_birth"] == "exact"
+
+
+def test_dates_that_cannot_be_read_are_warned_of_without_values(caplog) -> None:
+    records = [_person("gp", "GRACE", "1984"), _person("housing", "GRACE", "Juni 1984")]
+    with caplog.at_level(logging.WARNING, logger="care_etl.linkage"):
+        link(pd.DataFrame(records))
+    said = [r.getMessage() for r in caplog.records if "dates of birth" in r.getMessage()]
+    assert len(said) == 1 and "2 dates of birth" in said[0] and "first at row 0" in said[0]
+    assert "1984" not in said[0] and "Juni" not in said[0]
+
+
+def test_a_year_first_two_digit_date_does_not_turn_the_column_month_first() -> None:
+    # "80-03-04" is not day 80: it is left unread, and the American 03/14/1980 beside it
+    # still shows the column month first.
+    records = [
+        {"source": "a", "source_record_id": i, "given_name": g, "family_name": "LEE",
+         "date_of_birth": d}
+        for i, (g, d) in enumerate([("ANN", "03/14/1980"), ("ANN", "1980-03-14"),
+                                    ("BO", "80-03-04")])
+    ]  # fmt: skip
+    assert _levels(*records[:2])["date_of_birth"] == "exact"
+    out = link(pd.DataFrame(records))
+    assert out["person_id"].iloc[0] == out["person_id"].iloc[1] != out["person_id"].iloc[2]
+
+
+def test_a_zip_code_read_as_a_number_agrees_with_its_text() -> None:
+    # A spreadsheet drops a ZIP code's leading zero (02134 -> 2134); the other source kept it.
+    ann = {"given_name": "ANN", "family_name": "LEE", "date_of_birth": "1970-01-02"}
+    levels = _levels(
+        {"source": "a", "source_record_id": 1, **ann, "postcode": "02134"},
+        {"source": "b", "source_record_id": 1, **ann, "postcode": 2134},
+    )
+    assert levels["postcode"] == "exact"  # was one_typo
+
+
+def test_an_nhs_number_written_back_from_a_float_column_links() -> None:
+    # pandas writes an integer column with blanks as floats: 9434765919.0 in the CSV.
+    records = [
+        {"source": "a", "source_record_id": 1, "given_name": "ANN", "nhs_number": "9434765919.0"},
+        {"source": "b", "source_record_id": 1, "given_name": "BO", "nhs_number": 9434765919},
+    ]
+    assert _persons(*records) == 1
