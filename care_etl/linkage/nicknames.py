@@ -359,4 +359,21 @@ def one_forename(first: str, second: str) -> bool:
     first, second = first.split(" ")[0], second.split(" ")[0]
     if OSA.distance(first, second) <= 1:
         return True
+    if OSA.distance(_as_scanned(first), _as_scanned(second)) <= 1:
+        return True
     return bool(_groups_near(first) & _groups_near(second))
+
+
+#: Letters a scan reads one for another ("lsabeIla" for Isabella: l and I), and the pair
+#: of letters read as one (rn as m), each written as one of them.
+_SCAN_LETTERS = str.maketrans({"L": "I"})
+_SCAN_PAIRS = (("RN", "M"), ("VV", "W"))
+
+
+def _as_scanned(key: str) -> str:
+    """The key with the letters a scan confuses written alike: two such misreadings in one
+    name are one name read twice, not a sibling's."""
+    key = key.translate(_SCAN_LETTERS)
+    for pair, one in _SCAN_PAIRS:
+        key = key.replace(pair, one)
+    return key

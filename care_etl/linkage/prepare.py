@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -182,6 +183,22 @@ def _in_signs(values: pd.Series) -> np.ndarray:
         return text is not None and _SIGNS.search(text) is not None
 
     return np.array(_map_unique(values, signs), dtype=bool).astype(np.int8)  # None: False
+
+
+def _typed_first_names(values: pd.Series) -> np.ndarray:
+    """The first word of each name as typed, in its own script (upper case, accents kept),
+    where it is not in Latin letters; else None. A typing error is one key in the script
+    typed in: Cyrillic Алице for Алиуе is one, but in Latin letters ALITSE and ALIUE are
+    two (ц reads TS), which would make a typed name look like a sibling's (the twin rule)."""
+
+    def typed(value: object) -> str | None:
+        text = _text(value)
+        if text is None or text.isascii():
+            return None
+        words = unicodedata.normalize("NFC", text).upper().split()
+        return words[0] if words else None
+
+    return _map_unique(values, typed)
 
 
 def _name_keys(values: pd.Series) -> np.ndarray:
@@ -549,6 +566,7 @@ def _prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["given_key"] = _name_keys(col["given_name"])
     out["family_key"] = _name_keys(col["family_name"])
     out["given_signs"] = _in_signs(col["given_name"])
+    out["given_typed"] = _typed_first_names(col["given_name"])
     out["family_signs"] = _in_signs(col["family_name"])
     for name, values in _short_form_columns(out["given_key"]).items():
         out[name] = values

@@ -100,3 +100,30 @@ def test_an_nhs_number_written_back_from_a_float_column_links() -> None:
         {"source": "b", "source_record_id": 1, "given_name": "BO", "nhs_number": 9434765919},
     ]
     assert _persons(*records) == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(("SARAH", "F"), ("SAVANNAH", "F")), (("ALEXANDER", "M"), ("ALEXANDRA", "F"))],
+    ids=["sisters named alike", "brother and sister named alike"],
+)
+def test_twins_named_alike_stay_apart(first: tuple, second: tuple) -> None:
+    # Neither pair of names is one typing error apart: two names, as twins are given.
+    # Before, the model's weight of the shared date of birth and home merged both pairs.
+    (one, one_sex), (other, other_sex) = first, second
+    twins = [_person("gp", one, "2010-05-06", sex=one_sex),
+             _person("housing", other, "2010-05-06", sex=other_sex)]  # fmt: skip
+    result = link_records(pd.DataFrame(twins))
+    assert result.assignments["person_id"].nunique() == 2
+    assert json.loads(result.review["evidence"].iloc[0])["capped"] == "twin"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("ISABELLA", "lsabeIla"), ("Миша", "Мица")],
+    ids=["a scan reading l for I", "a typo in Cyrillic (two letters in Latin)"],
+)
+def test_one_name_misread_or_mistyped_is_still_one_person(first: str, second: str) -> None:
+    # The names are "fuzzy", not "close", but one name: a scan's l for I, or one Cyrillic
+    # key (ц for ш) that reads as two Latin letters (MITSA for MISHA).
+    assert _persons(_person("gp", first, "2010-05-06"), _person("paper", second, "2010-05-06")) == 1
