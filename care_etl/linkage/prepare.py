@@ -76,13 +76,17 @@ def check_keys(records: pd.DataFrame) -> None:
     """Linkage needs one row per (source, source_record_id): anything else is an input error."""
     if not isinstance(records, pd.DataFrame):
         raise CareEtlError(f"linkage input: a pandas DataFrame, not {type(records).__name__}")
+    if records.columns.nlevels > 1:
+        raise CareEtlError(
+            "linkage input: the columns have several header levels; give one name a column"
+        )
     repeated = records.columns[records.columns.duplicated()]
     if len(repeated):
         raise CareEtlError(f"linkage input: column '{repeated[0]}' appears more than once")
     for column in ("source", "source_record_id"):
         if column not in records.columns:
             raise CareEtlError(f"linkage input: column '{column}' is missing")
-        missing = records[column].isna().to_numpy()
+        missing = _blank(records[column])
         if missing.any():
             row = int(np.flatnonzero(missing)[0])
             raise CareEtlError(f"linkage input: column '{column}' is empty at row {row}")
@@ -104,6 +108,16 @@ def check_keys(records: pd.DataFrame) -> None:
             f"as another's, first at row {row} (a '|' in a source name, or one id written "
             "both as a number and as text)"
         )
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    """Missing, or text of spaces only: a blank cell read as "" is no record id either, and
+    two of them in one source would read as one record repeated."""
+    blank = values.isna().to_numpy()
+    if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+        text = values[~blank].astype(str)
+        blank[~blank] = (text.str.strip() == "").to_numpy()
+    return blank
 
 
 #: Names callers give the fields linkage reads, and the field each means.
@@ -385,14 +399,26 @@ def _nhs_keys(values: pd.Series) -> np.ndarray:
 
 
 def _sex(value: object) -> str | None:
-    """M, F or X from a code or word; NHS Data Dictionary numbers too (1 male, 2 female)."""
+    """M, F or X from a code or word; NHS Data Dictionary numbers too (1 male, 2 female),
+    and the words and letters of other languages (_SEX_WORDS) before the first letter:
+    Spanish "Mujer" is a woman, not an M."""
     text = _text(value)
     if text in _SEX_NUMBERS:
         return _SEX_NUMBERS[text]
+    if text and text.upper() in _SEX_WORDS:
+        return _SEX_WORDS[text.upper()]
     return text[0].upper() if text and text[0].upper() in "MFX" else None
 
 
 _SEX_NUMBERS = {"1": "M", "2": "F"}
+#: Words (and letters) for sex in other languages whose first letter is not M, F or X, or
+#: is the wrong one of them (Mujer); German m/w and Dutch M/V are the usual codes there.
+_SEX_WORDS = {
+    **dict.fromkeys(("MUJER", "MULHER", "DONNA", "WEIBLICH", "W", "VROUW", "V", "KOBIETA",
+                     "KADIN", "ЖЕНСКИЙ", "Ж"), "F"),
+    **dict.fromkeys(("HOMBRE", "HOMME", "HOMEM", "UOMO", "MÄNNLICH", "MAN", "MĘŻCZYZNA",
+                     "ERKEK", "МУЖСКОЙ", "М"), "M"),
+}  # fmt: skip
 
 
 def _postcode(value: object) -> str | None:
@@ -540,7 +566,7 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def _first_container(records: pd.DataFrame) -> tuple[str, int] | None:
-    """The first (column, row) holding a list, set, tuple or mapping (only looked for once
+    """The first (column, row) holding a list, set, tuple, array or mapping (only looked for once
     linkage has failed on one: a pass over every value costs time on every run)."""
     if not isinstance(records, pd.DataFrame):
         return None
@@ -549,7 +575,7 @@ def _first_container(records: pd.DataFrame) -> tuple[str, int] | None:
         if values.dtype != object:
             continue
         for row, value in enumerate(values):
-            if isinstance(value, list | set | tuple | dict):
+            if isinstance(value, list | set | tuple | dict | np.ndarray):
                 return str(column), row
     return None
 

@@ -13,9 +13,11 @@ import json
 import logging
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from care_etl.errors import CareEtlError
 from care_etl.linkage import link, link_records
 
 HOME = {"family_name": "OKAFOR", "address": "14 MILL LANE", "postcode": "LS6 2AB"}
@@ -127,3 +129,32 @@ def test_one_name_misread_or_mistyped_is_still_one_person(first: str, second: st
     # The names are "fuzzy", not "close", but one name: a scan's l for I, or one Cyrillic
     # key (ц for ш) that reads as two Latin letters (MITSA for MISHA).
     assert _persons(_person("gp", first, "2010-05-06"), _person("paper", second, "2010-05-06")) == 1
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_record_id_is_refused(blank: str) -> None:
+    # A blank cell read as "" is no id: two of them in a source would be one record twice.
+    records = pd.DataFrame([_person("gp", "GRACE", "1984-06-02"), _person("gp", "ADA", "1990")])
+    records["source_record_id"] = ["7", blank]
+    with pytest.raises(CareEtlError, match="column 'source_record_id' is empty at row 1$"):
+        link(records)
+
+
+def test_input_of_the_wrong_shape_is_refused_in_one_line() -> None:
+    arrays = pd.DataFrame([_person("gp", "GRACE", "1984-06-02"), _person("hb", "ADA", "1990")])
+    arrays["given_name"] = pd.Series([np.array(["GRACE"]), "ADA"], dtype=object)
+    with pytest.raises(CareEtlError, match="column 'given_name' holds a list or mapping at row 0"):
+        link(arrays)  # was a TypeError from pandas: unhashable type 'numpy.ndarray'
+    levels = pd.DataFrame({("source", ""): ["gp"], ("source_record_id", ""): ["1"]})
+    with pytest.raises(CareEtlError, match="several header levels"):
+        link(levels)  # was a KeyError from pandas
+
+
+@pytest.mark.parametrize(("left", "right"), [("Mujer", "F"), ("w", "female"), ("Hombre", "M")])
+def test_sex_in_other_languages_agrees(left: str, right: str) -> None:
+    # Spanish "Mujer" read by its first letter was a man; German "w" and "Hombre" nothing.
+    levels = _levels(
+        _person("gp", "GRACE", "1984-06-02", sex=left),
+        _person("housing", "GRACE", "1984-06-02", sex=right),
+    )
+    assert levels["sex"] == "agree"
