@@ -38,6 +38,7 @@ from care_etl.linkage.cluster import (
     record_ranks,
 )
 from care_etl.linkage.compare import (
+    LEVELS,
     MISSING,
     YEAR_GAP,
     among,
@@ -778,18 +779,26 @@ def census(levels: pd.DataFrame, model: FellegiSunter, not_nhs: np.ndarray, n: i
 _one_forename = functools.lru_cache(maxsize=1 << 18)(one_forename)
 
 
-#: Per record, its forename's match key (Latin letters) and, where typed in another script,
-#: its first word as typed (prepare._typed_first_names); None where a rule must not read a
-#: typo or short form into it (a name written in signs).
-Forenames = tuple[np.ndarray, np.ndarray]
+@dataclass(frozen=True)
+class RecordNames:
+    """What the hard rules read of each record's name beyond the comparison levels."""
+
+    #: The forename's match key (Latin letters); None where a rule must not read a typo or
+    #: short form into it (a name written in signs).
+    keys: np.ndarray
+    #: The forename's first word as typed, where typed in another script than Latin
+    #: (prepare._typed_first_names); else None.
+    typed: np.ndarray
+    #: The generation the name's suffix says (prepare.GENERATIONS), -1 without one.
+    generation: np.ndarray
 
 
 def _related_forenames(
-    names: Forenames, left: np.ndarray, right: np.ndarray, rows: np.ndarray
+    names: RecordNames, left: np.ndarray, right: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
     """Per row of `rows`: whether the two forenames are one name (nicknames.one_forename),
     or, both typed in another script than Latin, one typing error apart in that script."""
-    keys, typed = names
+    keys, typed = names.keys, names.typed
     found = np.zeros(len(rows), dtype=bool)
     a_side, b_side = left[rows], right[rows]
     pairs = zip(keys[a_side], keys[b_side], typed[a_side], typed[b_side], strict=True)
@@ -832,12 +841,11 @@ def _held(
     is_nhs: np.ndarray,
     settings: LinkageSettings,
     households: Households,
-    forenames: tuple[Forenames, np.ndarray, np.ndarray],
+    forenames: tuple[RecordNames, np.ndarray, np.ndarray],
 ) -> dict[str, np.ndarray]:
     """Pairs the hard rules keep from linking automatically, by rule (see LinkageSettings).
 
-    `forenames` are the records' forenames (Forenames) and the pairs' (left, right)
-    positions.
+    `forenames` are the records' names (RecordNames) and the pairs' (left, right) positions.
     """
     levels = scores.levels
     held = {"different_nhs_numbers": both_nhs & ~is_nhs}
@@ -889,20 +897,39 @@ def _held(
             held["twin"] = twin
         # Not guarded by the households: the placeholder itself says a birth, and a person
         # can tell one baby from twins where the records cannot.
-        (names, _), left, right = forenames
-        unnamed = _unnamed(names)
+        names, left, right = forenames
+        unnamed = _unnamed(names.keys)
         born_together = (dob != MISSING) & ~among(dob, _DATES_APART)
         held["unnamed_newborn"] = (
             ~is_nhs & family_like & born_together & (unnamed[left] | unnamed[right])
         )
-    if settings.father_son_years and YEAR_GAP in levels.columns:
-        same_forename = among(given, codes_of("given_name", "exact", "short_form", "close"))
+    if not settings.father_son_years:
+        return held
+    same_forename = among(given, codes_of("given_name", "exact", "short_form", "close"))
+    namesakes = ~is_nhs & same_family & same_forename
+    junior = np.zeros(len(levels), dtype=bool)
+    if YEAR_GAP in levels.columns:
         years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
-        generations = among(dob, _DATES_APART) & years_apart
-        junior = ~is_nhs & same_family & same_forename & generations
-        if households.guard(_JUNIOR_SHARE, int((junior & likely).sum())):
-            held["father_son"] = junior
+        junior = namesakes & among(dob, _DATES_APART) & years_apart
+        if not households.guard(_JUNIOR_SHARE, int((junior & likely).sum())):
+            junior[:] = False
+    names, left, right = forenames
+    # Not guarded by the households: the suffix itself says a father or a son.
+    held["father_son"] = junior | (namesakes & _by_suffix(names.generation, left, right, dob))
     return held
+
+
+def _by_suffix(
+    generation: np.ndarray, left: np.ndarray, right: np.ndarray, dob: np.ndarray
+) -> np.ndarray:
+    """Pairs whose name suffixes say two generations: two different suffixes (Sr and Jr,
+    II and III), or one record's suffix where no date of birth can show the other record is
+    the same person with the suffix left off (John Smith and John Smith Jr at one address,
+    without dates of birth: the model linked them at 0.999)."""
+    one, other = generation[left], generation[right]
+    differ = (one >= 0) & (other >= 0) & (one != other)
+    one_sided = (one >= 0) != (other >= 0)
+    return differ | (one_sided & (dob == MISSING))
 
 
 def _ambiguous(
@@ -1004,7 +1031,7 @@ def _decide(
     decided: _Decisions,
     settings: LinkageSettings,
     households: Households,
-    forenames: Forenames,
+    forenames: RecordNames,
 ) -> _Decided:
     """Links (confirmed, same NHS number, or probable and held by no rule), clusters, review."""
     left, right = pairs
@@ -1048,7 +1075,9 @@ def _decide(
     # leaves it likely one person (_one_of_the_family).
     # One name born within a year, in two calendar years, is not settled: a date written
     # a few months out looks the same, and a person decides.
+    # Without dates of birth (a suffix held the pair), neither is settled.
     near = _at_level(scores.levels, "date_of_birth", "within_a_year")
+    near |= ~_at_level(scores.levels, "date_of_birth", *LEVELS["date_of_birth"])
     settled = held["different_nhs_numbers"] | (held.get("father_son", False) & ~near)
     twin = held.get("twin", np.zeros(len(prob), dtype=bool))
     band = (prob >= settings.review_threshold) & ~twin
@@ -1140,9 +1169,10 @@ def link_records(
     # A forename written in signs (prepare._in_signs) has no typo or short form to be: a
     # twin's other name is another name, however near its Latin letters.
     signs = prepared["given_signs"].to_numpy() > 0
-    given = (
+    given = RecordNames(
         np.where(signs, None, prepared["given_key"].to_numpy()),
         np.where(signs, None, prepared["given_typed"].to_numpy()),
+        prepared["generation"].to_numpy(),
     )
 
     def decide(scores: _Scores) -> _Decided:

@@ -548,6 +548,46 @@ def _names_from_full_name(col: dict[str, pd.Series], full_name: pd.Series) -> No
 #: The name fields a full name is split into.
 _NAME_PARTS = ("given_name", "middle_names", "family_name")
 
+#: Generational suffixes (as standardise.names knows them) and the generation each names:
+#: 1 junior, 2 senior, then II, III, IV.
+GENERATIONS = {"JR": 1, "JNR": 1, "JUNIOR": 1, "SR": 2, "SNR": 2, "SENIOR": 2,
+               "II": 3, "III": 4, "IV": 5}  # fmt: skip
+
+
+def _suffix_of(value: object) -> tuple[object, int]:
+    """A name without its generational suffix ("Smith Jr." -> "Smith"), and the suffix's
+    generation (-1 without one). A name of one word is left whole: Junior is a forename."""
+    text = _text(value)
+    words = text.split() if text else []
+    generation = GENERATIONS.get(words[-1].strip(".,").upper(), -1) if len(words) > 1 else -1
+    if generation < 0:
+        return value, -1
+    return " ".join(words[:-1]).rstrip(" ,"), generation
+
+
+def _take_suffixes(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The names without their generational suffixes, and each suffix's generation."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    split = [_suffix_of(u) for u in uniques]
+    generation = np.array([g for _, g in split] + [-1], dtype=np.int8)[codes]
+    taken = np.array([n for n, _ in split] + [None], dtype=object)[codes]
+    kept = np.where(generation >= 0, taken, values.to_numpy(dtype=object))
+    return pd.Series(kept, index=values.index, dtype=object), generation
+
+
+def _split_generations(col: dict[str, pd.Series], full_name: pd.Series) -> np.ndarray:
+    """Per record, the generation its name's suffix says (-1 without one), the suffix taken
+    off the name fields so that "Smith Jr" and "Smith" compare as one surname: the suffix
+    speaks in a rule of its own (linker._by_suffix), a father and son at one address being
+    alike in every field but it. A full name's suffix is read too (its split drops it)."""
+    _, generation = _take_suffixes(full_name)
+    for name in _NAME_PARTS:
+        taken, suffix = _take_suffixes(col[name])
+        if (suffix >= 0).any():
+            col[name] = taken
+            generation = np.where(generation >= 0, generation, suffix)
+    return generation
+
 
 def prepare(records: pd.DataFrame) -> pd.DataFrame:
     """One row per record (positional index), keys for blocking and comparing; a cell
@@ -585,6 +625,7 @@ def _prepare(records: pd.DataFrame) -> pd.DataFrame:
     check_fields(records)
     col = {name: _column(records, name) for name in INPUT_FIELDS}
     _names_from_full_name(col, _column(records, "full_name"))
+    generation = _split_generations(col, _column(records, "full_name"))
     out = pd.DataFrame(index=pd.RangeIndex(len(records)))
     out["source"] = records["source"].astype(str).to_numpy()
     out["source_record_id"] = records["source_record_id"].astype(str).to_numpy()
@@ -593,6 +634,7 @@ def _prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["family_key"] = _name_keys(col["family_name"])
     out["given_signs"] = _in_signs(col["given_name"])
     out["given_typed"] = _typed_first_names(col["given_name"])
+    out["generation"] = generation
     out["family_signs"] = _in_signs(col["family_name"])
     for name, values in _short_form_columns(out["given_key"]).items():
         out[name] = values

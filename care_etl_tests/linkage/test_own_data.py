@@ -158,3 +158,39 @@ def test_sex_in_other_languages_agrees(left: str, right: str) -> None:
         _person("housing", "GRACE", "1984-06-02", sex=right),
     )
     assert levels["sex"] == "agree"
+
+
+_OAK = {"address": "12 OAK ROAD", "postcode": "30301"}
+
+
+@pytest.mark.parametrize(
+    ("father", "son"),
+    [
+        ({"given_name": "John", "family_name": "Smith"}, {"given_name": "John", "family_name": "Smith Jr"}),
+        ({"given_name": "John", "family_name": "Smith Sr."}, {"given_name": "John", "family_name": "Smith Jr."}),
+        ({"full_name": "John Smith II"}, {"full_name": "John Smith III"}),
+    ],
+    ids=["one suffix", "senior and junior", "II and III in full names"],
+)  # fmt: skip
+def test_a_father_and_son_told_apart_by_a_suffix_alone_are_not_merged(
+    father: dict, son: dict
+) -> None:
+    # No date of birth to tell them apart, one home: the model linked them at 0.999.
+    records = [
+        {"source": "a", "source_record_id": 1, **father, **_OAK},
+        {"source": "b", "source_record_id": 1, **son, **_OAK},
+    ]
+    result = link_records(pd.DataFrame(records))
+    assert result.assignments["person_id"].nunique() == 2
+    assert json.loads(result.review["evidence"].iloc[0])["capped"] == "father_son"
+
+
+def test_a_suffix_left_off_with_the_same_date_of_birth_is_one_person() -> None:
+    records = [
+        {"source": "a", "source_record_id": 1, "given_name": "John", "family_name": "Smith Jr",
+         "date_of_birth": "1975-04-12", **_OAK},
+        {"source": "b", "source_record_id": 1, "given_name": "John", "family_name": "Smith",
+         "date_of_birth": "1975-04-12", **_OAK},
+    ]  # fmt: skip
+    assert _levels(*records)["family_name"] == "exact"  # the suffix is not a surname
+    assert link(pd.DataFrame(records))["person_id"].nunique() == 1
