@@ -122,12 +122,16 @@ def test_twins_named_alike_stay_apart(first: tuple, second: tuple) -> None:
 
 @pytest.mark.parametrize(
     ("first", "second"),
-    [("ISABELLA", "lsabeIla"), ("Миша", "Мица")],
-    ids=["a scan reading l for I", "a typo in Cyrillic (two letters in Latin)"],
+    [("ISABELLA", "lsabeIla"), ("Миша", "Мица"), ("CAITRIN", "CANTLIN")],
+    ids=[
+        "a scan reading l for I",
+        "a typo in Cyrillic (two letters in Latin)",
+        "Caitlin mistyped on each record",
+    ],
 )
 def test_one_name_misread_or_mistyped_is_still_one_person(first: str, second: str) -> None:
-    # The names are "fuzzy", not "close", but one name: a scan's l for I, or one Cyrillic
-    # key (ц for ш) that reads as two Latin letters (MITSA for MISHA).
+    # The names are "fuzzy", not "close", but one name: a scan's l for I, one Cyrillic key
+    # (ц for ш) that reads as two Latin letters (MITSA for MISHA), or a typo on each record.
     assert _persons(_person("gp", first, "2010-05-06"), _person("paper", second, "2010-05-06")) == 1
 
 
