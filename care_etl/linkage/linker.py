@@ -1262,5 +1262,8 @@ def link_records(
 
 
 def link(records: pd.DataFrame) -> pd.DataFrame:
-    """source, source_record_id, person_id per input record, in input order (interfaces.md)."""
-    return link_records(records).assignments[["source", "source_record_id", "person_id"]]
+    """source, source_record_id, person_id per input record, in input order (interfaces.md),
+    under the input's index: `records["person_id"] = link(records)["person_id"]` aligns on
+    it, and gave all NaN for a frame whose index was not 0..n-1 (a filtered or sorted one)."""
+    found = link_records(records).assignments[["source", "source_record_id", "person_id"]]
+    return found.set_axis(records.index, axis=0)

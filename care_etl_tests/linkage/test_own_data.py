@@ -198,3 +198,16 @@ def test_a_suffix_left_off_with_the_same_date_of_birth_is_one_person() -> None:
     ]  # fmt: skip
     assert _levels(*records)["family_name"] == "exact"  # the suffix is not a surname
     assert link(pd.DataFrame(records))["person_id"].nunique() == 1
+
+
+def test_the_result_keeps_the_input_index() -> None:
+    # A filtered or sorted frame: assigning the person ids back aligns on the index, and
+    # gave NaN for every record when the result came back numbered 0..n-1.
+    records = pd.DataFrame(
+        [_person("gp", "GRACE", "1984-06-02"), _person("housing", "GRACE", "1984-06-02")],
+        index=[101, 7],
+    )
+    records["person_id"] = link(records)["person_id"]
+    assert records["person_id"].notna().all() and records["person_id"].nunique() == 1
+    repeated = records.set_axis([5, 5])
+    assert link(repeated).index.tolist() == [5, 5]
