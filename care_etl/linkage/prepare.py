@@ -62,6 +62,7 @@ FORMER_KEYS: tuple[tuple[str, str, str], ...] = tuple(
     for i in range(1, FORMER_SLOTS + 1)
 )
 
+_ZIP_PLUS_FOUR = re.compile(r"([0-9]{5})-[0-9]{4}")
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 #: 1948-02-14, 19480214, 1948/02/14 or 1948.02.14 (year first, as written in East Asia).
 _ISO_DATE = r"^\s*(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})"
@@ -425,11 +426,14 @@ def _postcode(value: object) -> str | None:
     """The postcode without spaces, in capitals. A code of digits alone (a ZIP code, a
     PLZ) loses its leading zeros where a spreadsheet or a number column held it (02134
     read as 2134, or written back as 2134.0), so its key has none: one source's text and
-    another's number agree."""
+    another's number agree. A US ZIP+4 (02134-1234) is read as its ZIP code: one system
+    keeps the four digits, another not, and the codes disagreed for every person."""
     text = _text(value)
     if text is None:
         return None
     key = re.sub(_FLOAT_TAIL, "", "".join(text.upper().split()))
+    if zip_plus_four := _ZIP_PLUS_FOUR.fullmatch(key):
+        key = zip_plus_four.group(1)
     if key.isascii() and key.isdigit():
         key = key.lstrip("0") or "0"
     return key or None

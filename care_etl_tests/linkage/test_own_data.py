@@ -85,14 +85,16 @@ def test_a_year_first_two_digit_date_does_not_turn_the_column_month_first() -> N
     assert out["person_id"].iloc[0] == out["person_id"].iloc[1] != out["person_id"].iloc[2]
 
 
-def test_a_zip_code_read_as_a_number_agrees_with_its_text() -> None:
-    # A spreadsheet drops a ZIP code's leading zero (02134 -> 2134); the other source kept it.
+@pytest.mark.parametrize(("left", "right"), [("02134", 2134), ("02134-1234", "02134")])
+def test_a_zip_code_read_as_a_number_or_with_four_digits_more_agrees(left, right) -> None:
+    # A spreadsheet drops a ZIP code's leading zero (02134 -> 2134); one system keeps the
+    # ZIP+4, another not.
     ann = {"given_name": "ANN", "family_name": "LEE", "date_of_birth": "1970-01-02"}
     levels = _levels(
-        {"source": "a", "source_record_id": 1, **ann, "postcode": "02134"},
-        {"source": "b", "source_record_id": 1, **ann, "postcode": 2134},
+        {"source": "a", "source_record_id": 1, **ann, "postcode": left},
+        {"source": "b", "source_record_id": 1, **ann, "postcode": right},
     )
-    assert levels["postcode"] == "exact"  # was one_typo
+    assert levels["postcode"] == "exact"  # was one_typo, and different
 
 
 def test_an_nhs_number_written_back_from_a_float_column_links() -> None:
