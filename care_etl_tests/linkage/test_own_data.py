@@ -19,6 +19,7 @@ import pytest
 
 from care_etl.errors import CareEtlError
 from care_etl.linkage import link, link_records
+from care_etl_tests.linkage.people import crowd, with_records
 
 HOME = {"family_name": "OKAFOR", "address": "14 MILL LANE", "postcode": "LS6 2AB"}
 
@@ -213,3 +214,43 @@ def test_the_result_keeps_the_input_index() -> None:
     assert records["person_id"].notna().all() and records["person_id"].nunique() == 1
     repeated = records.set_axis([5, 5])
     assert link(repeated).index.tolist() == [5, 5]
+
+
+def _crowd(n: int) -> list[dict]:
+    """n people of distinct names and birthdays across a year, at distinct homes."""
+    return [
+        {"source": "crowd", "source_record_id": f"c{i}", "given_name": f"Ann{chr(65 + i % 26)}",
+         "family_name": f"Lee{chr(65 + i // 26 % 26)}{chr(65 + i // 676)}",
+         "date_of_birth": f"19{50 + i % 40}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+         "address": f"{i} Long Road", "postcode": f"L{i % 9} 1AB"}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_records_of_placeholder_names_and_dates_are_not_one_person(caplog) -> None:
+    # An extract's "UNKNOWN UNKNOWN, 01/01/1900" for records it could not name: 300 such
+    # records were one person.
+    unknown = [
+        {"source": "a", "source_record_id": f"u{i}", "given_name": "UNKNOWN",
+         "family_name": "Unknown", "date_of_birth": "01/01/1900", "postcode": "ZZ9 9ZZ"}
+        for i in range(300)
+    ]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="care_etl.linkage"):
+        result = link_records(pd.DataFrame(_crowd(600) + unknown))
+    assert result.assignments["person_id"].iloc[-300:].nunique() == 300
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "300 records share 1 dates of birth" in said and "1900" not in said
+
+
+def test_a_placeholder_date_of_birth_is_compared_as_missing() -> None:
+    # A person's record given the placeholder, their other record the real date: the
+    # dates "differed" and held the two apart.
+    people = crowd(400).drop(columns="person")
+    stand_ins = people.iloc[:45].assign(
+        source="other", date_of_birth=pd.Timestamp("1900-01-01"), nhs_number=None
+    )
+    grace = [_person("gp", "GRACE", "1984-06-02"), _person("housing", "GRACE", "1900-01-01")]
+    result = link_records(with_records(pd.concat([people, stand_ins]), grace))
+    pair = result.links[result.links["left_source_record_id"] == "1"]
+    assert json.loads(pair["evidence"].iloc[0])["fields"]["date_of_birth"]["level"] == "missing"
+    assert result.assignments["person_id"].iloc[-1] == result.assignments["person_id"].iloc[-2]
