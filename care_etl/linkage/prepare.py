@@ -222,6 +222,25 @@ def _typed_first_names(values: pd.Series) -> np.ndarray:
 _NO_NAME_KEYS = frozenset({"UNKNOWN", "NOT KNOWN", "NOTKNOWN", "N A", "N K", "NONE", "NULL", "TBC"})
 
 
+#: Titles a forename field may begin with ("Mr John", "Frau Anna"): standardisation moves
+#: them out of a full name, but a caller's own given-name column may hold them.
+_TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "REV", "SIR", "DAME",
+                     "HERR", "FRAU", "MME", "MLLE", "SRA", "SENOR", "SENORA", "SIG", "SIGRA"})  # fmt: skip
+
+
+def _without_title(keys: np.ndarray) -> np.ndarray:
+    """Forename keys without a leading title: "MR JOHN" and "JOHN" read as another name,
+    which the twin rule held from linking."""
+
+    def untitled(key: object) -> object:
+        if not isinstance(key, str) or " " not in key:
+            return key
+        first, rest = key.split(" ", 1)
+        return rest if first in _TITLES else key
+
+    return _map_unique(pd.Series(keys, dtype=object), untitled)
+
+
 def _name_keys(values: pd.Series) -> np.ndarray:
     keys = match_key(values.astype(object).where(values.notna(), None)).to_numpy(dtype=object)
     keys[pd.Series(keys, dtype=object).isin(_NO_NAME_KEYS).to_numpy()] = None
@@ -672,7 +691,7 @@ def _prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["source"] = records["source"].astype(str).to_numpy()
     out["source_record_id"] = records["source_record_id"].astype(str).to_numpy()
     out["nhs_key"] = _nhs_keys(col["nhs_number"])
-    out["given_key"] = _name_keys(col["given_name"])
+    out["given_key"] = _without_title(_name_keys(col["given_name"]))
     out["family_key"] = _name_keys(col["family_name"])
     out["given_signs"] = _in_signs(col["given_name"])
     out["given_typed"] = _typed_first_names(col["given_name"])

@@ -254,3 +254,10 @@ def test_a_placeholder_date_of_birth_is_compared_as_missing() -> None:
     pair = result.links[result.links["left_source_record_id"] == "1"]
     assert json.loads(pair["evidence"].iloc[0])["fields"]["date_of_birth"]["level"] == "missing"
     assert result.assignments["person_id"].iloc[-1] == result.assignments["person_id"].iloc[-2]
+
+
+@pytest.mark.parametrize("titled", ["Mr John", "Dr. John", "HERR John"])
+def test_a_title_in_the_forename_field_is_not_another_name(titled: str) -> None:
+    # "MR JOHN" against "JOHN" read as two forenames: the twin rule sent it to review.
+    levels = _levels(_person("gp", titled, "1975-04-12"), _person("housing", "John", "1975-04-12"))
+    assert levels["given_name"] == "exact"
