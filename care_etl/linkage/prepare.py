@@ -475,8 +475,22 @@ _SEX_WORDS = {
     **dict.fromkeys(("MUJER", "MULHER", "DONNA", "WEIBLICH", "W", "VROUW", "V", "KOBIETA",
                      "KADIN", "ЖЕНСКИЙ", "Ж"), "F"),
     **dict.fromkeys(("HOMBRE", "HOMME", "HOMEM", "UOMO", "MÄNNLICH", "MAN", "MĘŻCZYZNA",
-                     "ERKEK", "МУЖСКОЙ", "М"), "M"),
+                     "ERKEK", "МУЖСКОЙ", "М", "H"), "M"),
 }  # fmt: skip
+
+
+def _with_h_and_m(keys: np.ndarray, sex: pd.Series, sources: pd.Series) -> np.ndarray:
+    """A source that writes sex as H and M and never F (Spanish hombre and mujer) means a
+    woman by M: read by its letter, every woman of it was a man, against the F of other
+    sources. Decided per source, as the sources of one run may code sex differently."""
+    letters = pd.Series(_map_unique(sex, lambda v: (_text(v) or "").upper()), dtype=object)
+    found = keys.copy()
+    for source in pd.unique(sources[letters.isin(["H"]).to_numpy()]):
+        mine = (sources == source).to_numpy()
+        used = set(letters[mine].dropna()) - {""}
+        if {"H", "M"} <= used and used <= {"H", "M", "X"}:
+            found[mine & (letters == "M").to_numpy()] = "F"
+    return found
 
 
 def _postcode(value: object) -> str | None:
@@ -708,7 +722,7 @@ def _prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["dob_m"] = np.where(complete, month, -1)
     out["dob_d"] = np.where(complete, day, -1)
     out["dob_estimated"] = _flag(col["dob_estimated"])
-    out["sex_key"] = _map_unique(col["sex"], _sex)
+    out["sex_key"] = _with_h_and_m(_map_unique(col["sex"], _sex), col["sex"], out["source"])
     out["postcode_key"] = _map_unique(col["postcode"], _postcode)
     out["postcode_district"] = _map_unique(out["postcode_key"], _district)
     out["postcode_sector"] = _map_unique(out["postcode_key"], _sector)

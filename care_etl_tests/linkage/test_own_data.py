@@ -261,3 +261,20 @@ def test_a_title_in_the_forename_field_is_not_another_name(titled: str) -> None:
     # "MR JOHN" against "JOHN" read as two forenames: the twin rule sent it to review.
     levels = _levels(_person("gp", titled, "1975-04-12"), _person("housing", "John", "1975-04-12"))
     assert levels["given_name"] == "exact"
+
+
+def test_a_source_coding_sex_as_h_and_m_means_a_woman_by_m() -> None:
+    # Spanish hombre / mujer: every woman of such a source read as a man, against the F of
+    # the other source. The other source's own M still means a man.
+    spanish = [
+        _person("es", "LUCIA", "1975-04-12", sex="M"),
+        _person("es", "JORGE", "1960-01-30", sex="H", source_record_id="2"),
+    ]
+    other = [
+        _person("uk", "LUCIA", "1975-04-12", sex="F"),
+        _person("uk", "JORGE", "1960-01-30", sex="M", source_record_id="2"),
+    ]
+    result = link_records(pd.DataFrame(spanish + other))
+    pairs = pd.concat([result.links, result.review])
+    levels = {json.loads(e)["fields"]["sex"]["level"] for e in pairs["evidence"]}
+    assert len(pairs) == 2 and levels == {"agree"}
