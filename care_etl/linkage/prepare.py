@@ -330,6 +330,10 @@ def _date_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 #: A date of birth held by more records than this many times the usual count of a date
 #: (the median over dates), and by more than _PLACEHOLDER_RECORDS, is a system's "unknown"
 #: (01/01/1900), not a birthday: no day sees that many births among one set of records.
+#: Except the 1st of January of a year someone alive may have been born in: that is where a
+#: year known alone is written (01/01/YYYY, compared as an estimated date, its own level),
+#: which a council may hold for many people born in a few years (dates of birth assigned on
+#: arrival, say): the year is still evidence.
 _PLACEHOLDER_TIMES = 20
 _PLACEHOLDER_RECORDS = 30
 
@@ -344,18 +348,25 @@ def _placeholder_dates(dates: np.ndarray) -> np.ndarray:
     if not len(values):
         return np.zeros(len(dates), dtype=bool)
     limit = max(_PLACEHOLDER_RECORDS, _PLACEHOLDER_TIMES * float(np.median(counts)))
+    estimated = (values % 10000 == 101) & (values // 10000 >= _OLDEST_BIRTH_YEAR)
+    over = (counts > limit) & ~estimated
     found = np.zeros(len(dates), dtype=bool)
-    found[known] = (counts > limit)[inverse]
+    found[known] = over[inverse]
     if found.any():
         log.warning(
             "linkage input: %d records share %d dates of birth held by more than %d records "
             "each, first at row %d; read as placeholders and compared as missing",
             int(found.sum()),
-            int((counts > limit).sum()),
+            int(over.sum()),
             int(limit),
             int(np.flatnonzero(found)[0]),
         )
     return found
+
+
+#: The earliest year a 1st of January is read as a year known alone rather than a
+#: placeholder: 115 years before this one (no one alive was born earlier; 1900 is not).
+_OLDEST_BIRTH_YEAR = dt.date.today().year - 115
 
 
 def _numeric_dates(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -256,6 +256,25 @@ def test_a_placeholder_date_of_birth_is_compared_as_missing() -> None:
     assert result.assignments["person_id"].iloc[-1] == result.assignments["person_id"].iloc[-2]
 
 
+def test_many_estimated_first_of_january_births_are_not_placeholders(caplog) -> None:
+    # Dates of birth assigned on arrival (a year known alone, written 01/01/YYYY) for 60
+    # people born in each of five years: each 1st of January held 60 records, 20 times a
+    # date's usual count, and read as a placeholder: the estimated level never spoke.
+    estimated = [
+        {"source": source, "source_record_id": f"e{year}{i}", "given_name": f"Omar{i}",
+         "family_name": f"Haddad{year}", "date_of_birth": f"01/01/{year}",
+         "address": f"{i} Dock Street", "postcode": "E1 8AA"}
+        for year in range(1993, 1998) for i in range(60) for source in ("gp", "housing")
+    ]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="care_etl.linkage"):
+        result = link_records(pd.DataFrame(_crowd(600) + estimated))
+    assert "placeholders" not in " ".join(r.getMessage() for r in caplog.records)
+    pairs = pd.concat([result.links, result.review])
+    ours = pairs[pairs["left_source_record_id"].str.startswith("e")]
+    levels = {json.loads(e)["fields"]["date_of_birth"]["level"] for e in ours["evidence"]}
+    assert "missing" not in levels
+
+
 @pytest.mark.parametrize("titled", ["Mr John", "Dr. John", "HERR John"])
 def test_a_title_in_the_forename_field_is_not_another_name(titled: str) -> None:
     # "MR JOHN" against "JOHN" read as two forenames: the twin rule sent it to review.
