@@ -391,7 +391,24 @@ def evidence_of(addresses: pd.DataFrame, registers: frozenset[str] = frozenset()
 
 
 def _sources_of(rows: pd.DataFrame, keys: list[pd.Series], index: pd.Index) -> pd.Series:
-    """Per group of `index`, its rows' distinct sources, sorted and ', '-joined (None: none)."""
+    """Per group of `index`, its rows' distinct sources, sorted and ', '-joined (None: none).
+
+    Each group's set of sources is a bit mask summed in one groupby, and each distinct mask
+    joined once: a Python join per group took 1.8 s of a 30k-people run."""
+    names, codes = np.unique(rows["source"].to_numpy(dtype=str), return_inverse=True)
+    if len(names) > 62:  # more sources than bits: join per group
+        return _sources_joined(rows, keys, index)
+    bits = pd.DataFrame({"k0": keys[0].to_numpy(), "k1": keys[1].to_numpy(),
+                         "bit": np.left_shift(1, codes.astype(np.int64))}).drop_duplicates()  # fmt: skip
+    masks = bits.groupby(["k0", "k1"], sort=False)["bit"].sum()
+    words = {int(m): ", ".join(n for i, n in enumerate(names) if int(m) >> i & 1)
+             for m in pd.unique(masks.to_numpy())}  # fmt: skip
+    joined = masks.map(words)
+    return pd.Series(joined.reindex(index).to_numpy(), index=index, dtype=object)
+
+
+def _sources_joined(rows: pd.DataFrame, keys: list[pd.Series], index: pd.Index) -> pd.Series:
+    """_sources_of, one Python join per group."""
     pairs = pd.DataFrame({"k0": keys[0].to_numpy(), "k1": keys[1].to_numpy(),
                           "source": rows["source"].to_numpy()}).drop_duplicates()  # fmt: skip
     pairs = pairs.sort_values(["k0", "k1", "source"], kind="stable")
