@@ -16,7 +16,7 @@ from pathlib import Path
 from care_etl.contracts.cli import add_commands as add_contract_commands
 from care_etl.errors import CareEtlError
 from care_etl.index.cli import add_commands as add_index_commands
-from care_etl.resources import DEFAULT_CONTRACTS_DIR
+from care_etl.locations import DEFAULT_CONTRACTS_DIR
 from care_etl.review.cli import add_commands as add_review_commands
 
 DEFAULT_PEOPLE = 2000
@@ -151,9 +151,9 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from care_etl.linkage import compare
+    from care_etl.locations import contracts_dir_for, index_url_for, reports_dir_for
     from care_etl.pipeline import run_pipeline
     from care_etl.report.progress import bars, wanted
-    from care_etl.resources import contracts_dir_for, index_url_for, reports_dir_for
     from care_etl.sources import paper_reader
 
     # each setting as Dagster reads it from the environment, unless given here

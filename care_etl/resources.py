@@ -5,44 +5,20 @@ from __future__ import annotations
 
 import os
 import pickle
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from upath import UPath
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_CONTRACTS_DIR = PROJECT_DIR / "data_contracts"
-
-
-def contracts_dir_for(given: Path | None = None) -> Path:
-    """The contracts a run reads: `given` (--contracts), else CARE_ETL_CONTRACTS_DIR (as
-    Dagster reads it), else the project's data_contracts/."""
-    return given or Path(os.environ.get("CARE_ETL_CONTRACTS_DIR") or DEFAULT_CONTRACTS_DIR)
-
-
-def reports_dir_for(given: Path | None = None, default: str = "reports") -> Path:
-    """Where a run writes the coverage report: `given` (--reports), else CARE_ETL_REPORTS_DIR
-    (as Dagster reads it), else `default`."""
-    return given or Path(os.environ.get("CARE_ETL_REPORTS_DIR") or default)
-
-
-def index_url_for(sources_dir: Path, given: str | None = None) -> str:
-    """The index a command over a sources folder opens: `given` (--database), else
-    CARE_ETL_DATABASE_URL (as Dagster and `care-etl review` read it), else care_etl.db
-    beside the sources folder."""
-    return (
-        given
-        or os.environ.get("CARE_ETL_DATABASE_URL")
-        or f"sqlite:///{sources_dir.resolve().parent / 'care_etl.db'}"
-    )
-
-
-def cache_dir_for(sources_dir: Path) -> str:
-    """The OCR cache (and, beside it, the incremental cache) of a sources folder:
-    CARE_ETL_CACHE_DIR, else `.ocr_cache` beside the folder. `care-etl run` and Dagster read
-    it the same way, so a run of either reuses what the other computed."""
-    return os.environ.get("CARE_ETL_CACHE_DIR") or str(sources_dir.resolve().parent / ".ocr_cache")
+from care_etl.locations import (  # noqa: F401 (re-exported: where callers found them)
+    DEFAULT_CONTRACTS_DIR,
+    PROJECT_DIR,
+    cache_dir_for,
+    contracts_dir_for,
+    index_url_for,
+    reports_dir_for,
+    sources_dir_for,
+)
 
 
 class CareEtlSettings(dg.ConfigurableResource):
@@ -67,7 +43,7 @@ class CareEtlSettings(dg.ConfigurableResource):
         Dagster reads when a run starts, not its value: a resource's values are part of the
         code location's snapshot, shown in the UI (the resource's configuration) and stored
         with runs, and this URL may hold a password."""
-        sources = Path(os.environ.get("CARE_ETL_SOURCES_DIR", "demo/sources"))
+        sources = sources_dir_for()
         by_reference = url_by_reference and os.environ.get("CARE_ETL_DATABASE_URL")
         return cls(
             sources_dir=str(sources),

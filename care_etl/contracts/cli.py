@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from care_etl.resources import DEFAULT_CONTRACTS_DIR
+from care_etl.locations import DEFAULT_CONTRACTS_DIR
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

@@ -54,9 +54,9 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _url(args: argparse.Namespace) -> str:
-    from care_etl.resources import CareEtlSettings
+    from care_etl.locations import index_url_for, sources_dir_for
 
-    return args.database or CareEtlSettings.from_environment().database_url
+    return index_url_for(sources_dir_for(), args.database)
 
 
 @contextmanager

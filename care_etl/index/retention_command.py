@@ -110,7 +110,7 @@ def run_retention(where: Where, contracts: list[Any], *, apply: bool) -> list[He
 
 def add_command(commands: Any) -> None:
     """Add `care-etl retention` to care-etl's parser."""
-    from care_etl.resources import DEFAULT_CONTRACTS_DIR
+    from care_etl.locations import DEFAULT_CONTRACTS_DIR
 
     cmd = commands.add_parser(
         "retention",
@@ -161,7 +161,7 @@ def _where(args: argparse.Namespace) -> Where:
     if not sources.is_dir():
         what = "is a file, not a folder" if sources.exists() else "sources folder not found"
         raise CareEtlError(f"{sources}: {what}")
-    from care_etl.resources import cache_dir_for, index_url_for
+    from care_etl.locations import cache_dir_for, index_url_for
 
     url = index_url_for(sources, args.database)
     _check_index_exists(url)
