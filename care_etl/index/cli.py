@@ -49,7 +49,8 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database",
         default=None,
-        help="SQLAlchemy URL of the index (default: $CARE_ETL_DATABASE_URL, else the demo's)",
+        help="SQLAlchemy URL of the index (default: $CARE_ETL_DATABASE_URL, else care_etl.db "
+        "beside $CARE_ETL_SOURCES_DIR, the demo's demo/care_etl.db when that is not set)",
     )
 
 

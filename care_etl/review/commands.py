@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import re
 from dataclasses import dataclass
 
@@ -23,12 +22,13 @@ class ReviewError(CareEtlError):
     """A review command cannot do what was asked (unknown pair, missing reason, ...)."""
 
 
-DEFAULT_DATABASE = "sqlite:///demo/care_etl.db"
-
-
 def default_url() -> str:
-    """The index the review commands open when given no --database."""
-    return os.environ.get("CARE_ETL_DATABASE_URL") or DEFAULT_DATABASE
+    """The index the review commands open when given no --database: the one `care-etl run`
+    and `household` open (CARE_ETL_DATABASE_URL, else care_etl.db beside the sources folder
+    CARE_ETL_SOURCES_DIR names, the demo's by default)."""
+    from care_etl.locations import index_url_for, sources_dir_for
+
+    return index_url_for(sources_dir_for())
 
 
 def _url(args: argparse.Namespace) -> str:

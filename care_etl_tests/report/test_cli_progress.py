@@ -63,3 +63,18 @@ def test_the_review_hint_reads_sqlite_urls_as_the_files_they_name(tmp_path, monk
     monkeypatch.delenv("CARE_ETL_DATABASE_URL", raising=False)
     assert _where(f"sqlite:///{tmp_path / 'demo' / 'care_etl.db'}") == _where(default_url())
     assert _where(f"sqlite:///{tmp_path / 'care_etl.db'}") != _where(default_url())
+
+
+def test_review_opens_the_index_run_and_household_open(tmp_path, monkeypatch):
+    # With only CARE_ETL_SOURCES_DIR set, run and household opened care_etl.db beside that
+    # folder and review looked for demo/care_etl.db in the current folder.
+    from care_etl.locations import index_url_for
+    from care_etl.review.commands import default_url
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CARE_ETL_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CARE_ETL_SOURCES_DIR", str(tmp_path / "council" / "sources"))
+    assert default_url() == f"sqlite:///{tmp_path / 'council' / 'care_etl.db'}"
+    assert default_url() == index_url_for(tmp_path / "council" / "sources")
+    monkeypatch.setenv("CARE_ETL_DATABASE_URL", "postgresql+psycopg://care@db/care")
+    assert default_url() == "postgresql+psycopg://care@db/care"
