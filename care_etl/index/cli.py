@@ -142,55 +142,49 @@ class Home:
 
 def person_home(url: str, person_id: str) -> Home:
     """The person's name, dates, current address and household, from the index."""
-    from care_etl.index.publish import engine_for, why
-
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            evidence = _own_evidence(conn, person_id)
-            person = conn.execute(
-                sa.text(
-                    "SELECT given_name, family_name, date_of_birth FROM person_index "
-                    "WHERE person_id = :p"
-                ),
-                {"p": person_id},
-            ).first()
-            death = conn.execute(
-                sa.text(
-                    "SELECT MIN(value) FROM person_field_value WHERE person_id = :p "
-                    "AND field = 'date_of_death' AND is_golden"
-                ),
-                {"p": person_id},
-            ).scalar()
-            home = conn.execute(
-                sa.text(
-                    "SELECT household_id, address, postcode FROM household WHERE person_id = :p"
-                ),
-                {"p": person_id},
-            ).first()
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"reading {_safe(url)} failed: {why(exc)}") from None
-    finally:
-        engine.dispose()
+    with _reading(url) as conn:
+        person = conn.execute(
+            sa.text(
+                "SELECT given_name, family_name, date_of_birth FROM person_index "
+                "WHERE person_id = :p"
+            ),
+            {"p": person_id},
+        ).first()
+        death = conn.execute(
+            sa.text(
+                "SELECT MIN(value) FROM person_field_value WHERE person_id = :p "
+                "AND field = 'date_of_death' AND is_golden"
+            ),
+            {"p": person_id},
+        ).scalar()
+        home = _household_row(conn, person_id)
     name, dates = (_name(person[0], person[1]), _born(person[2], death)) if person else ("", "")
     if home is None:
         return Home(name, dates, None, bool(death))
-    where = ", ".join(str(v) for v in (home[1], home[2]) if v)
-    return Home(name, dates, f"{where} (household {home[0]})", bool(death), evidence)
+    where = ", ".join(str(v) for v in (home["address"], home["postcode"]) if v)
+    evidence = {k: home[k] for k in _EVIDENCE} if "evidence_stale" in home else None
+    return Home(name, dates, f"{where} (household {home['household_id']})", bool(death), evidence)
 
 
-def _own_evidence(conn: sa.Connection, person_id: str) -> dict | None:
-    """The person's own household row's evidence, stale by the view's rule (None: an index
-    of an earlier release, or no household)."""
+#: The evidence columns of a household row, with whether it is stale by the view's rule.
+_EVIDENCE = ("last_evidence_on", "evidence_sources", "open_period_sources", "evidence_stale")
+
+
+def _household_row(conn: sa.Connection, person_id: str) -> dict | None:
+    """The person's household row, with its evidence unless the index is of an earlier
+    release (no evidence columns); None when they have no household."""
     from care_etl.index.publish import evidence_stale_sql
 
     columns = {c["name"] for c in sa.inspect(conn).get_columns("household")}
-    if "open_period_sources" not in columns:
-        return None
+    evidence = (
+        ", h.last_evidence_on, h.evidence_sources, h.open_period_sources, "
+        f"{evidence_stale_sql(conn.dialect.name, 'h')} AS evidence_stale"
+        if "open_period_sources" in columns
+        else ""
+    )
     row = conn.execute(
         sa.text(
-            "SELECT h.last_evidence_on, h.evidence_sources, h.open_period_sources, "
-            f"{evidence_stale_sql(conn.dialect.name, 'h')} AS evidence_stale "
+            f"SELECT h.household_id, h.address, h.postcode{evidence} "
             "FROM household h WHERE h.person_id = :p"
         ),
         {"p": person_id},
@@ -204,7 +198,7 @@ def _name(given: object, family: object) -> str:
 
 def _born(value: object, death: object = None) -> str:
     """The dates in parentheses: born, and died where a source records a death."""
-    dates = [] if value is None or pd.isna(value) else [f"born {str(value)[:10]}"]
+    dates = [f"born {_day(value)}"] if _day(value) else []
     dates += [f"died {str(death)[:10]}"] if death else []
     return f"({'; '.join(dates)})" if dates else ""
 
@@ -287,17 +281,13 @@ def _household(args: argparse.Namespace) -> int:
             "check the others with the family."
         )
     if _any_stale(members, elsewhere, home):
+        from care_etl.index.publish import STALE_AFTER_YEARS
+
         print(
-            f"'known here only from' marks evidence older than {_stale_years()} years, with no "
+            f"'known here only from' marks evidence older than {STALE_AFTER_YEARS} years, with no "
             "tenancy, address period or register that holds them now: check they still live there."
         )
     return 0
-
-
-def _stale_years() -> int:
-    from care_etl.index.publish import STALE_AFTER_YEARS
-
-    return STALE_AFTER_YEARS
 
 
 def _any_stale(members: pd.DataFrame, elsewhere: pd.DataFrame, home: Home) -> bool:
@@ -310,14 +300,18 @@ def _any_stale(members: pd.DataFrame, elsewhere: pd.DataFrame, home: Home) -> bo
 def _evidence(row: dict, here: str = "here") -> str:
     """How old the evidence is that someone lives at the address, in words: "known here only
     from paper_referrals, 1998-03-02" when stale, else its sources and latest date."""
-    day = row.get("last_evidence_on")
-    day = "undated" if day is None or pd.isna(day) else str(day)[:10]
+    day = _day(row.get("last_evidence_on"), missing="undated")
     sources = row.get("evidence_sources") or "no source"
     if row.get("evidence_stale"):
         return f"known {here} only from {sources}, {day}"
     held = row.get("open_period_sources")
     opened = f"; current in {held}" if _known(held) else ""
     return f"evidence: {sources}, latest {day}{opened}"
+
+
+def _day(value: object, missing: str = "") -> str:
+    """A date as YYYY-MM-DD, or `missing`."""
+    return missing if value is None or pd.isna(value) else str(value)[:10]
 
 
 def _print_elsewhere(elsewhere: pd.DataFrame, home: Home, current: str) -> None:
@@ -327,10 +321,11 @@ def _print_elsewhere(elsewhere: pd.DataFrame, home: Home, current: str) -> None:
     print(f"Related, living elsewhere (what that person is to {home.name or current}):")
     for row in elsewhere.to_dict("records"):
         name = _name(row["given_name"], row["family_name"])
-        born = row["date_of_birth"]
-        day = "" if born is None or pd.isna(born) else str(born)[:10]
         said = f"{row['relationship']} ({_declared_by(row)})"
-        print(f"  {row['related_person_id']}  {name:<30} {day:<10}  {said}, {_there(row)}")
+        print(
+            f"  {row['related_person_id']}  {name:<30} {_day(row['date_of_birth']):<10}  "
+            f"{said}, {_there(row)}"
+        )
 
 
 def _there(row: dict) -> str:
@@ -366,8 +361,7 @@ def _print_members(members: pd.DataFrame) -> None:
     """A line per member, and under it how old the evidence is that they live there."""
     for member in members.to_dict("records"):
         name = _name(member["given_name"], member["family_name"])
-        born = member["date_of_birth"]
-        day = "" if born is None or pd.isna(born) else str(born)[:10]
+        day = _day(member["date_of_birth"])
         print(f"  {member['member_person_id']}  {name:<30} {day:<10}  {_relation(member)}")
         if "evidence_stale" in member:
             mark = "!" if member["evidence_stale"] else " "
