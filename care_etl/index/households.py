@@ -380,7 +380,7 @@ def evidence_of(addresses: pd.DataFrame, registers: frozenset[str] = frozenset()
     if now.empty:
         return pd.DataFrame(columns=["person_id", "address_key", *EVIDENCE_COLUMNS])
     start = pd.to_datetime(now["from_date"])
-    dated = pd.concat([start, pd.to_datetime(_column(now, "recorded_on"))], axis=1).max(axis=1)
+    dated = pd.concat([start, pd.to_datetime(now["recorded_on"])], axis=1).max(axis=1)
     keys = [now["person_id"], now["address_key"]]
     out = dated.groupby(keys, sort=False).max().rename("last_evidence_on").to_frame()
     out["last_evidence_on"] = _days(out["last_evidence_on"]).to_numpy()
@@ -414,11 +414,6 @@ def _sources_joined(rows: pd.DataFrame, keys: list[pd.Series], index: pd.Index) 
     pairs = pairs.sort_values(["k0", "k1", "source"], kind="stable")
     joined = pairs.groupby(["k0", "k1"], sort=False)["source"].agg(", ".join)
     return pd.Series(joined.reindex(index).to_numpy(), index=index, dtype=object)
-
-
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
-    """A column, or missing values where an older caller's frame has none."""
-    return frame[name] if name in frame.columns else pd.Series(None, index=frame.index)
 
 
 def household_id(key: str) -> str:
