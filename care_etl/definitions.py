@@ -13,8 +13,9 @@ from care_etl.assets.linkage import linkage_assets
 from care_etl.assets.sources import source_assets
 from care_etl.contracts import load_contracts
 from care_etl.contracts.model import Contract
+from care_etl.locations import contracts_dir_for
 from care_etl.pipeline import collect_less_often
-from care_etl.resources import CareEtlSettings, StoredOutputs, contracts_dir_for
+from care_etl.resources import CareEtlSettings, StoredOutputs
 
 JOB_NAME = "care_etl_job"
 

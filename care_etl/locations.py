@@ -21,6 +21,15 @@ def sources_dir_for() -> Path:
     return Path(os.environ.get("CARE_ETL_SOURCES_DIR", DEMO_SOURCES))
 
 
+def check_sources_folder(sources_dir: Path) -> None:
+    """The sources folder must be a folder that is there: a one-line error otherwise."""
+    from care_etl.errors import CareEtlError
+
+    if not sources_dir.is_dir():
+        what = "is a file, not a folder" if sources_dir.exists() else "sources folder not found"
+        raise CareEtlError(f"{sources_dir}: {what}")
+
+
 def contracts_dir_for(given: Path | None = None) -> Path:
     """The contracts a run reads: `given` (--contracts), else CARE_ETL_CONTRACTS_DIR (as
     Dagster reads it), else the project's data_contracts/."""

@@ -17,7 +17,8 @@ from typing import Any
 
 from care_etl.errors import CareEtlError
 from care_etl.index.publish import engine_for
-from care_etl.resources import CareEtlSettings, cache_dir_for
+from care_etl.locations import cache_dir_for, check_sources_folder
+from care_etl.resources import CareEtlSettings
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -147,13 +148,6 @@ def check_sources(sources_dir: Path, contracts: list[Any]) -> None:
     if contracts and not any(_has_input(c, sources_dir) for c in contracts):
         expected = ", ".join(sorted({c.location for c in contracts})[:4])
         raise CareEtlError(f"{sources_dir}: no source files found (expected {expected})")
-
-
-def check_sources_folder(sources_dir: Path) -> None:
-    """The sources folder must be a folder that is there (in Dagster, CARE_ETL_SOURCES_DIR)."""
-    if not sources_dir.is_dir():
-        what = "is a file, not a folder" if sources_dir.exists() else "sources folder not found"
-        raise CareEtlError(f"{sources_dir}: {what}")
 
 
 def _has_input(contract: Any, sources_dir: Path) -> bool:

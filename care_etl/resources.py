@@ -10,15 +10,7 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
-from care_etl.locations import (  # noqa: F401 (re-exported: where callers found them)
-    DEFAULT_CONTRACTS_DIR,
-    PROJECT_DIR,
-    cache_dir_for,
-    contracts_dir_for,
-    index_url_for,
-    reports_dir_for,
-    sources_dir_for,
-)
+from care_etl.locations import cache_dir_for, index_url_for, reports_dir_for, sources_dir_for
 
 
 class CareEtlSettings(dg.ConfigurableResource):

@@ -87,7 +87,8 @@ def test_without_a_database_url_dagster_opens_the_index_care_etl_run_opens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Beside the sources folder, not demo/care_etl.db under whatever folder Dagster runs in."""
-    from care_etl.resources import CareEtlSettings, index_url_for
+    from care_etl.locations import index_url_for
+    from care_etl.resources import CareEtlSettings
 
     sources = tmp_path / "drop" / "sources"
     monkeypatch.setenv("CARE_ETL_SOURCES_DIR", str(sources))

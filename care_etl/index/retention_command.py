@@ -157,11 +157,10 @@ def _handle(args: argparse.Namespace) -> int:
 
 def _where(args: argparse.Namespace) -> Where:
     """The deployment's stores, checked: a wrong path is one line, not an empty report."""
+    from care_etl.locations import cache_dir_for, check_sources_folder, index_url_for
+
     sources = args.sources
-    if not sources.is_dir():
-        what = "is a file, not a folder" if sources.exists() else "sources folder not found"
-        raise CareEtlError(f"{sources}: {what}")
-    from care_etl.locations import cache_dir_for, index_url_for
+    check_sources_folder(sources)
 
     url = index_url_for(sources, args.database)
     _check_index_exists(url)
