@@ -14,6 +14,7 @@ import codecs
 import csv
 import io
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,7 +227,9 @@ def _settle_uneven(
     if not uneven:
         return
     lengths = {named, width, _trailing_length(records, uneven, named)}
-    footer = _footer_start(records, uneven, width)
+    few = _footer_fields(width)
+    short = {i for i in uneven if len(records[i][1]) <= few}
+    footer = _footer_start(len(records), short.__contains__)
     for i in uneven:
         start, values = records[i]
         if len(values) in lengths and not any(values[named:]):
@@ -243,19 +246,20 @@ FOOTER_MAX_LINES = 5
 FOOTER_MAX_FIELDS = 2
 
 
-def _footer_start(
-    records: list[tuple[int, list[str | None]]], uneven: list[int], width: int
-) -> int:
-    """Where the file's footer begins: the last few records, when each has at most a couple of
-    fields (far fewer than the header line's `width`) and what comes before them is the
-    header or a longer record; len(records) when there is none. Only the end of the file is
+def _footer_fields(width: int) -> int:
+    """The most fields a footer line holds, for a header line of `width` fields."""
+    return min(FOOTER_MAX_FIELDS, max(1, width // 3))
+
+
+def _footer_start(count: int, short: Callable[[int], bool]) -> int:
+    """Where the file's footer begins: the last few of its `count` records, when each is
+    `short` (a couple of fields, far fewer than the header's) and what comes before them is
+    the header or a longer record; `count` when there is none. Only the end of the file is
     looked at, so a short line in the middle (a record cut short) stays a ragged row."""
-    few = min(FOOTER_MAX_FIELDS, max(1, width // 3))
-    short = {i for i in uneven if len(records[i][1]) <= few}
-    start = len(records)
-    while start - 1 in short and len(records) - start < FOOTER_MAX_LINES:
+    start = count
+    while start > 0 and short(start - 1) and count - start < FOOTER_MAX_LINES:
         start -= 1
-    return len(records) if start - 1 in short else start
+    return count if start > 0 and short(start - 1) else start
 
 
 def _settle_padded_footer(
@@ -265,18 +269,14 @@ def _settle_padded_footer(
     the last few records with their first field or two filled and nothing else, below a
     record with more, carry the footer's reason in place of the "no usable name" staging
     would give them. They stay in quarantine, as a footer does."""
-    few = min(FOOTER_MAX_FIELDS, max(1, width // 3))
+    few = _footer_fields(width)
 
-    def padded(values: list[str | None]) -> bool:
-        filled = [i for i, v in enumerate(values[:named]) if v is not None]
+    def padded(i: int) -> bool:
+        values = records[i][1]
+        filled = [at for at, v in enumerate(values[:named]) if v is not None]
         return values[named] is None and 0 < len(filled) <= few and filled[-1] < few
 
-    start = len(records)
-    while start > 0 and len(records) - start < FOOTER_MAX_LINES and padded(records[start - 1][1]):
-        start -= 1
-    if start == len(records) or (start > 0 and padded(records[start - 1][1])):
-        return  # no footer, or more short lines than a footer holds
-    for i in range(start, len(records)):
+    for i in range(_footer_start(len(records), padded), len(records)):
         line, values = records[i]
         filled = sum(v is not None for v in values[:named])
         records[i] = (line, _footer(values[:filled], width, named, padded=True))
