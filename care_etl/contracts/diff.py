@@ -44,9 +44,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from care_etl.contracts.lint import APPROVER_ROLE
+from care_etl.contracts.model import read_document
 from care_etl.errors import ContractError
 
 EXIT_NO_REVIEW = 0
@@ -119,30 +118,16 @@ def diff_paths(old: Path, new: Path) -> list[Change]:
         raise ContractError(f"compare two files or two folders, not {old} and {new}")
     if old.is_dir():
         return _diff_folders(old, new)
-    return diff_documents(_read(old), _read(new))
+    return diff_documents(read_document(old), read_document(new))
 
 
 def review_needed(changes: list[Change]) -> bool:
     return any(c.review for c in changes)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ContractError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ContractError(f"{path}: not UTF-8 text (save the contract as UTF-8)") from None
-    except yaml.YAMLError:
-        raise ContractError(f"{path}: not valid YAML") from None
-    if not isinstance(document, dict):
-        raise ContractError(f"{path}: a contract must be a YAML mapping")
-    return document
-
-
 def _diff_folders(old: Path, new: Path) -> list[Change]:
-    before = {str(d.get("id")): d for d in map(_read, sorted(old.glob("*.yaml")))}
-    after = {str(d.get("id")): d for d in map(_read, sorted(new.glob("*.yaml")))}
+    before = {str(d.get("id")): d for d in map(read_document, sorted(old.glob("*.yaml")))}
+    after = {str(d.get("id")): d for d in map(read_document, sorted(new.glob("*.yaml")))}
     changes = []
     for cid in sorted(before.keys() | after.keys()):
         if cid not in after:

@@ -137,7 +137,7 @@ def load_contract(
     `check_schema=False` skips the ODCS schema, and `check_governance=False` what information
     governance must find in it, for callers that check those themselves (lint).
     """
-    document = _read_yaml(path)
+    document = read_document(path)
     problems = schema_errors(document) if check_schema else []
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -196,7 +196,8 @@ def _check_governance(path: Path, document: dict[str, Any]) -> None:
         )
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_document(path: Path) -> dict[str, Any]:
+    """A contract file as YAML, or a one-line error naming the file and what is wrong."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from care_etl.contracts.lint import (
     APPROVER_ROLE,
     CONFIDENTIALITY,
@@ -28,6 +26,7 @@ from care_etl.contracts.lint import (
     contract_files,
     custom,
 )
+from care_etl.contracts.model import read_document
 from care_etl.contracts.schema import schema_errors
 from care_etl.errors import ContractError
 
@@ -90,14 +89,7 @@ def load_entries(targets: list[Path]) -> list[Entry]:
     """One entry per contract file, sorted by id."""
     entries = []
     for path in contract_files(targets):
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ContractError(f"{path}: not UTF-8 text (save the contract as UTF-8)") from None
-        except (OSError, yaml.YAMLError):
-            raise ContractError(f"{path}: cannot read as YAML") from None
-        if not isinstance(document, dict):
-            raise ContractError(f"{path}: a contract must be a YAML mapping")
+        document = read_document(path)
         problems = schema_errors(document)
         if problems:  # the register reads the standard's shapes (description a mapping...)
             raise ContractError(
