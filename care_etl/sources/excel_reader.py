@@ -28,7 +28,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -419,17 +419,7 @@ def _merged_down(merges: list[Merge], header: _Header) -> list[Merge]:
 def _filled_down(rows: Rows, merges: list[Merge]) -> Rows:
     """The rows with each range's value in every row it spans, in its first column only: a
     range across columns shows one value, which belongs to the first."""
-    filled = list(rows)
-    for m in merges:
-        if m.row >= len(filled) or m.col >= len(filled[m.row]):
-            continue
-        value = filled[m.row][m.col]
-        for r in range(m.row + 1, min(m.last_row, len(filled) - 1) + 1):
-            row = list(filled[r])
-            row.extend([None] * (m.col + 1 - len(row)))
-            row[m.col] = value
-            filled[r] = row
-    return filled
+    return _filled(rows, [replace(m, last_col=m.col) for m in merges])
 
 
 def _merged_down_note(merges: list[Merge]) -> list[str]:
