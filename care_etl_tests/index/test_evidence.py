@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from care_etl.cli import main
 from care_etl.contracts import load_contracts
@@ -23,6 +22,7 @@ from care_etl.index.cli import household_members, related_elsewhere
 from care_etl.index.golden import Trust, trust_from_contracts
 from care_etl.index.publish import STALE_AFTER_YEARS, publish
 from care_etl_tests.conftest import CONTRACTS_DIR
+from care_etl_tests.index.test_households import _read
 
 HOUSING, GP, PAPER, SOCIAL = (
     "housing_tenancies",
@@ -97,14 +97,6 @@ def index_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'index.db'}"
     _publish(url)
     return url
-
-
-def _read(url: str, query: str) -> pd.DataFrame:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        frame = pd.read_sql(sa.text(query), conn)
-    engine.dispose()
-    return frame
 
 
 def test_each_member_carries_the_latest_date_and_sources_that_place_them_there(index_url):
