@@ -80,6 +80,9 @@ def test_the_whole_run_writes_the_index_to_postgresql_and_a_rerun_keeps_every_id
         assert _count(conn, "analyst.analyst_person") == persons
         assert _count(conn, "analyst.analyst_person_source_link") == links
         assert _count(conn, "household_members") > 0
+        # involvements on person ids; open worked out by PostgreSQL's date, as by SQLite's
+        assert _count(conn, "person_services") > 0
+        assert _count(conn, "person_services WHERE is_open AND end_date <= CURRENT_DATE") == 0
         first_ids = conn.execute(ids_query).all()
     assert persons == figures["persons"] > 0
     assert links == sum(f["records_linked"] for f in figures["sources"].values())
@@ -111,13 +114,15 @@ def test_the_analyst_role_reads_the_pseudonymised_tables_and_is_refused_the_full
         assert _count(conn, "analyst.analyst_person") == 8
         assert _count(conn, "analyst.analyst_household") == 8
         assert _count(conn, "analyst_person") == 8  # as the guide names it, and SQLite does
-    for table in ("person_index", "person_source_link", "household_members", "relationship"):
+    full = ("person_index", "person_source_link", "household_members", "relationship",
+            "service_involvement", "person_services")  # fmt: skip
+    for table in full:
         with engine.connect() as conn:
             conn.execute(sa.text("SET ROLE care_etl_analyst"))
             with pytest.raises(sa.exc.ProgrammingError, match="permission denied") as refused:
                 _count(conn, table)
         # In one line, as care-etl says it (household, review, publish): no value in it.
-        kind = "view" if table == "household_members" else "table"
+        kind = "view" if table in ("household_members", "person_services") else "table"
         assert why(refused.value) == f"permission denied for {kind} {table} (ProgrammingError)"
     with engine.connect() as conn:
         conn.execute(sa.text("SET ROLE care_etl_engineer"))

@@ -106,8 +106,9 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
         tags={"stage": "index"},
         owners=[ENGINEERING],
         description="person_index (ids stable across runs), person_source_link, quarantine, "
-        "review_queue, golden-value provenance, addresses, households, relationships, id "
-        "history and the pseudonymised analyst tables, published together in one transaction.",
+        "review_queue, golden-value provenance, addresses, households, relationships, the "
+        "services involved with each person, id history and the pseudonymised analyst tables, "
+        "published together in one transaction.",
     )
     def person_index(
         context: dg.AssetExecutionContext,

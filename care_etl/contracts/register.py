@@ -194,6 +194,9 @@ def field_uses(document: dict[str, Any]) -> dict[tuple[str, str], str]:
                     found.append("relationship: what one is to the other (households)")
                 uses[(_text(obj.get("name")), name)] = "; ".join(found) or NOT_READ
                 continue
+            if role == "involvement":
+                uses[(_text(obj.get("name")), name)] = _involvement_use(prop, props)
+                continue
             if role not in ("person", "lookup"):
                 uses[(_text(obj.get("name")), name)] = NOT_READ
                 continue
@@ -216,6 +219,21 @@ def field_uses(document: dict[str, Any]) -> dict[tuple[str, str], str]:
                 found.append("quality check")
             uses[(_text(obj.get("name")), name)] = "; ".join(found) or UNUSED
     return uses
+
+
+#: What each of an involvement object's other columns is, in order (index.declared).
+INVOLVEMENT_USES = ("the service", "when it started", "when it ended", "its status")
+
+
+def _involvement_use(prop: dict[str, Any], props: list[dict[str, Any]]) -> str:
+    """What the index uses an involvement object's column for (index.declared's order)."""
+    if prop is next((p for p in props if p.get("relationships")), None):
+        return "involvement: the person"
+    rest = [p for p in props if not p.get("relationships") and not p.get("primaryKey")]
+    if any(prop is p for p in rest[: len(INVOLVEMENT_USES)]):
+        what = INVOLVEMENT_USES[next(i for i, p in enumerate(rest) if p is prop)]
+        return f"involvement: {what} (service_involvement, household)"
+    return NOT_READ
 
 
 def _checked_columns(obj: dict[str, Any]) -> set[str]:

@@ -80,6 +80,8 @@ class IndexTables:
     person_address: pd.DataFrame = field(default_factory=pd.DataFrame)
     household: pd.DataFrame = field(default_factory=pd.DataFrame)
     relationship: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Every indexed record's service involvements (declared.read_involvements), always whole.
+    service_involvement: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: This run's rows only: the table is appended to, never replaced.
     person_id_history: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS)
@@ -95,6 +97,7 @@ class IndexTables:
             "person_address": self.person_address,
             "household": self.household,
             "relationship": self.relationship,
+            "service_involvement": self.service_involvement,
             "person_id_history": self.person_id_history,
         }
 
@@ -178,6 +181,15 @@ def _in_step(records: pd.DataFrame, assignments: pd.DataFrame, keys: list[str]) 
         if not np.array_equal(records[key].to_numpy(object), assignments[key].to_numpy(object)):
             return False
     return not records.duplicated(keys).any()
+
+
+def service_involvements(involvements: pd.DataFrame, linked: pd.DataFrame) -> pd.DataFrame:
+    """The involvements of records the index holds: a withdrawn or quarantined record's
+    special-category rows stay out of it."""
+    keys = ["source", "source_record_id"]
+    held = pd.MultiIndex.from_frame(linked[keys].astype(str))
+    mine = pd.MultiIndex.from_frame(involvements[keys].astype(str)).isin(held)
+    return sort_rows(involvements[mine], [*keys, "start_date", "service"])
 
 
 def link_table(linked: pd.DataFrame) -> pd.DataFrame:

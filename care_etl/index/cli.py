@@ -104,6 +104,43 @@ def related_elsewhere(url: str, person_id: str) -> pd.DataFrame:
         return pd.read_sql(sa.text(query), conn, params={"p": person_id})
 
 
+#: Involvements shown per person: the open ones, then the latest ended; the rest are counted.
+SHOWN_SERVICES = 3
+
+
+def person_services(url: str, person_ids: list[str]) -> dict[str, str]:
+    """Per person, in words, the services involved with them ("Children's Social Care, open
+    since 2023-04-01"), for those with any; none on an index of an earlier release."""
+    ids = list(dict.fromkeys(person_ids))
+    with _reading(url) as conn:
+        if not ids or "person_services" not in sa.inspect(conn).get_view_names():
+            return {}
+        params = {f"p{i}": p for i, p in enumerate(ids)}
+        query = (
+            "SELECT person_id, service, start_date, end_date, is_open FROM person_services "
+            f"WHERE person_id IN ({', '.join(':' + k for k in params)})"
+        )
+        found = pd.read_sql(sa.text(query), conn, params=params)
+    return {str(p): _services(rows) for p, rows in found.groupby("person_id")}
+
+
+def _services(rows: pd.DataFrame) -> str:
+    """One person's involvements in words, open first, each group latest first."""
+    start = rows["start_date"].fillna("").astype(str)  # an unknown start sorts last
+    rows = rows.assign(is_open=rows["is_open"].astype(bool), start=start)
+    rows = rows.sort_values(["is_open", "start"], ascending=False)
+    words = []
+    for row in rows.to_dict("records"):
+        began, ended = _day(row["start_date"], "an unknown date"), _day(row["end_date"])
+        if row["is_open"]:
+            words.append(f"{row['service']}, open since {began}")
+        else:
+            words.append(f"{row['service']}, {began} to {ended}" if ended else
+                         f"{row['service']}, from {began}, closed")  # fmt: skip
+    more = len(words) - SHOWN_SERVICES
+    return "; ".join(words[:SHOWN_SERVICES]) + (f"; and {more} earlier" if more > 0 else "")
+
+
 def _current_id(conn: sa.Connection, person_id: str, names: set[str], successor) -> str:
     for spelling in dict.fromkeys((person_id, person_id.upper())):  # ids are upper case
         found = conn.execute(
@@ -254,9 +291,13 @@ def _household(args: argparse.Namespace) -> int:
     home = person_home(url, current)
     who = " ".join(v for v in (current, home.name, home.dates) if v)
     elsewhere = related_elsewhere(url, current)
+    services = person_services(url, [current, *members.get("member_person_id", []),
+                                     *elsewhere.get("related_person_id", [])])  # fmt: skip
+    if current in services:
+        print(f"{who}: {SERVICES}{services[current]}")
     if home.where is None:
         print(f"{who}: no current address is known, so no household to show")
-        _print_elsewhere(elsewhere, home, current)
+        _print_elsewhere(elsewhere, home, current, services)
         return 0
     at = f"{who} {'was last recorded' if home.dead else 'lives'} at {home.where}"
     if home.evidence and home.evidence["evidence_stale"]:
@@ -267,13 +308,13 @@ def _household(args: argparse.Namespace) -> int:
         print(f"{at}: no one else is known to live there")
     else:
         print(f"{at} with:")
-        _print_members(living)
+        _print_members(living, services)
     if len(dead):
         print("Recorded at this address, but a source records their death (not there now):")
-        _print_members(dead)
+        _print_members(dead, services)
     if len(members):
         print(f"A declared relationship is what that person is to {home.name or current}.")
-    _print_elsewhere(elsewhere, home, current)
+    _print_elsewhere(elsewhere, home, current, services)
     if _disagree(members) or _disagree(elsewhere):
         print(
             "Where sources declare different relationships, the one shown is the more "
@@ -314,7 +355,9 @@ def _day(value: object, missing: str = "") -> str:
     return missing if value is None or pd.isna(value) else str(value)[:10]
 
 
-def _print_elsewhere(elsewhere: pd.DataFrame, home: Home, current: str) -> None:
+def _print_elsewhere(
+    elsewhere: pd.DataFrame, home: Home, current: str, services: dict[str, str]
+) -> None:
     """Relatives a source declares who live at another address (or none known)."""
     if elsewhere.empty:
         return
@@ -326,6 +369,7 @@ def _print_elsewhere(elsewhere: pd.DataFrame, home: Home, current: str) -> None:
             f"  {row['related_person_id']}  {name:<30} {_day(row['date_of_birth']):<10}  "
             f"{said}, {_there(row)}"
         )
+        _print_services(services, row["related_person_id"])
 
 
 def _there(row: dict) -> str:
@@ -357,8 +401,9 @@ def _died(members: pd.DataFrame) -> pd.Series:
     return members["date_of_death"].notna()
 
 
-def _print_members(members: pd.DataFrame) -> None:
-    """A line per member, and under it how old the evidence is that they live there."""
+def _print_members(members: pd.DataFrame, services: dict[str, str]) -> None:
+    """A line per member, and under it how old the evidence is that they live there and the
+    services involved with them."""
     for member in members.to_dict("records"):
         name = _name(member["given_name"], member["family_name"])
         day = _day(member["date_of_birth"])
@@ -366,6 +411,16 @@ def _print_members(members: pd.DataFrame) -> None:
         if "evidence_stale" in member:
             mark = "!" if member["evidence_stale"] else " "
             print(f"  {mark:<15}{_evidence(member)}")
+        _print_services(services, member["member_person_id"])
+
+
+#: How the services involved with a person are introduced.
+SERVICES = "services involved: "
+
+
+def _print_services(services: dict[str, str], person_id: str) -> None:
+    if person_id in services:
+        print(f"  {'':<15}{SERVICES}{services[person_id]}")
 
 
 def create_roles(url: str) -> None:

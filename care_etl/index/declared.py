@@ -1,15 +1,23 @@
-"""Relationships a source declares between its own records (social care's `relationships`).
+"""What a source declares about its own records beyond their rows: relationships between
+them (social care's `relationships`) and the services involved with them (its `involvements`).
 
 The readers bring person rows and lookups joined onto them, one row per person; a table of
-pairs does not fit that shape, so it is read here, for the household tables only. A contract
-declares one with a schema object of `role: relationship` whose first two columns that
-reference the person object's key are the person and the related person, and whose first
-other column is the relationship ("what the related person is to the person").
+pairs, or of several rows per person, does not fit that shape, so it is read here, for the
+index only. A contract declares one with a schema object of a custom `role`:
+
+- `relationship`: its first two columns that reference the person object's key are the
+  person and the related person, and its first other column is the relationship ("what the
+  related person is to the person");
+- `involvement`: its first column that references the person object's key is the person;
+  its other columns, primary key aside, are in order the service, the date it started, the
+  date it ended (none while open) and its status (`Open`, `Closed`), the last optional.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -18,40 +26,61 @@ from care_etl.contracts.model import Contract, SourceObject
 from care_etl.errors import SourceReadError
 
 DECLARED_COLUMNS = ["source", "source_record_id", "related_source_record_id", "relationship"]
+INVOLVEMENT_COLUMNS = ["source", "source_record_id", "service", "start_date", "end_date", "status"]
 log = logging.getLogger(__name__)
+Reader = Callable[[Contract, SourceObject, Path], pd.DataFrame]
 
 
 def read_declared(contracts: list[Contract], sources_dir: Path) -> pd.DataFrame:
     """Every declared relationship of every relational source; a table that fails is skipped."""
+    return _read_all(contracts, sources_dir, "relationship", _relationships, DECLARED_COLUMNS)
+
+
+def read_involvements(contracts: list[Contract], sources_dir: Path) -> pd.DataFrame:
+    """Every service involvement of every relational source, dates as datetime64 (NaT where
+    missing or unreadable); a table that fails is skipped, with a warning."""
+    return _read_all(contracts, sources_dir, "involvement", _involvements, INVOLVEMENT_COLUMNS)
+
+
+def _read_all(
+    contracts: list[Contract], sources_dir: Path, role: str, read: Reader, columns: list[str]
+) -> pd.DataFrame:
     frames = []
     for contract in contracts:
         for obj in contract.objects:
-            if obj.role != "relationship" or contract.format != "sqlite":
+            if obj.role != role or contract.format != "sqlite":
                 continue
             try:
-                frames.append(_read(contract, obj, sources_dir))
+                frames.append(read(contract, obj, sources_dir))
             except SourceReadError as exc:
-                log.warning("declared relationships not read: %s", exc)
+                log.warning("declared %s not read: %s", role, exc)
     frames = [f for f in frames if len(f)]
-    return (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DECLARED_COLUMNS)
-    )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def _read(contract: Contract, obj: SourceObject, sources_dir: Path) -> pd.DataFrame:
+def _person_refs(contract: Contract, obj: SourceObject) -> list[str]:
+    """The object's columns that reference the person object's key."""
+    person = contract.person_object.id
+    return [c.name for c in obj.columns if c.references and c.references.split(".")[0] == person]
+
+
+def _table(contract: Contract, obj: SourceObject, sources_dir: Path, columns: list[str]):
     from care_etl.sources.read import database_location
     from care_etl.sources.sql_reader import read_table
 
-    person = contract.person_object.id
-    refs = [c.name for c in obj.columns if c.references and c.references.split(".")[0] == person]
+    url, label = database_location(contract, sources_dir)
+    return read_table(url, obj.physical_name, columns, label=label)
+
+
+def _relationships(contract: Contract, obj: SourceObject, sources_dir: Path) -> pd.DataFrame:
+    refs = _person_refs(contract, obj)
     kinds = [c.name for c in obj.columns if not c.references]
     if len(refs) < 2 or not kinds:
         raise SourceReadError(
             f"{contract.file}: schema/{obj.name}: a relationship object needs two columns "
             "referencing the person key and one naming the relationship"
         )
-    url, label = database_location(contract, sources_dir)
-    table = read_table(url, obj.physical_name, [refs[0], refs[1], kinds[0]], label=label)
+    table = _table(contract, obj, sources_dir, [refs[0], refs[1], kinds[0]])
     table = table.dropna(subset=[refs[0], refs[1]])
     return pd.DataFrame(
         {
@@ -61,3 +90,35 @@ def _read(contract: Contract, obj: SourceObject, sources_dir: Path) -> pd.DataFr
             "relationship": table[kinds[0]],
         }
     )[DECLARED_COLUMNS]
+
+
+def _involvements(contract: Contract, obj: SourceObject, sources_dir: Path) -> pd.DataFrame:
+    from care_etl.standardise.dates import clean_dates
+
+    refs = _person_refs(contract, obj)
+    rest = [c for c in obj.columns if not c.references and c.primary_key_position is None]
+    if not refs or len(rest) < 3:
+        raise SourceReadError(
+            f"{contract.file}: schema/{obj.name}: an involvement object needs a column "
+            "referencing the person key, then the service, its start date and its end date"
+        )
+    columns = [refs[0], *(c.name for c in rest[:4])]
+    table = _table(contract, obj, sources_dir, columns).dropna(subset=[refs[0], rest[0].name])
+    found = pd.DataFrame(
+        {
+            "source": contract.id,
+            "source_record_id": table[refs[0]].astype(str),
+            "service": table[rest[0].name].astype(str).str.strip(),
+            "status": table[rest[3].name] if len(rest) > 3 else None,
+        }
+    )
+    # A planned end may lie ahead (so a two-digit year reads as 20xx); a start may not.
+    later = dt.date(9999, 12, 31)
+    for column, declared, today in (("start_date", rest[1], None), ("end_date", rest[2], later)):
+        formats = [declared.date_format] if declared.date_format else None
+        found[column] = clean_dates(table[declared.name], formats, today=today).value.to_numpy()
+        unread = int((table[declared.name].notna() & found[column].isna()).sum())
+        if unread:  # counted, never shown: the values are special-category data
+            log.warning("%s: %s.%s: %d unreadable date(s) left blank",
+                        contract.id, obj.name, declared.name, unread)  # fmt: skip
+    return found[INVOLVEMENT_COLUMNS]

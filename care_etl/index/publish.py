@@ -147,6 +147,22 @@ relationship = sa.Table(
     sa.Column("other_relationships", sa.Text),
 )
 
+#: Services a source records as involved with its records (a contract's `role: involvement`
+#: object: social care's involvements), keyed by the record and not the person, so that the
+#: person_services view follows the record to whatever person it is linked to now. Only
+#: records the index holds have rows: a withdrawn or quarantined record's are not published.
+service_involvement = sa.Table(
+    "service_involvement",
+    metadata,
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("source_record_id", sa.String(200), nullable=False),
+    sa.Column("service", sa.Text, nullable=False),
+    sa.Column("start_date", sa.Date),
+    sa.Column("end_date", sa.Date),
+    sa.Column("status", sa.Text),
+    sa.Index("ix_service_involvement_record", "source", "source_record_id"),
+)
+
 #: Appended to, never replaced: how a retired id leads to its successor.
 person_id_history = sa.Table(
     "person_id_history",
@@ -236,6 +252,7 @@ INDEX_TABLES = (
     person_address,
     household,
     relationship,
+    service_involvement,
 )
 ANALYST_TABLES = (
     analyst_person,
@@ -341,10 +358,34 @@ WHERE r.basis = 'declared' AND r.preferred
 """
 
 
+#: Statuses that say an involvement has ended, whatever its end date says.
+ENDED_STATUSES = ("closed", "ended", "cancelled")
+
+
+def person_services_view(dialect: str) -> str:
+    """ "Which services already work with person X": each involvement of each of the
+    person's records, and is_open, worked out when read (a planned end date passes without
+    a run): open unless it has ended by its date or its status says closed."""
+    today = "CURRENT_DATE" if dialect == "postgresql" else "date('now')"
+    ended = ", ".join(f"'{s}'" for s in ENDED_STATUSES)
+    return f"""
+CREATE VIEW person_services AS
+SELECT l.person_id, s.service, s.start_date, s.end_date, s.status,
+       CASE WHEN s.end_date IS NOT NULL AND s.end_date <= {today} THEN FALSE
+            WHEN LOWER(TRIM(s.status)) IN ({ended}) THEN FALSE
+            ELSE TRUE END AS is_open,
+       s.source, s.source_record_id
+FROM service_involvement s
+JOIN person_source_link l
+  ON l.source = s.source AND l.source_record_id = s.source_record_id
+"""
+
+
 #: Each view's DDL, by dialect name.
 VIEWS: dict[str, Callable[[str], str]] = {
     "household_members": household_members_view,
     "related_elsewhere": related_elsewhere_view,
+    "person_services": person_services_view,
 }
 
 

@@ -45,10 +45,11 @@ from care_etl.index.build import (
     IndexTables,
     link_records,
     link_table,
+    service_involvements,
     staged_records,
     tables_from_linked,
 )
-from care_etl.index.declared import read_declared
+from care_etl.index.declared import read_declared, read_involvements
 from care_etl.index.golden import Trust, trust_from_contracts
 from care_etl.index.households import keys_and_former
 from care_etl.index.ids import StableIds, stable_ids
@@ -115,6 +116,9 @@ def make_index(
     former = former_keys if plan is None else former_keys[plan.context]
     tables = tables_from_linked(part, linked.review, quarantine, trust, declared, keys, former)
     tables.person_id_history = ids.history
+    if sources_dir:  # whole on every run: keyed by record, read fresh from the source
+        involved = read_involvements(list(contracts), sources_dir)
+        tables.service_involvement = service_involvements(involved, rows)
     analyst = None if key is None else analyst_tables(tables.as_dict(), pseudonyms, now.date())
     if plan is not None:  # every person's links, of which only the changed rows are written
         tables.person_source_link = link_table(rows)
