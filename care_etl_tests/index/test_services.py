@@ -128,24 +128,22 @@ def test_the_household_command_shows_the_services_involved_with_each_member(run,
     assert any("services involved: " in line and person["service"] in line for line in below), out
 
 
+def _first_line_for(run: dict, record: object, capsys) -> str:
+    """The first line `care-etl household` prints for the person of a social care record."""
+    link = _read(
+        run["url"],
+        "SELECT person_id FROM person_source_link WHERE source = :s AND source_record_id = :r",
+        s=SOCIAL,
+        r=str(record),
+    )
+    assert main(["household", link["person_id"][0], "--database", run["url"]]) == 0
+    return capsys.readouterr().out.splitlines()[0]
+
+
 def test_a_closed_involvement_is_printed_with_its_dates_and_an_open_one_since_when(run, capsys):
-    link = _read(
-        run["url"],
-        "SELECT person_id FROM person_source_link WHERE source = :s AND source_record_id = :r",
-        s=SOCIAL,
-        r=str(run["kept"][0]),
-    )
-    assert main(["household", link["person_id"][0], "--database", run["url"]]) == 0
-    first = capsys.readouterr().out.splitlines()[0]
+    first = _first_line_for(run, run["kept"][0], capsys)
     assert "services involved: Adult Social Care, open since 2024-05-01" in first
-    link = _read(
-        run["url"],
-        "SELECT person_id FROM person_source_link WHERE source = :s AND source_record_id = :r",
-        s=SOCIAL,
-        r=str(run["kept"][1]),
-    )
-    assert main(["household", link["person_id"][0], "--database", run["url"]]) == 0
-    first = capsys.readouterr().out.splitlines()[0]
+    first = _first_line_for(run, run["kept"][1], capsys)
     assert "Children's Social Care, from 2010-03-04, closed" in first
 
 
