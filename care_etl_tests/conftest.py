@@ -87,3 +87,15 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("generated") / "sources"
     generate(out, people=400, seed=11, scans=4)
     return out
+
+
+@pytest.fixture(scope="session")
+def generated_run(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One run over `generated` into SQLite (url, figures, reports), for tests that only read
+    what it wrote."""
+    from care_etl.pipeline import run_pipeline
+
+    work = tmp_path_factory.mktemp("generated_run")
+    url = f"sqlite:///{work / 'index.db'}"
+    figures = run_pipeline(generated, CONTRACTS_DIR, url, work / "reports").figures
+    return {"url": url, "figures": figures, "reports": work / "reports"}

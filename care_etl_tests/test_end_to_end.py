@@ -9,18 +9,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from care_etl.pipeline import run_pipeline
-from care_etl_tests.conftest import CONTRACTS_DIR
-
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
-def sqlite_run(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    work = tmp_path_factory.mktemp("run")
-    url = f"sqlite:///{work / 'index.db'}"
-    figures = run_pipeline(generated, CONTRACTS_DIR, url, work / "reports").figures
-    return {"url": url, "figures": figures, "reports": work / "reports"}
+def sqlite_run(generated_run: dict) -> dict:
+    return generated_run
 
 
 def _tables(url: str) -> dict[str, pd.DataFrame]:

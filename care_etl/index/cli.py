@@ -40,7 +40,10 @@ def add_commands(commands: Any) -> None:
     _database_option(create)
     create.set_defaults(handler=_roles_create)
 
+    from care_etl.index.lookup import add_commands as add_lookup_commands
     from care_etl.index.retention_command import add_command as add_retention_command
+
+    add_lookup_commands(commands)
 
     add_retention_command(commands)
 

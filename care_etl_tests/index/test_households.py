@@ -21,11 +21,8 @@ HOUSING = "housing_tenancies"
 
 
 @pytest.fixture(scope="module")
-def index_url(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    work = tmp_path_factory.mktemp("households")
-    url = f"sqlite:///{work / 'index.db'}"
-    run_pipeline(generated, CONTRACTS_DIR, url, work / "reports")
-    return url
+def index_url(generated_run: dict) -> str:
+    return generated_run["url"]
 
 
 def _read(url: str, query: str) -> pd.DataFrame:

@@ -1,0 +1,251 @@
+"""`care-etl find` and `care-etl person`: look a person up, and see all the index holds on them.
+
+A worker knows a name, a date of birth, an NHS number or a postcode, never a person_id. `find`
+matches every value the index keeps for a person (person_field_value: former surnames and
+aliases, other dates of birth, previous postcodes too), so someone recorded under a maiden
+name is found under either. `person` shows one person's best-known values with the source and
+rule behind each, the other values sources hold, every record with how it was linked and
+where it was read, their addresses with periods, the services involved and the ids merged
+into theirs: what every service already knows, in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from care_etl.errors import CareEtlError
+from care_etl.index.cli import (
+    _current_id,
+    _database_option,
+    _day,
+    _index_file,
+    _known,
+    _name,
+    _reading,
+    _safe,
+    _url,
+    person_services,
+)
+
+#: Persons `find` lists at most; more means the search should be narrowed.
+MAX_FOUND = 20
+#: Fields whose every value `find --name` matches (a maiden name, an alias).
+NAME_FIELDS = ("given_name", "middle_names", "family_name", "other_names")
+
+
+def add_commands(commands: Any) -> None:
+    find = commands.add_parser(
+        "find", help="persons by NHS number, name, date of birth or postcode (any values held)"
+    )
+    find.add_argument("--nhs", help="NHS number (spaces allowed)")
+    find.add_argument("--name", help="names in any order, any case; former names match too")
+    find.add_argument("--born", help="date of birth, YYYY-MM-DD or DD/MM/YYYY")
+    find.add_argument("--postcode", help="postcode, any case, with or without the space")
+    _database_option(find)
+    find.set_defaults(handler=_find)
+
+    person = commands.add_parser("person", help="all the index holds on a person, with sources")
+    person.add_argument("person_id", help="a person_id of person_index (a retired one is followed)")
+    _database_option(person)
+    person.set_defaults(handler=_person)
+
+
+# --- find -----------------------------------------------------------------------------------
+
+
+def search_terms(
+    nhs: str | None, name: str | None, born: str | None, postcode: str | None
+) -> dict[str, Any]:
+    """The search's values as the index stores them; a value that cannot be one is refused in
+    one line (never echoed back: it is someone's personal data)."""
+    from care_etl.standardise import clean_dates, clean_nhs_number, clean_postcode, match_key
+
+    terms: dict[str, Any] = {}
+    if nhs is not None:
+        terms["nhs_number"] = clean_nhs_number(pd.Series([nhs])).value.iloc[0]
+        if terms["nhs_number"] is None or pd.isna(terms["nhs_number"]):
+            raise CareEtlError("--nhs: not an NHS number (10 digits with a valid check digit)")
+    if born is not None:
+        day = clean_dates(pd.Series([born])).value.iloc[0]
+        if pd.isna(day):
+            raise CareEtlError("--born: not a date of birth (give YYYY-MM-DD or DD/MM/YYYY)")
+        terms["date_of_birth"] = day.date().isoformat()
+    if postcode is not None:
+        cleaned = clean_postcode(pd.Series([postcode])).value.iloc[0]
+        terms["postcode"] = (
+            cleaned if isinstance(cleaned, str) else " ".join(postcode.upper().split())
+        )
+    if name is not None:
+        key = match_key(pd.Series([name])).iloc[0]
+        if not isinstance(key, str):
+            raise CareEtlError("--name: no letters in it")
+        terms["name"] = set(key.split())
+    if not terms:
+        raise CareEtlError("give at least one of --nhs, --name, --born, --postcode")
+    return terms
+
+
+def find_persons(url: str, terms: dict[str, Any]) -> pd.DataFrame:
+    """Persons any of whose kept values match every term, with their best-known values."""
+    with _reading(url) as conn:
+        if "person_field_value" not in sa.inspect(conn).get_table_names():
+            raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
+        found: set[str] | None = None
+        for field in ("nhs_number", "date_of_birth", "postcode"):
+            if field in terms:
+                ids = _holding(conn, field, terms[field])
+                found = ids if found is None else found & ids
+        if "name" in terms:
+            found = _named(conn, terms["name"], found)
+        return _persons(conn, sorted(found or ()))
+
+
+def _holding(conn: sa.Connection, field: str, value: str) -> set[str]:
+    query = sa.text(
+        "SELECT DISTINCT person_id FROM person_field_value WHERE field = :f AND value = :v"
+    )
+    return {r[0] for r in conn.execute(query, {"f": field, "v": value})}
+
+
+def _named(conn: sa.Connection, wanted: set[str], among: set[str] | None) -> set[str]:
+    """Persons whose names, all values taken together, hold every wanted word."""
+    from care_etl.standardise import match_key
+
+    if among is not None and not among:
+        return set()
+    fields = ", ".join(f"'{f}'" for f in NAME_FIELDS)
+    names = pd.read_sql(
+        sa.text(f"SELECT person_id, value FROM person_field_value WHERE field IN ({fields})"),
+        conn,
+    )
+    if among is not None:
+        names = names[names["person_id"].isin(among)]
+    words = match_key(names["value"]).str.split().explode().dropna()
+    held = names["person_id"].loc[words.index].groupby(words.to_numpy()).agg(set)
+    persons = [held.get(word, set()) for word in wanted]
+    return set.intersection(*persons) if persons else set()
+
+
+def _persons(conn: sa.Connection, ids: list[str]) -> pd.DataFrame:
+    """The persons' best-known values, in name order (read 500 ids at a time: SQLite caps
+    the parameters of one statement)."""
+    columns = "person_id, given_name, family_name, date_of_birth, postcode, source_count"
+    frames = [pd.DataFrame(columns=columns.split(", "))]
+    for start in range(0, len(ids), 500):
+        params = {f"p{i}": p for i, p in enumerate(ids[start : start + 500])}
+        query = (
+            f"SELECT {columns} FROM person_index "
+            f"WHERE person_id IN ({', '.join(':' + k for k in params)})"
+        )
+        frames.append(pd.read_sql(sa.text(query), conn, params=params))
+    persons = pd.concat(frames, ignore_index=True)
+    by = ["family_name", "given_name", "date_of_birth", "person_id"]
+    return persons.sort_values(by, na_position="last", key=lambda c: c.astype(str))
+
+
+def _find(args: argparse.Namespace) -> int:
+    url = _url(args)
+    _index_file(url)
+    persons = find_persons(url, search_terms(args.nhs, args.name, args.born, args.postcode))
+    if persons.empty:
+        print("no person in the index matches")
+        return 1
+    for row in persons.head(MAX_FOUND).to_dict("records"):
+        name = _name(row["given_name"], row["family_name"])
+        print(
+            f"{row['person_id']}  {name:<30} {_day(row['date_of_birth']):<10}  "
+            f"{row['postcode'] or '':<8}  {row['source_count']} source(s)"
+        )
+    if len(persons) > MAX_FOUND:
+        print(
+            f"... and {len(persons) - MAX_FOUND} more: narrow the search with more of "
+            "--nhs, --name, --born, --postcode"
+        )
+    print("care-etl person <person_id> shows all the index holds on one of them")
+    return 0
+
+
+# --- person ---------------------------------------------------------------------------------
+
+
+def _person(args: argparse.Namespace) -> int:
+    from care_etl.index.ids import successor
+
+    wanted = args.person_id.strip()
+    if not wanted:
+        raise CareEtlError("give a person_id, as person_index has it (e.g. P0F368096C76E)")
+    url = _url(args)
+    _index_file(url)
+    with _reading(url) as conn:
+        names = set(sa.inspect(conn).get_table_names())
+        if "person_index" not in names:
+            raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
+        current = _current_id(conn, wanted, names, successor)
+        held = {
+            table: pd.read_sql(sa.text(query), conn, params={"p": current})
+            for table, query in _QUERIES.items()
+            if table in names
+        }
+    if current.upper() != wanted.upper():
+        print(f"{wanted} was merged into {current}; showing {current}")
+    _print_person(current, held, person_services(url, [current]).get(current))
+    return 0
+
+
+_QUERIES = {
+    "person_field_value": "SELECT field, value, is_golden, rule, sources, record_count "
+    "FROM person_field_value WHERE person_id = :p ORDER BY field, is_golden DESC, value",
+    "person_source_link": "SELECT source, source_record_id, link_type, match_probability, "
+    "lineage FROM person_source_link WHERE person_id = :p ORDER BY source, source_record_id",
+    "person_address": "SELECT source, address, postcode, from_date, to_date, is_current "
+    "FROM person_address WHERE person_id = :p ORDER BY is_current DESC, from_date DESC",
+    "person_id_history": "SELECT old_person_id, change, changed_at FROM person_id_history "
+    "WHERE new_person_id = :p AND old_person_id <> :p ORDER BY changed_at",
+}
+
+
+def _print_person(person_id: str, held: dict[str, pd.DataFrame], services: str | None) -> None:
+    values = held.get("person_field_value", pd.DataFrame())
+    golden = values[values["is_golden"].astype(bool)] if len(values) else values
+    first = dict(zip(golden.get("field", []), golden.get("value", []), strict=True))
+    born = f" (born {first['date_of_birth']})" if first.get("date_of_birth") else ""
+    print(f"{person_id} {_name(first.get('given_name'), first.get('family_name'))}{born}")
+    print("Best-known values (the sources that hold each, and the rule that chose it):")
+    for row in golden.to_dict("records"):
+        print(f"  {row['field']:<14} {row['value']:<40} {row['sources']} ({row['rule']})")
+    others = values[~values["is_golden"].astype(bool)] if len(values) else values
+    if len(others):
+        print("Other values the sources hold:")
+        for row in others.to_dict("records"):
+            print(f"  {row['field']:<14} {row['value']:<40} {row['sources']}")
+    _print_records(held.get("person_source_link", pd.DataFrame()))
+    _print_addresses(held.get("person_address", pd.DataFrame()))
+    if services:
+        print(f"Services involved: {services}")
+    merged = held.get("person_id_history", pd.DataFrame())
+    if len(merged):
+        print("Ids merged into this one: " + ", ".join(dict.fromkeys(merged["old_person_id"])))
+    print(f"care-etl household {person_id} shows who lives with them")
+
+
+def _print_records(links: pd.DataFrame) -> None:
+    print(f"Records ({len(links)}):")
+    for row in links.to_dict("records"):
+        probability = row["match_probability"]
+        how = row["link_type"] + ("" if pd.isna(probability) else f" {probability:.3f}")
+        print(f"  {row['source']:<30} {row['source_record_id']:<14} {how:<14} {row['lineage']}")
+
+
+def _print_addresses(addresses: pd.DataFrame) -> None:
+    if addresses.empty:
+        return
+    print("Addresses:")
+    for row in addresses.to_dict("records"):
+        when = " to ".join(v for v in (_day(row["from_date"]), _day(row["to_date"])) if v)
+        kind = "current" if row["is_current"] else "former "
+        where = ", ".join(str(v) for v in (row["address"], row["postcode"]) if _known(v))
+        print(f"  {kind}  {where:<60} {when:<24} {row['source']}")

@@ -1,0 +1,122 @@
+"""`care-etl find` and `care-etl person` on the index of a generated population: a worker
+finds a person by what they know (an NHS number written with spaces, a former surname) and
+sees every record and value the index holds on them, with its source."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from care_etl.cli import main
+from care_etl.index.lookup import MAX_FOUND
+from care_etl_tests.index.test_households import _read
+
+pytestmark = pytest.mark.slow
+
+
+def _found(capsys) -> list[str]:
+    """The person ids `find` printed."""
+    lines = capsys.readouterr().out.splitlines()
+    return [line.split()[0] for line in lines if line.startswith("P") and "  " in line]
+
+
+def test_find_by_an_nhs_number_written_with_spaces_gives_the_person_holding_it(
+    generated_run, capsys
+):
+    url = generated_run["url"]
+    person = _read(url, "SELECT person_id, nhs_number FROM person_index WHERE nhs_number <> ''")
+    row = person.iloc[len(person) // 2]
+    nhs = f"{row['nhs_number'][:3]} {row['nhs_number'][3:6]} {row['nhs_number'][6:]}"
+    assert main(["find", "--nhs", nhs, "--database", url]) == 0
+    holders = _read(
+        url,
+        f"SELECT DISTINCT person_id FROM person_field_value "
+        f"WHERE field = 'nhs_number' AND value = '{row['nhs_number']}'",
+    )
+    assert sorted(_found(capsys)) == sorted(holders["person_id"]) and row["person_id"] in set(
+        holders["person_id"]
+    )
+
+
+def test_find_by_a_name_a_source_no_longer_uses_finds_the_person(generated_run, capsys):
+    """Former surnames and aliases (other_names), in any order and case."""
+    url = generated_run["url"]
+    former = _read(
+        url,
+        "SELECT o.person_id, o.value AS other, g.value AS given, p.date_of_birth "
+        "FROM person_field_value o "
+        "JOIN person_field_value g ON g.person_id = o.person_id AND g.field = 'given_name' "
+        "AND g.is_golden JOIN person_index p ON p.person_id = o.person_id "
+        "WHERE o.field = 'other_names' AND o.value NOT LIKE '% %'",
+    ).iloc[0]
+    name = f"{former['other'].lower()} {former['given'].upper()}"
+    assert main(["find", "--name", name, "--database", url]) == 0
+    assert former["person_id"] in _found(capsys)
+    born = pd.Timestamp(former["date_of_birth"]).strftime("%d/%m/%Y")
+    assert main(["find", "--name", name, "--born", born, "--database", url]) == 0
+    assert _found(capsys) == [former["person_id"]]
+
+
+def test_find_lists_at_most_a_page_and_says_how_many_more(generated_run, capsys):
+    url = generated_run["url"]
+    busiest = _read(
+        url,
+        "SELECT postcode, COUNT(*) AS n FROM person_index WHERE postcode IS NOT NULL "
+        "GROUP BY postcode ORDER BY n DESC LIMIT 1",
+    ).iloc[0]
+    assert main(["find", "--postcode", busiest["postcode"].replace(" ", "").lower(),
+                 "--database", url]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    shown = [line for line in out.splitlines() if line.startswith("P")]
+    assert len(shown) == min(busiest["n"], MAX_FOUND)
+    if busiest["n"] > MAX_FOUND:
+        assert f"... and {busiest['n'] - MAX_FOUND} more" in out
+
+
+def test_find_refuses_what_cannot_be_searched_in_one_line_without_echoing_it(generated_run, capsys):
+    url = generated_run["url"]
+    for args, said in (
+        (["--nhs", "9434765918"], "--nhs: not an NHS number"),  # wrong check digit
+        (["--born", "31/02/1950"], "--born: not a date of birth"),
+        ([], "give at least one of --nhs, --name, --born, --postcode"),
+    ):
+        assert main(["find", *args, "--database", url]) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1
+        assert "9434765918" not in err and "31/02/1950" not in err
+    assert main(["find", "--name", "Nobody Atall", "--database", url]) == 1
+    assert "no person in the index matches" in capsys.readouterr().out
+
+
+def test_person_shows_each_best_known_value_with_its_sources_and_rule_and_every_record(
+    generated_run, capsys
+):
+    url = generated_run["url"]
+    person_id = _read(
+        url, "SELECT person_id FROM person_index ORDER BY source_count DESC, person_id LIMIT 1"
+    )["person_id"][0]
+    assert main(["person", person_id, "--database", url]) == 0
+    out = capsys.readouterr().out
+    golden = _read(
+        url,
+        f"SELECT field, value, rule, sources FROM person_field_value "
+        f"WHERE person_id = '{person_id}' AND is_golden",
+    )
+    for row in golden.to_dict("records"):
+        assert any(
+            line.split()[:1] == [row["field"]]
+            and row["value"] in line
+            and f"({row['rule']})" in line
+            and row["sources"] in line
+            for line in out.splitlines()
+        ), row["field"]
+    links = _read(
+        url,
+        f"SELECT source_record_id, lineage FROM person_source_link WHERE person_id = '{person_id}'",
+    )
+    assert f"Records ({len(links)}):" in out
+    for row in links.to_dict("records"):
+        assert row["lineage"] in out and row["source_record_id"] in out
+    assert f"care-etl household {person_id}" in out
+    assert main(["person", "PNOSUCHPERSON", "--database", url]) == 2
+    assert "not in the index" in capsys.readouterr().err
