@@ -44,7 +44,6 @@ def add_commands(commands: Any) -> None:
     from care_etl.index.retention_command import add_command as add_retention_command
 
     add_lookup_commands(commands)
-
     add_retention_command(commands)
 
 
