@@ -128,6 +128,13 @@ def test_the_analyst_role_reads_the_pseudonymised_tables_and_is_refused_the_full
         conn.execute(sa.text("SET ROLE care_etl_engineer"))
         assert _count(conn, "person_index") == 8
         assert _count(conn, "analyst.analyst_person") == 8
+        # the engineer logs accesses but can rewrite none: the log is who looked at whom
+        conn.execute(sa.text("INSERT INTO access_log (accessed_at, command, os_user) "
+                             "VALUES (now(), 'test', 'engineer')"))  # fmt: skip
+        for change in ("DELETE FROM access_log", "UPDATE access_log SET os_user = 'x'"):
+            denied = pytest.raises(sa.exc.ProgrammingError, match="permission denied")
+            with denied, conn.begin_nested():
+                conn.execute(sa.text(change))
     engine.dispose()
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import CareEtlError, DatabaseError
+from care_etl.index.access import log_access
 
 ANALYST_ROLE = "care_etl_analyst"
 ENGINEER_ROLE = "care_etl_engineer"
@@ -288,13 +289,15 @@ def _household(args: argparse.Namespace) -> int:
     url = _url(args)
     _index_file(url)
     current, members = household_members(url, wanted)
+    home = person_home(url, current)
+    elsewhere = related_elsewhere(url, current)
+    shown = [current, *members.get("member_person_id", []),
+             *elsewhere.get("related_person_id", [])]  # fmt: skip
+    services = person_services(url, shown)
+    log_access(url, "household", shown)
     if current.upper() != wanted.upper():
         print(f"{wanted} was merged into {current}; showing {current}")
-    home = person_home(url, current)
     who = " ".join(v for v in (current, home.name, home.dates) if v)
-    elsewhere = related_elsewhere(url, current)
-    services = person_services(url, [current, *members.get("member_person_id", []),
-                                     *elsewhere.get("related_person_id", [])])  # fmt: skip
     if current in services:
         print(f"{who}: {SERVICES}{services[current]}")
     if home.where is None:
@@ -487,6 +490,8 @@ def _grants(analyst: str) -> list[str]:
         f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public, {analyst} TO {e}",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public, {analyst} GRANT ALL ON TABLES TO {e}",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public, {analyst} GRANT ALL ON SEQUENCES TO {e}",
+        # who looked at whom is appended to, never rewritten (retention runs as the owner)
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON access_log FROM {e}",
     ]
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import CareEtlError
+from care_etl.index.access import log_access
 from care_etl.index.cli import (
     _current_id,
     _database_option,
@@ -151,6 +152,7 @@ def _find(args: argparse.Namespace) -> int:
     url = _url(args)
     _index_file(url)
     persons = find_persons(url, search_terms(args.nhs, args.name, args.born, args.postcode))
+    log_access(url, "find", persons["person_id"].head(MAX_FOUND))
     if persons.empty:
         print("no person in the index matches")
         return 1
@@ -190,9 +192,11 @@ def _person(args: argparse.Namespace) -> int:
             for table, query in _QUERIES.items()
             if table in names
         }
+    services = person_services(url, [current]).get(current)
+    log_access(url, "person", [current])
     if current.upper() != wanted.upper():
         print(f"{wanted} was merged into {current}; showing {current}")
-    _print_person(current, held, person_services(url, [current]).get(current))
+    _print_person(current, held, services)
     return 0
 
 

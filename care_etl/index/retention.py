@@ -413,6 +413,24 @@ def accepted_held(conn: sa.Connection, seen: Sightings) -> list[Held]:
     return out
 
 
+def access_held(conn: sa.Connection, seen: Sightings) -> list[Held]:
+    """The access log (index.access): every row held, those older than ACCESS_LOG_YEARS
+    past. Not a record's data but who looked at it, so kept by its own period."""
+    from care_etl.index.access import ACCESS_LOG_YEARS
+    from care_etl.index.access import access_log as t
+
+    if t.name not in seen.tables:
+        return []
+    held = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+    if not held:
+        return []
+    cutoff = seen.now - dt.timedelta(days=round(365.25 * ACCESS_LOG_YEARS))
+    past = [i for (i,) in conn.execute(sa.select(t.c.access_id).where(t.c.accessed_at < cutoff))]
+    return [
+        Held("access_log", "(every access)", held, len(past), f"{ACCESS_LOG_YEARS} years", past)
+    ]
+
+
 @dataclass
 class Survey:
     """What every database store holds for records gone, and what --apply would delete."""
@@ -427,7 +445,10 @@ def survey(conn: sa.Connection, contracts: Sequence[object], now: dt.datetime) -
     decisions = decisions_held(conn, seen)
     doomed = {i for h in decisions if h.store == "review_decision" for i in h.doomed}
     kept = _kept_decision_keys(conn, doomed, seen.tables)
-    items = [*decisions, *departures_held(seen, kept), *accepted_held(conn, seen)]
+    items = [
+        *decisions, *departures_held(seen, kept), *accepted_held(conn, seen),
+        *access_held(conn, seen),
+    ]  # fmt: skip
     return Survey(items, seen)
 
 
@@ -517,11 +538,19 @@ def _delete_accepted(conn: sa.Connection, item: Held, actor: str, at: dt.datetim
     conn.execute(t.delete().where(t.c.source.in_(item.doomed)))
 
 
+def _delete_access(conn: sa.Connection, item: Held, actor: str, at: dt.datetime) -> None:
+    from care_etl.index.access import access_log as t
+
+    for chunk in _chunks(item.doomed):
+        conn.execute(t.delete().where(t.c.access_id.in_(chunk)))
+
+
 _DELETERS = {
     "review_decision": _delete_decisions,
     "review_decision_audit": _delete_nothing,
     "record_departure": _delete_departure_rows,
     "accepted_source": _delete_accepted,
+    "access_log": _delete_access,
 }
 
 
