@@ -282,12 +282,19 @@ def _known(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and pd.isna(value))
 
 
-def _household(args: argparse.Namespace) -> int:
+def _asked_for(args: argparse.Namespace) -> tuple[str, str]:
+    """The person_id a command is asked about, and the index's URL; either missing is refused
+    in one line."""
     wanted = args.person_id.strip()
     if not wanted:
         raise CareEtlError("give a person_id, as person_index has it (e.g. P0F368096C76E)")
     url = _url(args)
     _index_file(url)
+    return wanted, url
+
+
+def _household(args: argparse.Namespace) -> int:
+    wanted, url = _asked_for(args)
     current, members = household_members(url, wanted)
     home = person_home(url, current)
     elsewhere = related_elsewhere(url, current)

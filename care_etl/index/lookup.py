@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from care_etl.errors import CareEtlError
 from care_etl.index.access import log_access
 from care_etl.index.cli import (
+    _asked_for,
     _current_id,
     _database_option,
     _day,
@@ -177,11 +178,7 @@ def _find(args: argparse.Namespace) -> int:
 def _person(args: argparse.Namespace) -> int:
     from care_etl.index.ids import successor
 
-    wanted = args.person_id.strip()
-    if not wanted:
-        raise CareEtlError("give a person_id, as person_index has it (e.g. P0F368096C76E)")
-    url = _url(args)
-    _index_file(url)
+    wanted, url = _asked_for(args)
     with _reading(url) as conn:
         names = set(sa.inspect(conn).get_table_names())
         if "person_index" not in names:
