@@ -1,6 +1,6 @@
 """Who looked at whom: the commands that show a person's data log it in `access_log`.
 
-`care-etl household`, `person` and `find` print names, dates of birth and addresses. Before
+`care-etl household`, `person`, `find` and `review show` print names, dates of birth and addresses. Before
 they print, each writes one row per person it is about to show: the person_id, the command,
 the operating-system user, the database user (PostgreSQL) and the time, never a value shown.
 Information governance can then answer "who has looked at this person's record, and when" (a
@@ -35,10 +35,14 @@ access_log = sa.Table(
     sa.Column("person_id", sa.String(32), index=True),
     sa.Column("os_user", sa.Text, nullable=False),
     sa.Column("database_user", sa.Text),
+    #: What was asked, without a value: the fields a search used, the pair a review showed.
+    sa.Column("detail", sa.Text),
 )
 
 
-def log_access(url: str, command: str, person_ids: Iterable[str]) -> None:
+def log_access(
+    url: str, command: str, person_ids: Iterable[str], detail: str | None = None
+) -> None:
     """One row per person about to be shown (one with no person when none is); raises a
     one-line DatabaseError when it cannot, so that nothing is shown unlogged."""
     from care_etl.index.publish import engine_for, safe_url, why
@@ -54,7 +58,7 @@ def log_access(url: str, command: str, person_ids: Iterable[str]) -> None:
                 access_log.insert(),
                 [
                     {"accessed_at": at, "command": command, "person_id": p, "os_user": who,
-                     "database_user": database_user}
+                     "database_user": database_user, "detail": detail}
                     for p in ids
                 ],
             )  # fmt: skip

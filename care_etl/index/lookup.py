@@ -152,8 +152,10 @@ def _persons(conn: sa.Connection, ids: list[str]) -> pd.DataFrame:
 def _find(args: argparse.Namespace) -> int:
     url = _url(args)
     _index_file(url)
-    persons = find_persons(url, search_terms(args.nhs, args.name, args.born, args.postcode))
-    log_access(url, "find", persons["person_id"].head(MAX_FOUND))
+    terms = search_terms(args.nhs, args.name, args.born, args.postcode)
+    persons = find_persons(url, terms)
+    searched = f"by {', '.join(terms)}: {len(persons)} found"  # the fields, never the values
+    log_access(url, "find", persons["person_id"].head(MAX_FOUND), detail=searched)
     if persons.empty:
         print("no person in the index matches")
         return 1

@@ -510,11 +510,12 @@ def prepare(conn: sa.Connection) -> sa.Connection:
         conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {ANALYST_SCHEMA}"))
     else:
         conn = conn.execution_options(schema_translate_map={ANALYST_SCHEMA: None})
-    from care_etl.index.access import access_log
+    from care_etl.index.access import metadata as access
 
     metadata.create_all(conn)
-    access_log.create(conn, checkfirst=True)  # by whoever publishes, before roles are made
+    access.create_all(conn)  # by whoever publishes, before roles are made
     add_missing_columns(conn, metadata)
+    add_missing_columns(conn, access)
     add_missing_indexes(conn, metadata)
     _views(conn)
     return conn

@@ -12,6 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from care_etl.errors import CareEtlError
+from care_etl.index.access import log_access
 from care_etl.index.publish import missing_sqlite_file
 from care_etl.review import context, listing, show, store
 
@@ -226,6 +227,8 @@ def show_pair(args: argparse.Namespace) -> int:
         kept_apart = context.bearings(conn, _with_pair(pair)).get(pair.key, [])
         applied = _applied(pair, decisions, _last_run(conn))
     more = _queued_with(pair) + applied
+    shown = [r["person_id"] for r in (pair.left, pair.right) if r.get("person_id")]
+    log_access(url, "review show", shown, detail=f"pair {pair.key}")
     print(
         show.pair_view(pair.key, pair.left, pair.right, pair.queue_row, decisions, kept_apart, more)
     )

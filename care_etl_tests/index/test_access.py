@@ -50,7 +50,7 @@ def test_each_command_logs_every_person_it_shows_and_no_value(index_copy, capsys
     assert {home["person_id"], home["member_person_id"]} <= set(log["person_id"])
     assert all(p in shown for p in log["person_id"])  # whom it logged, it showed
     assert set(log.columns) == {
-        "access_id", "accessed_at", "command", "person_id", "os_user", "database_user"
+        "access_id", "accessed_at", "command", "person_id", "os_user", "database_user", "detail"
     }  # fmt: skip
     assert log["os_user"].str.len().min() > 0
 
@@ -60,6 +60,18 @@ def test_each_command_logs_every_person_it_shows_and_no_value(index_copy, capsys
     person, search = log.iloc[-2], log.iloc[-1]
     assert (person["command"], person["person_id"]) == ("person", home["member_person_id"])
     assert search["command"] == "find" and search["person_id"] is None  # someone looked
+    assert search["detail"] == "by name: 0 found"  # the fields searched, never the values
+
+
+def test_review_show_logs_the_persons_of_the_pair_it_shows(index_copy, capsys):
+    pair = _read(index_copy, "SELECT pair_key FROM review_queue ORDER BY pair_key LIMIT 1")
+    if pair.empty:
+        pytest.fail("the generated sources gave no pair to review")
+    assert main(["review", "show", pair["pair_key"][0], "--database", index_copy]) == 0
+    log = _log(index_copy)
+    assert set(log["command"]) == {"review show"}
+    assert set(log["detail"]) == {f"pair {pair['pair_key'][0]}"}
+    assert log["person_id"].notna().all() and 1 <= len(log) <= 2
 
 
 def test_the_log_is_kept_six_years_then_retention_deletes_it(index_copy):
