@@ -1,8 +1,9 @@
 """Who looked at whom: the commands that show a person's data log it in `access_log`.
 
-`care-etl household`, `person`, `find` and `review show` print names, dates of birth and addresses. Before
-they print, each writes one row per person it is about to show: the person_id, the command,
-the operating-system user, the database user (PostgreSQL) and the time, never a value shown.
+`care-etl household`, `person`, `find` and `review show` print names, dates of birth and
+addresses. Before they print, each writes one row per person it is about to show: the
+person_id, the command, the operating-system user, the database user (PostgreSQL), the time
+and what was asked without its values; never a value shown.
 Information governance can then answer "who has looked at this person's record, and when" (a
 subject access request, a suspicion of misuse). A log that cannot be written stops the command
 before it prints anything: no access without its record. The log is kept ACCESS_LOG_YEARS,

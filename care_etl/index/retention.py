@@ -562,7 +562,9 @@ def _log(conn: sa.Connection, item: Held, actor: str, at: dt.datetime) -> None:
             store=item.store,
             source=item.source,
             deleted=item.past,
-            detail=f"past retention ({item.limit}) since last seen in a source",
+            detail=f"older than {item.limit}"
+            if item.store == "access_log"
+            else f"past retention ({item.limit}) since last seen in a source",
         )
     )
 

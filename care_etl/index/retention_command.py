@@ -2,7 +2,8 @@
 
 The command reports, per store and source, how many items are held for records no longer in
 any source and how many of those are past the contract's retention since the record was last
-seen; `--apply` deletes those (the database's in one transaction, then the files). Counts
+seen, and the access log's rows and those older than its own period (index.access);
+`--apply` deletes what is past (the database's in one transaction, then the files). Counts
 only: no value of a record is read into the output. The ordinary run prunes only what can
 be recomputed, the OCR cache; deleting a reviewer's decision is left to the command, run on
 purpose or on a schedule.

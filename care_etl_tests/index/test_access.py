@@ -92,8 +92,13 @@ def test_the_log_is_kept_six_years_then_retention_deletes_it(index_copy):
         retention.apply(conn, found, "test")
     with engine.connect() as conn:
         left = [r[0] for r in conn.execute(sa.select(access_log.c.access_id))]
+        logged = conn.execute(
+            sa.select(retention.retention_log.c.deleted, retention.retention_log.c.detail)
+            .where(retention.retention_log.c.store == "access_log")
+        ).all()  # fmt: skip
     engine.dispose()
     assert first not in left and len(left) == total - 1
+    assert [tuple(r) for r in logged] == [(1, f"older than {ACCESS_LOG_YEARS} years")]
 
 
 @pytest.mark.postgres
