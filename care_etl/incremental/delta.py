@@ -194,6 +194,9 @@ class PublishDelta:
             # most persons changed (a new pseudonym key, say): whole is faster
             log.info("publish: %s: %d of %d persons changed, written whole",
                      table.name, len(stale), len(before))  # fmt: skip
+            if table.name == "person_index":  # every person written again, none kept
+                self.counts["persons_rewritten"] = len(now)
+                self.counts["persons_kept"] = 0
             return False
         delete_persons(conn, table, key, stale)
         insert(conn, table, frame[frame[key].astype(str).isin(set(changed))])

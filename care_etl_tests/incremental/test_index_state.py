@@ -373,3 +373,29 @@ def test_the_code_that_builds_the_index_is_in_its_state_key() -> None:
         if name.startswith("care_etl.index.")
     }
     assert {"index/publish.py", "index/declared.py", "index/stage.py"} <= loaded <= keyed
+
+
+def test_a_whole_build_that_replaces_person_index_whole_counts_every_person_rewritten(
+    tmp_path: Path,
+):
+    """A whole build (no index state) publishes through the signatures of the last publish
+    (delta.PublishDelta): tables with few persons changed are written by person, a table with
+    more than MAX_SHARE of them is replaced whole. When person_index was among those replaced
+    whole, the counts said `persons_rewritten` 0 and no `persons_kept` (the run's metadata:
+    "changed persons only", 0 persons rewritten), where every person was written again."""
+    from care_etl.incremental.delta import PublishDelta
+
+    url, state = f"sqlite:///{tmp_path / 'index.db'}", tmp_path / "state"
+
+    def whole(rows: list[dict], run_id: str) -> tuple[PublishDelta, int]:
+        staged, linked = _inputs(rows)
+        run = make_index(staged, linked, database_url=url, run_id=run_id, state_dir=None)
+        delta = PublishDelta.load(state)
+        publish_index(run, url, run_id=run_id, figures={}, delta=delta)
+        return delta, len(run.tables.person_index)
+
+    whole(_first(), "run-1")
+    renamed = [{**r, "given_name": r["given_name"] + "a"} for r in _first()]  # every person
+    delta, persons = whole(renamed, "run-2")
+    assert delta.used  # households, addresses: unchanged, written by person
+    assert (delta.counts["persons_rewritten"], delta.counts["persons_kept"]) == (persons, 0)
