@@ -36,12 +36,15 @@ def stable_ids(
     *,
     run_id: str = "",
     changed_at: pd.Timestamp | None = None,
+    departed: pd.DataFrame | None = None,
 ) -> StableIds:
     """Carry previous ids onto this run's clusters; mint ids for new people.
 
     `assignments`: source, source_record_id, person_id (linkage's cluster id), ...
     `previous`: the last published person_source_link (source, source_record_id, person_id).
     `issued`: every id ever handed out (previous history included), never minted again.
+    `departed`: records that left the index in an earlier run, with the id they held then
+    (source, source_record_id, person_id: retention's record_departure).
     """
     out = assignments.rename(columns={"person_id": "cluster_id"})
     old = previous[[*KEYS, "person_id"]].rename(columns={"person_id": "old_id"})
@@ -56,21 +59,41 @@ def stable_ids(
     forbidden = issued | held
     chosen = dict(kept)
     reinstated = []
+    new = sorted(set(out["cluster_id"].unique()).difference(kept))
+    returning = _returning(out, departed, new, issued - held)
     # minted in cluster order: each new id is forbidden to the next
-    for cluster in sorted(set(out["cluster_id"].unique()).difference(kept)):
-        # Linkage names a cluster by a hash of its smallest record key, so a new cluster
-        # named as an id issued in an earlier run, and held by no one since the last run,
-        # holds the very record that id was minted for: its person is back (a file missing
-        # for one run, a record split back out of a wrong merge) and gets the id again.
-        if cluster in issued and cluster not in held:
+    for cluster in new:
+        # A new cluster whose records left the index holding an id held by no one since is
+        # that person back (a file missing for one run), and gets the id again. So is one
+        # named as such an id: linkage names a cluster by a hash of its smallest record key,
+        # so it holds the very record that id was minted for (a record split back out of a
+        # wrong merge).
+        back = returning.get(cluster)
+        if back is not None and back not in held:
+            chosen[cluster] = back
+        elif cluster in issued and cluster not in held:
             chosen[cluster] = cluster
-            reinstated.append(cluster)
         else:
             chosen[cluster] = _mint(cluster, forbidden)
+        if chosen[cluster] in issued:
+            reinstated.append(chosen[cluster])
+        held.add(chosen[cluster])
         forbidden.add(chosen[cluster])
     out["person_id"] = _mapped(out["cluster_id"], chosen)
     history = _history(joined, chosen, old_ids, run_id, changed_at, reinstated)
     return StableIds(out, history)
+
+
+def _returning(
+    out: pd.DataFrame, departed: pd.DataFrame | None, clusters: list[str], free: set[str]
+) -> dict[str, str]:
+    """New cluster -> a free id (issued, held by no one) its records held when they left the
+    index, shared out as previous ids are (_inherit: most records, ties to the smaller)."""
+    if departed is None or departed.empty or not clusters or not free:
+        return {}
+    left = departed[departed["person_id"].isin(free)][[*KEYS, "person_id"]]
+    rows = out[out["cluster_id"].isin(clusters)][[*KEYS, "cluster_id"]].merge(left, on=KEYS)
+    return _inherit(rows.rename(columns={"person_id": "old_id"}))
 
 
 def _settled(joined: pd.DataFrame) -> np.ndarray:

@@ -43,6 +43,9 @@ record_departure = sa.Table(
     sa.Column("last_seen_at", sa.DateTime, nullable=False),
     #: True where the time was inferred (a record that left before departures were noted).
     sa.Column("estimated", sa.Boolean, nullable=False),
+    #: The person id the record was linked to when it left (null: quarantined, or noted by
+    #: an earlier release): its person gets that id back if the record returns (index.ids).
+    sa.Column("person_id", sa.String(32)),
 )
 
 #: The retention each source's contract declared the last time the source ran.
@@ -92,29 +95,78 @@ def present_keys(conn: sa.Connection) -> set[Key]:
     return keys
 
 
+def _linked_persons(conn: sa.Connection) -> dict[Key, str]:
+    """Every linked record of the published index, with its person id."""
+    if "person_source_link" not in set(sa.inspect(conn).get_table_names()):
+        return {}
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute("SELECT source, source_record_id, person_id FROM person_source_link")
+        return {(s, i): p for s, i, p in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
 @dataclass
 class Presence:
     """The records of the index about to be replaced, and when they were last confirmed."""
 
     before: set[Key]
     confirmed_at: dt.datetime | None
+    #: The person id of each linked record among them.
+    persons: dict[Key, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, conn: sa.Connection) -> Presence:
         """Read before the publish writes anything (creates the retention tables)."""
+        from care_etl.index.publish import add_missing_columns
+
         metadata.create_all(conn)
-        return cls(present_keys(conn), _last_run(conn))
+        add_missing_columns(conn, metadata)
+        return cls(present_keys(conn), _last_run(conn), _linked_persons(conn))
 
     def record(self, conn: sa.Connection, at: dt.datetime) -> tuple[int, int]:
-        """Note the records that left and strike off those back; (left, back)."""
+        """Note the records that left (with the id they held) and strike off those back;
+        (left, back)."""
         now = present_keys(conn)
         noted = _departed_keys(conn)
         back = [k for k in noted if k in now]
         left = [k for k in self.before - now if k not in noted]
         _delete_departures(conn, back)
         seen = self.confirmed_at or at
-        _insert_departures(conn, [(s, i, seen, False) for s, i in left])
+        _insert_departures(conn, [(s, i, seen, False, self.persons.get((s, i))) for s, i in left])
         return len(left), len(back)
+
+
+def departed_persons(url: str) -> pd.DataFrame:
+    """Records that left the index, with the person id each held then (index.ids gives it
+    back if they return); empty where none is noted."""
+    from care_etl.index.publish import engine_for
+
+    columns = ["source", "source_record_id", "person_id"]
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            found = {c["name"] for c in _columns(conn, record_departure.name)}
+            if "person_id" not in found:
+                return pd.DataFrame(columns=columns)
+            t = record_departure
+            query = sa.select(t.c.source, t.c.source_record_id, t.c.person_id)
+            return pd.read_sql(query.where(t.c.person_id.is_not(None)), conn)
+    except sa.exc.SQLAlchemyError as exc:
+        from care_etl.errors import DatabaseError
+        from care_etl.index.publish import safe_url, why
+
+        message = f"reading departed records from {safe_url(url)} failed: {why(exc)}"
+        raise DatabaseError(message) from None
+    finally:
+        engine.dispose()
+
+
+def _columns(conn: sa.Connection, table: str) -> list[dict]:
+    if table not in set(sa.inspect(conn).get_table_names()):
+        return []
+    return sa.inspect(conn).get_columns(table)
 
 
 def _last_run(conn: sa.Connection, before: dt.datetime | None = None) -> dt.datetime | None:
@@ -149,17 +201,17 @@ def _delete_departures(conn: sa.Connection, keys: Sequence[Key]) -> None:
     )
 
 
-def _insert_departures(
-    conn: sa.Connection, rows: Sequence[tuple[str, str, dt.datetime, bool]]
-) -> None:
+def _insert_departures(conn: sa.Connection, rows: Sequence[tuple]) -> None:
+    """Rows of (source, source_record_id, last_seen_at, estimated[, person_id])."""
     if rows:
         conn.execute(
             record_departure.insert(),
             [
-                {"source": s, "source_record_id": i, "last_seen_at": at, "estimated": e}
-                for s, i, at, e in rows
+                {"source": r[0], "source_record_id": r[1], "last_seen_at": r[2],
+                 "estimated": r[3], "person_id": r[4] if len(r) > 4 else None}
+                for r in rows
             ],
-        )
+        )  # fmt: skip
 
 
 # --- retention per source ---------------------------------------------------------------

@@ -54,6 +54,7 @@ from care_etl.index.golden import Trust, trust_from_contracts
 from care_etl.index.households import keys_and_former
 from care_etl.index.ids import StableIds, stable_ids
 from care_etl.index.publish import is_production, previous_index, publish
+from care_etl.index.retention import departed_persons
 from care_etl.quality.staging import StagedSource
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ def make_index(
     state = IndexState.load(state_dir, database_url, print_) if state_dir and lasting else None
     pseudonyms = None if key is None else Pseudonyms(key)
     previous, issued = state.previous_links() if state else previous_index(database_url)
-    ids = stable_ids(linked.assignments, previous, issued, run_id=run_id, changed_at=now)
+    ids = stable_ids(linked.assignments, previous, issued, run_id=run_id, changed_at=now,
+                     departed=departed_persons(database_url))  # fmt: skip
     rows = link_records(records, ids.assignments)
     address_keys, former_keys, former = keys_and_former(rows)
     facts = RecordFacts.of(rows, address_keys, declared, former_keys, former)

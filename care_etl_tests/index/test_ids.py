@@ -154,3 +154,38 @@ def test_settled_clusters_among_a_merge_and_a_split_get_what_the_whole_algorithm
     # L, issued before and held by no one in the last run, is record 3's again (reinstated)
     assert ids["3"] == "L" and ids["10"] == "P"
     assert _history(result) == {("A", "L", "split"), ("E", "D", "merged"), ("L", "L", "reinstated")}
+
+
+def test_a_person_retired_for_a_run_gets_back_an_id_minted_for_a_record_since_gone():
+    """Their id came from record 1 (gone since), so no returning cluster is named after it:
+    record 2 left holding it, and brings it back."""
+    first = stable_ids(_assign({"PA": ["1", "2"]}), PREVIOUS.iloc[:0])
+    second = stable_ids(_assign({"PB": ["2"]}), first.assignments, {"PA"})
+    assert _ids(second) == {"2": "PA"}  # record 1 gone: the id follows record 2
+    third = stable_ids(_assign({}), second.assignments, {"PA"})
+    assert _history(third) == {("PA", None, "retired")}
+    departed = pd.DataFrame({"source": ["s"], "source_record_id": ["2"], "person_id": ["PA"]})
+    back = stable_ids(_assign({"PB": ["2"]}), third.assignments, {"PA"}, departed=departed)
+    assert _ids(back) == {"2": "PA"}
+    assert _history(back) == {("PA", "PA", "reinstated")}
+    # without the departure noted, nothing leads to PA: a new id (what used to happen)
+    lost = stable_ids(_assign({"PB": ["2"]}), third.assignments, {"PA"})
+    assert _ids(lost)["2"] != "PA" and lost.history.empty
+
+
+def test_a_departed_id_goes_to_the_returning_cluster_with_most_of_its_records_never_a_held_one():
+    departed = pd.DataFrame(
+        {"source": "s", "source_record_id": ["7", "8", "9", "10"],
+         "person_id": ["Z", "Z", "Z", "A"]}
+    )  # fmt: skip
+    # A is held now (records 1-3 persist); Z is free: N holds two of its records, M one
+    result = stable_ids(
+        _assign({"A": ["1", "2", "3"], "B": ["4", "5"], "C": ["6"], "N": ["7", "8"],
+                 "M": ["9", "10"]}),
+        PREVIOUS,
+        {"A", "B", "C", "Z"},
+        departed=departed,
+    )  # fmt: skip
+    ids = _ids(result)
+    assert ids["1"] == "A" and ids["7"] == ids["8"] == "Z" and ids["9"] not in {"A", "Z"}
+    assert ("Z", "Z", "reinstated") in _history(result)
