@@ -82,39 +82,33 @@ def utcnow() -> dt.datetime:
 
 def present_keys(conn: sa.Connection) -> set[Key]:
     """Every record the published index holds, linked or quarantined."""
+    return set(_published(conn))
+
+
+def _published(conn: sa.Connection) -> dict[Key, str | None]:
+    """Every record the published index holds, with its person id (None: quarantined)."""
     names = set(sa.inspect(conn).get_table_names())
-    keys: set[Key] = set()
+    held: dict[Key, str | None] = {}
     cursor = conn.connection.cursor()  # plain tuples off the driver: 100k rows in a blink
     try:
-        for table in ("person_source_link", "quarantine"):
-            if table in names:
-                cursor.execute(f"SELECT source, source_record_id FROM {table}")
-                keys.update(cursor.fetchall())
+        if "quarantine" in names:
+            cursor.execute("SELECT source, source_record_id FROM quarantine")
+            held.update((key, None) for key in cursor.fetchall())
+        if "person_source_link" in names:
+            cursor.execute("SELECT source, source_record_id, person_id FROM person_source_link")
+            held.update(((s, i), p) for s, i, p in cursor.fetchall())
     finally:
         cursor.close()
-    return keys
-
-
-def _linked_persons(conn: sa.Connection) -> dict[Key, str]:
-    """Every linked record of the published index, with its person id."""
-    if "person_source_link" not in set(sa.inspect(conn).get_table_names()):
-        return {}
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute("SELECT source, source_record_id, person_id FROM person_source_link")
-        return {(s, i): p for s, i, p in cursor.fetchall()}
-    finally:
-        cursor.close()
+    return held
 
 
 @dataclass
 class Presence:
-    """The records of the index about to be replaced, and when they were last confirmed."""
+    """The records of the index about to be replaced, with the person id of each linked one,
+    and when they were last confirmed."""
 
-    before: set[Key]
+    before: dict[Key, str | None]
     confirmed_at: dt.datetime | None
-    #: The person id of each linked record among them.
-    persons: dict[Key, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, conn: sa.Connection) -> Presence:
@@ -123,7 +117,7 @@ class Presence:
 
         metadata.create_all(conn)
         add_missing_columns(conn, metadata)
-        return cls(present_keys(conn), _last_run(conn), _linked_persons(conn))
+        return cls(_published(conn), _last_run(conn))
 
     def record(self, conn: sa.Connection, at: dt.datetime) -> tuple[int, int]:
         """Note the records that left (with the id they held) and strike off those back;
@@ -131,10 +125,10 @@ class Presence:
         now = present_keys(conn)
         noted = _departed_keys(conn)
         back = [k for k in noted if k in now]
-        left = [k for k in self.before - now if k not in noted]
+        left = [k for k in self.before.keys() - now if k not in noted]
         _delete_departures(conn, back)
         seen = self.confirmed_at or at
-        _insert_departures(conn, [(s, i, seen, False, self.persons.get((s, i))) for s, i in left])
+        _insert_departures(conn, [(s, i, seen, False, self.before[(s, i)]) for s, i in left])
         return len(left), len(back)
 
 
@@ -201,15 +195,17 @@ def _delete_departures(conn: sa.Connection, keys: Sequence[Key]) -> None:
     )
 
 
-def _insert_departures(conn: sa.Connection, rows: Sequence[tuple]) -> None:
-    """Rows of (source, source_record_id, last_seen_at, estimated[, person_id])."""
+def _insert_departures(
+    conn: sa.Connection, rows: Sequence[tuple[str, str, dt.datetime, bool, str | None]]
+) -> None:
+    """Rows of (source, source_record_id, last_seen_at, estimated, person_id)."""
     if rows:
         conn.execute(
             record_departure.insert(),
             [
-                {"source": r[0], "source_record_id": r[1], "last_seen_at": r[2],
-                 "estimated": r[3], "person_id": r[4] if len(r) > 4 else None}
-                for r in rows
+                {"source": s, "source_record_id": i, "last_seen_at": at, "estimated": e,
+                 "person_id": p}
+                for s, i, at, e, p in rows
             ],
         )  # fmt: skip
 
@@ -539,7 +535,7 @@ def apply(conn: sa.Connection, found: Survey, actor: str) -> int:
 def _note_estimates(conn: sa.Connection, seen: Sightings, skip: set[Key]) -> int:
     """Write the inferred departures, so that their clock starts once, not at every look."""
     rows = [
-        (s, i, at, True)
+        (s, i, at, True, None)  # which person the record was of is not known
         for s, i, at in seen.estimated[["source", "source_record_id", "last_seen_at"]].itertuples(
             index=False, name=None
         )
