@@ -78,15 +78,27 @@ def _reading(url: str) -> Iterator[sa.Connection]:
         engine.dispose()
 
 
-def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
-    """The person's current id (after merges) and the members of their household."""
+def index_tables(conn: sa.Connection, url: str) -> set[str]:
+    """The index's tables; a database no run has published into is refused in one line."""
+    names = set(sa.inspect(conn).get_table_names())
+    if "person_index" not in names:
+        raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
+    return names
+
+
+def current_person(conn: sa.Connection, url: str, person_id: str) -> tuple[str, set[str]]:
+    """The id that holds `person_id` now (itself, or its successor after merges), and the
+    index's tables."""
     from care_etl.index.ids import successor
 
+    names = index_tables(conn, url)
+    return _current_id(conn, person_id, names, successor), names
+
+
+def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
+    """The person's current id (after merges) and the members of their household."""
     with _reading(url) as conn:
-        names = set(sa.inspect(conn).get_table_names())
-        if "person_index" not in names:
-            raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
-        current = _current_id(conn, person_id, names, successor)
+        current, _ = current_person(conn, url, person_id)
         query = (
             "SELECT * FROM household_members WHERE person_id = :p "
             "ORDER BY date_of_birth, member_person_id"
@@ -118,12 +130,11 @@ def person_services(url: str, person_ids: list[str]) -> dict[str, str]:
     with _reading(url) as conn:
         if not ids or "person_services" not in sa.inspect(conn).get_view_names():
             return {}
-        params = {f"p{i}": p for i, p in enumerate(ids)}
-        query = (
+        query = sa.text(
             "SELECT person_id, service, start_date, end_date, is_open FROM person_services "
-            f"WHERE person_id IN ({', '.join(':' + k for k in params)})"
-        )
-        found = pd.read_sql(sa.text(query), conn, params=params)
+            "WHERE person_id IN :ids"
+        ).bindparams(sa.bindparam("ids", expanding=True))
+        found = pd.read_sql(query, conn, params={"ids": ids})
     return {str(p): _services(rows) for p, rows in found.groupby("person_id")}
 
 
@@ -288,9 +299,15 @@ def _asked_for(args: argparse.Namespace) -> tuple[str, str]:
     wanted = args.person_id.strip()
     if not wanted:
         raise CareEtlError("give a person_id, as person_index has it (e.g. P0F368096C76E)")
+    return wanted, index_url(args)
+
+
+def index_url(args: argparse.Namespace) -> str:
+    """The index a command reads (--database, else as `care-etl run` writes it), refused in
+    one line when it is a SQLite file that is not there."""
     url = _url(args)
     _index_file(url)
-    return wanted, url
+    return url
 
 
 def _household(args: argparse.Namespace) -> int:

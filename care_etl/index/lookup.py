@@ -21,15 +21,14 @@ from care_etl.errors import CareEtlError
 from care_etl.index.access import log_access
 from care_etl.index.cli import (
     _asked_for,
-    _current_id,
     _database_option,
     _day,
-    _index_file,
     _known,
     _name,
     _reading,
-    _safe,
-    _url,
+    current_person,
+    index_tables,
+    index_url,
     person_services,
 )
 
@@ -69,7 +68,7 @@ def search_terms(
     terms: dict[str, Any] = {}
     if nhs is not None:
         terms["nhs_number"] = clean_nhs_number(pd.Series([nhs])).value.iloc[0]
-        if terms["nhs_number"] is None or pd.isna(terms["nhs_number"]):
+        if pd.isna(terms["nhs_number"]):
             raise CareEtlError("--nhs: not an NHS number (10 digits with a valid check digit)")
     if born is not None:
         day = clean_dates(pd.Series([born])).value.iloc[0]
@@ -94,8 +93,7 @@ def search_terms(
 def find_persons(url: str, terms: dict[str, Any]) -> pd.DataFrame:
     """Persons any of whose kept values match every term, with their best-known values."""
     with _reading(url) as conn:
-        if "person_field_value" not in sa.inspect(conn).get_table_names():
-            raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
+        index_tables(conn, url)
         found: set[str] | None = None
         for field in ("nhs_number", "date_of_birth", "postcode"):
             if field in terms:
@@ -137,21 +135,17 @@ def _persons(conn: sa.Connection, ids: list[str]) -> pd.DataFrame:
     the parameters of one statement)."""
     columns = "person_id, given_name, family_name, date_of_birth, postcode, source_count"
     frames = [pd.DataFrame(columns=columns.split(", "))]
+    query = sa.text(f"SELECT {columns} FROM person_index WHERE person_id IN :ids")
+    query = query.bindparams(sa.bindparam("ids", expanding=True))
     for start in range(0, len(ids), 500):
-        params = {f"p{i}": p for i, p in enumerate(ids[start : start + 500])}
-        query = (
-            f"SELECT {columns} FROM person_index "
-            f"WHERE person_id IN ({', '.join(':' + k for k in params)})"
-        )
-        frames.append(pd.read_sql(sa.text(query), conn, params=params))
+        frames.append(pd.read_sql(query, conn, params={"ids": ids[start : start + 500]}))
     persons = pd.concat(frames, ignore_index=True)
     by = ["family_name", "given_name", "date_of_birth", "person_id"]
     return persons.sort_values(by, na_position="last", key=lambda c: c.astype(str))
 
 
 def _find(args: argparse.Namespace) -> int:
-    url = _url(args)
-    _index_file(url)
+    url = index_url(args)
     terms = search_terms(args.nhs, args.name, args.born, args.postcode)
     persons = find_persons(url, terms)
     searched = f"by {', '.join(terms)}: {len(persons)} found"  # the fields, never the values
@@ -178,14 +172,9 @@ def _find(args: argparse.Namespace) -> int:
 
 
 def _person(args: argparse.Namespace) -> int:
-    from care_etl.index.ids import successor
-
     wanted, url = _asked_for(args)
     with _reading(url) as conn:
-        names = set(sa.inspect(conn).get_table_names())
-        if "person_index" not in names:
-            raise CareEtlError(f"{_safe(url)} holds no index: run care-etl run first")
-        current = _current_id(conn, wanted, names, successor)
+        current, names = current_person(conn, url, wanted)
         held = {
             table: pd.read_sql(sa.text(query), conn, params={"p": current})
             for table, query in _QUERIES.items()

@@ -25,10 +25,10 @@ def index_url(generated_run: dict) -> str:
     return generated_run["url"]
 
 
-def _read(url: str, query: str) -> pd.DataFrame:
+def _read(url: str, query: str, **params: object) -> pd.DataFrame:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        frame = pd.read_sql(sa.text(query), conn)
+        frame = pd.read_sql(sa.text(query), conn, params=params)
     engine.dispose()
     return frame
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from care_etl.cli import main
 from care_etl.contracts import load_contracts
 from care_etl.index.declared import read_involvements
 from care_etl.pipeline import run_pipeline
 from care_etl_tests.conftest import CONTRACTS_DIR
+from care_etl_tests.index.test_households import _read
 
 pytestmark = pytest.mark.slow
 SOCIAL = "social_care_case_management"
@@ -49,14 +49,6 @@ def run(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     url = f"sqlite:///{work / 'index.db'}"
     run_pipeline(sources, CONTRACTS_DIR, url, work / "reports")
     return {"url": url, "sources": sources, "withdrawn": withdrawn, "kept": kept}
-
-
-def _read(url: str, query: str, **params: object) -> pd.DataFrame:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        frame = pd.read_sql(sa.text(query), conn, params=params)
-    engine.dispose()
-    return frame
 
 
 def _source_involvements(sources: Path) -> pd.DataFrame:
