@@ -140,7 +140,7 @@ def test_the_analyst_role_reads_the_pseudonymised_tables_and_is_refused_the_full
 
 def test_without_a_pseudonym_key_production_gets_no_analyst_rows(postgres_url, monkeypatch):
     records, assignments, review, quarantine = small_records(5)
-    staged = [SimpleNamespace(records=records, quarantine=quarantine)]
+    staged = [SimpleNamespace(records=records, quarantine=quarantine, declared={})]
     linked = SimpleNamespace(assignments=assignments, review=review)
     monkeypatch.setenv("CARE_ETL_PSEUDONYM_KEY", "a key for this test only")
     made = make_index(staged, linked, database_url=postgres_url, run_id="run-1")

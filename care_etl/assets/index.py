@@ -129,7 +129,6 @@ def index_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
                 database_url=settings.database_url,
                 run_id=run_id,
                 contracts=[c for c in contracts if c.id in in_run],
-                sources_dir=Path(settings.sources_dir),
                 state_dir=state_dir,
             )
             tables = made.tables.as_dict()

@@ -5,7 +5,7 @@ property `canonical`; the record id is the `primaryKey` columns in `primaryKeyPo
 a date column declares its strptime format in `logicalTypeOptions.format`. Our own additions,
 all custom properties: a schema object's `role` (`person` holds the records; `lookup` is joined
 onto them through an ODCS relationship; `relationship` and `involvement` tables are read for
-the index by care_etl.index.declared), `withdrawnWhen` (a boolean column marking
+the index by care_etl.sources.declared), `withdrawnWhen` (a boolean column marking
 soft-deleted rows), and a lookup's `rowFilter` (`<column> is null`), `latestBy` (which row
 wins when several match) and `historyAs` (the extended field that carries the rows the
 filter sets aside, such as ended addresses as `previous_addresses`).

@@ -165,7 +165,7 @@ def _fields(document: dict[str, Any]) -> list[Field]:
 
 def field_uses(document: dict[str, Any]) -> dict[tuple[str, str], str]:
     """(table, column) -> what the pipeline uses the column for, as the readers read the
-    contract (care_etl.sources, care_etl.index.declared): a person field, the record id, a
+    contract (care_etl.sources, care_etl.sources.declared): a person field, the record id, a
     join, the withdrawn flag, a row filter, a declared relationship, a quality check; or
     nothing; or not read at all (a table of a role no reader reads)."""
     objects = [o for o in document.get("schema") or [] if isinstance(o, dict)]
@@ -221,12 +221,12 @@ def field_uses(document: dict[str, Any]) -> dict[tuple[str, str], str]:
     return uses
 
 
-#: What each of an involvement object's other columns is, in order (index.declared).
+#: What each of an involvement object's other columns is, in order (sources.declared).
 INVOLVEMENT_USES = ("the service", "when it started", "when it ended", "its status")
 
 
 def _involvement_use(prop: dict[str, Any], props: list[dict[str, Any]]) -> str:
-    """What the index uses an involvement object's column for (index.declared's order)."""
+    """What the index uses an involvement object's column for (sources.declared's order)."""
     if prop is next((p for p in props if p.get("relationships")), None):
         return "involvement: the person"
     rest = [p for p in props if not p.get("relationships") and not p.get("primaryKey")]

@@ -66,9 +66,10 @@ STATE_FILE = "index_state.npz"
 FORMAT = 1
 #: The code an index row is computed by, and the tables it is written to (index/publish.py):
 #: a change to any of it forces a whole build. The whole index package, so that a module
-#: the index comes to depend on cannot be left out (declared.py, which reads declared
-#: relationships, and publish.py were).
-INDEX_MODULES = ("index/*.py", "incremental/index.py", "incremental/delta.py")
+#: the index comes to depend on cannot be left out (publish.py was), and the reader of the
+#: declared relationships and involvements it builds on (sources/declared.py).
+INDEX_MODULES = ("index/*.py", "sources/declared.py", "incremental/index.py",
+                 "incremental/delta.py")  # fmt: skip
 #: Columns only the link tables show: they are written record by record (LinkChanges), not
 #: with the persons, as lineage (row numbers) and match probabilities move for records of
 #: unchanged persons.

@@ -4,7 +4,7 @@ A worker about to visit needs everyone at the address and how they relate. A hou
 the people whose current address is one property: the same UPRN, or, where no record of the
 address carries one, the same normalised address (its numbered parts and postcode). Declared
 relationships come from the sources (housing's relationship to the lead tenant within a
-tenancy; a source's own relationship table, read by declared.py); everyone else in a
+tenancy; a source's own relationship table, read by sources/declared.py); everyone else in a
 household is related as co-resident.
 
 person_address also holds each record's former addresses (canonical.PREVIOUS_ADDRESSES, an

@@ -49,13 +49,13 @@ from care_etl.index.build import (
     staged_records,
     tables_from_linked,
 )
-from care_etl.index.declared import read_declared, read_involvements
 from care_etl.index.golden import Trust, trust_from_contracts
 from care_etl.index.households import keys_and_former
 from care_etl.index.ids import StableIds, stable_ids
 from care_etl.index.publish import is_production, previous_index, publish
 from care_etl.index.retention import departed_persons
 from care_etl.quality.staging import StagedSource
+from care_etl.sources.declared import INVOLVEMENT, RELATIONSHIP, joined_role
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,6 @@ def make_index(
     database_url: str,
     run_id: str,
     contracts: Sequence[Contract] = (),
-    sources_dir: Path | None = None,
     state_dir: Path | None = None,
 ) -> IndexRun:
     """Every table of the index, with ids carried over from the index already published.
@@ -96,7 +95,7 @@ def make_index(
     records, quarantine = staged_records(staged)
     now = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None))
     trust = trust_from_contracts(contracts, DEFAULT_TRUST) if contracts else Trust(DEFAULT_TRUST)
-    declared = read_declared(list(contracts), sources_dir) if sources_dir else None
+    declared = joined_role([s.declared for s in staged], RELATIONSHIP)
     key, lasting = _analyst_key(database_url)
     columns = sorted({*records.columns, *linked.assignments.columns})
     print_ = fingerprint(trust, key if lasting else None, columns)
@@ -118,9 +117,9 @@ def make_index(
     former = former_keys if plan is None else former_keys[plan.context]
     tables = tables_from_linked(part, linked.review, quarantine, trust, declared, keys, former)
     tables.person_id_history = ids.history
-    if sources_dir:  # whole on every run: keyed by record, read fresh from the source
-        involved = read_involvements(list(contracts), sources_dir)
-        tables.service_involvement = service_involvements(involved, rows)
+    # whole on every run: keyed by record, as the sources (or their stand-ins) give them
+    involved = joined_role([s.declared for s in staged], INVOLVEMENT)
+    tables.service_involvement = service_involvements(involved, rows)
     analyst = None if key is None else analyst_tables(tables.as_dict(), pseudonyms, now.date())
     if plan is not None:  # every person's links, of which only the changed rows are written
         tables.person_source_link = link_table(rows)

@@ -19,6 +19,7 @@ import datetime as dt
 import io
 import json
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -83,6 +84,7 @@ _FRAMES = ("records", "quarantine")
 def _encode(staged: StagedSource) -> str:
     try:
         frames = {name: _to_parquet(getattr(staged, name)) for name in _FRAMES}
+        frames["declared"] = {r: _to_parquet(t) for r, t in staged.declared.items()}
     except (pa.ArrowException, ValueError, TypeError):  # a column Parquet cannot hold
         text = _json(staged).encode("utf-8")
         return _COMPRESSED + base64.b64encode(zlib.compress(text, 1)).decode("ascii")
@@ -108,20 +110,23 @@ def _figures(staged: StagedSource) -> dict[str, Any]:
 
 def _json(staged: StagedSource) -> str:
     frames = {name: _frame_to_json(getattr(staged, name)) for name in _FRAMES}
+    frames["declared"] = {r: _frame_to_json(t) for r, t in staged.declared.items()}
     return json.dumps({**_figures(staged), **frames})
 
 
 def _decode(payload: str) -> StagedSource:
     if payload.startswith(_PARQUET):
         data = json.loads(payload[len(_PARQUET) :])
-        return _staged(data, {name: _from_parquet(data[name]) for name in _FRAMES})
+        return _staged(data, _from_parquet)
     if payload.startswith(_COMPRESSED):
         payload = zlib.decompress(base64.b64decode(payload[len(_COMPRESSED) :])).decode("utf-8")
-    data = json.loads(payload)
-    return _staged(data, {name: _frame_from_json(data[name]) for name in _FRAMES})
+    return _staged(json.loads(payload), _frame_from_json)
 
 
-def _staged(data: dict[str, Any], frames: dict[str, pd.DataFrame]) -> StagedSource:
+def _staged(data: dict[str, Any], frame: Callable[[Any], pd.DataFrame]) -> StagedSource:
+    """The version from its envelope, each frame decoded by `frame`; a version accepted
+    before declared tables were kept has none (nothing stands in for them)."""
+    frames = {name: frame(data[name]) for name in _FRAMES}
     return StagedSource(
         contract_id=data["contract_id"],
         records=frames["records"],
@@ -131,6 +136,7 @@ def _staged(data: dict[str, Any], frames: dict[str, pd.DataFrame]) -> StagedSour
         files=list(data["files"]),
         counts={k: int(v) for k, v in data["counts"].items()},
         accepted_at=data["accepted_at"],
+        declared={role: frame(table) for role, table in data.get("declared", {}).items()},
     )
 
 

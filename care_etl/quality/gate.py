@@ -69,12 +69,30 @@ def gate_source(
             write_results(conn, results)
             if not failed:
                 staged.dq_results, staged.accepted_at = results, now.isoformat()
+                _unread_declared_stand_in(conn, staged, contract)
                 save_accepted(conn, staged, run_id=run_id, rows_checked=len(frame))
                 return staged
             stand_in = load_accepted(conn, contract.id)
     finally:
         engine.dispose()
     return _blocked(staged, stand_in, results, failed, plans, raw.missing_required)
+
+
+def _unread_declared_stand_in(conn: Any, staged: StagedSource, contract: Contract) -> None:
+    """A declared table that could not be read (its reader warned why) is taken from the
+    last accepted version, so relationships and involvements do not vanish for a run."""
+    from care_etl.quality.accepted import load_accepted
+    from care_etl.sources.declared import declared_roles
+
+    unread = [r for r in declared_roles(contract) if r not in staged.declared]
+    accepted = load_accepted(conn, contract.id) if unread else None
+    for role in unread:
+        if accepted is not None and role in accepted.declared:
+            staged.declared[role] = accepted.declared[role]
+            staged.warnings.append(
+                f"{contract.id}: declared {role} table unread: the last accepted version's "
+                f"(accepted {accepted.accepted_at} UTC) stands in"
+            )
 
 
 def _stage(raw: RawSource, contract: Contract, cache_dir: Path | None) -> StagedSource:

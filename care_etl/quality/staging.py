@@ -45,6 +45,9 @@ class StagedSource:
     accepted_at: str | None = None
     #: Rows whose standardised values were taken from the last run (None: no cache used).
     rows_reused: int | None = None
+    #: A relational source's declared tables by role (care_etl.sources.declared), without
+    #: withdrawn records' rows; kept in the accepted version with the records.
+    declared: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def stage_source(
@@ -54,10 +57,23 @@ def stage_source(
 
     `undated` is passed to `standardise` (a cache of last run's rows, care_etl.incremental.rows).
     """
-    staged = stage(to_canonical(raw, contract), contract, undated=undated)
+    mapped = to_canonical(raw, contract)
+    staged = stage(mapped, contract, undated=undated)
     staged.files, staged.errors = list(raw.files), list(raw.errors)
     staged.warnings, staged.counts = list(raw.warnings), dict(raw.counts)
+    withdrawn = set(mapped.loc[mapped["withdrawn"], "source_record_id"].dropna().astype(str))
+    staged.declared = {role: _without(table, withdrawn) for role, table in raw.declared.items()}
     return staged
+
+
+def _without(table: pd.DataFrame, withdrawn: set[str]) -> pd.DataFrame:
+    """The declared rows that name no withdrawn record, at either end: a person who withdrew
+    is not kept even in the accepted version."""
+    if not withdrawn:
+        return table
+    ends = [c for c in ("source_record_id", "related_source_record_id") if c in table.columns]
+    named = table[ends].isin(withdrawn).any(axis=1)
+    return table[~named].reset_index(drop=True)
 
 
 def stage(

@@ -42,6 +42,8 @@ class RawSource:
     counts: dict[str, int] = field(default_factory=dict)
     #: Required columns missing from some file or table: any one stops the whole source.
     missing_required: list[str] = field(default_factory=list)
+    #: A relational source's declared tables by role (sources.declared), those it could read.
+    declared: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def read_source(
@@ -150,6 +152,7 @@ def database_location(contract: Contract, sources_dir: Path) -> tuple[str, str]:
 
 
 def _read_sql(contract, sources_dir, result, cache_dir, progress) -> list[pd.DataFrame]:
+    from care_etl.sources.declared import read_declared_tables
     from care_etl.sources.sql_reader import read_table
 
     try:
@@ -165,6 +168,8 @@ def _read_sql(contract, sources_dir, result, cache_dir, progress) -> list[pd.Dat
         result.errors.append(str(exc))
         return []
     result.files.append(label)
+    result.declared, warnings = read_declared_tables(contract, sources_dir)
+    result.warnings.extend(warnings)
     person = tables[contract.person_object.id]
     key = contract.record_id_columns[0]
     person["_row"] = [f"{key}={value}" for value in person[key]]  # table and key, as lineage

@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from care_etl.cli import main
 from care_etl.contracts import load_contracts
-from care_etl.index.declared import read_involvements
 from care_etl.pipeline import run_pipeline
+from care_etl.quality.accepted import load_accepted
+from care_etl.sources.declared import read_involvements
 from care_etl_tests.conftest import CONTRACTS_DIR
 from care_etl_tests.index.test_households import _read
 
@@ -85,6 +88,11 @@ def test_a_withdrawn_persons_involvements_are_not_published(run):
         r=str(run["withdrawn"]),
     )
     assert rows.empty
+    engine = sa.create_engine(run["url"])
+    with engine.connect() as conn:  # nor kept in the accepted version that may stand in
+        kept = load_accepted(conn, SOCIAL).declared["involvement"]
+    engine.dispose()
+    assert len(kept) > 10 and str(run["withdrawn"]) not in set(kept["source_record_id"])
 
 
 def test_open_means_not_ended_by_its_date_nor_closed_by_its_status(run):
@@ -139,38 +147,81 @@ def test_a_closed_involvement_is_printed_with_its_dates_and_an_open_one_since_wh
     assert "Children's Social Care, from 2010-03-04, closed" in first
 
 
-def test_a_source_without_its_involvements_table_warns_and_the_index_has_none(
+def _rerun(run: dict, tmp_path: Path, change: Callable[[Path], object]) -> tuple[str, dict]:
+    """A rerun on a copy of the run's index and sources, after `change` to the database:
+    the copy's index URL and the run's figures for social care."""
+    copy = tmp_path / "work"
+    shutil.copytree(Path(run["sources"]).parent, copy, ignore=shutil.ignore_patterns("reports"))
+    change(copy / "sources" / DB)
+    url = f"sqlite:///{copy / 'index.db'}"
+    outcome = run_pipeline(copy / "sources", CONTRACTS_DIR, url, copy / "reports")
+    return url, outcome.figures["sources"][SOCIAL] | {"run_mode": outcome.incremental["run_mode"]}
+
+
+def _declared(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The index's service involvements and declared relationships, in a stable order."""
+    involved = _read(url, "SELECT * FROM service_involvement ORDER BY 1, 2, 3, 4, 5, 6")
+    related = _read(
+        url,
+        "SELECT person_id, related_person_id, relationship FROM relationship "
+        "WHERE basis = 'declared' ORDER BY 1, 2, 3",
+    )
+    return involved, related
+
+
+def _drop_involvements(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE involvements")
+
+
+def test_a_missing_involvements_table_warns_and_its_last_accepted_version_stands_in(
     run, tmp_path, caplog
 ):
     sources = tmp_path / "sources"
     (sources / DB.parent).mkdir(parents=True)
     shutil.copy(run["sources"] / DB, sources / DB)
-    with sqlite3.connect(sources / DB) as db:
-        db.execute("DROP TABLE involvements")
-    contracts = load_contracts(CONTRACTS_DIR)
+    _drop_involvements(sources / DB)
     with caplog.at_level(logging.WARNING):
-        found = read_involvements(contracts, sources)
-    assert found.empty
+        assert read_involvements(load_contracts(CONTRACTS_DIR), sources).empty
     (warning,) = [r.getMessage() for r in caplog.records if "involvement" in r.getMessage()]
     assert "table involvements not found" in warning
+
+    url, figures = _rerun(run, tmp_path / "rerun", _drop_involvements)
+    assert figures["blocked"] is None and figures["records_linked"] > 0
+    assert any("table involvements not found" in w for w in figures["warnings"])
+    (standing,) = [w for w in figures["warnings"] if "stands in" in w]
+    assert standing.startswith(f"{SOCIAL}: declared involvement table unread: the last accepted")
+    before, after = _declared(run["url"]), _declared(url)
+    assert len(before[0]) > 10 and len(before[1]) > 10
+    pd.testing.assert_frame_equal(before[0], after[0])
+    pd.testing.assert_frame_equal(before[1], after[1])
+
+
+def test_an_unreadable_database_keeps_its_last_accepted_relationships_and_involvements(
+    run, tmp_path
+):
+    url, figures = _rerun(run, tmp_path, lambda db: db.write_bytes(b"not a database"))
+    assert figures["blocked"] and "stands in" in figures["blocked"]
+    before, after = _declared(run["url"]), _declared(url)
+    pd.testing.assert_frame_equal(before[0], after[0])
+    pd.testing.assert_frame_equal(before[1], after[1])
 
 
 def test_an_incremental_rerun_shows_an_involvement_closed_since_with_no_person_changed(
     run, tmp_path
 ):
-    work = Path(run["sources"]).parent
-    copy = tmp_path / "work"
-    shutil.copytree(work, copy, ignore=shutil.ignore_patterns("reports"))
     record = str(run["kept"][0])
-    with sqlite3.connect(copy / "sources" / DB) as db:
-        db.execute(
-            "UPDATE involvements SET end_date = '2025-06-30', status = 'Closed' "
-            "WHERE person_id = ? AND end_date = '2099-12-31'",
-            (int(record),),
-        )
-    url = f"sqlite:///{copy / 'index.db'}"
-    outcome = run_pipeline(copy / "sources", CONTRACTS_DIR, url, copy / "reports")
-    assert outcome.incremental["run_mode"] == "incremental"
+
+    def close(db: Path) -> None:
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "UPDATE involvements SET end_date = '2025-06-30', status = 'Closed' "
+                "WHERE person_id = ? AND end_date = '2099-12-31'",
+                (int(record),),
+            )
+
+    url, figures = _rerun(run, tmp_path, close)
+    assert figures["run_mode"] == "incremental"
     rows = _read(
         url,
         "SELECT end_date, is_open FROM person_services WHERE source_record_id = :r "

@@ -2,8 +2,12 @@
 them (social care's `relationships`) and the services involved with them (its `involvements`).
 
 The readers bring person rows and lookups joined onto them, one row per person; a table of
-pairs, or of several rows per person, does not fit that shape, so it is read here, for the
-index only. A contract declares one with a schema object of a custom `role`:
+pairs, or of several rows per person, does not fit that shape, so it is read here, beside
+them (ingest), and travels with the staged source to the index. It is kept in the source's
+accepted version with its records, so when the database cannot be read, or a table of it,
+or the feed is blocked, the last accepted relationships and involvements stand in with the
+last accepted records, rather than vanishing from the index for a run. A contract declares
+one with a schema object of a custom `role`:
 
 - `relationship`: its first two columns that reference the person object's key are the
   person and the related person, and its first other column is the relationship ("what the
@@ -25,35 +29,62 @@ import pandas as pd
 from care_etl.contracts.model import Contract, SourceObject
 from care_etl.errors import SourceReadError
 
+RELATIONSHIP, INVOLVEMENT = "relationship", "involvement"
 DECLARED_COLUMNS = ["source", "source_record_id", "related_source_record_id", "relationship"]
 INVOLVEMENT_COLUMNS = ["source", "source_record_id", "service", "start_date", "end_date", "status"]
+COLUMNS = {RELATIONSHIP: DECLARED_COLUMNS, INVOLVEMENT: INVOLVEMENT_COLUMNS}
 log = logging.getLogger(__name__)
 Reader = Callable[[Contract, SourceObject, Path], pd.DataFrame]
 
 
-def read_declared(contracts: list[Contract], sources_dir: Path) -> pd.DataFrame:
-    """Every declared relationship of every relational source; a table that fails is skipped."""
-    return _read_all(contracts, sources_dir, "relationship", _relationships, DECLARED_COLUMNS)
+def declared_roles(contract: Contract) -> list[str]:
+    """The roles (relationship, involvement) of the tables a relational source declares."""
+    if contract.format != "sqlite":
+        return []
+    return sorted({o.role for o in contract.objects if o.role in COLUMNS})
+
+
+def read_declared_tables(
+    contract: Contract, sources_dir: Path
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The source's declared tables by role, and a one-line warning for each table that could
+    not be read; a role whose table failed is left out, so its last accepted version can
+    stand in (care_etl.quality.gate)."""
+    readers: dict[str, Reader] = {RELATIONSHIP: _relationships, INVOLVEMENT: _involvements}
+    found: dict[str, list[pd.DataFrame]] = {}
+    failed: set[str] = set()
+    warnings = []
+    for obj in contract.objects:
+        if obj.role not in readers or contract.format != "sqlite":
+            continue
+        try:
+            found.setdefault(obj.role, []).append(readers[obj.role](contract, obj, sources_dir))
+        except SourceReadError as exc:
+            failed.add(obj.role)
+            warnings.append(f"declared {obj.role} not read: {exc}")
+    tables = {role: _joined(frames, COLUMNS[role]) for role, frames in found.items()}
+    return {r: t for r, t in tables.items() if r not in failed}, warnings
+
+
+def joined_role(tables: list[dict[str, pd.DataFrame]], role: str) -> pd.DataFrame:
+    """One role's tables of several sources as one frame (none: an empty frame)."""
+    return _joined([t[role] for t in tables if role in t], COLUMNS[role])
 
 
 def read_involvements(contracts: list[Contract], sources_dir: Path) -> pd.DataFrame:
     """Every service involvement of every relational source, dates as datetime64 (NaT where
-    missing or unreadable); a table that fails is skipped, with a warning."""
-    return _read_all(contracts, sources_dir, "involvement", _involvements, INVOLVEMENT_COLUMNS)
-
-
-def _read_all(
-    contracts: list[Contract], sources_dir: Path, role: str, read: Reader, columns: list[str]
-) -> pd.DataFrame:
-    frames = []
+    missing or unreadable), as the index would have them; a table that fails is skipped,
+    with a warning."""
+    tables = []
     for contract in contracts:
-        for obj in contract.objects:
-            if obj.role != role or contract.format != "sqlite":
-                continue
-            try:
-                frames.append(read(contract, obj, sources_dir))
-            except SourceReadError as exc:
-                log.warning("declared %s not read: %s", role, exc)
+        found, warnings = read_declared_tables(contract, sources_dir)
+        for warning in warnings:
+            log.warning(warning)
+        tables.append(found)
+    return joined_role(tables, INVOLVEMENT)
+
+
+def _joined(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
