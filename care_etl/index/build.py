@@ -14,6 +14,7 @@ from care_etl.index import households
 from care_etl.index.golden import (
     RECORDED_ON,
     Trust,
+    at_current_address,
     choose,
     field_values,
     golden_values,
@@ -210,7 +211,9 @@ def tables_from_linked(
     as in households.build, when `linked` holds only some persons' records."""
     if not isinstance(trust, Trust):
         trust = Trust(tuple(trust or DEFAULT_TRUST))
+    home = households.build(linked, trust, declared, address_keys, former_keys)
     candidates = choose(field_values(linked, PROVENANCE_FIELDS), trust)
+    candidates = at_current_address(candidates, home.person_address, trust)
     persons = pd.DataFrame(
         {"person_id": pd.Series(sorted(linked["person_id"].unique()), dtype=object)}
     )
@@ -220,7 +223,6 @@ def tables_from_linked(
         source_count=("source", "nunique"), record_count=("source", "size")
     )
     persons = persons.merge(counts, on="person_id", how="left")
-    home = households.build(linked, trust, declared, address_keys, former_keys)
     return IndexTables(
         person_index=persons,
         person_source_link=link_table(linked),

@@ -14,6 +14,13 @@ first in this order, the rule named being the first that told it from the runner
 5. `most_records`, then `tie_break` (the first value in sort order, so reruns agree).
 
 A value no other contradicts is `only_value` (one source) or `unanimous` (several).
+
+The address fields (address, postcode, UPRN) of a person who lives somewhere now are then
+taken from that address (`current_address`: the person's current rows of `person_address`,
+which household building chose, the latest dated first), each field from the same property:
+chosen field by field, a GP's postcode from before a move could sit beside housing's new
+address line, and the worker would be sent to neither. A field the current address lacks
+has no best-known value then.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ UNRANKED = 1_000_000
 RECENCY_FIELDS = ("address", "postcode", "uprn", "address_key")
 #: A record's date, when its contract maps one (e.g. a registration or referral date).
 RECORDED_ON = "recorded_on"
+#: The address fields taken together from where a person lives now (at_current_address).
+HOME_FIELDS = ("address", "postcode", "uprn")
+CURRENT_ADDRESS = "current_address"
 
 CANDIDATE_COLUMNS = [
     "person_id",
@@ -286,6 +296,70 @@ def _rules(cand: pd.DataFrame, position: np.ndarray) -> np.ndarray:
         differs = decided & (col[winners] != col[following])
         rule = np.where(differs, name, rule)
     return rule
+
+
+def at_current_address(
+    candidates: pd.DataFrame, addresses: pd.DataFrame, trust: Trust
+) -> pd.DataFrame:
+    """The candidates with the golden address fields of each person who lives somewhere now
+    taken from their current address rows (`addresses`: person_address), by rule
+    `current_address` where that changes the winner or settles a choice."""
+    current = _current_values(addresses, trust)
+    if current.empty or candidates.empty:
+        return candidates
+    out = candidates.copy()
+    housed = out["person_id"].isin(set(current["person_id"])).to_numpy()
+    home = (out["field"].isin(HOME_FIELDS).to_numpy() & housed).nonzero()[0]
+    rows = out.iloc[home]
+    key = pd.MultiIndex.from_arrays([rows["person_id"], rows["field"], rows["value"]])
+    chosen = pd.MultiIndex.from_frame(current[["person_id", "field", "value"]]).unique()
+    wins = key.isin(chosen)
+    was = rows["is_golden"].to_numpy(bool)
+    kept_rule = was & wins & rows["rule"].isin(["only_value", "unanimous"]).to_numpy()
+    golden = out["is_golden"].to_numpy(bool).copy()
+    golden[home] = wins
+    rule = out["rule"].to_numpy(object).copy()
+    rule[home] = np.where(kept_rule, rows["rule"].to_numpy(object),
+                          np.where(wins, CURRENT_ADDRESS, None))  # fmt: skip
+    out["is_golden"], out["rule"] = golden, rule
+    return out
+
+
+def _current_values(addresses: pd.DataFrame, trust: Trust) -> pd.DataFrame:
+    """person_id, field, value (text): per person and address field, the value of their
+    current address rows, from the latest dated row that has one (then the most trusted
+    source, then text order)."""
+    now = addresses[addresses["is_current"].astype(bool)]
+    if now.empty:
+        return pd.DataFrame(columns=["person_id", "field", "value"])
+    dated = pd.to_datetime(now["from_date"]).fillna(pd.to_datetime(now["recorded_on"]))
+    frames = []
+    for name in HOME_FIELDS:
+        present = now[name].notna().to_numpy()
+        if present.any():
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "person_id": now["person_id"].to_numpy()[present],
+                        "field": name,
+                        "value": _texts(now[name][present]),
+                        "latest": -_days_or_min(dated[present]),
+                        "rank": now["source"][present].map(trust.default_rank).to_numpy(),
+                    }
+                )
+            )
+    if not frames:
+        return pd.DataFrame(columns=["person_id", "field", "value"])
+    long = pd.concat(frames, ignore_index=True)
+    long = sort_rows(long, ["person_id", "field", "latest", "rank", "value"])
+    return long.drop_duplicates(["person_id", "field"])[["person_id", "field", "value"]]
+
+
+def _days_or_min(dates: pd.Series) -> np.ndarray:
+    """Dates as day numbers, a missing date before every other (int64's minimum + 1, so
+    that its negation still fits)."""
+    days = dates.to_numpy("datetime64[D]").astype("int64")
+    return np.where(dates.isna().to_numpy(), np.iinfo("int64").min + 1, days)
 
 
 def golden_values(candidates: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:

@@ -168,7 +168,8 @@ def person_addresses(
         }
     )
     chosen = choose(values, trust)
-    current = chosen[chosen["is_golden"]]
+    # as bool: with no live address, an empty object column would select columns, not rows
+    current = chosen[chosen["is_golden"].astype(bool)]
     current = pd.MultiIndex.from_arrays([current["person_id"], current["value"]])
     own = pd.MultiIndex.from_arrays([frame["person_id"], frame["address_key"]])
     frame["is_current"] = own.isin(current) & frame["to_date"].isna().to_numpy()

@@ -144,3 +144,52 @@ def test_an_undated_address_is_not_taken_for_an_older_one():
     )
     golden = _golden(_index(records), "postcode")
     assert (golden["value"], golden["rule"]) == ("E8 3QP", "default_trust")
+
+
+def test_a_person_who_moved_has_every_address_field_from_where_they_live_now():
+    """Field by field, two sources agreeing on the old postcode and UPRN would outvote the
+    one new tenancy, and the best-known address would be the flat housing says they left."""
+    old = {"address": "1 OLD ROAD", "postcode": "E8 3QP", "uprn": "100000000001"}
+    records = _records(
+        [
+            {"source": GP, **old, "recorded_on": "2019-01-01"},
+            {"source": HOUSING, **old, "address_from": "2015-01-01", "address_to": "2022-12-31"},
+            {
+                "source": HOUSING,
+                "address": "7 NEW STREET",
+                "postcode": "N16 7AB",
+                "uprn": None,
+                "address_from": "2023-03-01",
+            },  # fmt: skip
+        ]
+    )
+    tables = _index(records)
+    person = tables.person_index.iloc[0]
+    assert (person["address"], person["postcode"]) == ("7 NEW STREET", "N16 7AB")
+    assert pd.isna(person["uprn"]), "the old flat's UPRN is not the new home's"
+    for field, value in (("address", "7 NEW STREET"), ("postcode", "N16 7AB")):
+        golden = _golden(tables, field)
+        assert (golden["value"], golden["rule"]) == (value, "current_address")
+    values = tables.person_field_value
+    uprn = values[values["field"] == "uprn"]
+    assert uprn["value"].tolist() == ["100000000001"] and not uprn["is_golden"].any()
+    current = tables.person_address[tables.person_address["is_current"]]
+    assert set(current["postcode"]) == {"N16 7AB"}
+
+
+def test_without_a_current_address_the_address_fields_keep_their_own_rules():
+    records = _records(
+        [
+            {
+                "source": HOUSING,
+                "address": "1 OLD ROAD",
+                "postcode": "E8 3QP",
+                "address_from": "2015-01-01",
+                "address_to": "2022-12-31",
+            },  # fmt: skip
+        ]
+    )
+    tables = _index(records)
+    assert not tables.person_address["is_current"].any()
+    golden = _golden(tables, "postcode")
+    assert (golden["value"], golden["rule"]) == ("E8 3QP", "only_value")
