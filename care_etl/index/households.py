@@ -36,9 +36,13 @@ from care_etl.index.golden import RECORDED_ON, Trust, choose, parse_dates, sort_
 #: Columns a contract may map to give an address its period (e.g. tenancy start and end).
 ADDRESS_FROM, ADDRESS_TO = "address_from", "address_to"
 LEAD = "lead tenant"
-#: What the lead tenant is to a member who is the lead's <key>.
+#: What A is to B when B is A's <key>: what the lead tenant is to a member who is the
+#: lead's <key>, and the other direction of a relationship a source declares one way only.
 INVERSE = {
     "partner": "Partner",
+    "spouse": "Partner",
+    "husband": "Partner",
+    "wife": "Partner",
     "son": "Parent",
     "daughter": "Parent",
     "child": "Parent",
@@ -46,9 +50,13 @@ INVERSE = {
     "mother": "Child",
     "father": "Child",
     "grandchild": "Grandparent",
+    "grandparent": "Grandchild",
     "sibling": "Sibling",
+    "brother": "Sibling",
+    "sister": "Sibling",
     "lodger": "Lead tenant",
     "carer": "Cared for",
+    "cared for": "Carer",
     "other": "Other",
 }
 CO_RESIDENT = "Co-resident"
@@ -597,7 +605,8 @@ def _map_distinct(values: pd.Series, func) -> pd.Series:
 
 
 def _declared(linked: pd.DataFrame, declared: pd.DataFrame) -> pd.DataFrame:
-    """A source's relationship rows between its record ids, on person ids."""
+    """A source's relationship rows between its record ids, on person ids, with the other
+    direction of each pair the source states one way only (_inverses)."""
     ids = linked[["source", "source_record_id", "person_id"]]
     out = declared.merge(ids, on=["source", "source_record_id"]).merge(
         ids.rename(
@@ -605,7 +614,7 @@ def _declared(linked: pd.DataFrame, declared: pd.DataFrame) -> pd.DataFrame:
         ),
         on=["source", "related_source_record_id"],
     )
-    return pd.DataFrame(
+    stated = pd.DataFrame(
         {
             "person_id": out["person_id"],
             "related_person_id": out["related"],
@@ -613,6 +622,26 @@ def _declared(linked: pd.DataFrame, declared: pd.DataFrame) -> pd.DataFrame:
             "source": out["source"],
             "basis": "declared",
         }
+    )
+    return pd.concat([stated, _inverses(stated)], ignore_index=True)
+
+
+def _inverses(stated: pd.DataFrame) -> pd.DataFrame:
+    """The other direction of each declared pair its source states one way only: "B is A's
+    Mother" also says "A is B's Child", and the worker visiting B must see A. A pair the
+    source states both ways keeps the source's own words for each."""
+    keys = ["source", "person_id", "related_person_id"]
+    there = pd.MultiIndex.from_frame(stated[keys])
+    back = pd.MultiIndex.from_arrays([stated[k] for k in ("source", "related_person_id",
+                                                           "person_id")])  # fmt: skip
+    one_way = stated[~back.isin(there)]
+    inverse = _map_distinct(
+        one_way["relationship"], lambda r: INVERSE.get(str(r).strip().lower(), "Other")
+    )
+    return one_way.assign(
+        person_id=one_way["related_person_id"].to_numpy(),
+        related_person_id=one_way["person_id"].to_numpy(),
+        relationship=inverse.to_numpy(),
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -133,6 +134,16 @@ def pseudonym_key() -> Iterator[None]:
         yield
 
 
+def _one_way(database: Path) -> None:
+    """Half the relationships the generator declares both ways, declared one way only (as a
+    case management system may hold them), so that the index lists their other side."""
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "DELETE FROM relationships WHERE rowid % 2 = 0 AND person_id > related_person_id"
+        )
+    db.close()
+
+
 @pytest.fixture(scope="module")
 def reruns(tmp_path_factory: pytest.TempPathFactory) -> Reruns:
     from care_etl.synthetic.generate import generate
@@ -140,6 +151,7 @@ def reruns(tmp_path_factory: pytest.TempPathFactory) -> Reruns:
     work = tmp_path_factory.mktemp("incremental")
     inc, full = work / "inc", work / "full"
     generate(inc / "sources", people=PEOPLE, seed=11, scans=0)
+    _one_way(inc / "sources" / "social_care" / "case_management.db")
     _run(inc)
     decided = _decide_first_queued(_url(inc))
     change_sources(inc / "sources", share=0.05, seed=3)
