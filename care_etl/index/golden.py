@@ -308,12 +308,11 @@ def at_current_address(
     if current.empty or candidates.empty:
         return candidates
     out = candidates.copy()
-    housed = out["person_id"].isin(set(current["person_id"])).to_numpy()
-    home = (out["field"].isin(HOME_FIELDS).to_numpy() & housed).nonzero()[0]
+    home = np.flatnonzero(out["field"].isin(HOME_FIELDS).to_numpy())
+    housed = pd.Series(out["person_id"].to_numpy()[home]).isin(set(current["person_id"]))
+    home = home[housed.to_numpy()]
     rows = out.iloc[home]
-    key = pd.MultiIndex.from_arrays([rows["person_id"], rows["field"], rows["value"]])
-    chosen = pd.MultiIndex.from_frame(current[["person_id", "field", "value"]]).unique()
-    wins = key.isin(chosen)
+    wins = _among(rows, current, ["person_id", "field", "value"])
     was = rows["is_golden"].to_numpy(bool)
     kept_rule = was & wins & rows["rule"].isin(["only_value", "unanimous"]).to_numpy()
     golden = out["is_golden"].to_numpy(bool).copy()
@@ -333,6 +332,9 @@ def _current_values(addresses: pd.DataFrame, trust: Trust) -> pd.DataFrame:
     if now.empty:
         return pd.DataFrame(columns=["person_id", "field", "value"])
     dated = pd.to_datetime(now["from_date"]).fillna(pd.to_datetime(now["recorded_on"]))
+    latest = -_days_or_min(dated)
+    ranks = {source: trust.default_rank(source) for source in pd.unique(now["source"])}
+    rank = now["source"].map(ranks).to_numpy()
     frames = []
     for name in HOME_FIELDS:
         present = now[name].notna().to_numpy()
@@ -343,16 +345,28 @@ def _current_values(addresses: pd.DataFrame, trust: Trust) -> pd.DataFrame:
                         "person_id": now["person_id"].to_numpy()[present],
                         "field": name,
                         "value": _texts(now[name][present]),
-                        "latest": -_days_or_min(dated[present]),
-                        "rank": now["source"][present].map(trust.default_rank).to_numpy(),
+                        "latest": latest[present],
+                        "rank": rank[present],
                     }
                 )
             )
     if not frames:
         return pd.DataFrame(columns=["person_id", "field", "value"])
     long = pd.concat(frames, ignore_index=True)
-    long = sort_rows(long, ["person_id", "field", "latest", "rank", "value"])
+    text_order = pd.factorize(long["value"], sort=True)[0]
+    long = long.iloc[np.lexsort((text_order, long["rank"], long["latest"]))]
     return long.drop_duplicates(["person_id", "field"])[["person_id", "field", "value"]]
+
+
+def _among(rows: pd.DataFrame, wanted: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Whether each row's values in `columns` are those of a row of `wanted`: one integer
+    key per row (codes shared by both sides), where a MultiIndex would sort every column."""
+    key = np.zeros(len(rows) + len(wanted), dtype=np.int64)
+    for column in columns:
+        both = np.concatenate([rows[column].to_numpy(object), wanted[column].to_numpy(object)])
+        codes = pd.factorize(both)[0].astype(np.int64)
+        key = key * (int(codes.max(initial=0)) + 1) + codes  # fits: persons x 3 x values
+    return pd.Series(key[: len(rows)]).isin(key[len(rows) :]).to_numpy()
 
 
 def _days_or_min(dates: pd.Series) -> np.ndarray:
