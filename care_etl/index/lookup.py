@@ -117,29 +117,39 @@ def _named(conn: sa.Connection, wanted: set[str], among: set[str] | None) -> set
 
     if among is not None and not among:
         return set()
-    fields = ", ".join(f"'{f}'" for f in NAME_FIELDS)
-    names = pd.read_sql(
-        sa.text(f"SELECT person_id, value FROM person_field_value WHERE field IN ({fields})"),
-        conn,
-    )
-    if among is not None:
-        names = names[names["person_id"].isin(among)]
+    names = _names_of(conn, among)
     words = match_key(names["value"]).str.split().explode().dropna()
     held = names["person_id"].loc[words.index].groupby(words.to_numpy()).agg(set)
     persons = [held.get(word, set()) for word in wanted]
     return set.intersection(*persons) if persons else set()
 
 
-def _persons(conn: sa.Connection, ids: list[str]) -> pd.DataFrame:
-    """The persons' best-known values, in name order (read 500 ids at a time: SQLite caps
-    the parameters of one statement)."""
-    columns = "person_id, given_name, family_name, date_of_birth, postcode, source_count"
-    frames = [pd.DataFrame(columns=columns.split(", "))]
-    query = sa.text(f"SELECT {columns} FROM person_index WHERE person_id IN :ids")
-    query = query.bindparams(sa.bindparam("ids", expanding=True))
+def _names_of(conn: sa.Connection, among: set[str] | None) -> pd.DataFrame:
+    """person_id, value of every name the index keeps; of `among`'s persons only, when
+    another term (a date of birth, a postcode) has already narrowed the search, read 500 ids
+    at a time rather than every name in the index."""
+    fields = ", ".join(f"'{f}'" for f in NAME_FIELDS)
+    sql = f"SELECT person_id, value FROM person_field_value WHERE field IN ({fields})"
+    if among is None:
+        return pd.read_sql(sa.text(sql), conn)
+    return _for_ids(conn, f"{sql} AND person_id IN :ids", sorted(among), ["person_id", "value"])
+
+
+def _for_ids(conn: sa.Connection, sql: str, ids: list[str], columns: list[str]) -> pd.DataFrame:
+    """The rows of `sql` (its `:ids` bound to a list) for these ids, read 500 at a time:
+    SQLite caps the parameters of one statement."""
+    query = sa.text(sql).bindparams(sa.bindparam("ids", expanding=True))
+    frames = [pd.DataFrame(columns=columns)]
     for start in range(0, len(ids), 500):
         frames.append(pd.read_sql(query, conn, params={"ids": ids[start : start + 500]}))
-    persons = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _persons(conn: sa.Connection, ids: list[str]) -> pd.DataFrame:
+    """The persons' best-known values, in name order."""
+    columns = "person_id, given_name, family_name, date_of_birth, postcode, source_count"
+    sql = f"SELECT {columns} FROM person_index WHERE person_id IN :ids"
+    persons = _for_ids(conn, sql, ids, columns.split(", "))
     by = ["family_name", "given_name", "date_of_birth", "person_id"]
     return persons.sort_values(by, na_position="last", key=lambda c: c.astype(str))
 
