@@ -55,7 +55,7 @@ def read_declared_tables(
     failed: set[str] = set()
     warnings = []
     for obj in contract.objects:
-        if obj.role not in readers or contract.format != "sqlite":
+        if obj.role not in declared_roles(contract):
             continue
         try:
             found.setdefault(obj.role, []).append(readers[obj.role](contract, obj, sources_dir))

@@ -160,7 +160,7 @@ def test_a_person_who_moved_has_every_address_field_from_where_they_live_now():
                 "postcode": "N16 7AB",
                 "uprn": None,
                 "address_from": "2023-03-01",
-            },  # fmt: skip
+            },
         ]
     )
     tables = _index(records)
@@ -186,7 +186,7 @@ def test_without_a_current_address_the_address_fields_keep_their_own_rules():
                 "postcode": "E8 3QP",
                 "address_from": "2015-01-01",
                 "address_to": "2022-12-31",
-            },  # fmt: skip
+            },
         ]
     )
     tables = _index(records)

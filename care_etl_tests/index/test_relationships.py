@@ -184,41 +184,36 @@ def test_household_refuses_a_sqlite_index_that_is_not_there(tmp_path: Path, caps
     assert not missing.exists()
 
 
-def _declared_rows(pairs: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """Social care's relationship rows between records 1 (L) and 2 (M): (record, related
+def _declared_between_l_and_m(pairs: list[tuple[str, str, str]]) -> set[tuple[str, ...]]:
+    """The declared relationship rows (person, related person, relationship, source) when
+    social care, alone, states `pairs` between its records 1 (L) and 2 (M): (record, related
     record, what the related record's person is to the record's)."""
-    return pd.DataFrame(
+    linked = _linked("Lodger").iloc[2:]  # social care's two records only: no tenancy
+    declared = pd.DataFrame(
         [
-            {
-                "source": SOCIAL,
-                "source_record_id": a,
-                "related_source_record_id": b,
-                "relationship": kind,
-            }
+            {"source": SOCIAL, "source_record_id": a, "related_source_record_id": b,
+             "relationship": kind}
             for a, b, kind in pairs
-        ]  # fmt: skip
-    )
+        ]
+    )  # fmt: skip
+    trust = Trust(DEFAULT_TRUST)
+    rows = relationships(linked, households(person_addresses(linked, trust)), declared, trust)
+    rows = rows[rows["basis"] == "declared"]
+    return set(rows[["person_id", "related_person_id", "relationship", "source"]].itertuples(
+        index=False, name=None))  # fmt: skip
 
 
 def test_a_relationship_declared_one_way_is_seen_from_both_persons():
     """Social care says M is L's Mother and nothing of L from M's side: the worker visiting
     M must still see L, as M's Child."""
-    linked = _linked("Lodger").iloc[2:]  # social care's two records only: no tenancy
-    trust = Trust(DEFAULT_TRUST)
-    household = households(person_addresses(linked, trust))
-    rows = relationships(linked, household, _declared_rows([("1", "2", "Mother")]), trust)
-    declared = rows[rows["basis"] == "declared"]
-    got = {(r.person_id, r.related_person_id, r.relationship, r.source)
-           for r in declared.itertuples()}  # fmt: skip
-    assert got == {("L", "M", "Mother", SOCIAL), ("M", "L", "Child", SOCIAL)}
+    assert _declared_between_l_and_m([("1", "2", "Mother")]) == {
+        ("L", "M", "Mother", SOCIAL),
+        ("M", "L", "Child", SOCIAL),
+    }
 
 
 def test_a_pair_declared_both_ways_keeps_the_sources_own_words():
-    linked = _linked("Lodger").iloc[2:]
-    trust = Trust(DEFAULT_TRUST)
-    household = households(person_addresses(linked, trust))
-    both = _declared_rows([("1", "2", "Mother"), ("2", "1", "Daughter")])
-    rows = relationships(linked, household, both, trust)
-    declared = rows[rows["basis"] == "declared"]
-    got = {(r.person_id, r.related_person_id, r.relationship) for r in declared.itertuples()}
-    assert got == {("L", "M", "Mother"), ("M", "L", "Daughter")}
+    assert _declared_between_l_and_m([("1", "2", "Mother"), ("2", "1", "Daughter")]) == {
+        ("L", "M", "Mother", SOCIAL),
+        ("M", "L", "Daughter", SOCIAL),
+    }
