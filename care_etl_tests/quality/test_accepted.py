@@ -135,3 +135,41 @@ def test_a_column_mixing_texts_and_numbers_is_stored_as_json_as_before(tmp_path:
     old = accepted._decode(accepted._json(staged))  # as every version was stored before
     pd.testing.assert_frame_equal(back.records, old.records, check_exact=True)
     assert back.records["source_record_id"].tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("odd", [["text", "more"], ["text", 3]], ids=["parquet", "json"])
+def test_declared_tables_round_trip_in_either_form(tmp_path: Path, odd: list) -> None:
+    """Social care's relationships and involvements stand in with its records, so they must
+    come back as they went in, dates and blank statuses too, whichever form the version is
+    stored in (JSON when a records column mixes texts and numbers)."""
+    records = pd.DataFrame({"source_record_id": ["1", "2"], "odd": odd})
+    declared = {
+        "relationship": pd.DataFrame(
+            {
+                "source": ["s"],
+                "source_record_id": ["1"],
+                "related_source_record_id": ["2"],
+                "relationship": ["Mother"],
+            }
+        ),
+        "involvement": pd.DataFrame(
+            {
+                "source": ["s", "s"],
+                "source_record_id": ["1", "2"],
+                "service": ["Adult Social Care", "Children's Social Care"],
+                "start_date": pd.to_datetime(["2020-01-02", "2023-04-01"]),
+                "end_date": pd.to_datetime([None, "2024-05-06"]),
+                "status": [None, "Closed"],
+            }
+        ),
+    }
+    staged = StagedSource("s", records, pd.DataFrame(columns=["source_record_id"]), 2, 0,
+                          accepted_at="2026-03-01T09:30:00", declared=declared)  # fmt: skip
+
+    back, payload = _round_trip(staged, tmp_path)
+
+    assert payload.startswith("zlib+base64:" if 3 in odd else "parquet+json:")
+    assert set(back.declared) == {"relationship", "involvement"}
+    for role, table in declared.items():
+        pd.testing.assert_frame_equal(back.declared[role], table, check_exact=True)
+    assert back.declared["involvement"]["status"].tolist()[0] is None
