@@ -18,8 +18,6 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from care_etl.errors import DatabaseError
-
 #: Years an access is kept: six, the time within which a claim can be brought in England
 #: (Limitation Act 1980), long enough to investigate a complaint about who saw a record.
 ACCESS_LOG_YEARS = 6
@@ -46,29 +44,22 @@ def log_access(
 ) -> None:
     """One row per person about to be shown (one with no person when none is); raises a
     one-line DatabaseError when it cannot, so that nothing is shown unlogged."""
-    from care_etl.index.publish import engine_for, safe_url, why
+    from care_etl.index.publish import connected
 
     ids = list(dict.fromkeys(person_ids)) or [None]
-    engine = engine_for(url)
-    try:
-        with engine.begin() as conn:
-            access_log.create(conn, checkfirst=True)
-            at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-            who, database_user = _os_user(), _database_user(conn)
-            conn.execute(
-                access_log.insert(),
-                [
-                    {"accessed_at": at, "command": command, "person_id": p, "os_user": who,
-                     "database_user": database_user, "detail": detail}
-                    for p in ids
-                ],
-            )  # fmt: skip
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"{command}: not shown: the access could not be logged in {safe_url(url)} ({why(exc)})"
-        ) from None
-    finally:
-        engine.dispose()
+    failed = command + ": not shown: the access could not be logged in {url} ({why})"
+    with connected(url, failed, begin=True) as conn:
+        access_log.create(conn, checkfirst=True)
+        at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        who, database_user = _os_user(), _database_user(conn)
+        conn.execute(
+            access_log.insert(),
+            [
+                {"accessed_at": at, "command": command, "person_id": p, "os_user": who,
+                 "database_user": database_user, "detail": detail}
+                for p in ids
+            ],
+        )  # fmt: skip
 
 
 def _os_user() -> str:

@@ -9,15 +9,14 @@ and writes everything.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from care_etl.errors import CareEtlError, DatabaseError
+from care_etl.errors import CareEtlError
 from care_etl.index.access import log_access
 
 ANALYST_ROLE = "care_etl_analyst"
@@ -63,19 +62,11 @@ def _url(args: argparse.Namespace) -> str:
     return index_url_for(sources_dir_for(), args.database)
 
 
-@contextmanager
-def _reading(url: str) -> Iterator[sa.Connection]:
+def _reading(url: str) -> AbstractContextManager[sa.Connection]:
     """A connection to the index; a database error is one line naming it (no password)."""
-    from care_etl.index.publish import engine_for, why
+    from care_etl.index.publish import connected
 
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            yield conn
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"reading {_safe(url)} failed: {why(exc)}") from None
-    finally:
-        engine.dispose()
+    return connected(url, "reading {url} failed: {why}")
 
 
 def index_tables(conn: sa.Connection, url: str) -> set[str]:
@@ -454,32 +445,26 @@ def _print_services(services: dict[str, str], person_id: str) -> None:
 
 def create_roles(url: str) -> None:
     """Create (or bring up to date) the two roles and their grants; safe to run again."""
-    from care_etl.index.publish import ANALYST_SCHEMA, engine_for, is_production, prepare, why
+    from care_etl.index.publish import ANALYST_SCHEMA, connected, is_production, prepare
 
     if not is_production(url):
         raise CareEtlError("roles need PostgreSQL: pass --database postgresql+psycopg://...")
-    engine = engine_for(url)
     database = sa.engine.make_url(url).database
-    try:
-        with engine.begin() as conn:
-            # Grants apply to the tables there are, and the account that runs the pipeline
-            # must own them: tables made here would belong to whoever creates the roles.
-            if not sa.inspect(conn).has_table("pipeline_run"):
-                raise CareEtlError(
-                    f"{_safe(url)} holds no index yet: run care-etl run into it first, as the "
-                    "account that will own it, then create the roles"
-                )
-            prepare(conn)
-            for role in (ANALYST_ROLE, ENGINEER_ROLE):
-                conn.execute(sa.text(_CREATE_ROLE.format(role=role)))
-                conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
-            for statement in _grants(ANALYST_SCHEMA):
-                conn.execute(sa.text(statement))
-            _analyst_on_search_path(conn, database, ANALYST_SCHEMA)
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"creating roles in {_safe(url)} failed: {why(exc)}") from None
-    finally:
-        engine.dispose()
+    with connected(url, "creating roles in {url} failed: {why}", begin=True) as conn:
+        # Grants apply to the tables there are, and the account that runs the pipeline
+        # must own them: tables made here would belong to whoever creates the roles.
+        if not sa.inspect(conn).has_table("pipeline_run"):
+            raise CareEtlError(
+                f"{_safe(url)} holds no index yet: run care-etl run into it first, as the "
+                "account that will own it, then create the roles"
+            )
+        prepare(conn)
+        for role in (ANALYST_ROLE, ENGINEER_ROLE):
+            conn.execute(sa.text(_CREATE_ROLE.format(role=role)))
+            conn.execute(sa.text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
+        for statement in _grants(ANALYST_SCHEMA):
+            conn.execute(sa.text(statement))
+        _analyst_on_search_path(conn, database, ANALYST_SCHEMA)
 
 
 def _analyst_on_search_path(conn: sa.Connection, database: str, schema: str) -> None:

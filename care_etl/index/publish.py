@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -421,6 +422,21 @@ def engine_for(url: str) -> sa.Engine:
     return engine
 
 
+@contextmanager
+def connected(url: str, failed: str, *, begin: bool = False) -> Iterator[sa.Connection]:
+    """A connection to the database at `url` (one transaction with `begin`), its engine
+    disposed of after; a database error on the way is one line, `failed` with `{url}` (without
+    its password) and `{why}` filled in."""
+    engine = engine_for(url)
+    try:
+        with engine.begin() if begin else engine.connect() as conn:
+            yield conn
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(failed.format(url=safe_url(url), why=why(exc))) from None
+    finally:
+        engine.dispose()
+
+
 def why(exc: BaseException) -> str:
     """A database error in words fit for a log: the driver's first line where it names no
     value (permission denied, no such table, cannot connect: ProgrammingError and
@@ -462,42 +478,36 @@ def publish(
     """
     from care_etl.index.retention import Presence
 
-    engine = engine_for(url)
-    try:
-        with engine.begin() as raw:
-            if raw.dialect.name == "sqlite":
-                raw.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-            conn = prepare(raw)
-            presence = Presence.read(conn)  # which records leave, for retention
-            for table in INDEX_TABLES:
-                if delta is not None and delta.write(conn, table, tables.get(table.name), _insert):
-                    continue
-                conn.execute(table.delete())
-                _insert(conn, table, tables.get(table.name))
-            _insert(conn, person_id_history, tables.get(person_id_history.name))
-            for table in ANALYST_TABLES:
-                frame = None if analyst is None else analyst.get(table.name)
-                if delta is not None and delta.write(conn, table, frame, _insert):
-                    continue
-                conn.execute(table.delete())
-                _insert(conn, table, frame)
-            finished_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-            presence.record(conn, finished_at)
-            conn.execute(
-                pipeline_run.insert(),
-                [
-                    {
-                        "run_id": run_id,
-                        "finished_at": finished_at,
-                        "persons": persons,
-                        "summary": summary,
-                    }
-                ],
-            )
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"writing the index to {safe_url(url)} failed: {why(exc)}") from None
-    finally:
-        engine.dispose()
+    with connected(url, "writing the index to {url} failed: {why}", begin=True) as raw:
+        if raw.dialect.name == "sqlite":
+            raw.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        conn = prepare(raw)
+        presence = Presence.read(conn)  # which records leave, for retention
+        for table in INDEX_TABLES:
+            if delta is not None and delta.write(conn, table, tables.get(table.name), _insert):
+                continue
+            conn.execute(table.delete())
+            _insert(conn, table, tables.get(table.name))
+        _insert(conn, person_id_history, tables.get(person_id_history.name))
+        for table in ANALYST_TABLES:
+            frame = None if analyst is None else analyst.get(table.name)
+            if delta is not None and delta.write(conn, table, frame, _insert):
+                continue
+            conn.execute(table.delete())
+            _insert(conn, table, frame)
+        finished_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        presence.record(conn, finished_at)
+        conn.execute(
+            pipeline_run.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "finished_at": finished_at,
+                    "persons": persons,
+                    "summary": summary,
+                }
+            ],
+        )
 
 
 def prepare(conn: sa.Connection) -> sa.Connection:
@@ -594,24 +604,16 @@ def previous_index(url: str) -> tuple[pd.DataFrame, set[str]]:
     Empty on a database that holds no index yet.
     """
     columns = ["source", "source_record_id", "person_id"]
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            names = set(sa.inspect(conn).get_table_names())
-            if person_source_link.name not in names:
-                return pd.DataFrame(columns=columns), set()
-            links = pd.read_sql(sa.select(*(person_source_link.c[c] for c in columns)), conn)
-            issued = set(links["person_id"])
-            if person_id_history.name in names:
-                h = person_id_history.c
-                for old, new in conn.execute(sa.select(h.old_person_id, h.new_person_id)):
-                    issued.update(i for i in (old, new) if i)
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"reading the previous index from {safe_url(url)} failed: {why(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
+    with connected(url, "reading the previous index from {url} failed: {why}") as conn:
+        names = set(sa.inspect(conn).get_table_names())
+        if person_source_link.name not in names:
+            return pd.DataFrame(columns=columns), set()
+        links = pd.read_sql(sa.select(*(person_source_link.c[c] for c in columns)), conn)
+        issued = set(links["person_id"])
+        if person_id_history.name in names:
+            h = person_id_history.c
+            for old, new in conn.execute(sa.select(h.old_person_id, h.new_person_id)):
+                issued.update(i for i in (old, new) if i)
     return links.astype(object), issued
 
 

@@ -135,26 +135,16 @@ class Presence:
 def departed_persons(url: str) -> pd.DataFrame:
     """Records that left the index, with the person id each held then (index.ids gives it
     back if they return); empty where none is noted."""
-    from care_etl.index.publish import engine_for
+    from care_etl.index.publish import connected
 
     columns = ["source", "source_record_id", "person_id"]
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            found = {c["name"] for c in _columns(conn, record_departure.name)}
-            if "person_id" not in found:
-                return pd.DataFrame(columns=columns)
-            t = record_departure
-            query = sa.select(t.c.source, t.c.source_record_id, t.c.person_id)
-            return pd.read_sql(query.where(t.c.person_id.is_not(None)), conn)
-    except sa.exc.SQLAlchemyError as exc:
-        from care_etl.errors import DatabaseError
-        from care_etl.index.publish import safe_url, why
-
-        message = f"reading departed records from {safe_url(url)} failed: {why(exc)}"
-        raise DatabaseError(message) from None
-    finally:
-        engine.dispose()
+    with connected(url, "reading departed records from {url} failed: {why}") as conn:
+        found = {c["name"] for c in _columns(conn, record_departure.name)}
+        if "person_id" not in found:
+            return pd.DataFrame(columns=columns)
+        t = record_departure
+        query = sa.select(t.c.source, t.c.source_record_id, t.c.person_id)
+        return pd.read_sql(query.where(t.c.person_id.is_not(None)), conn)
 
 
 def _columns(conn: sa.Connection, table: str) -> list[dict]:

@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from care_etl.errors import DatabaseError
-from care_etl.index.publish import add_missing_columns, engine_for, safe_url, why
+from care_etl.index.publish import add_missing_columns, connected
 
 # The fields linkage reads: a change to any of them changes the record's fingerprint.
 from care_etl.linkage.prepare import INPUT_FIELDS as LINKAGE_FIELDS
@@ -121,16 +120,10 @@ def now() -> dt.datetime:
 @contextlib.contextmanager
 def connect(url: str) -> Iterator[sa.Connection]:
     """One transaction with the review tables in place; a database error in one line."""
-    engine = engine_for(url)
-    try:
-        with engine.begin() as conn:
-            metadata.create_all(conn)
-            add_missing_columns(conn, metadata)
-            yield conn
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(f"review tables in {safe_url(url)}: {why(exc)}") from None
-    finally:
-        engine.dispose()
+    with connected(url, "review tables in {url}: {why}", begin=True) as conn:
+        metadata.create_all(conn)
+        add_missing_columns(conn, metadata)
+        yield conn
 
 
 # --- pair keys and fingerprints -------------------------------------------------------------
