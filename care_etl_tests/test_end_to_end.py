@@ -12,11 +12,6 @@ import sqlalchemy as sa
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def sqlite_run(generated_run: dict) -> dict:
-    return generated_run
-
-
 def _tables(url: str) -> dict[str, pd.DataFrame]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
@@ -34,8 +29,8 @@ def _withdrawn_ids(generated: Path) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-def test_every_ground_truth_record_is_linked_or_quarantined_once(sqlite_run, generated):
-    tables = _tables(sqlite_run["url"])
+def test_every_ground_truth_record_is_linked_or_quarantined_once(generated_run, generated):
+    tables = _tables(generated_run["url"])
     truth = pd.read_csv(generated / "ground_truth.csv", dtype=str)
     placed = pd.concat(
         [
@@ -52,20 +47,20 @@ def test_every_ground_truth_record_is_linked_or_quarantined_once(sqlite_run, gen
     assert len(placed) == len(truth)
 
 
-def test_withdrawn_social_care_rows_are_counted_but_indexed_nowhere(sqlite_run, generated):
+def test_withdrawn_social_care_rows_are_counted_but_indexed_nowhere(generated_run, generated):
     withdrawn = _withdrawn_ids(generated)
     assert withdrawn, "the generator writes soft-deleted rows"
-    tables = _tables(sqlite_run["url"])
+    tables = _tables(generated_run["url"])
     for name in ("person_source_link", "quarantine"):
         social = tables[name][tables[name]["source"] == "social_care_case_management"]
         assert not withdrawn & set(social["source_record_id"])
-    source = sqlite_run["figures"]["sources"]["social_care_case_management"]
+    source = generated_run["figures"]["sources"]["social_care_case_management"]
     assert source["records_withdrawn"] == len(withdrawn)
 
 
-def test_coverage_reconciles_per_source_and_overall(sqlite_run):
-    report = json.loads((sqlite_run["reports"] / "coverage.json").read_text())
-    tables = _tables(sqlite_run["url"])
+def test_coverage_reconciles_per_source_and_overall(generated_run):
+    report = json.loads((generated_run["reports"] / "coverage.json").read_text())
+    tables = _tables(generated_run["url"])
     assert set(report["sources"]) == {
         "health_gp_registrations",
         "housing_tenancies",
@@ -84,16 +79,18 @@ def test_coverage_reconciles_per_source_and_overall(sqlite_run):
 
     assert report["persons"] == len(tables["person_index"])
     assert sum(report["persons_by_source_count"].values()) == report["persons"]
-    assert "Coverage of the person index" in (sqlite_run["reports"] / "coverage.html").read_text()
+    assert (
+        "Coverage of the person index" in (generated_run["reports"] / "coverage.html").read_text()
+    )
 
 
-def test_a_new_sqlite_index_is_readable_by_its_owner_only(sqlite_run):
-    index = Path(sqlite_run["url"].removeprefix("sqlite:///"))
+def test_a_new_sqlite_index_is_readable_by_its_owner_only(generated_run):
+    index = Path(generated_run["url"].removeprefix("sqlite:///"))
     assert index.stat().st_mode & 0o777 == 0o600
 
 
-def test_linkage_joins_records_of_one_true_person(sqlite_run, generated):
-    tables = _tables(sqlite_run["url"])
+def test_linkage_joins_records_of_one_true_person(generated_run, generated):
+    tables = _tables(generated_run["url"])
     truth = pd.read_csv(generated / "ground_truth.csv", dtype=str)
     links = tables["person_source_link"].merge(truth, on=["source", "source_record_id"])
     # Pairs of records that share a person_id should almost always share a true person.
@@ -103,8 +100,8 @@ def test_linkage_joins_records_of_one_true_person(sqlite_run, generated):
     assert multi_source > 0.3 * len(tables["person_index"])
 
 
-def test_index_columns_are_as_interfaces_md_promises(sqlite_run):
-    tables = _tables(sqlite_run["url"])
+def test_index_columns_are_as_interfaces_md_promises(generated_run):
+    tables = _tables(generated_run["url"])
     assert {
         "person_id",
         "given_name",
@@ -130,8 +127,8 @@ def test_index_columns_are_as_interfaces_md_promises(sqlite_run):
     } <= set(tables["review_queue"].columns)
 
 
-def test_every_link_says_where_its_record_came_from(sqlite_run):
-    links = _tables(sqlite_run["url"])["person_source_link"]
+def test_every_link_says_where_its_record_came_from(generated_run):
+    links = _tables(generated_run["url"])["person_source_link"]
     assert links["lineage"].notna().all()
     # Relative to the sources folder, so the index does not depend on where it ran.
     assert not links["lineage"].str.startswith("/").any()
@@ -143,16 +140,16 @@ def test_every_link_says_where_its_record_came_from(sqlite_run):
     ).all()
 
 
-def test_values_nulled_by_standardisation_keep_their_reason(sqlite_run):
-    links = _tables(sqlite_run["url"])["person_source_link"]
+def test_values_nulled_by_standardisation_keep_their_reason(generated_run):
+    links = _tables(generated_run["url"])["person_source_link"]
     issues = links["quality_issues"].dropna()
     assert issues.str.contains("nhs_number: failed modulus 11 check").any()
     # Reasons name the field and the rule, never a value: no digits in them.
     assert not issues.str.contains(r"\d{6,}").any()
 
 
-def test_paper_records_carry_their_ocr_confidence(sqlite_run):
-    links = _tables(sqlite_run["url"])["person_source_link"]
+def test_paper_records_carry_their_ocr_confidence(generated_run):
+    links = _tables(generated_run["url"])["person_source_link"]
     paper = links[links["source"] == "paper_referrals"]
     assert len(paper)
     scanned = paper["ocr_confidence"].dropna()
