@@ -42,6 +42,7 @@ PERSON_KEYS = {
     "person_index": "person_id",
     "person_source_link": "person_id",
     "person_field_value": "person_id",
+    "person_name_word": "person_id",
     "person_address": "person_id",
     "household": "person_id",
     "relationship": "person_id",

@@ -49,6 +49,9 @@ PROVENANCE_FIELDS = (
     "date_of_death",
 )
 
+#: person_field_value's fields whose every word person_name_word holds, for `find --name`.
+NAME_FIELDS = ("given_name", "middle_names", "family_name", "other_names")
+
 #: person_source_link's columns, in its order.
 LINK_COLUMNS = [
     "person_id",
@@ -78,6 +81,7 @@ class IndexTables:
     review_queue: pd.DataFrame
     quarantine: pd.DataFrame
     person_field_value: pd.DataFrame = field(default_factory=pd.DataFrame)
+    person_name_word: pd.DataFrame = field(default_factory=pd.DataFrame)
     person_address: pd.DataFrame = field(default_factory=pd.DataFrame)
     household: pd.DataFrame = field(default_factory=pd.DataFrame)
     relationship: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -95,6 +99,7 @@ class IndexTables:
             "review_queue": self.review_queue,
             "quarantine": self.quarantine,
             "person_field_value": self.person_field_value,
+            "person_name_word": self.person_name_word,
             "person_address": self.person_address,
             "household": self.household,
             "relationship": self.relationship,
@@ -198,6 +203,19 @@ def link_table(linked: pd.DataFrame) -> pd.DataFrame:
     return sort_rows(linked.reindex(columns=LINK_COLUMNS), ["person_id", "source"])
 
 
+def name_words(values: pd.DataFrame) -> pd.DataFrame:
+    """person_name_word: each distinct word of each person's names (person_field_value rows
+    of NAME_FIELDS), as match_key spells it, with how it sounds."""
+    from care_etl.standardise import match_key, name_sound
+
+    names = values[values["field"].isin(NAME_FIELDS)]
+    words = match_key(names["value"]).str.split().explode().dropna()
+    found = pd.DataFrame(
+        {"word": words.to_numpy(), "person_id": names["person_id"].loc[words.index].to_numpy()}
+    ).drop_duplicates(ignore_index=True)
+    return found.assign(sound=name_sound(found["word"]))
+
+
 def tables_from_linked(
     linked: pd.DataFrame,
     review: pd.DataFrame,
@@ -229,6 +247,7 @@ def tables_from_linked(
         review_queue=review.copy(),
         quarantine=quarantine.copy(),
         person_field_value=candidates.drop(columns=["typed"]),
+        person_name_word=name_words(candidates),
         person_address=home.person_address,
         household=home.household,
         relationship=home.relationship,

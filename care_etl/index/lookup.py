@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from care_etl.errors import CareEtlError
 from care_etl.index.access import log_access
+from care_etl.index.build import NAME_FIELDS, name_words
 from care_etl.index.cli import (
     _asked_for,
     _database_option,
@@ -34,8 +35,6 @@ from care_etl.index.cli import (
 
 #: Persons `find` lists at most; more means the search should be narrowed.
 MAX_FOUND = 20
-#: Fields whose every value `find --name` matches (a maiden name, an alias).
-NAME_FIELDS = ("given_name", "middle_names", "family_name", "other_names")
 
 
 def add_commands(commands: Any) -> None:
@@ -44,6 +43,12 @@ def add_commands(commands: Any) -> None:
     )
     find.add_argument("--nhs", help="NHS number (spaces allowed)")
     find.add_argument("--name", help="names in any order, any case; former names match too")
+    find.add_argument(
+        "--similar",
+        action="store_true",
+        help="with --name: also names that sound alike (Smyth, Smith) or are a short form of "
+        "the same forename (Bill, William), listed after the exact matches and marked ~",
+    )
     find.add_argument("--born", help="date of birth, YYYY-MM-DD or DD/MM/YYYY")
     find.add_argument("--postcode", help="postcode, any case, with or without the space")
     _database_option(find)
@@ -90,18 +95,23 @@ def search_terms(
     return terms
 
 
-def find_persons(url: str, terms: dict[str, Any]) -> pd.DataFrame:
-    """Persons any of whose kept values match every term, with their best-known values."""
+def find_persons(url: str, terms: dict[str, Any], similar: bool = False) -> pd.DataFrame:
+    """Persons any of whose kept values match every term, with their best-known values;
+    column `similar` marks those found only by a name that sounds alike or is a short form
+    of the same forename (`similar` True), listed after the others."""
     with _reading(url) as conn:
-        index_tables(conn, url)
+        tables = index_tables(conn, url)
         found: set[str] | None = None
         for field in ("nhs_number", "date_of_birth", "postcode"):
             if field in terms:
                 ids = _holding(conn, field, terms[field])
                 found = ids if found is None else found & ids
+        alike: set[str] = set()
         if "name" in terms:
-            found = _named(conn, terms["name"], found)
-        return _persons(conn, sorted(found or ()))
+            found, alike = _named(conn, tables, terms["name"], found, similar)
+        persons = _persons(conn, sorted((found or set()) | alike))
+    persons["similar"] = persons["person_id"].isin(alike)
+    return persons.sort_values("similar", kind="stable")
 
 
 def _holding(conn: sa.Connection, field: str, value: str) -> set[str]:
@@ -111,28 +121,53 @@ def _holding(conn: sa.Connection, field: str, value: str) -> set[str]:
     return {r[0] for r in conn.execute(query, {"f": field, "v": value})}
 
 
-def _named(conn: sa.Connection, wanted: set[str], among: set[str] | None) -> set[str]:
-    """Persons whose names, all values taken together, hold every wanted word."""
-    from care_etl.standardise import match_key
+def _named(
+    conn: sa.Connection, tables: set[str], wanted: set[str], among: set[str] | None, similar: bool
+) -> tuple[set[str], set[str]]:
+    """Persons whose names, all values taken together, hold every wanted word; and, when
+    `similar`, the other persons holding for every wanted word one that sounds like it or
+    is a short form of the same forename (Smyth for Smith, Bill for William)."""
+    from care_etl.linkage.nicknames import same_forename
+    from care_etl.standardise import name_sound
 
     if among is not None and not among:
-        return set()
-    names = _names_of(conn, among)
-    words = match_key(names["value"]).str.split().explode().dropna()
-    held = names["person_id"].loc[words.index].groupby(words.to_numpy()).agg(set)
-    persons = [held.get(word, set()) for word in wanted]
-    return set.intersection(*persons) if persons else set()
+        return set(), set()
+    forms = {w: same_forename(w) if similar else frozenset({w}) for w in wanted}
+    sounds = dict(zip(wanted, name_sound(pd.Series(list(wanted))), strict=True)) if similar else {}
+    rows = _name_words(conn, tables, set().union(*forms.values()), set(sounds.values()) - {None})
+    if among is not None:
+        rows = rows[rows["person_id"].isin(among)]
+    by_word = rows.groupby("word")["person_id"].agg(set).to_dict()
+    by_sound = rows.groupby("sound")["person_id"].agg(set).to_dict()
+    exact = _every([by_word.get(w, set()) for w in wanted])
+    if not similar:
+        return exact, set()
+    alike = _every(
+        [set().union(by_sound.get(sounds[w], set()), *(by_word.get(f, set()) for f in forms[w]))
+         for w in wanted]
+    )  # fmt: skip
+    return exact, alike - exact
 
 
-def _names_of(conn: sa.Connection, among: set[str] | None) -> pd.DataFrame:
-    """person_id, value of every name the index keeps; of `among`'s persons only, when
-    another term (a date of birth, a postcode) has already narrowed the search, read 500 ids
-    at a time rather than every name in the index."""
+def _every(holders: list[set[str]]) -> set[str]:
+    return set.intersection(*holders) if holders else set()
+
+
+def _name_words(
+    conn: sa.Connection, tables: set[str], words: set[str], sounds: set[str]
+) -> pd.DataFrame:
+    """person_name_word's rows of these words or sounds, read by index. An index published
+    by an earlier release has no such rows: its names are read and split here instead."""
+    table = "person_name_word"
+    if table in tables and conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first():
+        query = sa.text(
+            f"SELECT word, person_id, sound FROM {table} WHERE word IN :w OR sound IN :s"
+        ).bindparams(sa.bindparam("w", expanding=True), sa.bindparam("s", expanding=True))
+        return pd.read_sql(query, conn, params={"w": sorted(words), "s": sorted(sounds)})
     fields = ", ".join(f"'{f}'" for f in NAME_FIELDS)
-    sql = f"SELECT person_id, value FROM person_field_value WHERE field IN ({fields})"
-    if among is None:
-        return pd.read_sql(sa.text(sql), conn)
-    return _for_ids(conn, f"{sql} AND person_id IN :ids", sorted(among), ["person_id", "value"])
+    sql = f"SELECT person_id, field, value FROM person_field_value WHERE field IN ({fields})"
+    rows = name_words(pd.read_sql(sa.text(sql), conn))
+    return rows[rows["word"].isin(words) | rows["sound"].isin(sounds)]
 
 
 def _for_ids(conn: sa.Connection, sql: str, ids: list[str], columns: list[str]) -> pd.DataFrame:
@@ -157,17 +192,25 @@ def _persons(conn: sa.Connection, ids: list[str]) -> pd.DataFrame:
 def _find(args: argparse.Namespace) -> int:
     url = index_url(args)
     terms = search_terms(args.nhs, args.name, args.born, args.postcode)
-    persons = find_persons(url, terms)
-    searched = f"by {', '.join(terms)}: {len(persons)} found"  # the fields, never the values
+    if args.similar and "name" not in terms:
+        raise CareEtlError("--similar: give --name too (it widens a search by name)")
+    persons = find_persons(url, terms, similar=args.similar)
+    searched = (
+        f"by {', '.join(terms)}{' (similar names)' if args.similar else ''}: "
+        f"{len(persons)} found"
+    )  # the fields, never the values
     log_access(url, "find", persons["person_id"].head(MAX_FOUND), detail=searched)
     if persons.empty:
         print("no person in the index matches")
+        if "name" in terms and not args.similar:
+            print("--similar also finds names spelt another way (Smyth, Kathryn, Bill)")
         return 1
     for row in persons.head(MAX_FOUND).to_dict("records"):
         name = _name(row["given_name"], row["family_name"])
         print(
             f"{row['person_id']}  {name:<30} {_day(row['date_of_birth']):<10}  "
             f"{row['postcode'] or '':<8}  {row['source_count']} source(s)"
+            f"{'  ~ similar name' if row['similar'] else ''}"
         )
     if len(persons) > MAX_FOUND:
         print(

@@ -97,6 +97,17 @@ person_field_value = sa.Table(
     sa.Column("last_recorded_on", sa.Date),
 )
 
+#: Each word of every name person_field_value keeps for a person (former surnames and aliases
+#: too), as match_key spells it, and how it sounds (name_sound): `care-etl find --name` looks
+#: the words up by index, where it read every name the index holds.
+person_name_word = sa.Table(
+    "person_name_word",
+    metadata,
+    sa.Column("word", sa.String(100), primary_key=True),
+    sa.Column("person_id", sa.String(32), primary_key=True, index=True),
+    sa.Column("sound", sa.String(100), index=True),
+)
+
 person_address = sa.Table(
     "person_address",
     metadata,
@@ -250,6 +261,7 @@ INDEX_TABLES = (
     quarantine,
     review_queue,
     person_field_value,
+    person_name_word,
     person_address,
     household,
     relationship,

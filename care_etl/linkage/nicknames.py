@@ -336,6 +336,13 @@ def _groups_by_key() -> dict[str, frozenset[int]]:
     return {k: frozenset(v) for k, v in found.items()}
 
 
+def same_forename(key: str) -> frozenset[str]:
+    """Match keys of every forename sharing a short-form group with this match key (Bill:
+    William, Will, Billy), the key itself included; `care-etl find --similar` looks these up."""
+    groups = _groups_by_key().get(key, frozenset())
+    return frozenset({key, *(k for k, ids in _groups_by_key().items() if ids & groups)})
+
+
 def _groups_near(key: str) -> frozenset[int]:
     """Groups of the known forenames within one typing error (OSA distance) of `key`."""
     table = _groups_by_key()

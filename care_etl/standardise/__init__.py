@@ -22,6 +22,7 @@ from care_etl.standardise.names import (
     clean_title,
     match_key,
     name_case,
+    name_sound,
     parse_full_name,
 )
 from care_etl.standardise.postcode import (
@@ -51,6 +52,7 @@ __all__ = [
     "is_valid_postcode",
     "match_key",
     "name_case",
+    "name_sound",
     "nhs_check_digit",
     "parse_full_name",
     "postcode_district",

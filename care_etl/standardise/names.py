@@ -79,6 +79,17 @@ def match_key(names: pd.Series) -> pd.Series:
     return pd.Series(keys.to_numpy()[codes], index=names.index, name=names.name, dtype=object)
 
 
+def name_sound(words: pd.Series) -> pd.Series:
+    """How each word of a match key sounds (Metaphone): Smith, Smyth and Smythe sound alike,
+    as do Catherine and Kathryn, so a name heard rather than read can still be found.
+    Metaphone rather than Soundex, which keeps the first letter (Catherine, Kathryn apart)."""
+    import jellyfish
+
+    codes, uniques = pd.factorize(words, use_na_sentinel=True)
+    sounds = pd.Series([jellyfish.metaphone(u) or None for u in uniques] + [None], dtype=object)
+    return pd.Series(sounds.to_numpy()[codes], index=words.index, name=words.name, dtype=object)
+
+
 # --- display forms ---------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from care_etl.cli import main
 from care_etl.index.lookup import MAX_FOUND
@@ -120,3 +121,111 @@ def test_person_shows_each_best_known_value_with_its_sources_and_rule_and_every_
     assert f"care-etl household {person_id}" in out
     assert main(["person", "PNOSUCHPERSON", "--database", url]) == 2
     assert "not in the index" in capsys.readouterr().err
+
+
+def _marked(capsys) -> dict[str, bool]:
+    """Person id -> whether `find` marked it a similar name, of the persons it printed."""
+    lines = capsys.readouterr().out.splitlines()
+    return {
+        line.split()[0]: line.endswith("~ similar name")
+        for line in lines
+        if line.startswith("P") and "  " in line
+    }
+
+
+def _respelt(surname: str) -> str | None:
+    """The surname with its second vowel changed (Wilkinson, Wilkensen): it sounds alike."""
+    vowels = [i for i, ch in enumerate(surname) if ch in "aeiou" and i > 0]
+    if len(vowels) < 2:
+        return None
+    i = vowels[1]
+    return surname[:i] + ("e" if surname[i] != "e" else "a") + surname[i + 1 :]
+
+
+def test_find_similar_finds_a_surname_heard_not_read_and_marks_it(generated_run, capsys):
+    """A name spelt as it sounds finds nobody exactly (and says --similar would look wider);
+    with --similar the person is listed, marked as found by a similar name."""
+    from care_etl.standardise import match_key, name_sound
+
+    url = generated_run["url"]
+    persons = _read(url, "SELECT person_id, given_name, family_name FROM person_index")
+    held = set(_read(url, "SELECT word FROM person_name_word")["word"])
+    for row in persons.dropna().to_dict("records"):
+        respelt = _respelt(row["family_name"].lower())
+        keys = match_key(pd.Series([row["family_name"], respelt]))
+        if respelt and keys[1] not in held and len(set(name_sound(keys))) == 1:
+            break
+    else:
+        pytest.fail("no surname to respell")
+    name = f"{row['given_name']} {respelt}"
+    assert main(["find", "--name", name, "--database", url]) == 1
+    out = capsys.readouterr().out
+    assert "no person in the index matches" in out and "--similar" in out
+    assert main(["find", "--name", name, "--similar", "--database", url]) == 0
+    assert _marked(capsys)[row["person_id"]] is True
+
+
+def test_find_similar_finds_a_forename_by_its_short_form_after_the_exact_matches(
+    generated_run, capsys
+):
+    from care_etl.linkage.nicknames import SHORT_FORMS
+
+    url = generated_run["url"]
+    persons = _read(url, "SELECT person_id, given_name, family_name FROM person_index")
+    row = persons[persons["given_name"].isin(SHORT_FORMS)].iloc[0]
+    short = SHORT_FORMS[row["given_name"]][0]
+    assert main(["find", "--name", f"{short} {row['family_name']}", "--similar",
+                 "--database", url]) == 0  # fmt: skip
+    marked = _marked(capsys)
+    holds_short = _read(
+        url,
+        "SELECT 1 FROM person_name_word WHERE person_id = :p AND word = :w",
+        p=row["person_id"],
+        w=short.upper(),
+    )
+    assert marked[row["person_id"]] is holds_short.empty
+    flags = list(marked.values())
+    assert flags == sorted(flags)  # exact matches first
+
+
+def test_person_name_word_holds_every_word_of_every_name_kept(generated_run):
+    from care_etl.index.build import NAME_FIELDS
+    from care_etl.standardise import match_key
+
+    url = generated_run["url"]
+    fields = ", ".join(f"'{f}'" for f in NAME_FIELDS)
+    names = _read(url, f"SELECT person_id, value FROM person_field_value WHERE field IN ({fields})")
+    words = match_key(names["value"]).str.split().explode().dropna()
+    expected = set(zip(names["person_id"].loc[words.index], words, strict=True))
+    table = _read(url, "SELECT person_id, word, sound FROM person_name_word")
+    assert set(zip(table["person_id"], table["word"], strict=True)) == expected
+    assert len(table) == len(expected) and table["sound"].notna().all()
+
+
+def test_find_by_name_on_an_index_published_before_name_words_reads_the_names(
+    generated_run, tmp_path, capsys
+):
+    """An index an earlier release published has no person_name_word rows until its next
+    run: a search by name reads the names instead, and finds the same persons."""
+    import shutil
+
+    url = generated_run["url"]
+    row = _read(url, "SELECT given_name, family_name FROM person_index LIMIT 1").iloc[0]
+    name = f"{row['given_name']} {row['family_name']}"
+    assert main(["find", "--name", name, "--similar", "--database", url]) == 0
+    before = _marked(capsys)
+    older = tmp_path / "older.db"
+    shutil.copy(url.removeprefix("sqlite:///"), older)
+    engine = sa.create_engine(f"sqlite:///{older}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM person_name_word"))
+    engine.dispose()
+    assert main(["find", "--name", name, "--similar", "--database", f"sqlite:///{older}"]) == 0
+    assert _marked(capsys) == before and before
+
+
+def test_find_similar_without_a_name_is_refused_in_one_line(generated_run, capsys):
+    assert main(["find", "--born", "1980-01-01", "--similar",
+                 "--database", generated_run["url"]]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--similar: give --name too" in err and len(err.strip().splitlines()) == 1
