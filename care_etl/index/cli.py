@@ -27,7 +27,7 @@ def add_commands(commands: Any) -> None:
     """Add the index's sub-commands to care-etl's parser."""
     home = commands.add_parser("household", help="who lives with a person, and how related")
     home.add_argument("person_id", help="a person_id of person_index (a retired one is followed)")
-    _database_option(home)
+    database_option(home)
     home.set_defaults(handler=_household)
 
     roles = commands.add_parser("roles", help="PostgreSQL roles for analysts and engineers")
@@ -37,7 +37,7 @@ def add_commands(commands: Any) -> None:
         help=f"create {ANALYST_ROLE} (pseudonymised tables only) and {ENGINEER_ROLE} "
         "(everything); grant them to people with GRANT <role> TO <user>",
     )
-    _database_option(create)
+    database_option(create)
     create.set_defaults(handler=_roles_create)
 
     from care_etl.index.lookup import add_commands as add_lookup_commands
@@ -47,9 +47,11 @@ def add_commands(commands: Any) -> None:
     add_retention_command(commands)
 
 
-def _database_option(parser: argparse.ArgumentParser) -> None:
+def database_option(parser: argparse.ArgumentParser) -> None:
+    """--database, as every command reading the index takes it."""
     parser.add_argument(
         "--database",
+        metavar="URL",
         default=None,
         help="SQLAlchemy URL of the index (default: $CARE_ETL_DATABASE_URL, else care_etl.db "
         "beside $CARE_ETL_SOURCES_DIR, the demo's demo/care_etl.db when that is not set)",
@@ -62,7 +64,7 @@ def _url(args: argparse.Namespace) -> str:
     return index_url_for(sources_dir_for(), args.database)
 
 
-def _reading(url: str) -> AbstractContextManager[sa.Connection]:
+def reading(url: str) -> AbstractContextManager[sa.Connection]:
     """A connection to the index; a database error is one line naming it (no password)."""
     from care_etl.index.publish import connected
 
@@ -88,7 +90,7 @@ def current_person(conn: sa.Connection, url: str, person_id: str) -> tuple[str, 
 
 def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
     """The person's current id (after merges) and the members of their household."""
-    with _reading(url) as conn:
+    with reading(url) as conn:
         current, _ = current_person(conn, url, person_id)
         query = (
             "SELECT * FROM household_members WHERE person_id = :p "
@@ -100,7 +102,7 @@ def household_members(url: str, person_id: str) -> tuple[str, pd.DataFrame]:
 def related_elsewhere(url: str, person_id: str) -> pd.DataFrame:
     """The person's declared relatives who do not live with them (the related_elsewhere
     view; empty on an index of an earlier release, which has no such view)."""
-    with _reading(url) as conn:
+    with reading(url) as conn:
         if "related_elsewhere" not in sa.inspect(conn).get_view_names():
             return pd.DataFrame()
         query = (
@@ -118,7 +120,7 @@ def person_services(url: str, person_ids: list[str]) -> dict[str, str]:
     """Per person, in words, the services involved with them ("Children's Social Care, open
     since 2023-04-01"), for those with any; none on an index of an earlier release."""
     ids = list(dict.fromkeys(person_ids))
-    with _reading(url) as conn:
+    with reading(url) as conn:
         if not ids or "person_services" not in sa.inspect(conn).get_view_names():
             return {}
         query = sa.text(
@@ -136,7 +138,7 @@ def _services(rows: pd.DataFrame) -> str:
     rows = rows.sort_values(["is_open", "start"], ascending=False)
     words = []
     for row in rows.to_dict("records"):
-        began, ended = _day(row["start_date"], "an unknown date"), _day(row["end_date"])
+        began, ended = day_text(row["start_date"], "an unknown date"), day_text(row["end_date"])
         if row["is_open"]:
             words.append(f"{row['service']}, open since {began}")
         else:
@@ -184,7 +186,7 @@ class Home:
 
 def person_home(url: str, person_id: str) -> Home:
     """The person's name, dates, current address and household, from the index."""
-    with _reading(url) as conn:
+    with reading(url) as conn:
         person = conn.execute(
             sa.text(
                 "SELECT given_name, family_name, date_of_birth FROM person_index "
@@ -200,7 +202,7 @@ def person_home(url: str, person_id: str) -> Home:
             {"p": person_id},
         ).scalar()
         home = _household_row(conn, person_id)
-    name, dates = (_name(person[0], person[1]), _born(person[2], death)) if person else ("", "")
+    name, dates = (full_name(person[0], person[1]), _born(person[2], death)) if person else ("", "")
     if home is None:
         return Home(name, dates, None, bool(death))
     where = ", ".join(str(v) for v in (home["address"], home["postcode"]) if v)
@@ -234,13 +236,13 @@ def _household_row(conn: sa.Connection, person_id: str) -> dict | None:
     return None if row is None else dict(row._mapping)
 
 
-def _name(given: object, family: object) -> str:
+def full_name(given: object, family: object) -> str:
     return " ".join(str(v) for v in (given, family) if v)
 
 
 def _born(value: object, death: object = None) -> str:
     """The dates in parentheses: born, and died where a source records a death."""
-    dates = [f"born {_day(value)}"] if _day(value) else []
+    dates = [f"born {day_text(value)}"] if day_text(value) else []
     dates += [f"died {str(death)[:10]}"] if death else []
     return f"({'; '.join(dates)})" if dates else ""
 
@@ -269,9 +271,9 @@ def _index_file(url: str) -> None:
 def _declared_by(member: dict) -> str:
     """ "declared by <source>", then what other sources declare instead, where any does."""
     source = member.get("relationship_source")
-    words = f"declared by {source}" if _known(source) else "declared by a source"
+    words = f"declared by {source}" if is_known(source) else "declared by a source"
     others = member.get("other_relationships")
-    if not _known(others):
+    if not is_known(others):
         return words
     said = []
     for item in str(others).split("; "):
@@ -280,11 +282,11 @@ def _declared_by(member: dict) -> str:
     return f"{words}; but {', '.join(said)}"
 
 
-def _known(value: object) -> bool:
+def is_known(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and pd.isna(value))
 
 
-def _asked_for(args: argparse.Namespace) -> tuple[str, str]:
+def asked_for(args: argparse.Namespace) -> tuple[str, str]:
     """The person_id a command is asked about, and the index's URL; either missing is refused
     in one line."""
     wanted = args.person_id.strip()
@@ -302,7 +304,7 @@ def index_url(args: argparse.Namespace) -> str:
 
 
 def _household(args: argparse.Namespace) -> int:
-    wanted, url = _asked_for(args)
+    wanted, url = asked_for(args)
     current, members = household_members(url, wanted)
     home = person_home(url, current)
     elsewhere = related_elsewhere(url, current)
@@ -361,16 +363,16 @@ def _any_stale(members: pd.DataFrame, elsewhere: pd.DataFrame, home: Home) -> bo
 def _evidence(row: dict, here: str = "here") -> str:
     """How old the evidence is that someone lives at the address, in words: "known here only
     from paper_referrals, 1998-03-02" when stale, else its sources and latest date."""
-    day = _day(row.get("last_evidence_on"), missing="undated")
+    day = day_text(row.get("last_evidence_on"), missing="undated")
     sources = row.get("evidence_sources") or "no source"
     if row.get("evidence_stale"):
         return f"known {here} only from {sources}, {day}"
     held = row.get("open_period_sources")
-    opened = f"; current in {held}" if _known(held) else ""
+    opened = f"; current in {held}" if is_known(held) else ""
     return f"evidence: {sources}, latest {day}{opened}"
 
 
-def _day(value: object, missing: str = "") -> str:
+def day_text(value: object, missing: str = "") -> str:
     """A date as YYYY-MM-DD, or `missing`."""
     return missing if value is None or pd.isna(value) else str(value)[:10]
 
@@ -383,10 +385,10 @@ def _print_elsewhere(
         return
     print(f"Related, living elsewhere (what that person is to {home.name or current}):")
     for row in elsewhere.to_dict("records"):
-        name = _name(row["given_name"], row["family_name"])
+        name = full_name(row["given_name"], row["family_name"])
         said = f"{row['relationship']} ({_declared_by(row)})"
         print(
-            f"  {row['related_person_id']}  {name:<30} {_day(row['date_of_birth']):<10}  "
+            f"  {row['related_person_id']}  {name:<30} {day_text(row['date_of_birth']):<10}  "
             f"{said}, {_there(row)}"
         )
         _print_services(services, row["related_person_id"])
@@ -396,9 +398,9 @@ def _there(row: dict) -> str:
     """Where a relative lives, as a postcode district (the view has the address)."""
     from care_etl.index.analyst import postcode_district
 
-    if _known(row.get("date_of_death")):
+    if is_known(row.get("date_of_death")):
         return f"died {str(row['date_of_death'])[:10]}"
-    if not _known(row.get("household_id")):
+    if not is_known(row.get("household_id")):
         return "no current address known"
     district = postcode_district(row.get("postcode"))
     where = f"at {district}" if district else f"at {row.get('address') or 'an unnamed address'}"
@@ -425,8 +427,8 @@ def _print_members(members: pd.DataFrame, services: dict[str, str]) -> None:
     """A line per member, and under it how old the evidence is that they live there and the
     services involved with them."""
     for member in members.to_dict("records"):
-        name = _name(member["given_name"], member["family_name"])
-        day = _day(member["date_of_birth"])
+        name = full_name(member["given_name"], member["family_name"])
+        day = day_text(member["date_of_birth"])
         print(f"  {member['member_person_id']}  {name:<30} {day:<10}  {_relation(member)}")
         if "evidence_stale" in member:
             mark = "!" if member["evidence_stale"] else " "

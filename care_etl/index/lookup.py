@@ -21,16 +21,16 @@ from care_etl.errors import CareEtlError
 from care_etl.index.access import log_access
 from care_etl.index.build import NAME_FIELDS, name_words
 from care_etl.index.cli import (
-    _asked_for,
-    _database_option,
-    _day,
-    _known,
-    _name,
-    _reading,
+    asked_for,
     current_person,
+    database_option,
+    day_text,
+    full_name,
     index_tables,
     index_url,
+    is_known,
     person_services,
+    reading,
 )
 
 #: Persons `find` lists at most; more means the search should be narrowed.
@@ -51,12 +51,12 @@ def add_commands(commands: Any) -> None:
     )
     find.add_argument("--born", help="date of birth, YYYY-MM-DD or DD/MM/YYYY")
     find.add_argument("--postcode", help="postcode, any case, with or without the space")
-    _database_option(find)
+    database_option(find)
     find.set_defaults(handler=_find)
 
     person = commands.add_parser("person", help="all the index holds on a person, with sources")
     person.add_argument("person_id", help="a person_id of person_index (a retired one is followed)")
-    _database_option(person)
+    database_option(person)
     person.set_defaults(handler=_person)
 
 
@@ -99,7 +99,7 @@ def find_persons(url: str, terms: dict[str, Any], similar: bool = False) -> pd.D
     """Persons any of whose kept values match every term, with their best-known values;
     column `similar` marks those found only by a name that sounds alike or is a short form
     of the same forename (`similar` True), listed after the others."""
-    with _reading(url) as conn:
+    with reading(url) as conn:
         tables = index_tables(conn, url)
         found: set[str] | None = None
         for field in ("nhs_number", "date_of_birth", "postcode"):
@@ -206,9 +206,9 @@ def _find(args: argparse.Namespace) -> int:
             print("--similar also finds names spelt another way (Smyth, Kathryn, Bill)")
         return 1
     for row in persons.head(MAX_FOUND).to_dict("records"):
-        name = _name(row["given_name"], row["family_name"])
+        name = full_name(row["given_name"], row["family_name"])
         print(
-            f"{row['person_id']}  {name:<30} {_day(row['date_of_birth']):<10}  "
+            f"{row['person_id']}  {name:<30} {day_text(row['date_of_birth']):<10}  "
             f"{row['postcode'] or '':<8}  {row['source_count']} source(s)"
             f"{'  ~ similar name' if row['similar'] else ''}"
         )
@@ -225,8 +225,8 @@ def _find(args: argparse.Namespace) -> int:
 
 
 def _person(args: argparse.Namespace) -> int:
-    wanted, url = _asked_for(args)
-    with _reading(url) as conn:
+    wanted, url = asked_for(args)
+    with reading(url) as conn:
         current, names = current_person(conn, url, wanted)
         held = {
             table: pd.read_sql(sa.text(query), conn, params={"p": current})
@@ -258,7 +258,7 @@ def _print_person(person_id: str, held: dict[str, pd.DataFrame], services: str |
     golden = values[values["is_golden"].astype(bool)] if len(values) else values
     first = dict(zip(golden.get("field", []), golden.get("value", []), strict=True))
     born = f" (born {first['date_of_birth']})" if first.get("date_of_birth") else ""
-    print(f"{person_id} {_name(first.get('given_name'), first.get('family_name'))}{born}")
+    print(f"{person_id} {full_name(first.get('given_name'), first.get('family_name'))}{born}")
     print("Best-known values (the sources that hold each, and the rule that chose it):")
     for row in golden.to_dict("records"):
         print(f"  {row['field']:<14} {row['value']:<40} {row['sources']} ({row['rule']})")
@@ -290,7 +290,7 @@ def _print_addresses(addresses: pd.DataFrame) -> None:
         return
     print("Addresses:")
     for row in addresses.to_dict("records"):
-        when = " to ".join(v for v in (_day(row["from_date"]), _day(row["to_date"])) if v)
+        when = " to ".join(v for v in (day_text(row["from_date"]), day_text(row["to_date"])) if v)
         kind = "current" if row["is_current"] else "former "
-        where = ", ".join(str(v) for v in (row["address"], row["postcode"]) if _known(v))
+        where = ", ".join(str(v) for v in (row["address"], row["postcode"]) if is_known(v))
         print(f"  {kind}  {where:<60} {when:<24} {row['source']}")

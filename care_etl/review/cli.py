@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from care_etl.index.cli import database_option
+
 _PAIR_HELP = (
     "pair key or row number from your last `review list`, or two records as SOURCE/RECORD_ID"
 )
@@ -28,7 +30,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = review.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
 
     listing = sub.add_parser("list", help="the pairs awaiting review, oldest first")
-    _database_option(listing)
+    database_option(listing)
     listing.add_argument(
         "--limit", type=int, default=50, metavar="N", help="rows to show (default 50)"
     )
@@ -36,7 +38,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     showing = sub.add_parser("show", help="one pair's records side by side with the evidence")
     showing.add_argument("pair", nargs="+", metavar="PAIR", help=_PAIR_HELP)
-    _database_option(showing)
+    database_option(showing)
     showing.set_defaults(handler=_run("show_pair"))
 
     deciding = sub.add_parser("decide", help="record that a pair is, or is not, one person")
@@ -54,18 +56,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     deciding.add_argument("--reviewer", metavar="NAME", help="who decides (kept in the audit)")
     deciding.add_argument("--reason", metavar="TEXT", help="why (kept in the audit)")
-    _database_option(deciding)
+    database_option(deciding)
     deciding.set_defaults(handler=_run("decide_pair"))
-
-
-def _database_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database",
-        metavar="URL",
-        default=None,
-        help="SQLAlchemy URL of the index (default: $CARE_ETL_DATABASE_URL, else care_etl.db "
-        "beside $CARE_ETL_SOURCES_DIR, the demo's demo/care_etl.db when that is not set)",
-    )
 
 
 def _run(name: str):
