@@ -10,7 +10,9 @@ import sqlalchemy as sa
 
 from care_etl.contracts import load_contract
 from care_etl.errors import CareEtlError
+from care_etl.index.build import build_index
 from care_etl.index.cli import create_roles
+from care_etl.index.lookup import find_persons, search_terms
 from care_etl.index.publish import why
 from care_etl.index.stage import make_index, publish_index
 from care_etl.pipeline import run_pipeline
@@ -75,7 +77,8 @@ def test_the_whole_run_writes_the_index_to_postgresql_and_a_rerun_keeps_every_id
         persons = _count(conn, "person_index")
         links = _count(conn, "person_source_link")
         assert _count(conn, "pipeline_run") == 1
-        for table in ("person_field_value", "person_address", "household", "relationship"):
+        for table in ("person_field_value", "person_name_word", "person_address", "household",
+                      "relationship"):  # fmt: skip
             assert _count(conn, table) > 0, table
         assert _count(conn, "analyst.analyst_person") == persons
         assert _count(conn, "analyst.analyst_person_source_link") == links
@@ -84,6 +87,12 @@ def test_the_whole_run_writes_the_index_to_postgresql_and_a_rerun_keeps_every_id
         assert _count(conn, "person_services") > 0
         assert _count(conn, "person_services WHERE is_open AND end_date <= CURRENT_DATE") == 0
         first_ids = conn.execute(ids_query).all()
+        someone = conn.execute(sa.text("SELECT person_id, given_name, family_name "
+                                       "FROM person_index LIMIT 1")).one()  # fmt: skip
+    # `find --name` reads person_name_word by word and by sound, in PostgreSQL's SQL too
+    terms = search_terms(None, f"{someone.family_name} {someone.given_name}", None, None)
+    found = find_persons(postgres_url, terms, similar=True)
+    assert someone.person_id in set(found.loc[~found["similar"], "person_id"])
     assert persons == figures["persons"] > 0
     assert links == sum(f["records_linked"] for f in figures["sources"].values())
 
@@ -97,6 +106,21 @@ def test_the_whole_run_writes_the_index_to_postgresql_and_a_rerun_keeps_every_id
 
 def test_a_failed_publish_leaves_the_previous_postgresql_index_whole(postgres_url):
     check_a_failed_publish_leaves_the_previous_index_whole(postgres_url)
+
+
+def test_a_name_word_longer_than_any_column_width_publishes_to_postgresql(postgres_url):
+    """A scan read without spaces makes one long word: person_name_word keeps it whole
+    (a bounded column would fail the whole publish in PostgreSQL, never in SQLite)."""
+    records, assignments, review, quarantine = small_records(2)
+    long_word = "Ab" * 150
+    records.loc[0, "family_name"] = long_word
+    tables = build_index(records, assignments, review, quarantine).as_dict()
+    publish_small_index(postgres_url, tables, "run-1")
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        held = conn.execute(sa.text("SELECT word FROM person_name_word")).scalars().all()
+    engine.dispose()
+    assert long_word.upper() in held
 
 
 def test_the_analyst_role_reads_the_pseudonymised_tables_and_is_refused_the_full_ones(

@@ -103,9 +103,10 @@ person_field_value = sa.Table(
 person_name_word = sa.Table(
     "person_name_word",
     metadata,
-    sa.Column("word", sa.String(100), primary_key=True),
+    # Text, not a bounded string: a word is as long as a source wrote it (an unspaced scan).
+    sa.Column("word", sa.Text, primary_key=True),
     sa.Column("person_id", sa.String(32), primary_key=True, index=True),
-    sa.Column("sound", sa.String(100), index=True),
+    sa.Column("sound", sa.Text, index=True),
 )
 
 person_address = sa.Table(
