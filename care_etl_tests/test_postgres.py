@@ -91,8 +91,9 @@ def test_the_whole_run_writes_the_index_to_postgresql_and_a_rerun_keeps_every_id
                                        "FROM person_index LIMIT 1")).one()  # fmt: skip
     # `find --name` reads person_name_word by word and by sound, in PostgreSQL's SQL too
     terms = search_terms(None, f"{someone.family_name} {someone.given_name}", None, None)
-    found = find_persons(postgres_url, terms, similar=True)
-    assert someone.person_id in set(found.loc[~found["similar"], "person_id"])
+    for similar in (False, True):
+        found = find_persons(postgres_url, terms, similar=similar)
+        assert someone.person_id in set(found.loc[~found["similar"], "person_id"])
     assert persons == figures["persons"] > 0
     assert links == sum(f["records_linked"] for f in figures["sources"].values())
 

@@ -162,7 +162,10 @@ def _name_words(
     if table in tables and conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first():
         query = sa.text(
             f"SELECT word, person_id, sound FROM {table} WHERE word IN :w OR sound IN :s"
-        ).bindparams(sa.bindparam("w", expanding=True), sa.bindparam("s", expanding=True))
+        ).bindparams(  # typed: PostgreSQL reads an empty list as integers otherwise
+            sa.bindparam("w", expanding=True, type_=sa.Text),
+            sa.bindparam("s", expanding=True, type_=sa.Text),
+        )
         return pd.read_sql(query, conn, params={"w": sorted(words), "s": sorted(sounds)})
     fields = ", ".join(f"'{f}'" for f in NAME_FIELDS)
     sql = f"SELECT person_id, field, value FROM person_field_value WHERE field IN ({fields})"
