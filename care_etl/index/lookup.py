@@ -133,8 +133,10 @@ def _named(
     if among is not None and not among:
         return set(), set()
     forms = {w: same_forename(w) if similar else frozenset({w}) for w in wanted}
-    sounds = dict(zip(wanted, name_sound(pd.Series(list(wanted))), strict=True)) if similar else {}
-    rows = _name_words(conn, tables, set().union(*forms.values()), set(sounds.values()) - {None})
+    words = sorted(wanted)
+    sounds = dict(zip(words, name_sound(pd.Series(words)), strict=True)) if similar else {}
+    spellings = set().union(*forms.values())
+    rows = _name_words(conn, tables, spellings, set(sounds.values()) - {None}, among)
     if among is not None:
         rows = rows[rows["person_id"].isin(among)]
     by_word = rows.groupby("word")["person_id"].agg(set).to_dict()
@@ -154,10 +156,11 @@ def _every(holders: list[set[str]]) -> set[str]:
 
 
 def _name_words(
-    conn: sa.Connection, tables: set[str], words: set[str], sounds: set[str]
+    conn: sa.Connection, tables: set[str], words: set[str], sounds: set[str], among: set[str] | None
 ) -> pd.DataFrame:
     """person_name_word's rows of these words or sounds, read by index. An index published
-    by an earlier release has no such rows: its names are read and split here instead."""
+    by an earlier release has no such rows: its names (of `among`'s persons only, when
+    another term has narrowed the search) are read and split here instead."""
     table = "person_name_word"
     if table in tables and conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first():
         query = sa.text(
@@ -169,7 +172,13 @@ def _name_words(
         return pd.read_sql(query, conn, params={"w": sorted(words), "s": sorted(sounds)})
     fields = ", ".join(f"'{f}'" for f in NAME_FIELDS)
     sql = f"SELECT person_id, field, value FROM person_field_value WHERE field IN ({fields})"
-    rows = name_words(pd.read_sql(sa.text(sql), conn))
+    columns = ["person_id", "field", "value"]
+    names = (
+        pd.read_sql(sa.text(sql), conn)
+        if among is None
+        else _for_ids(conn, f"{sql} AND person_id IN :ids", sorted(among), columns)
+    )
+    rows = name_words(names)
     return rows[rows["word"].isin(words) | rows["sound"].isin(sounds)]
 
 
