@@ -171,7 +171,7 @@ def test_find_similar_finds_a_forename_by_its_short_form_after_the_exact_matches
     from care_etl.linkage.nicknames import SHORT_FORMS
 
     url = generated_run["url"]
-    persons = _read(url, "SELECT person_id, given_name, family_name FROM person_index")
+    persons = _read(url, "SELECT person_id, given_name, family_name FROM person_index").dropna()
     row = persons[persons["given_name"].isin(SHORT_FORMS)].iloc[0]
     short = SHORT_FORMS[row["given_name"]][0]
     assert main(["find", "--name", f"{short} {row['family_name']}", "--similar",
