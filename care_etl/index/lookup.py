@@ -46,8 +46,9 @@ def add_commands(commands: Any) -> None:
     find.add_argument(
         "--similar",
         action="store_true",
-        help="with --name: also names that sound alike (Smyth, Smith) or are a short form of "
-        "the same forename (Bill, William), listed after the exact matches and marked ~",
+        help="with --name: also names that sound alike (Smyth, Smith), are a short form of "
+        "the same forename (Bill, William) or are one typing error away (Wilkinsom), listed "
+        "after the exact matches and marked ~",
     )
     find.add_argument("--born", help="date of birth, YYYY-MM-DD or DD/MM/YYYY")
     find.add_argument("--postcode", help="postcode, any case, with or without the space")
@@ -97,8 +98,8 @@ def search_terms(
 
 def find_persons(url: str, terms: dict[str, Any], similar: bool = False) -> pd.DataFrame:
     """Persons any of whose kept values match every term, with their best-known values;
-    column `similar` marks those found only by a name that sounds alike or is a short form
-    of the same forename (`similar` True), listed after the others."""
+    column `similar` marks those found only by a similar name (`similar` True: `_named`),
+    listed after the others."""
     with reading(url) as conn:
         tables = index_tables(conn, url)
         found: set[str] | None = None
@@ -121,22 +122,29 @@ def _holding(conn: sa.Connection, field: str, value: str) -> set[str]:
     return {r[0] for r in conn.execute(query, {"f": field, "v": value})}
 
 
+#: `--similar` takes a word of the index one typing error from a searched word of at least
+#: this many letters that starts with the same two letters: a shorter word is one error from
+#: too many others (Ann, Ian, Jan, Dan).
+TYPO_MIN_LETTERS = 4
+
+
 def _named(
     conn: sa.Connection, tables: set[str], wanted: set[str], among: set[str] | None, similar: bool
 ) -> tuple[set[str], set[str]]:
     """Persons whose names, all values taken together, hold every wanted word; and, when
-    `similar`, the other persons holding for every wanted word one that sounds like it or
-    is a short form of the same forename (Smyth for Smith, Bill for William)."""
+    `similar`, the other persons holding for every wanted word one that sounds like it, is
+    a short form of the same forename or is one typing error from it (Smyth for Smith, Bill
+    for William, Wilkinsom for Wilkinson)."""
     from care_etl.linkage.nicknames import same_forename
     from care_etl.standardise import name_sound
 
     if among is not None and not among:
         return set(), set()
-    forms = {w: same_forename(w) if similar else frozenset({w}) for w in wanted}
+    index = _NameWords(conn, tables, among)
+    forms = {w: index.near(w) | same_forename(w) if similar else {w} for w in wanted}
     words = sorted(wanted)
     sounds = dict(zip(words, name_sound(pd.Series(words)), strict=True)) if similar else {}
-    spellings = set().union(*forms.values())
-    rows = _name_words(conn, tables, spellings, set(sounds.values()) - {None}, among)
+    rows = index.rows(set().union(*forms.values()), set(sounds.values()) - {None})
     if among is not None:
         rows = rows[rows["person_id"].isin(among)]
     by_word = rows.groupby("word")["person_id"].agg(set).to_dict()
@@ -155,31 +163,57 @@ def _every(holders: list[set[str]]) -> set[str]:
     return set.intersection(*holders) if holders else set()
 
 
-def _name_words(
-    conn: sa.Connection, tables: set[str], words: set[str], sounds: set[str], among: set[str] | None
-) -> pd.DataFrame:
-    """person_name_word's rows of these words or sounds, read by index. An index published
-    by an earlier release has no such rows: its names (of `among`'s persons only, when
-    another term has narrowed the search) are read and split here instead."""
-    table = "person_name_word"
-    if table in tables and conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first():
+class _NameWords:
+    """person_name_word, read by index. An index published by an earlier release has no
+    such rows: its names (of `among`'s persons only, when another term has narrowed the
+    search) are read and split here instead, once."""
+
+    TABLE = "person_name_word"
+
+    def __init__(self, conn: sa.Connection, tables: set[str], among: set[str] | None) -> None:
+        self.conn = conn
+        self.frame: pd.DataFrame | None = None
+        query = sa.text(f"SELECT 1 FROM {self.TABLE} LIMIT 1")
+        if self.TABLE not in tables or not conn.execute(query).first():
+            self.frame = name_words(_names(conn, among))
+
+    def rows(self, words: set[str], sounds: set[str]) -> pd.DataFrame:
+        """word, person_id, sound of the rows holding one of these words or sounds."""
+        if self.frame is not None:
+            return self.frame[self.frame["word"].isin(words) | self.frame["sound"].isin(sounds)]
         query = sa.text(
-            f"SELECT word, person_id, sound FROM {table} WHERE word IN :w OR sound IN :s"
+            f"SELECT word, person_id, sound FROM {self.TABLE} WHERE word IN :w OR sound IN :s"
         ).bindparams(  # typed: PostgreSQL reads an empty list as integers otherwise
             sa.bindparam("w", expanding=True, type_=sa.Text),
             sa.bindparam("s", expanding=True, type_=sa.Text),
         )
-        return pd.read_sql(query, conn, params={"w": sorted(words), "s": sorted(sounds)})
+        return pd.read_sql(query, self.conn, params={"w": sorted(words), "s": sorted(sounds)})
+
+    def near(self, word: str) -> set[str]:
+        """The words held one typing error (OSA) from `word` that start with its first two
+        letters, read as a range of the word index; none for a short word."""
+        from rapidfuzz.distance import OSA
+
+        if len(word) < TYPO_MIN_LETTERS:
+            return set()
+        low, high = word[:2], word[:1] + chr(ord(word[1]) + 1)
+        if self.frame is not None:
+            held = self.frame["word"]
+            found = set(held[(held >= low) & (held < high)])
+        else:
+            query = f"SELECT DISTINCT word FROM {self.TABLE} WHERE word >= :lo AND word < :hi"
+            found = set(self.conn.execute(sa.text(query), {"lo": low, "hi": high}).scalars())
+        return {w for w in found if OSA.distance(w, word, score_cutoff=1) <= 1}
+
+
+def _names(conn: sa.Connection, among: set[str] | None) -> pd.DataFrame:
+    """person_id, field, value of every name person_field_value keeps (of `among` only)."""
     fields = ", ".join(f"'{f}'" for f in NAME_FIELDS)
     sql = f"SELECT person_id, field, value FROM person_field_value WHERE field IN ({fields})"
+    if among is None:
+        return pd.read_sql(sa.text(sql), conn)
     columns = ["person_id", "field", "value"]
-    names = (
-        pd.read_sql(sa.text(sql), conn)
-        if among is None
-        else _for_ids(conn, f"{sql} AND person_id IN :ids", sorted(among), columns)
-    )
-    rows = name_words(names)
-    return rows[rows["word"].isin(words) | rows["sound"].isin(sounds)]
+    return _for_ids(conn, f"{sql} AND person_id IN :ids", sorted(among), columns)
 
 
 def _for_ids(conn: sa.Connection, sql: str, ids: list[str], columns: list[str]) -> pd.DataFrame:
@@ -215,7 +249,7 @@ def _find(args: argparse.Namespace) -> int:
     if persons.empty:
         print("no person in the index matches")
         if "name" in terms and not args.similar:
-            print("--similar also finds names spelt another way (Smyth, Kathryn, Bill)")
+            print("--similar also finds names spelt another way (Smyth, Kathryn, Bill, a typo)")
         return 1
     for row in persons.head(MAX_FOUND).to_dict("records"):
         name = full_name(row["given_name"], row["family_name"])

@@ -232,3 +232,41 @@ def test_find_similar_without_a_name_is_refused_in_one_line(generated_run, capsy
                  "--database", generated_run["url"]]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "--similar: give --name too" in err and len(err.strip().splitlines()) == 1
+
+
+def _mistyped(word: str) -> str:
+    """The word with its last letter changed: one typing error (Wilkinson, Wilkinsom)."""
+    return word[:-1] + ("q" if word[-1].lower() != "q" else "x")
+
+
+def test_find_similar_finds_a_surname_with_one_typing_error_but_not_a_short_word(
+    generated_run, capsys
+):
+    """A long surname mistyped by one letter, which sounds otherwise, is found with
+    --similar; a three-letter word is not widened by typos (one error from too many)."""
+    from care_etl.standardise import match_key, name_sound
+
+    url = generated_run["url"]
+    persons = _read(url, "SELECT person_id, given_name, family_name FROM person_index").dropna()
+    held = set(_read(url, "SELECT word FROM person_name_word")["word"])
+
+    def mistypable(row: dict, field: str, long: bool) -> bool:
+        """Whether the name, mistyped, is held by nobody and does not sound like itself."""
+        keys = match_key(pd.Series([row[field], _mistyped(row[field])]))
+        size = len(keys[0]) >= 5 if long else len(keys[0]) == 3
+        return (
+            " " not in keys[0] and size and keys[1] not in held
+            and len(set(name_sound(keys))) == 2
+        )  # fmt: skip
+
+    rows = persons.to_dict("records")
+    row = next(r for r in rows if mistypable(r, "family_name", long=True))
+    name = f"{row['given_name']} {_mistyped(row['family_name'])}"
+    assert main(["find", "--name", name, "--database", url]) == 1
+    capsys.readouterr()
+    assert main(["find", "--name", name, "--similar", "--database", url]) == 0
+    assert _marked(capsys)[row["person_id"]] is True
+    short = next(r for r in rows if mistypable(r, "given_name", long=False))
+    name = f"{_mistyped(short['given_name'])} {short['family_name']}"
+    main(["find", "--name", name, "--similar", "--database", url])
+    assert short["person_id"] not in _marked(capsys)
