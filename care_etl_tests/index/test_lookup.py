@@ -15,10 +15,20 @@ from care_etl_tests.index.test_households import _read
 pytestmark = pytest.mark.slow
 
 
+def _marked(capsys) -> dict[str, bool]:
+    """Person id -> whether `find` marked it a similar name, of the persons it printed, in
+    the order printed."""
+    lines = capsys.readouterr().out.splitlines()
+    return {
+        line.split()[0]: line.endswith("~ similar name")
+        for line in lines
+        if line.startswith("P") and "  " in line
+    }
+
+
 def _found(capsys) -> list[str]:
     """The person ids `find` printed."""
-    lines = capsys.readouterr().out.splitlines()
-    return [line.split()[0] for line in lines if line.startswith("P") and "  " in line]
+    return list(_marked(capsys))
 
 
 def test_find_by_an_nhs_number_written_with_spaces_gives_the_person_holding_it(
@@ -121,16 +131,6 @@ def test_person_shows_each_best_known_value_with_its_sources_and_rule_and_every_
     assert f"care-etl household {person_id}" in out
     assert main(["person", "PNOSUCHPERSON", "--database", url]) == 2
     assert "not in the index" in capsys.readouterr().err
-
-
-def _marked(capsys) -> dict[str, bool]:
-    """Person id -> whether `find` marked it a similar name, of the persons it printed."""
-    lines = capsys.readouterr().out.splitlines()
-    return {
-        line.split()[0]: line.endswith("~ similar name")
-        for line in lines
-        if line.startswith("P") and "  " in line
-    }
 
 
 def _respelt(surname: str) -> str | None:
