@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from types import SimpleNamespace
 
 import pandas as pd
@@ -54,10 +55,31 @@ def test_social_care_reads_the_same_from_postgresql_as_from_sqlite(
     from_postgres = read_source(contract, generated)
     assert from_postgres.errors == []
     assert from_postgres.counts["withdrawn"] == from_sqlite.counts["withdrawn"] > 0
-    columns = ["person_id", "surname", "date_of_birth", "addresses.postcode", "_withdrawn"]
+    # every column but the lineage's label: PostgreSQL's BOOLEAN and DATE read as SQLite's
+    columns = [c for c in from_sqlite.records.columns if c != "_file"]
     left = from_sqlite.records[columns].sort_values("person_id").reset_index(drop=True)
     right = from_postgres.records[columns].sort_values("person_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(left, right)
+    assert set(right["dob_estimated"].dropna()) == {"0", "1"}
+
+
+def test_a_run_reading_social_care_from_postgresql_passes_its_checks(
+    postgres_url, generated, tmp_path, monkeypatch
+):
+    """Production's shape: the case management tables in PostgreSQL, with real BOOLEANs.
+    Their true and false once read as text the contract's 0-or-1 check refused, and the
+    whole feed was blocked."""
+    _copy_social_care_to(postgres_url, generated)
+    sources = tmp_path / "sources"
+    for folder in ("health", "housing", "paper"):
+        shutil.copytree(generated / folder, sources / folder)
+    monkeypatch.setenv("CARE_ETL_SOCIAL_CARE_URL", postgres_url)
+    index = f"sqlite:///{tmp_path / 'index.db'}"
+    figures = run_pipeline(sources, CONTRACTS_DIR, index, tmp_path / "reports").figures
+    social = figures["sources"]["social_care_case_management"]
+    assert social["records_read"] > social["records_withdrawn"] > 0
+    kept_out = social["records_quarantined"] + social["records_withdrawn"]
+    assert social["records_linked"] == social["records_read"] - kept_out
 
 
 def _count(conn: sa.Connection, table: str) -> int:

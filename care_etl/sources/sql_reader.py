@@ -63,11 +63,13 @@ def _texts(values: pd.Series) -> pd.Series:
 
 
 def _text(value: object) -> str | None:
-    """Database values as the text a reader of the system would see."""
+    """Database values as the text a reader of the system would see, the same whichever
+    engine holds the tables: a boolean as SQLite stores one, 1 or 0. PostgreSQL's true gave
+    "true", which the contract's 0-or-1 check refused, blocking the whole feed in production."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if isinstance(value, bool | np.bool_):
+        return "1" if value else "0"
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
