@@ -185,6 +185,20 @@ def test_the_contracts_own_rules_run_with_their_severity(sources, db):
     assert staged.blocked
 
 
+def test_one_odd_practice_code_shows_without_blocking_the_feed(sources, db):
+    """Under one row in a hundred passes (the contract's tolerance): an odd row is not a
+    broken extract, and blocking every practice's records for it would hide them all."""
+    first = gp_files(sources)[0]
+    edit_csv(first, lambda rows: [{**rows[0], "Practice Code": "F8400"}, *rows[1:]])
+    staged = _gate(sources, db, "run-1")
+    assert staged.blocked is None
+    result = next(
+        r for r in staged.dq_results
+        if r["check_name"] == "quality__practice_code__practice_code_format"
+    )  # fmt: skip
+    assert result["success"] and result["unexpected_count"] == 1
+
+
 def test_results_and_reasons_carry_no_personal_value(sources, db):
     half_dates_unparseable(sources)
     raw = read_source(GP, sources)
