@@ -5,6 +5,10 @@ then by probability). A link is refused when it would
 - put two different valid NHS numbers into one person (a chain through records without an
   NHS number must not merge two people the NHS says are different);
 - join two records a person said are different people (a "no_link" decision);
+- join, by probable links through other records, two records a hard rule holds apart
+  (twins, a father and son of one name): a record that matches both (a father's form with
+  his date of birth unreadable) must not make them one person. A confirmed link or the
+  same NHS number may join them;
 - hold two groups of two or more records together by one weak link (chaining): a
   probabilistic link between groups is applied only when most of the pairs across them
   are probable too.
@@ -20,7 +24,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix, csgraph
 
 #: Why a link was refused (0: applied).
-APPLIED, NHS_CONFLICT, CANNOT_LINK, CHAIN = 0, 1, 2, 3
+APPLIED, NHS_CONFLICT, CANNOT_LINK, CHAIN, HELD_APART = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ def connected_components(
     strong: np.ndarray | None = None,
     cannot_link: list[tuple[int, int]] = (),  # type: ignore[assignment]
     support: Support | None = None,
+    held_apart: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Component label per record and, per link, APPLIED or why it was refused.
 
@@ -75,6 +80,8 @@ def connected_components(
     records' `ranks` (see `record_ranks`), so the input's row order changes nothing.
     `nhs_codes` holds an integer per distinct valid NHS number, -1 when the record has none.
     `strong` links (confirmed, same NHS number) skip the chaining test; `support` enables it.
+    `held_apart` (left and right records) are pairs a hard rule keeps apart: only a strong
+    link may join them, directly or through others.
 
     Only the groups of links where a rule could refuse one are applied link by link
     (`_apply_in_order`): in the others every link is applied, whatever the order, so they
@@ -83,8 +90,9 @@ def connected_components(
     """
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(len(left), dtype=np.int8)
-    whole = _plain_components(n, left, right)
-    ruled = _rules_may_refuse(whole, nhs_codes, cannot_link, chains=support is not None)
+    whole = plain_components(n, left, right)
+    apart = _within(whole, held_apart)
+    ruled = _rules_may_refuse(whole, nhs_codes, [*cannot_link, *apart], chains=support is not None)
     first = np.full(n, n, dtype=np.int64)
     np.minimum.at(first, whole, np.arange(n))
     labels = first[whole]
@@ -101,16 +109,29 @@ def connected_components(
             strong=None if strong is None else strong[rows],
             cannot_link=cannot_link,
             support=support,
+            held_apart=apart,
         )
         in_ruled = ruled[whole]
         labels[in_ruled] = roots[in_ruled]
     return labels, outcome
 
 
-def _plain_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def plain_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Component per record of the graph of all the links, none refused."""
     graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
     return csgraph.connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def _within(
+    component: np.ndarray, pairs: tuple[np.ndarray, np.ndarray] | None
+) -> list[tuple[int, int]]:
+    """The pairs whose two records the links would join: only those can be refused, and
+    a rule may hold apart millions of pairs (every two of one surname) at a million records."""
+    if pairs is None or not len(pairs[0]):
+        return []
+    left, right = pairs
+    joined = component[left] == component[right]
+    return list(zip(left[joined].tolist(), right[joined].tolist(), strict=True))
 
 
 def _rules_may_refuse(
@@ -146,15 +167,13 @@ def _apply_in_order(
     strong: np.ndarray | None,
     cannot_link: list[tuple[int, int]],
     support: Support | None,
+    held_apart: list[tuple[int, int]] = (),  # type: ignore[assignment]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each record's root and each link's outcome, the links applied strongest first."""
     parent = list(range(n))
     nhs = nhs_codes.tolist()
     members: dict[int, list[int]] = {}
-    forbidden: dict[int, set[int]] = {}
-    for a, b in cannot_link:
-        forbidden.setdefault(a, set()).add(b)
-        forbidden.setdefault(b, set()).add(a)
+    forbidden, apart = _by_record(cannot_link), _by_record(held_apart)
     outcome = np.zeros(len(left), dtype=np.int8)
     low = np.minimum(ranks[left], ranks[right])
     high = np.maximum(ranks[left], ranks[right])
@@ -180,6 +199,13 @@ def _apply_in_order(
             outcome[k] = CANNOT_LINK
             continue
         if (
+            not strong_list[k]
+            and (a in apart or b in apart)
+            and _forbidden(apart, a, b, group_a, group_b)
+        ):
+            outcome[k] = HELD_APART
+            continue
+        if (
             support is not None
             and not strong_list[k]
             and len(group_a) > 1
@@ -195,11 +221,21 @@ def _apply_in_order(
             members[root].extend(joined)
         else:
             members[root] = [root, *joined]
-        if child in forbidden:
-            forbidden.setdefault(root, set()).update(forbidden.pop(child))
+        for kept in (forbidden, apart):
+            if child in kept:
+                kept.setdefault(root, set()).update(kept.pop(child))
         if nhs[root] < 0:
             nhs[root] = nhs[child]
     return _roots(np.array(parent, dtype=np.int64)), outcome
+
+
+def _by_record(pairs: list[tuple[int, int]]) -> dict[int, set[int]]:
+    """Per record, the records it must not be joined with (both ways)."""
+    found: dict[int, set[int]] = {}
+    for a, b in pairs:
+        found.setdefault(a, set()).add(b)
+        found.setdefault(b, set()).add(a)
+    return found
 
 
 def _roots(parent: np.ndarray) -> np.ndarray:

@@ -17,8 +17,8 @@ former_address, one record's address against the addresses the other record's pe
 left, and of address_periods, whether the two addresses were held one after the other); the
 pair may carry `"rule": "nhs_number" | "confirmed"` (linked on the NHS number, or by a
 person, whatever the model says) or `"capped": reason` (not linked automatically, whatever the probability:
-different_nhs_numbers, twin, unnamed_newborn, father_son, ambiguous, chain, cannot_link,
-cluster_nhs_conflict).
+different_nhs_numbers, twin, unnamed_newborn, father_son, ambiguous, either_of_two, chain,
+cannot_link, held_apart, cluster_nhs_conflict).
 
 The strings are assembled from pre-rendered pieces per field level, so explaining a few
 hundred thousand links costs a second, not a minute.

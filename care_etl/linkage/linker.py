@@ -30,10 +30,12 @@ from care_etl.linkage.cluster import (
     APPLIED,
     CANNOT_LINK,
     CHAIN,
+    HELD_APART,
     NHS_CONFLICT,
     Support,
     connected_components,
     person_ids,
+    plain_components,
     record_keys,
     record_ranks,
 )
@@ -87,12 +89,13 @@ _REFUSED = {
     NHS_CONFLICT: "cluster_nhs_conflict",
     CANNOT_LINK: "cannot_link",
     CHAIN: "chain",
+    HELD_APART: "held_apart",
 }
 #: Every reason a pair is held back from linking ("capped" in its evidence): the hard rules
 #: (_held, _decide), then the clustering's refusals (_REFUSED).
 CAPPED_REASONS = (
     "different_nhs_numbers", "twin", "unnamed_newborn", "father_son", "ambiguous",
-    *_REFUSED.values(),
+    "either_of_two", *_REFUSED.values(),
 )  # fmt: skip
 #: Strength of a link when links are applied strongest first.
 _CONFIRMED_STRENGTH, _NHS_STRENGTH = 3.0, 2.0
@@ -1046,6 +1049,65 @@ def _one_of_the_family(
     return keep
 
 
+#: Rules whose pairs are two people until a person or an NHS number says otherwise: no
+#: chain of probable links through other records may join them either (cluster.HELD_APART).
+_APART_RULES = ("twin", "father_son", "unnamed_newborn")
+
+
+def _kept_apart(
+    held: dict[str, np.ndarray],
+    left: np.ndarray,
+    right: np.ndarray,
+    links: np.ndarray,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs _APART_RULES hold whose records the `links` would join, through others: a
+    record without a date of birth matching a father and his son of one name joined them
+    into one person when only the direct pair was held. The rest (every two of one surname
+    in a block, millions at a million records) no link can join."""
+    rows = np.zeros(len(left), dtype=bool)
+    for rule in _APART_RULES:
+        if rule in held:
+            rows |= held[rule]
+    rows = np.flatnonzero(rows)
+    component = plain_components(n, left[links], right[links])
+    rows = rows[component[left[rows]] == component[right[rows]]]
+    return left[rows], right[rows]
+
+
+def _torn_between(
+    probable: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    apart: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Probable links of a record to both of two records a rule keeps apart (a form without
+    a date of birth naming a father and his son): which person it is would be a guess, so
+    neither link is automatic and both go to a person, unless one outweighs the other by
+    AMBIGUITY_MARGIN. Else clustering would give the record to whichever came first."""
+    found = np.zeros(len(probable), dtype=bool)
+    rows = np.flatnonzero(probable)
+    if not len(rows) or not len(apart[0]):
+        return found
+    edges = pd.DataFrame(
+        {
+            "x": np.concatenate([left[rows], right[rows]]),
+            "p": np.concatenate([right[rows], left[rows]]),
+            "row": np.concatenate([rows, rows]),
+        }
+    )
+    edges["w"] = weight[edges["row"].to_numpy()]
+    pairs = pd.DataFrame({"p": np.r_[apart[0], apart[1]], "q": np.r_[apart[1], apart[0]]})
+    both = edges.merge(pairs, on="p").merge(
+        edges.rename(columns={"p": "q"}), on=["x", "q"], suffixes=("", "_q")
+    )
+    torn = both[(both["w"] - both["w_q"]).abs() < AMBIGUITY_MARGIN]
+    found[torn["row"].to_numpy()] = True
+    found[torn["row_q"].to_numpy()] = True
+    return found
+
+
 def _decide(
     model: FellegiSunter,
     scores: _Scores,
@@ -1073,6 +1135,9 @@ def _decide(
         automatic & ~is_nhs & ~confirmed, left, right, nhs, scores.weight
     )
     automatic &= ~held["ambiguous"]
+    apart = _kept_apart(held, left, right, automatic | confirmed, n)
+    held["either_of_two"] = _torn_between(automatic & ~is_nhs, left, right, scores.weight, apart)
+    automatic &= ~held["either_of_two"]
     chosen = np.flatnonzero(confirmed | automatic)
     strength = np.where(confirmed, _CONFIRMED_STRENGTH, np.where(is_nhs, _NHS_STRENGTH, prob))
     strong = confirmed | is_nhs
@@ -1087,6 +1152,7 @@ def _decide(
         strong=strong[chosen],
         cannot_link=list(zip(*(x.tolist() for x in decided.no_link), strict=True)),
         support=_support(n, left, right, support_prob, settings),
+        held_apart=apart,
     )
     accepted = np.zeros(len(prob), dtype=bool)
     accepted[chosen[outcome == APPLIED]] = True

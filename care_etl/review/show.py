@@ -26,8 +26,12 @@ HELD = {
     "written wrong, or a parent and child?",
     "ambiguous": "a record without an NHS number that matches records of two different NHS "
     "numbers about equally well.",
+    "either_of_two": "this record matches two people a rule keeps apart (twins, or a parent "
+    "and child of one name) about equally well: which of them is it?",
     "chain": "this link alone would join two groups of records that nothing else joins.",
     "cannot_link": "a reviewer has kept these records' people apart.",
+    "held_apart": "linking would make one person of two records a rule keeps apart (twins, "
+    "or a parent and child of one name): which of them is this record?",
     "cluster_nhs_conflict": "linking would put two different valid NHS numbers in one person.",
 }
 
@@ -57,8 +61,10 @@ HELD_SHORT = {
     "unnamed_newborn": "unnamed baby",
     "father_son": "parent and child?",
     "ambiguous": "matches two NHS numbers",
+    "either_of_two": "matches either of two",
     "chain": "would join two groups",
     "cannot_link": "reviewer kept apart",
+    "held_apart": "would join two people",
     "cluster_nhs_conflict": "would join two NHS numbers",
 }
 

@@ -228,6 +228,17 @@ def test_twins_and_father_and_son_stay_apart(
     assert _person(unruled, a) == _person(unruled, b)
 
 
+def test_a_record_matching_a_father_and_his_son_alike_joins_neither(records: pd.DataFrame) -> None:
+    """A form with their name and address but no date of birth: linked to both, it made one
+    person of father and son; linked to whichever came first, it would be a guess."""
+    either = dict(source="paper", source_record_id="T-either", given_name="Rupert",
+                  family_name="Ashdown", sex="M", postcode="N1 1AA")  # fmt: skip
+    result = link_records(with_records(records, [either]))
+    assert len({_person(result, r) for r in ("T-father", "T-son", "T-either")}) == 3
+    for other in ("T-father", "T-son"):
+        assert _evidence(result.review, "T-either", other)["capped"] == "either_of_two"
+
+
 @pytest.mark.parametrize(("a", "b"), combinations(("T-newborn-1", "T-newborn-2", "T-newborn-3"), 2))
 def test_babies_not_yet_named_go_to_a_person(result: LinkageResult, a: str, b: str) -> None:
     # Records that agree on everything the model reads, yet may be twins.
