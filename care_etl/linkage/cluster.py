@@ -173,7 +173,7 @@ def _apply_in_order(
     parent = list(range(n))
     nhs = nhs_codes.tolist()
     members: dict[int, list[int]] = {}
-    forbidden, apart = _by_record(cannot_link), _by_record(held_apart)
+    forbidden, apart = by_record(cannot_link), by_record(held_apart)
     outcome = np.zeros(len(left), dtype=np.int8)
     low = np.minimum(ranks[left], ranks[right])
     high = np.maximum(ranks[left], ranks[right])
@@ -229,7 +229,7 @@ def _apply_in_order(
     return _roots(np.array(parent, dtype=np.int64)), outcome
 
 
-def _by_record(pairs: list[tuple[int, int]]) -> dict[int, set[int]]:
+def by_record(pairs: list[tuple[int, int]]) -> dict[int, set[int]]:
     """Per record, the records it must not be joined with (both ways)."""
     found: dict[int, set[int]] = {}
     for a, b in pairs:

@@ -33,6 +33,7 @@ from care_etl.linkage.cluster import (
     HELD_APART,
     NHS_CONFLICT,
     Support,
+    by_record,
     connected_components,
     person_ids,
     plain_components,
@@ -1108,6 +1109,30 @@ def _torn_between(
     return found
 
 
+def _spoken_for(
+    left: np.ndarray,
+    right: np.ndarray,
+    torn: np.ndarray,
+    confirmed: np.ndarray,
+    apart: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Of the `torn` pairs (x, a), those where a person linked x to a record held apart
+    from a: the person has said x is the other one."""
+    found = np.zeros(len(torn), dtype=bool)
+    rows = np.flatnonzero(torn)
+    if not len(rows):
+        return found
+    others = by_record(list(zip(*(x.tolist() for x in apart), strict=True)))
+    linked = set(zip(left[confirmed].tolist(), right[confirmed].tolist(), strict=True))
+    linked |= {(b, a) for a, b in linked}
+    for k in rows.tolist():
+        one, two = int(left[k]), int(right[k])
+        found[k] = any((one, b) in linked for b in others.get(two, ())) or any(
+            (two, b) in linked for b in others.get(one, ())
+        )
+    return found
+
+
 def _decide(
     model: FellegiSunter,
     scores: _Scores,
@@ -1169,6 +1194,10 @@ def _decide(
     near = _at_level(scores.levels, "date_of_birth", "within_a_year")
     near |= ~_at_level(scores.levels, "date_of_birth", *LEVELS["date_of_birth"])
     settled = held["different_nhs_numbers"] | (held.get("father_son", False) & ~near)
+    # Once a person has said which of two people held apart a record is, its pair with the
+    # other one is settled too, not queued for a second decision.
+    torn = held["either_of_two"] | (pair_outcome == HELD_APART)
+    settled |= _spoken_for(left, right, torn, confirmed, apart)
     twin = held.get("twin", np.zeros(len(prob), dtype=bool))
     band = (prob >= settings.review_threshold) & ~twin
     overruled = twin & (prob >= settings.auto_link_threshold)

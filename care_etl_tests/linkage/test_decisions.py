@@ -144,3 +144,17 @@ def test_one_weak_link_does_not_chain_two_groups() -> None:
         4, left, right, strength, np.full(4, -1), np.arange(4), support=support
     )
     assert len(set(labels.tolist())) == 1 and outcome.tolist() == [0, 0, 0]
+
+
+def test_saying_which_of_two_people_a_record_is_settles_the_other_pair(records) -> None:
+    """A form matching a father and his son alike goes to review with both; once a person
+    links it to the son, its pair with the father is settled, not queued a second time."""
+    with_either = with_records(records, [base.EITHER])
+    decision = pd.DataFrame(
+        [{"left_source": "paper", "left_source_record_id": "T-either",
+          "right_source": "housing", "right_source_record_id": "T-son", "decision": "link"}]
+    )  # fmt: skip
+    result = link_records(with_either, decisions=decision)
+    assert base._person(result, "T-either") == base._person(result, "T-son")
+    assert base._person(result, "T-father") != base._person(result, "T-son")
+    assert base._pair(result.review, "T-either", "T-father").empty

@@ -89,6 +89,11 @@ CASES = [
 ]  # fmt: skip
 
 
+#: The father's and son's name and address, without a date of birth: either of them.
+EITHER = dict(source="paper", source_record_id="T-either", given_name="Rupert",
+              family_name="Ashdown", sex="M", postcode="N1 1AA")  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def people() -> pd.DataFrame:
     return crowd()
@@ -231,9 +236,7 @@ def test_twins_and_father_and_son_stay_apart(
 def test_a_record_matching_a_father_and_his_son_alike_joins_neither(records: pd.DataFrame) -> None:
     """A form with their name and address but no date of birth: linked to both, it made one
     person of father and son; linked to whichever came first, it would be a guess."""
-    either = dict(source="paper", source_record_id="T-either", given_name="Rupert",
-                  family_name="Ashdown", sex="M", postcode="N1 1AA")  # fmt: skip
-    result = link_records(with_records(records, [either]))
+    result = link_records(with_records(records, [EITHER]))
     assert len({_person(result, r) for r in ("T-father", "T-son", "T-either")}) == 3
     for other in ("T-father", "T-son"):
         assert _evidence(result.review, "T-either", other)["capped"] == "either_of_two"
