@@ -347,13 +347,43 @@ def _known_uprns(pairs: pd.DataFrame) -> dict[str, object]:
     return known
 
 
+#: Words for a flat that one system writes and another does not: read as FLAT.
+_FLAT_WORDS = re.compile(r"^(?:APARTMENT|APT|FLT)\b\.?")
+#: A flat and its building's number in one part ("FLAT 3 12 HIGH STREET"), as another
+#: system writes two ("FLAT 3, 12 HIGH STREET").
+_FLAT_THEN_HOUSE = re.compile(r"^(FLAT \S*\d\S*) (\d.*)$")
+#: A part that says which dwelling but not where: a number, or a flat and its number.
+_BARE = re.compile(r"^(?:(?:FLAT|UNIT|ROOM|NO\.?) )?\S*\d\S*$")
+
+
 def _address_text(address: object, postcode: object) -> str | None:
-    """Postcode and the parts holding a number (flat, house): localities are often left out."""
+    """Postcode and the parts holding a number (flat, house): localities are often left out.
+
+    Numbers alone ("12, HIGH STREET", read as 12 HIGH STREET) or a flat alone in a building
+    with a name ("FLAT 3, ROSE COURT") take the part after them: the key was the postcode
+    and "12" or "FLAT 3", shared by every such dwelling of the postcode. Apartment is read as flat, and a flat
+    written before its building's number without a comma is split from it."""
     if not isinstance(address, str) or not isinstance(postcode, str):
         return None
-    parts = [p for p in map(str.strip, address.split(",")) if p]
-    numbered = [p for p in parts if _has_digit(p)] or parts[:1]
+    parts = [_dwelling_part(p) for p in map(str.strip, address.split(",")) if p]
+    parts = [q for p in parts for q in p]
+    at = [i for i, part in enumerate(parts) if _has_digit(part)]
+    numbered = [parts[i] for i in at] or parts[:1]
+    if at and all(_BARE.match(p) for p in numbered) and at[-1] + 1 < len(parts):
+        where = parts[at[-1] + 1]  # the street or building the numbers are in
+        if " " in numbered[-1]:  # FLAT 3, ROSE COURT
+            numbered.append(where)
+        else:  # 12, HIGH STREET is 12 HIGH STREET
+            numbered[-1] = f"{numbered[-1]} {where}"
     return f"{postcode.replace(' ', '')}|{', '.join(numbered)}" if numbered else None
+
+
+def _dwelling_part(part: str) -> list[str]:
+    """One part of an address, with a flat's word as FLAT; two when a flat runs on into its
+    building's number."""
+    part = _FLAT_WORDS.sub("FLAT", part)
+    flat_then_house = _FLAT_THEN_HOUSE.match(part)
+    return list(flat_then_house.groups()) if flat_then_house else [part]
 
 
 def households(addresses: pd.DataFrame, registers: frozenset[str] = frozenset()) -> pd.DataFrame:

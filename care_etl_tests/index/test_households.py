@@ -11,8 +11,9 @@ import sqlalchemy as sa
 
 from care_etl.cli import main
 from care_etl.index.cli import household_members
-from care_etl.index.households import household_id
+from care_etl.index.households import address_keys, household_id
 from care_etl.pipeline import run_pipeline
+from care_etl.standardise.address import clean_address
 from care_etl.synthetic.population import build_population
 from care_etl_tests.conftest import CONTRACTS_DIR
 
@@ -245,3 +246,38 @@ def test_a_member_a_source_records_as_dead_is_not_listed_as_living_there(
     living, _, gone = out.partition("a source records their death (not there now):")
     assert row["member_person_id"] not in living
     assert f"{row['member_person_id']}" in gone and f"died {row['date_of_death']}" in gone
+
+
+def _keys(*addresses: str) -> list[str]:
+    """Household keys of addresses as standardisation leaves them, in one postcode, no UPRN."""
+    cleaned = clean_address(pd.Series(addresses)).value
+    frame = pd.DataFrame({"address": cleaned, "postcode": "E8 3QP", "uprn": None})
+    return address_keys(frame).tolist()
+
+
+@pytest.mark.parametrize(
+    "one, other",
+    [
+        ("Flat 3, 12 High Street, London", "Flat 3 12 High Street"),
+        ("Flat 3, 12 High Street", "Apartment 3, 12 High Street, Hackney"),
+        ("12, High Street, London", "12 High Street"),
+    ],
+)
+def test_one_dwelling_written_two_ways_is_one_household(one: str, other: str) -> None:
+    first, second = _keys(one, other)
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    "one, other",
+    [
+        ("12, High Street, London", "12, Low Road, London"),
+        ("Flat 3, Rose Court, High Street", "Flat 3, Lily House, High Street"),
+        ("Flat 3, 12 High Street", "Flat 4, 12 High Street"),
+    ],
+)
+def test_two_dwellings_of_one_postcode_are_two_households(one: str, other: str) -> None:
+    """A number or a flat alone was the whole key: neighbours in one postcode were listed
+    as living together."""
+    first, second = _keys(one, other)
+    assert first != second
