@@ -359,23 +359,27 @@ _BARE = re.compile(r"^(?:(?:FLAT|UNIT|ROOM|NO\.?) )?\S*\d\S*$")
 def _address_text(address: object, postcode: object) -> str | None:
     """Postcode and the parts holding a number (flat, house): localities are often left out.
 
-    Numbers alone ("12, HIGH STREET", read as 12 HIGH STREET) or a flat alone in a building
-    with a name ("FLAT 3, ROSE COURT") take the part after them: the key was the postcode
-    and "12" or "FLAT 3", shared by every such dwelling of the postcode. Apartment is read as flat, and a flat
-    written before its building's number without a comma is split from it."""
+    Apartment is read as flat; a flat comes first, split from its building's number when
+    written before it without a comma (FLAT 3 12 HIGH STREET). Numbers alone take the part
+    after them (_placed)."""
     if not isinstance(address, str) or not isinstance(postcode, str):
         return None
-    parts = [_dwelling_part(p) for p in map(str.strip, address.split(",")) if p]
-    parts = [q for p in parts for q in p]
+    parts = [q for p in map(str.strip, address.split(",")) if p for q in _dwelling_part(p)]
     at = [i for i, part in enumerate(parts) if _has_digit(part)]
-    numbered = [parts[i] for i in at] or parts[:1]
-    if at and all(_BARE.match(p) for p in numbered) and at[-1] + 1 < len(parts):
-        where = parts[at[-1] + 1]  # the street or building the numbers are in
-        if " " in numbered[-1]:  # FLAT 3, ROSE COURT
-            numbered.append(where)
-        else:  # 12, HIGH STREET is 12 HIGH STREET
-            numbered[-1] = f"{numbered[-1]} {where}"
+    numbered = _placed([parts[i] for i in at], parts[at[-1] + 1 :]) if at else parts[:1]
+    numbered.sort(key=lambda part: not part.startswith("FLAT "))  # 12 HIGH STREET, FLAT 3
     return f"{postcode.replace(' ', '')}|{', '.join(numbered)}" if numbered else None
+
+
+def _placed(numbered: list[str], after: list[str]) -> list[str]:
+    """Numbers alone ("12, HIGH STREET", read as 12 HIGH STREET) or a flat alone in a named
+    building ("FLAT 3, ROSE COURT") with the part after them: they were the whole key,
+    shared by every such dwelling of the postcode."""
+    if not after or not all(_BARE.match(part) for part in numbered):
+        return numbered
+    if " " in numbered[-1]:  # FLAT 3, ROSE COURT
+        return [*numbered, after[0]]
+    return [*numbered[:-1], f"{numbered[-1]} {after[0]}"]
 
 
 def _dwelling_part(part: str) -> list[str]:

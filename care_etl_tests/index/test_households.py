@@ -261,6 +261,7 @@ def _keys(*addresses: str) -> list[str]:
         ("Flat 3, 12 High Street, London", "Flat 3 12 High Street"),
         ("Flat 3, 12 High Street", "Apartment 3, 12 High Street, Hackney"),
         ("12, High Street, London", "12 High Street"),
+        ("12 High Street, Flat 3", "Flat 3, 12 High Street"),
     ],
 )
 def test_one_dwelling_written_two_ways_is_one_household(one: str, other: str) -> None:
