@@ -19,7 +19,9 @@ Plus the contract's own ODCS `quality` rules (library metrics nullValues, missin
 invalidValues, duplicateValues, rowCount), with their own `severity` (default error).
 
 A column's checks are errors when it is a `criticalDataElement` (or `required`), else warnings.
-An error that fails blocks the feed (care_etl.quality.gate); a warning only shows.
+An error that fails blocks the feed (care_etl.quality.gate); a warning only shows. An error
+on a share of rows blocks only when at least MIN_ROWS_TO_BLOCK rows fail it; fewer fail it as
+a warning.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ PATTERN = 0.95
 MAX_AGE_YEARS = 120
 ROW_COUNT_FLOOR = 0.5  # of the last accepted version's rows
 ROW_COUNT_DRIFT = 0.25
+#: A check on a share of rows blocks its feed only when at least this many rows fail it:
+#: one odd row in a small feed (a form whose date OCR could not read, in a batch of three)
+#: is not a broken extract, and each such row is handled on its own, quarantined with a
+#: reason or indexed without the value. Fewer fail the check as a warning.
+MIN_ROWS_TO_BLOCK = 5
+_SHARE_KINDS = ("not_null", "unique", "compound_unique", "date_parses", "dob_range")
+_SHARE_KINDS += ("nhs_valid", "pattern")
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,14 @@ class CheckPlan:
     description: str
     mostly: float = 1.0
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+def bounds_a_share(plan: CheckPlan) -> bool:
+    """Whether the check bounds the share of rows that fail it (not a count, the row count
+    or the schema): the checks MIN_ROWS_TO_BLOCK applies to."""
+    if plan.kind == "rowCount_rule":
+        return False
+    return plan.kind in _SHARE_KINDS or plan.params.get("unit") == "percent"
 
 
 def plan_checks(contract: Contract) -> list[CheckPlan]:

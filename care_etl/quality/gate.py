@@ -18,7 +18,14 @@ from typing import Any
 import pandas as pd
 
 from care_etl.contracts.model import Contract
-from care_etl.quality.checks import CheckPlan, plan_checks
+from care_etl.quality.checks import (
+    ERROR,
+    MIN_ROWS_TO_BLOCK,
+    WARNING,
+    CheckPlan,
+    bounds_a_share,
+    plan_checks,
+)
 from care_etl.quality.results import failed_errors
 from care_etl.quality.staging import StagedSource, stage_source
 from care_etl.sources.read import RawSource
@@ -64,6 +71,7 @@ def gate_source(
             missing_required=raw.missing_required,
             run_time=now,
         )
+        results = _too_few_to_block(results, plans, staged)
         failed = failed_errors(results)
         with engine.begin() as conn:
             write_results(conn, results)
@@ -76,6 +84,35 @@ def gate_source(
     finally:
         engine.dispose()
     return _blocked(staged, stand_in, results, failed, plans, raw.missing_required)
+
+
+def _too_few_to_block(
+    results: list[dict[str, Any]], plans: list[CheckPlan], staged: StagedSource
+) -> list[dict[str, Any]]:
+    """Error checks on a share of rows that fewer than MIN_ROWS_TO_BLOCK rows failed, as
+    warnings: three paper forms, one with a date OCR could not read, failed "at least 90%
+    read as a date" and blocked the batch, so none of the three reached the index."""
+    by_name = {p.name: p for p in plans}
+    kept = []
+    for result in results:
+        plan = by_name.get(result["check_name"])
+        count = result["unexpected_count"]
+        if (
+            plan is not None
+            and bounds_a_share(plan)
+            and result["severity"] == ERROR
+            and not result["success"]
+            and count is not None
+            and count < MIN_ROWS_TO_BLOCK
+        ):
+            result = {**result, "severity": WARNING}
+            staged.warnings.append(
+                f"{staged.contract_id}: {_why(result, plan, [])}: fewer than "
+                f"{MIN_ROWS_TO_BLOCK} rows, so the feed is not blocked; each row is handled "
+                "on its own"
+            )
+        kept.append(result)
+    return kept
 
 
 def _unread_declared_stand_in(conn: Any, staged: StagedSource, contract: Contract) -> None:

@@ -199,6 +199,34 @@ def test_one_odd_practice_code_shows_without_blocking_the_feed(sources, db):
     assert result["success"] and result["unexpected_count"] == 1
 
 
+@pytest.mark.parametrize(("rows", "bad", "blocked"), [(3, 1, False), (8, 4, False), (8, 5, True)])
+def test_a_small_feed_is_blocked_by_a_share_only_when_five_rows_fail(
+    sources, db, rows: int, bad: int, blocked: bool
+):
+    """One form in a batch of three whose date OCR could not read failed "at least 90% read
+    as a date" and blocked the batch: none of the three reached the index. A few odd rows
+    are handled one by one; five or more that fail a share still mean a broken extract."""
+    first, *others = gp_files(sources)
+    for path in others:
+        path.unlink()
+    edit_csv(
+        first,
+        lambda found: [
+            {**row, "Date of Birth": "31/13/1950" if i < bad else "14/03/1961"}
+            for i, row in enumerate(found[:rows])
+        ],
+    )
+    staged = _gate(sources, db, "run-1")
+    result = next(r for r in staged.dq_results if r["check_name"] == "date_parses__date_of_birth")
+    assert not result["success"] and result["unexpected_count"] == bad
+    assert (staged.blocked is not None) is blocked
+    assert result["severity"] == (ERROR if blocked else WARNING)
+    said = [w for w in staged.warnings if "fewer than 5 rows" in w]
+    assert len(said) == (0 if blocked else 1)
+    if not blocked:  # every row read is in the index's input or in quarantine
+        assert len(staged.records) + len(staged.quarantine) == rows
+
+
 def test_results_and_reasons_carry_no_personal_value(sources, db):
     half_dates_unparseable(sources)
     raw = read_source(GP, sources)
