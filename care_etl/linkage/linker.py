@@ -896,8 +896,10 @@ def _held(
         family_like = among(family, codes_of("family_name", "exact", "close", "part", "fuzzy"))
         # A date missing on either record (or in the data) says nothing against two people.
         twin = ~is_nhs & family_like & other_name
-        # A forename that is a short form, or a typo of one, is not another name.
-        rows = np.flatnonzero(twin & likely)
+        # A forename that is a short form, or a typo of one, is not another name; unless
+        # the records are of a boy and a girl (Louis and Louise, Paul and Paula, John and
+        # Joan: one letter apart): one person's records rarely differ in both.
+        rows = np.flatnonzero(twin & likely & ~brother_sister)
         twin[rows[_related_forenames(*forenames, rows)]] = False
         if households.guard(_TWIN_SHARE, int((twin & likely).sum())):
             held["twin"] = twin

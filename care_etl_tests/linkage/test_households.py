@@ -127,6 +127,25 @@ def test_a_brother_and_sister_of_like_forenames_stay_apart() -> None:
     assert _person(unguarded, "T-one-1") == _person(unguarded, "T-one-2")
 
 
+@pytest.mark.parametrize(
+    ("boy", "girl"), [("Louis", "Louise"), ("Paul", "Paula"), ("John", "Joan")]
+)
+def test_a_brother_and_sister_one_letter_apart_stay_apart(boy: str, girl: str) -> None:
+    """One letter apart reads as a typo of one name, which excused the pair from the twin
+    rule: John and Joan, a boy and a girl born the same day in one home, were one person.
+    One person's records rarely differ in both forename and sex."""
+    records = _in_homes(dict(given_name=boy, sex="M"), dict(given_name=girl, sex="F"))
+    _held_as_twins(records)
+
+
+def test_one_person_with_a_typed_forename_and_the_same_sex_is_still_one() -> None:
+    # The exception is for a boy and a girl only: Louise typed Louis on a woman's record.
+    result = link_records(
+        _in_homes(dict(given_name="Louise", sex="F"), dict(given_name="Louis", sex="F"))
+    )
+    assert _person(result, "T-one-1") == _person(result, "T-one-2")
+
+
 def test_without_households_a_changed_forename_is_the_model_s_call() -> None:
     # Unrelated people, each in a home of their own: two records that share surname,
     # birth date and home are one person far more often than twins, and the model decides.
