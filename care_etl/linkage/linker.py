@@ -919,12 +919,28 @@ def _held(
     if YEAR_GAP in levels.columns:
         years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
         junior = namesakes & among(dob, _DATES_APART) & years_apart
+        junior |= namesakes & _a_generation_typed(dob, levels[YEAR_GAP].to_numpy())
         if not households.guard(_JUNIOR_SHARE, int((junior & likely).sum())):
             junior[:] = False
     names, left, right = forenames
     # Not guarded by the households: the suffix itself says a father or a son.
     held["father_son"] = junior | (namesakes & _by_suffix(names.generation, left, right, dob))
     return held
+
+
+#: Years between two dates one digit apart that are a generation, not a slip of one digit
+#: of a person's year (a decade digit: 1960 and 1990).
+_GENERATION_YEARS = (15, 60)
+
+
+def _a_generation_typed(dob: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Dates of birth one digit apart in the year by a generation: John Okafor born
+    1 April 1960 and John Okafor born 1 April 1990 at one address read as one person with
+    a digit mistyped and linked. A father and son born on one day of the year is rarer
+    than a slip of one digit, but a person, not the model, tells which (the pair is
+    reviewed, see _decide)."""
+    low, high = _GENERATION_YEARS
+    return among(dob, codes_of("date_of_birth", "one_typo")) & (gap >= low) & (gap <= high)
 
 
 #: Letters of the shorter forename from which two typing errors, one on each record, are
@@ -1191,9 +1207,10 @@ def _decide(
     # the model alone would have linked it, and what tells one of a family from another
     # leaves it likely one person (_one_of_the_family).
     # One name born within a year, in two calendar years, is not settled: a date written
-    # a few months out looks the same, and a person decides.
+    # a few months out looks the same, and a person decides; as for a year one digit out
+    # by a generation (_a_generation_typed).
     # Without dates of birth (a suffix held the pair), neither is settled.
-    near = _at_level(scores.levels, "date_of_birth", "within_a_year")
+    near = _at_level(scores.levels, "date_of_birth", "within_a_year", "one_typo")
     near |= ~_at_level(scores.levels, "date_of_birth", *LEVELS["date_of_birth"])
     settled = held["different_nhs_numbers"] | (held.get("father_son", False) & ~near)
     # Once a person has said which of two people held apart a record is, its pair with the

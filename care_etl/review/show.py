@@ -22,8 +22,8 @@ HELD = {
     "twin": "one surname but other forenames: twins or siblings, or one person's forename "
     "written two ways?",
     "unnamed_newborn": "a baby recorded before being named: one baby on two records, or twins?",
-    "father_son": "one name with dates of birth within a year but in different years: a date "
-    "written wrong, or a parent and child?",
+    "father_son": "one name with dates of birth in different years, within a year or one "
+    "digit a generation apart (1960, 1990): a date written wrong, or a parent and child?",
     "ambiguous": "a record without an NHS number that matches records of two different NHS "
     "numbers about equally well.",
     "either_of_two": "this record matches two people a rule keeps apart (twins, or a parent "

@@ -233,6 +233,23 @@ def test_twins_and_father_and_son_stay_apart(
     assert _person(unruled, a) == _person(unruled, b)
 
 
+@pytest.mark.parametrize(("son_born", "apart"), [("1980-01-12", True), ("1951-01-12", False)])
+def test_a_year_one_digit_out_by_a_generation_goes_to_a_person(
+    records: pd.DataFrame, son_born: str, apart: bool
+) -> None:
+    """A son born on his father's birthday, 30 years on: 1950 and 1980 are one digit apart,
+    read as a typo of one person's date, and the two were one person. Which it is, a
+    person decides. A digit out by a year (1950 and 1951) is still a typo, and links."""
+    changed = records.copy()
+    changed.loc[changed["source_record_id"] == "T-son", "date_of_birth"] = pd.Timestamp(son_born)
+    result = link_records(changed)
+    assert (_person(result, "T-father") != _person(result, "T-son")) is apart
+    if apart:
+        evidence = _evidence(result.review, "T-father", "T-son")
+        assert evidence["capped"] == "father_son"
+        assert evidence["fields"]["date_of_birth"]["level"] == "one_typo"
+
+
 def test_a_record_matching_a_father_and_his_son_alike_joins_neither(records: pd.DataFrame) -> None:
     """A form with their name and address but no date of birth: linked to both, it made one
     person of father and son; linked to whichever came first, it would be a guess."""
