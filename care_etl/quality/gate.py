@@ -195,7 +195,16 @@ def blocked_reason(
 ) -> str:
     """The failed error checks in plain words: column names, counts and rates, no values."""
     by_name = {p.name: p for p in plans}
-    return "; ".join(_why(r, by_name.get(r["check_name"]), missing) for r in failed)
+    reasons = [_why(r, by_name.get(r["check_name"]), missing) for r in failed]
+    return "; ".join(reasons[:1] + [_in_sentence(reason) for reason in reasons[1:]])
+
+
+def _in_sentence(reason: str) -> str:
+    """A reason after a semicolon: "The persons table" reads "the persons table"; an
+    acronym ("NHS numbers") keeps its capitals."""
+    if reason[:1].isupper() and not reason[1:2].isupper():
+        return reason[0].lower() + reason[1:]
+    return reason
 
 
 def _why(result: dict[str, Any], plan: CheckPlan | None, missing: list[str]) -> str:

@@ -334,3 +334,14 @@ def test_a_feed_with_no_readable_rows_is_told_in_plain_words():
     )
     shrunk = {**empty, "observed_value": 12.0}
     assert blocked_reason([shrunk], plans).endswith(", but it has 12 (row_count_not_collapsed)")
+    # A second reason continues the sentence: "...; the feed has no rows", not "; The".
+    unparsed = {
+        "check_name": "date_parses__date_of_birth",
+        "unexpected_rate": 0.5,
+        "element_count": 10,
+        "unexpected_count": 5,
+        "observed_value": None,
+    }
+    both = blocked_reason([unparsed, unparsed], plans)
+    first, second = both.split("; ")
+    assert first[0].isupper() and second == first[0].lower() + first[1:]
