@@ -20,8 +20,8 @@ invalidValues, duplicateValues, rowCount), with their own `severity` (default er
 
 A column's checks are errors when it is a `criticalDataElement` (or `required`), else warnings.
 An error that fails blocks the feed (care_etl.quality.gate); a warning only shows. An error
-on a share of rows blocks only when at least MIN_ROWS_TO_BLOCK rows fail it; fewer fail it as
-a warning.
+on a share of rows blocks only when at least MIN_ROWS_TO_BLOCK rows fail it, or every row of
+at least MIN_ROWS_ALL_FAILING; fewer fail it as a warning.
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ ROW_COUNT_DRIFT = 0.25
 #: is not a broken extract, and each such row is handled on its own, quarantined with a
 #: reason or indexed without the value. Fewer fail the check as a warning.
 MIN_ROWS_TO_BLOCK = 5
+#: ...unless it fails on every row, of at least this many: a new date format in a batch of
+#: three forms is a broken extract.
+MIN_ROWS_ALL_FAILING = 3
 _SHARE_KINDS = ("not_null", "unique", "compound_unique", "date_parses", "dob_range")
 _SHARE_KINDS += ("nhs_valid", "pattern")
 
@@ -82,6 +85,16 @@ def bounds_a_share(plan: CheckPlan) -> bool:
     if plan.kind == "rowCount_rule":
         return False
     return plan.kind in _SHARE_KINDS or plan.params.get("unit") == "percent"
+
+
+def too_few_to_block(plan: CheckPlan, failed: int | None, checked: int | None) -> bool:
+    """Whether a check on a share failed on too few rows to block its feed
+    (MIN_ROWS_TO_BLOCK), and not on every row of MIN_ROWS_ALL_FAILING or more."""
+    if failed is None or not bounds_a_share(plan):
+        return False
+    if checked is not None and failed >= checked >= MIN_ROWS_ALL_FAILING:
+        return False
+    return failed < MIN_ROWS_TO_BLOCK
 
 
 def plan_checks(contract: Contract) -> list[CheckPlan]:

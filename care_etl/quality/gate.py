@@ -23,8 +23,8 @@ from care_etl.quality.checks import (
     MIN_ROWS_TO_BLOCK,
     WARNING,
     CheckPlan,
-    bounds_a_share,
     plan_checks,
+    too_few_to_block,
 )
 from care_etl.quality.results import failed_errors
 from care_etl.quality.staging import StagedSource, stage_source
@@ -96,14 +96,11 @@ def _too_few_to_block(
     kept = []
     for result in results:
         plan = by_name.get(result["check_name"])
-        count = result["unexpected_count"]
         if (
             plan is not None
-            and bounds_a_share(plan)
             and result["severity"] == ERROR
             and not result["success"]
-            and count is not None
-            and count < MIN_ROWS_TO_BLOCK
+            and too_few_to_block(plan, result["unexpected_count"], result["element_count"])
         ):
             result = {**result, "severity": WARNING}
             staged.warnings.append(

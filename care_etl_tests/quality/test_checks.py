@@ -199,13 +199,17 @@ def test_one_odd_practice_code_shows_without_blocking_the_feed(sources, db):
     assert result["success"] and result["unexpected_count"] == 1
 
 
-@pytest.mark.parametrize(("rows", "bad", "blocked"), [(3, 1, False), (8, 4, False), (8, 5, True)])
+@pytest.mark.parametrize(
+    ("rows", "bad", "blocked"),
+    [(3, 1, False), (8, 4, False), (8, 5, True), (3, 3, True), (2, 2, False)],
+)
 def test_a_small_feed_is_blocked_by_a_share_only_when_five_rows_fail(
     sources, db, rows: int, bad: int, blocked: bool
 ):
     """One form in a batch of three whose date OCR could not read failed "at least 90% read
     as a date" and blocked the batch: none of the three reached the index. A few odd rows
-    are handled one by one; five or more that fail a share still mean a broken extract."""
+    are handled one by one; five or more that fail a share still mean a broken extract, as
+    does every row of three or more (a new date format)."""
     first, *others = gp_files(sources)
     for path in others:
         path.unlink()
