@@ -89,8 +89,8 @@ def gate_source(
 def _too_few_to_block(
     results: list[dict[str, Any]], plans: list[CheckPlan], staged: StagedSource
 ) -> list[dict[str, Any]]:
-    """Error checks on a share of rows that fewer than MIN_ROWS_TO_BLOCK rows failed, as
-    warnings: three paper forms, one with a date OCR could not read, failed "at least 90%
+    """Error checks on a share of rows that failed on too few rows to block the feed
+    (checks.too_few_to_block), as warnings: three paper forms, one with a date OCR could not read, failed "at least 90%
     read as a date" and blocked the batch, so none of the three reached the index."""
     by_name = {p.name: p for p in plans}
     kept = []
