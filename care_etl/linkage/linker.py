@@ -917,9 +917,9 @@ def _held(
     namesakes = ~is_nhs & same_family & same_forename
     junior = np.zeros(len(levels), dtype=bool)
     if YEAR_GAP in levels.columns:
-        years_apart = levels[YEAR_GAP].to_numpy() >= settings.father_son_years
-        junior = namesakes & among(dob, _DATES_APART) & years_apart
-        junior |= namesakes & _a_generation_typed(dob, levels[YEAR_GAP].to_numpy())
+        gap = levels[YEAR_GAP].to_numpy()
+        junior = namesakes & among(dob, _DATES_APART) & (gap >= settings.father_son_years)
+        junior |= namesakes & _a_generation_typed(dob, gap)
         if not households.guard(_JUNIOR_SHARE, int((junior & likely).sum())):
             junior[:] = False
     names, left, right = forenames

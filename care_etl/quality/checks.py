@@ -62,8 +62,15 @@ MIN_ROWS_TO_BLOCK = 5
 #: ...unless it fails on every row, of at least this many: a new date format in a batch of
 #: three forms is a broken extract.
 MIN_ROWS_ALL_FAILING = 3
-_SHARE_KINDS = ("not_null", "unique", "compound_unique", "date_parses", "dob_range")
-_SHARE_KINDS += ("nhs_valid", "pattern")
+_SHARE_KINDS = (
+    "not_null",
+    "unique",
+    "compound_unique",
+    "date_parses",
+    "dob_range",
+    "nhs_valid",
+    "pattern",
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ class CheckPlan:
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
-def bounds_a_share(plan: CheckPlan) -> bool:
+def _bounds_a_share(plan: CheckPlan) -> bool:
     """Whether the check bounds the share of rows that fail it (not a count, the row count
     or the schema): the checks MIN_ROWS_TO_BLOCK applies to."""
     if plan.kind == "rowCount_rule":
@@ -90,7 +97,7 @@ def bounds_a_share(plan: CheckPlan) -> bool:
 def too_few_to_block(plan: CheckPlan, failed: int | None, checked: int | None) -> bool:
     """Whether a check on a share failed on too few rows to block its feed
     (MIN_ROWS_TO_BLOCK), and not on every row of MIN_ROWS_ALL_FAILING or more."""
-    if failed is None or not bounds_a_share(plan):
+    if failed is None or not _bounds_a_share(plan):
         return False
     if checked is not None and failed >= checked >= MIN_ROWS_ALL_FAILING:
         return False
